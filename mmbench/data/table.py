@@ -1,0 +1,118 @@
+"""The in-memory form every encoder consumes: raw inputs split by modality, aligned by row.
+
+Media stay encoded (file path or bytes) until an encoder decodes them in batches, so a table of
+thousands of images costs little memory. A missing value is ``None`` (image, text, audio) or NaN
+(tabular cells); a row whose whole modality is missing is masked by :meth:`MultiModalTable.present`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MediaRef = dict[str, Any]
+"""An undecoded image or audio value: ``{"path": str | None, "bytes": bytes | None}``."""
+
+
+@dataclass
+class MultiModalTable:
+    """Rows of one dataset: per-modality raw values, integer labels and class names.
+
+    ``image`` and ``audio`` are lists of :data:`MediaRef` or ``None``; ``text`` is a list of
+    ``str`` or ``None`` (several text columns are joined); ``tabular`` is a DataFrame.
+    """
+
+    name: str
+    labels: np.ndarray
+    classes: list[str]
+    image: list[MediaRef | None] | None = None
+    text: list[str | None] | None = None
+    tabular: pd.DataFrame | None = None
+    audio: list[MediaRef | None] | None = None
+    fingerprint: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        n = len(self.labels)
+        for m in self.modalities:
+            if len(self[m]) != n:
+                raise ValueError(f"modality {m!r} has {len(self[m])} rows, labels have {n}")
+        if not self.fingerprint:
+            self.fingerprint = self.compute_fingerprint()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, modality: str) -> Any:
+        return getattr(self, modality)
+
+    @property
+    def modalities(self) -> list[str]:
+        """Modalities this table carries, in canonical order."""
+        return [m for m in ("image", "text", "tabular", "audio") if getattr(self, m) is not None]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def present(self, modality: str) -> np.ndarray:
+        """Boolean mask of rows whose ``modality`` value is not missing."""
+        values = self[modality]
+        if modality == "tabular":
+            return np.asarray(~values.isna().all(axis=1))
+        return np.array([v is not None for v in values], dtype=bool)
+
+    def subset(self, index: np.ndarray | list[int]) -> MultiModalTable:
+        """Rows ``index`` as a new table (fingerprint recomputed)."""
+        idx = np.asarray(index, dtype=np.int64)
+        parts: dict[str, Any] = {}
+        for m in self.modalities:
+            values = self[m]
+            if m == "tabular":
+                parts[m] = values.iloc[idx].reset_index(drop=True)
+            else:
+                parts[m] = [values[i] for i in idx]
+        return MultiModalTable(
+            name=self.name, labels=self.labels[idx], classes=list(self.classes),
+            meta=dict(self.meta), **parts,
+        )
+
+    def without(self, modalities: list[str] | set[str]) -> MultiModalTable:
+        """The same rows with the given modalities dropped entirely."""
+        keep = {m: self[m] for m in self.modalities if m not in modalities}
+        return MultiModalTable(
+            name=self.name, labels=self.labels, classes=list(self.classes),
+            meta=dict(self.meta), **keep,
+        )
+
+    def compute_fingerprint(self) -> str:
+        """Content hash of labels and every modality value; keys the feature cache."""
+        h = hashlib.sha256()
+        h.update(self.labels.tobytes())
+        h.update("\x1f".join(self.classes).encode())
+        for m in self.modalities:
+            h.update(m.encode())
+            values = self[m]
+            if m == "tabular":
+                h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+                h.update("\x1f".join(map(str, values.columns)).encode())
+                continue
+            for v in values:
+                h.update(_value_digest(v))
+        return h.hexdigest()[:16]
+
+
+def _value_digest(value: Any) -> bytes:
+    if value is None:
+        return b"\x00"
+    if isinstance(value, str):
+        return hashlib.blake2b(value.encode(), digest_size=8).digest()
+    data = value.get("bytes")
+    if data is not None:
+        return hashlib.blake2b(data, digest_size=8).digest()
+    return hashlib.blake2b(str(value.get("path")).encode(), digest_size=8).digest()

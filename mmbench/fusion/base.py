@@ -1,0 +1,86 @@
+"""The head contract: per-modality features in, class probabilities out.
+
+A *head* is what the pipeline trains on top of encoder outputs for one fold. Torch heads wrap a
+fusion ``nn.Module`` (looked up in :data:`FUSIONS`) and the shared training loop; the XGBoost head
+concatenates features (early fusion) and trains gradient-boosted trees.
+
+Every head accepts missing modalities: ``FeatureSet.present[m]`` is False for rows whose value of
+modality ``m`` is missing, both in training and at prediction time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmbench.registry import Registry
+
+FUSIONS: Registry[Callable[..., Any]] = Registry("fusion")
+"""Fusion ``nn.Module`` builders: ``builder(input_dims, n_classes, dropout, **options)``."""
+
+HEADS: Registry[Callable[..., Head]] = Registry("head")
+"""Non-torch heads (e.g. ``xgboost``), built as ``builder(n_classes, seed, **options)``."""
+
+EpochCallback = Callable[[int, float], None]
+"""Called after each epoch with (epoch, validation score, higher is better); may raise to stop."""
+
+
+@dataclass
+class FeatureSet:
+    """Rows of per-modality inputs for a head.
+
+    ``features[m]`` is ``(n, ...)``: a feature matrix for frozen encoders, or model inputs
+    (pixels, token ids) for trainable encoders whose tower is trained with the head.
+    """
+
+    features: dict[str, np.ndarray]
+    present: dict[str, np.ndarray]
+    labels: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.features.values())))
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.features)
+
+    def take(self, index: np.ndarray) -> FeatureSet:
+        return FeatureSet(
+            features={m: x[index] for m, x in self.features.items()},
+            present={m: p[index] for m, p in self.present.items()},
+            labels=None if self.labels is None else self.labels[index],
+        )
+
+    def drop(self, modalities: set[str] | list[str]) -> FeatureSet:
+        """Mark ``modalities`` missing on every row (missing-modality robustness checks)."""
+        present = {m: (np.zeros_like(p) if m in modalities else p) for m, p in self.present.items()}
+        features = {
+            m: (np.zeros_like(x) if m in modalities else x) for m, x in self.features.items()
+        }
+        return FeatureSet(features=features, present=present, labels=self.labels)
+
+
+class Head(ABC):
+    """A classifier over a :class:`FeatureSet`, trained per fold."""
+
+    @abstractmethod
+    def fit(
+        self,
+        train: FeatureSet,
+        valid: FeatureSet | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> Head:
+        """Train on ``train``; ``valid`` drives early stopping and per-epoch reports."""
+
+    @abstractmethod
+    def predict_proba(self, data: FeatureSet) -> np.ndarray:
+        """``(n, n_classes)`` probabilities, rows summing to one."""
+
+    def info(self) -> dict[str, Any]:
+        """What was learned that a user may want to see (epochs run, modality weights...)."""
+        return {}

@@ -1,0 +1,243 @@
+"""Suites: YAML files naming datasets, their modalities, the protocol and the budget.
+
+The schema is code (pydantic with ``extra="forbid"`` and ``Literal`` vocabularies). Loading a
+suite turns every schema violation into a :class:`~mmbench.errors.SuiteError` that names the file,
+the key path and, for unknown keys, the closest valid key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from mmbench.config import PipelineSpec, StrictModel
+from mmbench.errors import SuiteError, did_you_mean
+
+SourceKind = Literal[
+    "hub", "parquet", "csv", "json", "imagefolder", "audiofolder", "disk", "synthetic"
+]
+MetricName = Literal["f1_macro", "roc_auc", "pr_auc", "balanced_accuracy", "accuracy", "log_loss"]
+FILE_KINDS = ("parquet", "csv", "json", "imagefolder", "audiofolder", "disk")
+
+
+class SourceSpec(StrictModel):
+    """Where rows come from. ``path`` is relative to the suite file."""
+
+    kind: SourceKind
+    id: str | None = Field(None, description="hub dataset id, e.g. 'org/name'")
+    revision: str | None = Field(None, description="hub commit/tag; required for reproducibility")
+    config: str | None = Field(None, description="hub config name")
+    split: str = "train"
+    path: str | list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> SourceSpec:
+        if self.kind == "hub":
+            if not self.id:
+                raise ValueError("a hub source needs 'id' (e.g. id: org/name)")
+            if not self.revision:
+                raise ValueError(
+                    f"hub source {self.id!r} needs a pinned 'revision' (a commit sha or tag) "
+                    "so that results are reproducible"
+                )
+        elif self.kind in FILE_KINDS and not self.path:
+            raise ValueError(f"a {self.kind} source needs 'path'")
+        return self
+
+    def describe(self) -> str:
+        if self.kind == "hub":
+            return f"hub:{self.id}@{self.revision}"
+        if self.kind == "synthetic":
+            return "synthetic"
+        return f"{self.kind}:{self.path}"
+
+
+class Modalities(StrictModel):
+    """Columns carrying each modality. Image and audio take one column; text and tabular several."""
+
+    image: list[str] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)
+    tabular: list[str] = Field(default_factory=list)
+    audio: list[str] = Field(default_factory=list)
+
+    @field_validator("image", "text", "tabular", "audio", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("image", "audio")
+    @classmethod
+    def _single(cls, value: list[str]) -> list[str]:
+        if len(value) > 1:
+            raise ValueError("takes exactly one column")
+        return value
+
+    def present(self) -> list[str]:
+        """Modalities with at least one column, in canonical order."""
+        return [m for m in ("image", "text", "tabular", "audio") if getattr(self, m)]
+
+    def columns(self) -> list[str]:
+        return [c for m in self.present() for c in getattr(self, m)]
+
+
+class Protocol(StrictModel):
+    """Evaluation protocol: repeated stratified k-fold CV."""
+
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(1, ge=1)
+    primary_metric: MetricName = "f1_macro"
+
+
+class Budget(StrictModel):
+    """How much search a dataset gets. ``trials: 1`` runs only the default/given pipeline."""
+
+    trials: int = Field(1, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class DatasetSpec(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    source: SourceSpec
+    test_source: SourceSpec | None = None
+    target: str
+    modalities: Modalities
+    on_unreadable: Literal["error", "missing"] = "error"
+    max_rows: int | None = Field(None, ge=2, description="stratified subsample for quick runs")
+    protocol: Protocol = Field(default_factory=Protocol)
+    budget: Budget = Field(default_factory=Budget)
+    pipeline: PipelineSpec | None = None
+    search_space: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _check_modalities(self) -> DatasetSpec:
+        if not self.modalities.present():
+            raise ValueError("'modalities' must name columns for at least one modality")
+        if self.target in self.modalities.columns():
+            raise ValueError(f"target column {self.target!r} is also listed as a modality column")
+        return self
+
+
+class Suite(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    # not part of the YAML: where the suite was read from, to resolve relative paths
+    path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Suite:
+        names = [d.name for d in self.datasets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"dataset names must be unique; repeated: {dupes}")
+        return self
+
+    def dataset(self, name: str) -> DatasetSpec:
+        for d in self.datasets:
+            if d.name == name:
+                return d
+        known = [d.name for d in self.datasets]
+        raise SuiteError(
+            f"suite {self.name!r} has no dataset {name!r}{did_you_mean(name, known)}; known: {known}"
+        )
+
+    @property
+    def root(self) -> Path:
+        """Directory that relative source paths are resolved against."""
+        return self.path.parent if self.path else Path.cwd()
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite YAML file."""
+    path = Path(path)
+    if not path.exists():
+        hint = ""
+        if path.parent.is_dir():
+            hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
+        raise SuiteError(f"{path}: suite file not found{hint}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: not valid YAML: {exc}") from None
+    return parse_suite(raw, source=str(path), path=path)
+
+
+def parse_suite(raw: Any, source: str = "<suite>", path: Path | None = None) -> Suite:
+    """Validate an already-parsed suite mapping; errors are reported against ``source``."""
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{source}: a suite must be a mapping with 'name' and 'datasets'")
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise SuiteError(format_validation_error(exc, source, raw)) from None
+    suite.path = path.resolve() if path else None
+    return suite
+
+
+def format_validation_error(exc: ValidationError, source: str, raw: Any) -> str:
+    """One line per problem: ``file: key.path: message (did you mean 'x'?)``."""
+    lines = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        where = _loc_string(loc, raw)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            valid = _valid_keys(Suite, loc[:-1])
+            msg = f"unknown key {loc[-1]!r}{did_you_mean(str(loc[-1]), valid)}"
+            if valid:
+                msg += f"; valid keys: {', '.join(valid)}"
+        elif err["type"] == "literal_error":
+            msg = f"{msg}, got {err.get('input')!r}"
+        lines.append(f"{source}: {where}: {msg}")
+    return "invalid suite\n  " + "\n  ".join(lines)
+
+
+def _loc_string(loc: list[Any], raw: Any) -> str:
+    """``datasets[0](synthetic).protocol.folds`` — dataset indices carry their name when known."""
+    parts: list[str] = []
+    node = raw
+    for p in loc:
+        if isinstance(p, int):
+            label = f"[{p}]"
+            if isinstance(node, list) and p < len(node) and isinstance(node[p], dict):
+                name = node[p].get("name")
+                label += f"({name})" if name else ""
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(p))
+        node = node[p] if _can_index(node, p) else None
+    return "".join(parts) or "<top level>"
+
+
+def _can_index(node: Any, key: Any) -> bool:
+    if isinstance(node, dict):
+        return key in node
+    return isinstance(node, list) and isinstance(key, int) and key < len(node)
+
+
+def _valid_keys(model: Any, loc: list[Any]) -> list[str]:
+    """Field names of the model found by following ``loc`` through the schema."""
+    for p in loc:
+        if isinstance(p, int) or model is None:
+            continue
+        field = getattr(model, "model_fields", {}).get(p)
+        model = _model_of(field.annotation) if field else None
+    return sorted(getattr(model, "model_fields", {})) if model else []
+
+
+def _model_of(annotation: Any) -> Any:
+    """The pydantic model inside ``X``, ``X | None``, ``list[X]`` or ``dict[K, X]``."""
+    from typing import get_args
+
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in reversed(get_args(annotation)):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
