@@ -1,0 +1,243 @@
+"""One candidate pipeline, fitted per fold and scored by cross-validation.
+
+This is where encoders, the feature cache, fusion heads and the evaluation protocol meet; it knows
+nothing of Optuna, MLflow or the CLI. Inside every fold, encoders that learn from data are fitted
+on that fold's training rows only, and an inner stratified hold-out of the training rows drives
+early stopping, per-epoch reports and binary threshold tuning, so the outer validation rows are
+used for scoring and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmbench.cache import FeatureCache, index_digest
+from mmbench.config import PipelineSpec
+from mmbench.data.table import MultiModalTable
+from mmbench.encoders.base import Encoder, create_encoder
+from mmbench.evaluation import Fold, compute_metrics, summarize
+from mmbench.fusion.base import EpochCallback, FeatureSet, Head
+
+INNER_HOLDOUT = 0.15
+MIN_ROWS_FOR_HOLDOUT = 40
+
+
+@dataclass
+class FoldResult:
+    """Scores of one fold, or the error that stopped it."""
+
+    key: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold probabilities (``oof[repeat, row]``), fold scores and their summary."""
+
+    spec: PipelineSpec
+    modalities: list[str]
+    folds: list[FoldResult]
+    oof: np.ndarray
+    seconds: dict[str, float]
+    cache: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.folds) and all(f.ok for f in self.folds)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{f.key}: {f.error}" for f in self.folds if not f.ok]
+
+    @property
+    def summary(self) -> dict[str, dict[str, float]]:
+        return summarize([f.metrics for f in self.folds if f.ok])
+
+    def mean(self, metric: str) -> float:
+        return self.summary.get(metric, {}).get("mean", float("nan"))
+
+    def fold_scores(self, metric: str) -> list[float]:
+        return [f.metrics.get(metric, float("nan")) for f in self.folds]
+
+
+def take(values: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of one modality's values (list or DataFrame)."""
+    if hasattr(values, "iloc"):
+        return values.iloc[index].reset_index(drop=True)
+    return [values[i] for i in index]
+
+
+def build_encoders(spec: PipelineSpec, modalities: list[str]) -> dict[str, Encoder]:
+    missing = [m for m in modalities if m not in spec.encoders]
+    if missing:
+        from mmbench.errors import MMBenchError
+
+        raise MMBenchError(f"pipeline has no encoder for modality {missing}")
+    return {m: create_encoder(spec.encoders[m].name, **spec.encoders[m].options) for m in modalities}
+
+
+def encode(
+    table: MultiModalTable,
+    encoders: dict[str, Encoder],
+    train: np.ndarray,
+    cache: FeatureCache | None = None,
+) -> tuple[FeatureSet, dict[str, Any]]:
+    """Features of every row, with data-dependent encoders fitted on ``train`` rows only.
+
+    Returns the feature set and the towers of trainable encoders. Frozen encoders are cached
+    once per dataset; fitted ones once per (dataset, training rows).
+    """
+    cache = cache or FeatureCache(None)
+    features: dict[str, np.ndarray] = {}
+    towers: dict[str, Any] = {}
+    for m, enc in encoders.items():
+        values = table[m]
+        if enc.trainable and enc.fits_on_data:  # the tower depends on the fitted state
+            features[m] = enc.fit(take(values, train), table.labels[train]).transform(values)
+        else:
+            key = {"dataset": table.fingerprint, "modality": m, "encoder": enc.spec()}
+            if enc.fits_on_data:
+                key["train_rows"] = index_digest(train)
+
+            def compute(enc: Encoder = enc, values: Any = values) -> np.ndarray:
+                if enc.fits_on_data:
+                    enc.fit(take(values, train), table.labels[train])
+                return enc.transform(values)
+
+            features[m] = cache.get_or_compute(key, compute)
+        if enc.trainable:
+            towers[m] = enc.build_tower()
+    present = {m: table.present(m) for m in encoders}
+    return FeatureSet(features=features, present=present, labels=table.labels), towers
+
+
+def input_dims(features: FeatureSet, towers: dict[str, Any]) -> dict[str, int]:
+    return {
+        m: int(towers[m].out_dim) if m in towers else int(x.shape[1])
+        for m, x in features.features.items()
+    }
+
+
+def inner_split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Stratified hold-out of training rows for early stopping; None when too few rows."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(labels)
+    if n < MIN_ROWS_FOR_HOLDOUT:
+        return None
+    idx = np.arange(n)
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 else None
+    fit_idx, stop_idx = train_test_split(
+        idx, test_size=INNER_HOLDOUT, random_state=seed, stratify=stratify
+    )
+    return np.sort(fit_idx), np.sort(stop_idx)
+
+
+def fit_head(
+    spec: PipelineSpec,
+    train: FeatureSet,
+    towers: dict[str, Any],
+    n_classes: int,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> tuple[Head, float | None]:
+    """Train a head on ``train`` (inner hold-out for early stopping); returns it and a threshold."""
+    from mmbench.fusion import create_head
+    from mmbench.training import tune_binary_threshold
+
+    assert train.labels is not None
+    head = create_head(
+        spec.fusion, spec.training, input_dims(train, towers), n_classes, seed=seed, towers=towers
+    )
+    split = inner_split(train.labels, seed)
+    if split is None:
+        head.fit(train, None, on_epoch=on_epoch)
+        return head, None
+    fit_part, stop_part = train.take(split[0]), train.take(split[1])
+    head.fit(fit_part, stop_part, on_epoch=on_epoch)
+    threshold = None
+    if spec.training.threshold_tuning and n_classes == 2:
+        assert stop_part.labels is not None
+        threshold = tune_binary_threshold(stop_part.labels, head.predict_proba(stop_part)[:, 1])
+    return head, threshold
+
+
+def evaluate_pipeline(
+    table: MultiModalTable,
+    spec: PipelineSpec,
+    folds: list[Fold],
+    *,
+    modalities: list[str] | None = None,
+    cache: FeatureCache | None = None,
+    on_epoch: Callable[[Fold, int, float], None] | None = None,
+    on_fold: Callable[[FoldResult, int], None] | None = None,
+    reraise: tuple[type[BaseException], ...] = (),
+) -> CVResult:
+    """Cross-validate ``spec`` on ``table`` (restricted to ``modalities`` when given).
+
+    A fold that raises becomes a :class:`FoldResult` with its error and the other folds still run,
+    except for exception types in ``reraise`` (e.g. Optuna's pruning signal), which propagate.
+    """
+    modalities = modalities or [m for m in table.modalities if m in spec.encoders]
+    cache = cache or FeatureCache(None)
+    hits0, misses0 = cache.hits, cache.misses
+    repeats = max(f.repeat for f in folds) + 1
+    oof = np.full((repeats, len(table), table.n_classes), np.nan, dtype=np.float64)
+    results: list[FoldResult] = []
+    timing = {"encode": 0.0, "fit": 0.0}
+    for i, fold in enumerate(folds):
+        result = _run_fold(table, spec, modalities, fold, cache, oof, timing, on_epoch, reraise)
+        results.append(result)
+        if on_fold is not None:
+            on_fold(result, i)
+    cache_stats = {"hits": cache.hits - hits0, "misses": cache.misses - misses0}
+    timing["total"] = timing["encode"] + timing["fit"]
+    return CVResult(spec, modalities, results, oof, timing, cache_stats)
+
+
+def _run_fold(
+    table: MultiModalTable,
+    spec: PipelineSpec,
+    modalities: list[str],
+    fold: Fold,
+    cache: FeatureCache,
+    oof: np.ndarray,
+    timing: dict[str, float],
+    on_epoch: Callable[[Fold, int, float], None] | None,
+    reraise: tuple[type[BaseException], ...],
+) -> FoldResult:
+    start = time.perf_counter()
+    result = FoldResult(key=fold.key)
+    try:
+        encoders = build_encoders(spec, modalities)
+        features, towers = encode(table, encoders, fold.train, cache)
+        encoded = time.perf_counter()
+        timing["encode"] += encoded - start
+        callback = None if on_epoch is None else (lambda e, s: on_epoch(fold, e, s))
+        head, threshold = fit_head(
+            spec, features.take(fold.train), towers, table.n_classes, fold.seed, callback
+        )
+        proba = head.predict_proba(features.take(fold.valid))
+        timing["fit"] += time.perf_counter() - encoded
+        oof[fold.repeat, fold.valid] = proba
+        result.metrics = compute_metrics(table.labels[fold.valid], proba, threshold=threshold)
+        result.info = {**head.info(), "threshold": threshold}
+    except reraise:
+        raise
+    except Exception as exc:  # a failed fold is a recorded result, not a crash
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - start
+    return result

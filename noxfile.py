@@ -1,0 +1,33 @@
+"""Developer sessions: ``nox -s tests lint typecheck`` and the benchmarks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+# Sessions run in the current environment: torch is several GB and is already installed there.
+nox.options.default_venv_backend = "none"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (what CI runs)."""
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.run("ruff", "check", "mmbench", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "mmbench", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.run("mypy", "mmbench")
+
+
+@nox.session
+def benchmark(session: nox.Session) -> None:
+    """Fusion strategies on the embedded suite: quality, cold vs cached trial time."""
+    session.run("python", "benchmarks/fusion_cache.py", *session.posargs)

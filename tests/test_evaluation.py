@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from mmbench.errors import UnknownNameError
+from mmbench.evaluation import (
+    METRICS,
+    chance_level,
+    compute_metrics,
+    cv_folds,
+    derive_seed,
+    summarize,
+)
+
+
+def random_proba(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.arange(k), rng.integers(0, k, n - k)])
+    logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return y, proba
+
+
+def test_binary_metrics_match_sklearn() -> None:
+    y, p = random_proba(200, 2, 0)
+    got = compute_metrics(y, p)
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y, p.argmax(1), average="macro"))
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p[:, 1]))
+    assert got["pr_auc"] == pytest.approx(skm.average_precision_score(y, p[:, 1]))
+    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p.argmax(1)))
+    assert got["log_loss"] == pytest.approx(skm.log_loss(y, p))
+
+
+def test_multiclass_metrics_match_sklearn() -> None:
+    y, p = random_proba(300, 4, 1)
+    got = compute_metrics(y, p)
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr"))
+    per_class = [skm.average_precision_score(y == c, p[:, c]) for c in range(4)]
+    assert got["pr_auc"] == pytest.approx(np.mean(per_class))
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y, p.argmax(1), average="macro"))
+
+
+def test_threshold_changes_label_metrics_only() -> None:
+    y, p = random_proba(200, 2, 2)
+    base = compute_metrics(y, p)
+    shifted = compute_metrics(y, p, threshold=0.9)
+    assert shifted["roc_auc"] == base["roc_auc"]
+    expected = skm.f1_score(y, (p[:, 1] >= 0.9).astype(int), average="macro")
+    assert shifted["f1_macro"] == pytest.approx(expected)
+
+
+def test_undefined_metric_is_nan_not_crash() -> None:
+    y = np.zeros(5, dtype=int)
+    p = np.tile([0.6, 0.4], (5, 1))
+    assert np.isnan(compute_metrics(y, p, ["roc_auc"])["roc_auc"])
+
+
+def test_directions_and_unknown_metric() -> None:
+    assert METRICS.get("log_loss").higher_is_better is False
+    assert METRICS.get("f1_macro").higher_is_better is True
+    with pytest.raises(UnknownNameError, match="did you mean 'roc_auc'"):
+        METRICS.get("rocauc")
+
+
+def test_chance_level_is_majority_f1_and_half_auc() -> None:
+    y = np.array([0] * 70 + [1] * 20 + [2] * 10)
+    majority_f1 = skm.f1_score(y, np.zeros_like(y), average="macro")
+    assert chance_level("f1_macro", y, 3) == pytest.approx(majority_f1)
+    assert chance_level("roc_auc", y, 3) == pytest.approx(0.5)
+
+
+def test_cv_folds_stratified_disjoint_and_seeded() -> None:
+    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    folds = cv_folds(y, folds=5, repeats=2, seed=7)
+    assert len(folds) == 10
+    for r in range(2):
+        valid = np.concatenate([f.valid for f in folds if f.repeat == r])
+        assert sorted(valid) == list(range(100))  # each row validated once per repeat
+    for f in folds:
+        assert not set(f.train) & set(f.valid)
+        assert np.bincount(y[f.valid], minlength=3).tolist() == [12, 6, 2]
+    again = cv_folds(y, folds=5, repeats=2, seed=7)
+    assert all(np.array_equal(a.valid, b.valid) and a.seed == b.seed for a, b in zip(folds, again))
+    assert not np.array_equal(folds[0].valid, folds[5].valid)  # repeats reshuffle
+    other = cv_folds(y, folds=5, repeats=1, seed=8)
+    assert not np.array_equal(folds[0].valid, other[0].valid)
+
+
+def test_derive_seed_stable_and_distinct() -> None:
+    assert derive_seed(0, "a", 1) == derive_seed(0, "a", 1)
+    assert derive_seed(0, "a", 1) != derive_seed(0, "a", 2)
+    assert 0 <= derive_seed("x") < 2**31
+
+
+def test_summarize_mean_std_skips_nan() -> None:
+    s = summarize([{"f1_macro": 0.5}, {"f1_macro": 0.7}, {"f1_macro": float("nan")}])
+    assert s["f1_macro"]["mean"] == pytest.approx(0.6)
+    assert s["f1_macro"]["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))

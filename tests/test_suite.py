@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mmbench.errors import SuiteError
+from mmbench.suite import load_suite, parse_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def minimal(**dataset_overrides: object) -> dict:
+    dataset = {
+        "name": "toy",
+        "source": {"kind": "synthetic", "options": {"n_rows": 60}},
+        "target": "label",
+        "modalities": {"text": "text", "tabular": ["num_0", "cat_0"]},
+    }
+    dataset.update(dataset_overrides)
+    return {"name": "s", "datasets": [dataset]}
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_shipped_suites_are_valid() -> None:
+    for path in sorted((ROOT / "suites").glob("*.yaml")):
+        suite = load_suite(path)
+        assert suite.datasets, path
+
+
+def test_defaults_and_string_shorthands() -> None:
+    suite = parse_suite(minimal())
+    ds = suite.datasets[0]
+    assert ds.modalities.text == ["text"]
+    assert ds.modalities.present() == ["text", "tabular"]
+    assert ds.protocol.folds == 5 and ds.protocol.primary_metric == "f1_macro"
+    assert ds.budget.trials == 1
+
+
+def test_typo_names_file_key_and_closest(tmp_path: Path) -> None:
+    data = minimal(protocol={"fodls": 3})
+    path = write(tmp_path, data)
+    with pytest.raises(SuiteError) as err:
+        load_suite(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert "datasets[0](toy).protocol" in msg
+    assert "'fodls'" in msg and "did you mean 'folds'" in msg
+
+
+def test_top_level_typo_suggests_closest() -> None:
+    data = minimal()
+    data["sed"] = 3
+    with pytest.raises(SuiteError, match="did you mean 'seed'"):
+        parse_suite(data)
+
+
+def test_wrong_type_is_reported_with_path() -> None:
+    with pytest.raises(SuiteError, match=r"protocol\.folds.*integer"):
+        parse_suite(minimal(protocol={"folds": "five"}))
+
+
+def test_unknown_vocabulary_value_lists_choices() -> None:
+    with pytest.raises(SuiteError, match=r"primary_metric.*'f1'"):
+        parse_suite(minimal(protocol={"primary_metric": "f1"}))
+    with pytest.raises(SuiteError, match=r"source\.kind"):
+        parse_suite(minimal(source={"kind": "hubb"}))
+
+
+def test_hub_source_requires_pinned_revision() -> None:
+    with pytest.raises(SuiteError, match="revision"):
+        parse_suite(minimal(source={"kind": "hub", "id": "org/data"}))
+    suite = parse_suite(minimal(source={"kind": "hub", "id": "org/data", "revision": "abc"}))
+    assert suite.datasets[0].source.describe() == "hub:org/data@abc"
+
+
+def test_modality_rules() -> None:
+    with pytest.raises(SuiteError, match="at least one modality"):
+        parse_suite(minimal(modalities={}))
+    with pytest.raises(SuiteError, match="exactly one column"):
+        parse_suite(minimal(modalities={"image": ["a", "b"]}))
+    with pytest.raises(SuiteError, match="target column 'label'"):
+        parse_suite(minimal(modalities={"tabular": ["label"]}))
+
+
+def test_duplicate_dataset_names_and_lookup() -> None:
+    data = minimal()
+    data["datasets"].append(dict(data["datasets"][0]))
+    with pytest.raises(SuiteError, match="unique"):
+        parse_suite(data)
+    suite = parse_suite(minimal())
+    with pytest.raises(SuiteError, match="did you mean 'toy'"):
+        suite.dataset("tyo")
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    (tmp_path / "smoke.yaml").write_text("name: x\n")
+    with pytest.raises(SuiteError, match="did you mean 'smoke.yaml'"):
+        load_suite(tmp_path / "smoek.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SuiteError, match="not valid YAML"):
+        load_suite(bad)
+
+
+def test_pipeline_spec_in_suite_is_validated() -> None:
+    ok = minimal(pipeline={"encoders": {"text": "tfidf"}, "fusion": "late",
+                           "training": {"epochs": 3}})
+    spec = parse_suite(ok).datasets[0].pipeline
+    assert spec is not None and spec.fusion.name == "late" and spec.training.epochs == 3
+    assert spec.flat_params()["encoder.text"] == "tfidf"
+    with pytest.raises(SuiteError, match="did you mean 'epochs'"):
+        parse_suite(minimal(pipeline={"training": {"epoch": 3}}))
