@@ -36,6 +36,8 @@ class FoldResult:
     seconds: float = 0.0
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    missing_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Scores of the trained head with one modality removed at test time only (no retraining)."""
 
     @property
     def ok(self) -> bool:
@@ -185,8 +187,13 @@ def evaluate_pipeline(
     on_epoch: Callable[[Fold, int, float], None] | None = None,
     on_fold: Callable[[FoldResult, int], None] | None = None,
     reraise: tuple[type[BaseException], ...] = (),
+    test_time_missing: bool = False,
 ) -> CVResult:
     """Cross-validate ``spec`` on ``table`` (restricted to ``modalities`` when given).
+
+    With ``test_time_missing``, each fold's trained head is also scored with every modality in
+    turn marked missing on the validation rows (``FoldResult.missing_metrics``), which shows how
+    gracefully the model degrades when a modality is absent at inference.
 
     A fold that raises becomes a :class:`FoldResult` with its error and the other folds still run,
     except for exception types in ``reraise`` (e.g. Optuna's pruning signal), which propagate.
@@ -199,7 +206,9 @@ def evaluate_pipeline(
     results: list[FoldResult] = []
     timing = {"encode": 0.0, "fit": 0.0}
     for i, fold in enumerate(folds):
-        result = _run_fold(table, spec, modalities, fold, cache, oof, timing, on_epoch, reraise)
+        result = _run_fold(
+            table, spec, modalities, fold, cache, oof, timing, on_epoch, reraise, test_time_missing
+        )
         results.append(result)
         if on_fold is not None:
             on_fold(result, i)
@@ -218,6 +227,7 @@ def _run_fold(
     timing: dict[str, float],
     on_epoch: Callable[[Fold, int, float], None] | None,
     reraise: tuple[type[BaseException], ...],
+    test_time_missing: bool = False,
 ) -> FoldResult:
     start = time.perf_counter()
     result = FoldResult(key=fold.key)
@@ -230,10 +240,18 @@ def _run_fold(
         head, threshold = fit_head(
             spec, features.take(fold.train), towers, table.n_classes, fold.seed, callback
         )
-        proba = head.predict_proba(features.take(fold.valid))
+        valid = features.take(fold.valid)
+        proba = head.predict_proba(valid)
         timing["fit"] += time.perf_counter() - encoded
         oof[fold.repeat, fold.valid] = proba
         result.metrics = compute_metrics(table.labels[fold.valid], proba, threshold=threshold)
+        if test_time_missing and len(modalities) > 1:
+            result.missing_metrics = {
+                m: compute_metrics(
+                    table.labels[fold.valid], head.predict_proba(valid.drop({m})), threshold=threshold
+                )
+                for m in modalities
+            }
         result.info = {**head.info(), "threshold": threshold}
     except reraise:
         raise

@@ -5,6 +5,13 @@ depends on data (TF-IDF vocabularies, scalers) declare ``fits_on_data = True``: 
 them inside each fold on training rows only, and the feature cache keys their output by fold.
 Rows whose value is missing get all-zero features; the pipeline passes a separate presence mask
 to the fusion head.
+
+*Trainable* encoders (``trainable = True``, e.g. ``timm/...`` with ``frozen=False``) are
+fine-tuned with the head instead of run once: their :meth:`Encoder.transform` returns *model
+inputs* (preprocessed pixels, token ids, spectrograms) rather than features, still cacheable, and
+:meth:`Encoder.build_tower` returns a fresh ``torch.nn.Module`` mapping a batch of those inputs to
+``(B, tower_dim)`` features, which the fusion head trains end to end
+(``create_head(..., towers={modality: encoder.build_tower()})``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ class Encoder(ABC):
 
     modality: ClassVar[str]
     fits_on_data: ClassVar[bool] = False
+    trainable: bool = False
+    """Whether ``transform`` returns model inputs for a tower (see :meth:`build_tower`)."""
 
     def __init__(self, name: str, **options: Any) -> None:
         self.name = name
@@ -45,6 +54,19 @@ class Encoder(ABC):
 
     def fit_transform(self, values: Any, labels: np.ndarray) -> np.ndarray:
         return self.fit(values, labels).transform(values)
+
+    @property
+    def tower_dim(self) -> int:
+        """Width of :meth:`build_tower`'s output (also the module's ``out_dim``)."""
+        raise NotImplementedError(f"encoder {self.name!r} is not trainable")
+
+    def build_tower(self) -> Any:
+        """A fresh ``torch.nn.Module``: batch of ``transform`` outputs -> ``(B, tower_dim)``.
+
+        Only trainable encoders have one; each call returns new (initial) weights so every fold
+        fine-tunes from the same starting point. Fitted encoders must be fitted first.
+        """
+        raise NotImplementedError(f"encoder {self.name!r} is not trainable")
 
 
 def register_encoder(name: str) -> Callable[[Callable[..., Encoder]], Callable[..., Encoder]]:

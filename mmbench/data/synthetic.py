@@ -1,0 +1,388 @@
+"""The embedded default dataset: four modalities with a known amount of label information each.
+
+Real benchmarks cannot tell us how much each modality *should* help, so modality ablations have
+no ground truth. This generator can: every modality of every row renders a *shown class*, which
+is the true label with probability ``signal[modality]`` and otherwise a class drawn uniformly at
+random (which may by chance equal the label). A modality with signal 0 is pure noise; with signal
+``s`` its shown class agrees with the label with probability ``s + (1 - s) / n_classes``.
+
+Recipe (``version`` 1), per row:
+
+- ``label``: class ``k`` has frequency proportional to ``(1 - imbalance) ** k`` (0 = balanced),
+  allocated exactly (largest remainder, every class at least one row) and shuffled. Names are
+  ``class_0``, ``class_1``, ... (zero-padded past ten classes so string order is class order).
+- ``image``: an RGB PNG of ``image_size`` pixels: a smooth random background texture plus pixel
+  noise, and one filled shape whose *form* and *hue* both encode the shown class (position, size,
+  rotation, saturation and brightness are random nuisances).
+- ``text``: one English sentence from a template; exactly one word comes from the shown class's
+  vocabulary (e.g. "stormy", "gloomy"), all other slots are filled with neutral words.
+- tabular: ``num_0``/``num_1`` place the shown class on a circle (radius 1.5, unit Gaussian noise),
+  ``num_2`` is log-normal with a class-dependent location, ``num_3`` is pure noise on another
+  scale; ``cat_0`` names the shown class's category 70% of the time, ``cat_1`` is pure noise.
+- ``audio``: a mono 16-bit WAV tone whose pitch encodes the shown class (log-spaced between
+  220 Hz and ``min(1760, 0.4 * sample_rate)``), with random glide, harmonics (timbre), envelope
+  and additive noise.
+- ``missing``: independently per modality, each row's image, text or audio is ``None`` with
+  probability ``missing``; a row hit for tabular has one of its six cells blanked (NaN / None).
+
+Each modality draws its shown classes independently given the label, so the modalities are
+conditionally independent: combining them strictly adds information, which is what fusion should
+exploit. Each modality uses its own random stream (spawned from ``seed``), so changing one
+modality's signal leaves the other modalities' values byte-identical.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmbench.data.media import wav_bytes
+from mmbench.errors import DataError, did_you_mean
+
+if TYPE_CHECKING:
+    import datasets
+
+RECIPE_VERSION = 1
+SYNTHETIC_DEFAULT_SIGNAL: dict[str, float] = {
+    "image": 0.75,
+    "tabular": 0.6,
+    "text": 0.35,
+    "audio": 0.0,
+}
+MAX_CLASSES = 20
+_MODALITIES = ("image", "text", "tabular", "audio")
+
+_SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "pentagon", "hexagon")
+_THEMES = (
+    ("sunny", "bright", "warm", "golden", "cheerful"),
+    ("stormy", "gloomy", "cold", "grey", "dreary"),
+    ("noisy", "crowded", "busy", "hectic", "lively"),
+    ("quiet", "calm", "peaceful", "still", "serene"),
+    ("ancient", "dusty", "faded", "crumbling", "antique"),
+    ("modern", "sleek", "shiny", "polished", "futuristic"),
+    ("tiny", "small", "narrow", "cramped", "little"),
+    ("huge", "enormous", "vast", "giant", "massive"),
+    ("sweet", "fragrant", "fresh", "ripe", "juicy"),
+    ("bitter", "sour", "stale", "rotten", "burnt"),
+)
+_TEMPLATES = (
+    "The {noun} near the {place} looked {w} this {time}.",
+    "We visited a {w} {place} and saw a {adj} {noun} there.",
+    "Everyone said the {noun} was rather {w}, though {filler}.",
+    "It was a {w} {time} at the {place}, and {filler}.",
+    "My {person} described the {place} as {w} and {adj}.",
+    "On that {time} the {adj} {noun} by the {place} seemed {w}.",
+)
+_NEUTRAL = {
+    "noun": ("bench", "door", "window", "table", "garden", "road", "boat", "lamp", "wall", "tree"),
+    "place": ("station", "market", "river", "library", "harbour", "village", "park", "museum"),
+    "time": ("morning", "afternoon", "evening", "weekend", "day", "night"),
+    "person": ("friend", "neighbour", "sister", "colleague", "uncle", "teacher"),
+    "adj": ("ordinary", "normal", "plain", "typical", "familiar", "simple"),
+    "filler": (
+        "nobody was sure why",
+        "it was hard to tell",
+        "we did not stay long",
+        "the bus was late again",
+        "someone took a photo",
+    ),
+}
+_CATEGORIES = (
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon",
+)  # fmt: skip
+_DIRECTIONS = ("north", "south", "east", "west")
+
+
+def recipe(
+    n_rows: int = 600,
+    n_classes: int = 3,
+    seed: int = 0,
+    imbalance: float = 0.5,
+    signal: dict[str, float] | None = None,
+    image_size: int = 32,
+    audio_seconds: float = 0.5,
+    sample_rate: int = 8000,
+    missing: float = 0.0,
+) -> dict[str, Any]:
+    """Validated, fully resolved generator parameters: what a result must record to rebuild it.
+
+    ``signal`` is merged over :data:`SYNTHETIC_DEFAULT_SIGNAL`, so ``{"audio": 0.9}`` changes only
+    audio. ``agreement`` is the resulting chance that a modality shows the true class.
+    """
+    merged = _merge_signal(signal)
+    _check_range("n_classes", n_classes, 2, MAX_CLASSES, integer=True)
+    _check_range("n_rows", n_rows, n_classes, 10_000_000, integer=True)
+    _check_range("imbalance", imbalance, 0.0, 0.999)
+    _check_range("missing", missing, 0.0, 0.999)
+    _check_range("image_size", image_size, 8, 1024, integer=True)
+    _check_range("audio_seconds", audio_seconds, 0.05, 60.0)
+    _check_range("sample_rate", sample_rate, 2000, 96_000, integer=True)
+    _check_range("seed", seed, 0, 2**63, integer=True)
+    return {
+        "generator": "mmbench.data.synthetic",
+        "version": RECIPE_VERSION,
+        "n_rows": int(n_rows),
+        "n_classes": int(n_classes),
+        "seed": int(seed),
+        "imbalance": float(imbalance),
+        "signal": merged,
+        "agreement": {m: merged[m] + (1 - merged[m]) / n_classes for m in _MODALITIES},
+        "image_size": int(image_size),
+        "audio_seconds": float(audio_seconds),
+        "sample_rate": int(sample_rate),
+        "missing": float(missing),
+    }
+
+
+def generate(
+    n_rows: int = 600,
+    n_classes: int = 3,
+    seed: int = 0,
+    imbalance: float = 0.5,
+    signal: dict[str, float] | None = None,
+    image_size: int = 32,
+    audio_seconds: float = 0.5,
+    sample_rate: int = 8000,
+    missing: float = 0.0,
+) -> datasets.Dataset:
+    """Build the dataset described in the module docstring; the recipe is JSON in ``info.description``.
+
+    Same arguments give byte-identical data. Raises DataError for out-of-range arguments.
+    """
+    import datasets
+
+    params = recipe(
+        n_rows, n_classes, seed, imbalance, signal, image_size, audio_seconds, sample_rate, missing
+    )
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
+    label_rng, image_rng, text_rng, tab_rng, audio_rng, missing_rng = streams
+    labels = _draw_labels(n_rows, n_classes, imbalance, label_rng)
+
+    def shown(rng: np.random.Generator, modality: str) -> np.ndarray:
+        keep = rng.random(n_rows) < params["signal"][modality]
+        return np.where(keep, labels, rng.integers(0, n_classes, n_rows))
+
+    columns: dict[str, list[Any]] = {}
+    images = [_render_image(c, n_classes, image_size, image_rng) for c in shown(image_rng, "image")]
+    texts = [_render_text(c, n_classes, text_rng) for c in shown(text_rng, "text")]
+    columns.update(_render_tabular(shown(tab_rng, "tabular"), n_classes, tab_rng))
+    waves = [
+        _render_audio(c, n_classes, audio_seconds, sample_rate, audio_rng)
+        for c in shown(audio_rng, "audio")
+    ]
+    columns["image"] = [{"bytes": b, "path": None} for b in images]
+    columns["text"] = texts
+    columns["audio"] = [{"bytes": b, "path": None} for b in waves]
+    _blank_missing(columns, missing, missing_rng)
+    width = len(str(n_classes - 1))
+    columns["label"] = [f"class_{k:0{width}d}" for k in labels]
+    features = _features(sample_rate)
+    ordered = {name: columns[name] for name in features}
+    info = datasets.DatasetInfo(description=json.dumps(params, sort_keys=True), features=features)
+    return datasets.Dataset.from_dict(ordered, features=features, info=info)
+
+
+def _features(sample_rate: int) -> datasets.Features:
+    """Media are stored undecoded: mmbench decodes them itself (see :mod:`mmbench.data.media`)."""
+    import datasets
+
+    numeric = {f"num_{j}": datasets.Value("float64") for j in range(4)}
+    return datasets.Features(
+        {
+            "image": datasets.Image(decode=False),
+            "text": datasets.Value("string"),
+            **numeric,
+            "cat_0": datasets.Value("string"),
+            "cat_1": datasets.Value("string"),
+            "audio": datasets.Audio(sampling_rate=sample_rate, decode=False),
+            "label": datasets.Value("string"),
+        }
+    )
+
+
+def _merge_signal(signal: dict[str, float] | None) -> dict[str, float]:
+    merged = dict(SYNTHETIC_DEFAULT_SIGNAL)
+    for modality, value in (signal or {}).items():
+        if modality not in merged:
+            hint = did_you_mean(modality, _MODALITIES)
+            raise DataError(
+                f"synthetic option 'signal' has unknown modality {modality!r}{hint}; "
+                f"valid: {list(_MODALITIES)}"
+            )
+        _check_range(f"signal[{modality!r}]", value, 0.0, 1.0)
+        merged[modality] = float(value)
+    return merged
+
+
+def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        what = "an integer" if integer else "a number"
+        raise DataError(f"synthetic option {name!r} must be {what} in [{low}, {high}], got {value!r}")
+
+
+def _draw_labels(n: int, k: int, imbalance: float, rng: np.random.Generator) -> np.ndarray:
+    """Exact class counts (geometric decay, each class >= 1 row) in random order."""
+    weights = (1.0 - imbalance) ** np.arange(k)
+    spare = n - k
+    ideal = spare * weights / weights.sum()
+    counts = 1 + np.floor(ideal).astype(int)
+    remainder = n - counts.sum()
+    # largest remainders first; stable sort so ties go to the more frequent (lower) class
+    order = np.argsort(-(ideal - np.floor(ideal)), kind="stable")
+    counts[order[:remainder]] += 1
+    return rng.permutation(np.repeat(np.arange(k), counts))
+
+
+def _class_hue(c: int, n_classes: int) -> float:
+    return c / n_classes
+
+
+def _render_image(c: int, n_classes: int, size: int, rng: np.random.Generator) -> bytes:
+    """Noisy textured background with one shape whose form and hue encode class ``c``."""
+    import colorsys
+
+    from PIL import Image, ImageDraw
+
+    base = rng.uniform(60, 200, size=3)
+    coarse = rng.normal(0, 30, size=(4, 4, 3))
+    texture = np.asarray(
+        Image.fromarray(np.uint8(np.clip(coarse + 128, 0, 255))).resize(
+            (size, size), Image.Resampling.BILINEAR
+        ),
+        dtype=np.float64,
+    )
+    background = np.clip(base + texture - 128, 0, 255).astype(np.uint8)
+    img = Image.fromarray(background, "RGB")
+    hue = (_class_hue(c, n_classes) + rng.normal(0, 0.02)) % 1.0
+    rgb = colorsys.hsv_to_rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.7, 1.0))
+    fill = tuple(int(255 * v) for v in rgb)
+    radius = size * rng.uniform(0.22, 0.34)
+    centre = size / 2 + rng.uniform(-0.12, 0.12, size=2) * size
+    _draw_shape(ImageDraw.Draw(img), _SHAPES[c % len(_SHAPES)], centre, radius, rng, fill)
+    pixels = np.asarray(img, dtype=np.float64) + rng.normal(0, 12, size=(size, size, 3))
+    out = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _draw_shape(
+    draw: Any,
+    shape: str,
+    centre: np.ndarray,
+    r: float,
+    rng: np.random.Generator,
+    fill: tuple[int, ...],
+) -> None:
+    cx, cy = float(centre[0]), float(centre[1])
+    angle = rng.uniform(0, 2 * math.pi)
+    if shape == "circle":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+        return
+    if shape == "cross":
+        w = r / 3
+        for a in (angle, angle + math.pi / 2):
+            dx, dy = math.cos(a), math.sin(a)
+            px, py = -dy * w, dx * w
+            ends = [(cx + dx * r, cy + dy * r), (cx - dx * r, cy - dy * r)]
+            pts = [(ends[0][0] + px, ends[0][1] + py), (ends[0][0] - px, ends[0][1] - py),
+                   (ends[1][0] - px, ends[1][1] - py), (ends[1][0] + px, ends[1][1] + py)]  # fmt: skip
+            draw.polygon(pts, fill=fill)
+        return
+    corners = {"square": 4, "triangle": 3, "diamond": 4, "star": 10, "pentagon": 5, "hexagon": 6}
+    n = corners[shape]
+    if shape == "diamond":
+        radii = [r if i % 2 == 0 else r * 0.55 for i in range(n)]
+    elif shape == "star":
+        radii = [r if i % 2 == 0 else r * 0.45 for i in range(n)]
+    else:
+        radii = [r] * n
+    pts = [
+        (cx + radii[i] * math.cos(angle + 2 * math.pi * i / n),
+         cy + radii[i] * math.sin(angle + 2 * math.pi * i / n))
+        for i in range(n)
+    ]  # fmt: skip
+    draw.polygon(pts, fill=fill)
+
+
+def _class_vocabulary(c: int, n_classes: int) -> tuple[str, ...]:
+    """Theme ``c`` while there are enough themes, else a stride through all theme words."""
+    if n_classes <= len(_THEMES):
+        return _THEMES[c]
+    pool = [w for theme in _THEMES for w in theme]
+    return tuple(pool[c::n_classes])
+
+
+def _render_text(c: int, n_classes: int, rng: np.random.Generator) -> str:
+    template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
+    vocab = _class_vocabulary(c, n_classes)
+    slots = {key: words[rng.integers(len(words))] for key, words in _NEUTRAL.items()}
+    sentence = template.format(w=vocab[rng.integers(len(vocab))], **slots)
+    return re.sub(r"\b([Aa]) (?=[aeio])", r"\1n ", sentence)  # "a ancient" -> "an ancient"
+
+
+def _render_tabular(
+    shown: np.ndarray, n_classes: int, rng: np.random.Generator
+) -> dict[str, list[Any]]:
+    n = len(shown)
+    theta = 2 * math.pi * shown / n_classes
+    num_0 = 1.5 * np.cos(theta) + rng.normal(0, 1, n)
+    num_1 = 1.5 * np.sin(theta) + rng.normal(0, 1, n)
+    num_2 = np.exp(rng.normal(0.4 * shown / max(1, n_classes - 1), 0.5, n))
+    num_3 = rng.normal(50, 10, n)
+    linked = rng.random(n) < 0.7
+    cat_0 = np.where(linked, shown, rng.integers(0, n_classes, n))
+    cat_1 = rng.integers(0, len(_DIRECTIONS), n)
+    return {
+        "num_0": num_0.tolist(),
+        "num_1": num_1.tolist(),
+        "num_2": num_2.tolist(),
+        "num_3": num_3.tolist(),
+        "cat_0": [_CATEGORIES[k] for k in cat_0],
+        "cat_1": [_DIRECTIONS[k] for k in cat_1],
+    }
+
+
+def _render_audio(
+    c: int, n_classes: int, seconds: float, sr: int, rng: np.random.Generator
+) -> bytes:
+    """A gliding harmonic tone whose base pitch encodes class ``c``, in noise."""
+    n = round(seconds * sr)
+    t = np.arange(n) / sr
+    f_lo, f_hi = 220.0, min(1760.0, 0.4 * sr)
+    f0 = f_lo * (f_hi / f_lo) ** (c / (n_classes - 1)) * 2 ** rng.normal(0, 0.05)
+    glide = 2 ** rng.uniform(-0.1, 0.1)
+    freq = f0 * glide ** (t / seconds)
+    phase = 2 * math.pi * np.cumsum(freq) / sr + rng.uniform(0, 2 * math.pi)
+    decay = rng.uniform(1.0, 3.0)
+    wave = np.zeros(n)
+    for h in (1, 2, 3):
+        if f0 * h * max(glide, 1.0) < 0.45 * sr:
+            wave += np.sin(h * phase) / h**decay
+    onset = rng.uniform(0, 0.2) * seconds
+    envelope = np.clip((t - onset) / 0.02, 0, 1) * np.exp(-rng.uniform(0.5, 3.0) * t / seconds)
+    wave = wave * envelope + rng.normal(0, 0.25, n)
+    wave = 0.9 * wave / max(1e-9, float(np.abs(wave).max()))
+    return wav_bytes(wave, sr)
+
+
+def _blank_missing(columns: dict[str, list[Any]], rate: float, rng: np.random.Generator) -> None:
+    """Blank media/text rows and one tabular cell per hit row, each modality independently."""
+    if rate <= 0:
+        return
+    n = len(columns["text"])
+    for name in ("image", "text", "audio"):
+        for i in np.flatnonzero(rng.random(n) < rate):
+            columns[name][i] = None
+    tab_cols = ["num_0", "num_1", "num_2", "num_3", "cat_0", "cat_1"]
+    hits = np.flatnonzero(rng.random(n) < rate)
+    for i, j in zip(hits, rng.integers(0, len(tab_cols), len(hits)), strict=True):
+        col = tab_cols[j]
+        columns[col][i] = None  # a null cell: NaN once in pandas

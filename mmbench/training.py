@@ -1,0 +1,510 @@
+"""The one training loop shared by every torch head.
+
+Every regulariser a :class:`~mmbench.config.TrainSpec` can switch on lives here, once, so that two
+fusion heads differ only in their ``nn.Module`` and a search over training options means the same
+thing for all of them. Data are small in-memory arrays, so batches are indexed directly instead of
+going through a ``DataLoader`` (much faster on CPU for small feature matrices).
+
+Torch is imported inside the functions: the pipeline imports :func:`tune_binary_threshold` and
+the runner :func:`resolve_device` without paying for torch until a model is trained.
+
+Epochs are numbered from 0 everywhere (history, ``best_epoch``, ``on_epoch``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmbench.config import TrainSpec
+from mmbench.errors import MMBenchError
+from mmbench.fusion.base import EpochCallback, FeatureSet
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+Batch = tuple[dict[str, "torch.Tensor"], dict[str, "torch.Tensor"]]
+
+
+class TrainingError(MMBenchError):
+    """Training cannot go on: non-finite inputs or loss, or an unavailable device."""
+
+
+@dataclass
+class TrainHistory:
+    """What happened during one :func:`fit_module` call, epoch by epoch."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- devices and data
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible; asking for a missing GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("training.device is 'cuda' but no CUDA device is available")
+    return device
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Weights ∝ 1/frequency, scaled so the average training row weighs 1 (sklearn "balanced").
+
+    Classes absent from ``labels`` get weight 1: they never contribute to the training loss, and
+    an arbitrary huge weight would distort the validation loss used for early stopping.
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(float)
+    weights = np.ones(n_classes, dtype=np.float64)
+    seen = counts > 0
+    weights[seen] = counts.sum() / (seen.sum() * counts[seen])
+    return weights
+
+
+@dataclass
+class _Tensors:
+    """A FeatureSet as tensors; tower inputs stay on CPU until a batch is taken."""
+
+    features: dict[str, torch.Tensor]
+    present: dict[str, torch.Tensor]
+    labels: torch.Tensor | None
+    device: str
+
+    def __len__(self) -> int:
+        return len(next(iter(self.present.values())))
+
+    def batch(self, index: torch.Tensor) -> Batch:
+        """Rows ``index`` (a CPU tensor) of every modality, on the training device."""
+        xs, ps = {}, {}
+        for m, x in self.features.items():
+            rows = index if x.device.type == "cpu" else index.to(x.device)
+            xs[m] = x[rows].to(self.device, non_blocking=True)
+        for m, p in self.present.items():
+            ps[m] = p[index.to(p.device)]
+        return xs, ps
+
+
+def _check_finite(data: FeatureSet, what: str) -> None:
+    """Fail early, naming the modality, rather than with a NaN loss several batches later."""
+    for m, x in data.features.items():
+        if not np.issubdtype(x.dtype, np.floating):
+            continue
+        present = np.asarray(data.present[m], dtype=bool)
+        bad = ~np.isfinite(x[present].reshape(int(present.sum()), -1)).all(axis=1)
+        if bad.any():
+            raise TrainingError(
+                f"modality {m!r} has non-finite values (NaN/inf) in {int(bad.sum())} present "
+                f"rows of the {what} data"
+            )
+
+
+def _to_tensors(data: FeatureSet, device: str, cpu_modalities: set[str]) -> _Tensors:
+    import torch
+
+    features = {}
+    for m, x in data.features.items():
+        t = torch.from_numpy(np.ascontiguousarray(x))
+        if t.is_floating_point():
+            t = t.float()
+        if m in cpu_modalities:  # raw tower inputs can be large: move batch by batch
+            features[m] = t.pin_memory() if device == "cuda" else t
+        else:
+            features[m] = t.to(device)
+    present = {m: torch.from_numpy(np.asarray(p, dtype=bool)).to(device) for m, p in data.present.items()}
+    labels = None
+    if data.labels is not None:
+        labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64)).to(device)
+    return _Tensors(features, present, labels, device)
+
+
+def _batch_order(
+    n: int, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None
+) -> Iterator[torch.Tensor]:
+    """Shuffled (or class-balanced, with replacement) batches of row indices for one epoch.
+
+    A trailing batch of a single row is dropped: batch-norm layers in towers cannot train on it.
+    """
+    import torch
+    from torch.utils.data import WeightedRandomSampler
+
+    if weights is None:
+        order = torch.randperm(n, generator=generator)
+    else:
+        sampler = WeightedRandomSampler(weights, n, replacement=True, generator=generator)
+        order = torch.tensor(list(sampler), dtype=torch.int64)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        if len(index) == 1 and n > 1:
+            break
+        yield index
+
+
+# --------------------------------------------------------------------------- regularisers
+
+
+def modality_dropout_mask(
+    present: torch.Tensor, p: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Drop whole modalities per row with probability ``p``, never every present one of a row.
+
+    ``present`` is ``(B, M)`` bool. Rows that would lose all their modalities keep one present
+    modality chosen at random, so the model never trains on an all-missing input it did not see.
+    """
+    import torch
+
+    draws = torch.rand(present.shape, generator=generator).to(present.device)
+    keep = present & (draws >= p)
+    emptied = present.any(dim=1) & ~keep.any(dim=1)
+    if emptied.any():
+        scores = torch.rand(present.shape, generator=generator).to(present.device)
+        choice = scores.masked_fill(~present, -1.0).argmax(dim=1)
+        rescue = torch.zeros_like(keep)
+        rescue[torch.arange(len(keep), device=keep.device), choice] = True
+        keep = keep | (rescue & emptied[:, None])
+    return keep
+
+
+def mixup(
+    x: dict[str, torch.Tensor],
+    present: dict[str, torch.Tensor],
+    targets: torch.Tensor,
+    lam: float,
+    generator: torch.Generator,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Mix each row with a random partner of the batch: float inputs and soft targets.
+
+    ``lam >= 0.5`` makes the row itself dominant, so it keeps its own presence mask; a modality is
+    only mixed where both rows have it. Integer inputs (token ids) cannot be interpolated and stay.
+    """
+    import torch
+
+    perm = torch.randperm(len(targets), generator=generator).to(targets.device)
+    mixed = {}
+    for m, xm in x.items():
+        if not xm.is_floating_point():
+            mixed[m] = xm
+            continue
+        both = (present[m] & present[m][perm]).view(-1, *([1] * (xm.dim() - 1)))
+        mixed[m] = torch.where(both, lam * xm + (1 - lam) * xm[perm], xm)
+    return mixed, lam * targets + (1 - lam) * targets[perm]
+
+
+def soft_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    gamma: float = 0.0,
+) -> torch.Tensor:
+    """Class-weighted cross-entropy on soft targets, focal when ``gamma > 0``.
+
+    One formula covers hard labels, label smoothing and mixup targets. Like torch's weighted
+    cross-entropy, the sum is divided by the total target weight, so the scale does not depend on
+    the class mix of a batch.
+    """
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=1)
+    per_class = -targets * logp
+    if gamma > 0:
+        per_class = per_class * (1 - logp.exp()).pow(gamma)
+    if weights is None:
+        return per_class.sum() / len(targets)
+    return (per_class * weights).sum() / (targets * weights).sum().clamp_min(1e-12)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1 over the classes present in either array (as sklearn's default)."""
+    labels = np.union1d(y_true, y_pred)
+    scores = []
+    for c in labels:
+        tp = np.sum((y_true == c) & (y_pred == c))
+        denom = np.sum(y_true == c) + np.sum(y_pred == c)
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def tune_binary_threshold(y_true: np.ndarray, proba_pos: np.ndarray) -> float:
+    """The probability threshold maximising F1 of the positive class (predict 1 iff p >= t).
+
+    Only cuts between distinct scores are considered, and the threshold returned is the midpoint
+    between the two neighbouring scores, so it generalises better than an observed score. Ties
+    go to the higher threshold; with no positive labels the default 0.5 is returned.
+    """
+    y = np.asarray(y_true).astype(bool)
+    p = np.asarray(proba_pos, dtype=np.float64)
+    if len(y) == 0 or not y.any():
+        return 0.5
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)
+    k = np.arange(1, len(p) + 1)
+    cut = np.r_[p_sorted[1:] < p_sorted[:-1], True]  # predicting the top k is achievable
+    f1 = np.where(cut, 2 * tp / (k + y.sum()), -1.0)
+    best = int(np.argmax(f1))
+    lower = p_sorted[best + 1] if best + 1 < len(p) else min(0.0, p_sorted[best])
+    return float((p_sorted[best] + lower) / 2)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class _Forward:
+    """The module's forward, compiled when asked; falls back to eager if compilation fails."""
+
+    def __init__(self, module: nn.Module, compile: bool) -> None:
+        import torch
+
+        self.module = module
+        self.fn: Callable[..., torch.Tensor] = module
+        if compile:
+            try:
+                self.fn = torch.compile(module)
+            except Exception as exc:
+                self._fallback(exc)
+
+    def _fallback(self, exc: Exception) -> None:
+        warnings.warn(
+            f"torch.compile failed ({type(exc).__name__}: {exc}); training without compile",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        self.fn = self.module
+
+    def __call__(self, x: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> Any:
+        if self.fn is self.module:
+            return self.module(x, present)
+        try:
+            return self.fn(x, present)
+        except Exception as exc:  # compile errors surface at the first call
+            self._fallback(exc)
+            return self.module(x, present)
+
+
+def _autocast(device: str) -> Any:
+    """bf16 autocast on CUDA (fast, no loss scaling needed); plain float32 on CPU."""
+    import contextlib
+
+    import torch
+
+    if device == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class _Setup:
+    """Everything one epoch needs, built once per fit."""
+
+    forward: _Forward
+    optimizer: Any
+    spec: TrainSpec
+    n_classes: int
+    generator: Any
+    rng: np.random.Generator
+    loss_weights: torch.Tensor | None
+    val_weights: torch.Tensor | None
+    sample_weights: torch.Tensor | None
+
+
+def _train_epoch(setup: _Setup, data: _Tensors) -> tuple[float, np.ndarray]:
+    """One pass over ``data``; returns the mean loss and argmax predictions in batch order."""
+    import torch
+
+    spec, module = setup.spec, setup.forward.module
+    module.train()
+    total = torch.zeros((), device=data.device)
+    preds, seen = [], []
+    for index in _batch_order(len(data), spec.batch_size, setup.generator, setup.sample_weights):
+        x, present = data.batch(index)
+        assert data.labels is not None
+        y = data.labels[index.to(data.labels.device)]
+        present = _drop_modalities(present, spec.modality_dropout, setup.generator)
+        targets = torch.nn.functional.one_hot(y, setup.n_classes).float()
+        if spec.mixup_alpha > 0:
+            lam = float(setup.rng.beta(spec.mixup_alpha, spec.mixup_alpha))
+            x, targets = mixup(x, present, targets, max(lam, 1 - lam), setup.generator)
+        if spec.label_smoothing > 0:
+            targets = targets * (1 - spec.label_smoothing) + spec.label_smoothing / setup.n_classes
+        with _autocast(data.device):
+            logits = setup.forward(x, present)
+        loss = soft_loss(logits, targets, setup.loss_weights, _gamma(spec))
+        setup.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if spec.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), spec.grad_clip)
+        setup.optimizer.step()
+        total += loss.detach() * len(index)
+        preds.append(logits.detach().argmax(dim=1))
+        seen.append(y)
+    n_seen = sum(len(s) for s in seen)
+    mean_loss = float(total.item()) / max(n_seen, 1)
+    score = macro_f1(torch.cat(seen).cpu().numpy(), torch.cat(preds).cpu().numpy())
+    return mean_loss, np.array([score])
+
+
+def _drop_modalities(
+    present: dict[str, torch.Tensor], p: float, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    import torch
+
+    if p <= 0:
+        return present
+    names = list(present)
+    keep = modality_dropout_mask(torch.stack([present[m] for m in names], 1), p, generator)
+    return {m: keep[:, i] for i, m in enumerate(names)}
+
+
+def _gamma(spec: TrainSpec) -> float:
+    return spec.focal_gamma if spec.loss == "focal" else 0.0
+
+
+def _logits(forward: Callable[..., Any], data: _Tensors, batch_size: int) -> torch.Tensor:
+    """Eval-mode logits of every row, in order, as float32 on the data's device."""
+    import torch
+
+    forward_module = getattr(forward, "module", forward)
+    forward_module.eval()
+    out = []
+    with torch.inference_mode(), _autocast(data.device):
+        for start in range(0, len(data), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(data)))
+            out.append(forward(*data.batch(index)).float())
+    return torch.cat(out)
+
+
+def _validate(setup: _Setup, data: _Tensors) -> tuple[float, float]:
+    """Validation loss (class-weighted CE, no smoothing) and macro-F1."""
+    import torch
+
+    logits = _logits(setup.forward, data, 2 * setup.spec.batch_size)
+    assert data.labels is not None
+    targets = torch.nn.functional.one_hot(data.labels, setup.n_classes).float()
+    loss = float(soft_loss(logits, targets, setup.val_weights).item())
+    score = macro_f1(data.labels.cpu().numpy(), logits.argmax(dim=1).cpu().numpy())
+    return loss, score
+
+
+def _setup(
+    module: nn.Module, labels: np.ndarray, spec: TrainSpec, n_classes: int, seed: int, device: str
+) -> _Setup:
+    import torch
+
+    weights = class_weights(labels, n_classes)
+    weights_t = torch.tensor(weights, dtype=torch.float32, device=device)
+    sample_weights = None
+    if spec.balanced_sampling:  # rows are already balanced: class weights would double-count
+        sample_weights = torch.tensor(weights[labels], dtype=torch.float64)
+    use_weights = spec.class_weight and not spec.balanced_sampling
+    return _Setup(
+        forward=_Forward(module, spec.compile),
+        optimizer=torch.optim.AdamW(module.parameters(), lr=spec.lr, weight_decay=spec.weight_decay),
+        spec=spec,
+        n_classes=n_classes,
+        generator=torch.Generator().manual_seed(seed),
+        rng=np.random.default_rng(seed),
+        loss_weights=weights_t if use_weights else None,
+        val_weights=weights_t if spec.class_weight else None,
+        sample_weights=sample_weights,
+    )
+
+
+def _check_loss(value: float, epoch: int, what: str) -> None:
+    if not np.isfinite(value):
+        raise TrainingError(
+            f"{what} loss became {value} at epoch {epoch}; try a lower learning rate "
+            "(training.lr) or gradient clipping (training.grad_clip)"
+        )
+
+
+def fit_module(
+    module: nn.Module,
+    train: FeatureSet,
+    valid: FeatureSet | None,
+    spec: TrainSpec,
+    n_classes: int,
+    *,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> TrainHistory:
+    """Train ``module`` in place; with ``valid``, stop early on its loss and keep the best weights.
+
+    ``module(x, present)`` maps per-modality batches and presence masks to logits. Modalities
+    named in ``module.tower_modalities`` hold raw tower inputs and are moved to the device batch
+    by batch. Without ``valid`` all epochs run and ``on_epoch`` gets the macro-F1 on the training
+    batches. Exceptions raised by ``on_epoch`` (e.g. Optuna's pruning signal) propagate.
+    """
+    import torch
+
+    if train.labels is None:
+        raise TrainingError("training data has no labels")
+    started = time.perf_counter()
+    device = resolve_device(spec.device)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    _check_finite(train, "training")
+    cpu = set(getattr(module, "tower_modalities", ()))
+    train_t = _to_tensors(train, device, cpu)
+    valid_t = None
+    if valid is not None:
+        _check_finite(valid, "validation")
+        valid_t = _to_tensors(valid, device, cpu)
+    module.to(device)
+    setup = _setup(module, np.asarray(train.labels, dtype=np.int64), spec, n_classes, seed, device)
+    history = TrainHistory(device=device)
+    best_loss, best_state, waited = float("inf"), None, 0
+    for epoch in range(spec.epochs):
+        train_loss, train_score = _train_epoch(setup, train_t)
+        _check_loss(train_loss, epoch, "training")
+        history.train_loss.append(train_loss)
+        history.epochs_run = epoch + 1
+        score = float(train_score[0])
+        if valid_t is not None:
+            val_loss, score = _validate(setup, valid_t)
+            _check_loss(val_loss, epoch, "validation")
+            history.val_loss.append(val_loss)
+            history.val_score.append(score)
+            if val_loss < best_loss:
+                best_loss, waited, history.best_epoch = val_loss, 0, epoch
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                waited += 1
+        if on_epoch is not None:
+            on_epoch(epoch, score)
+        if spec.patience is not None and valid_t is not None and waited >= spec.patience:
+            history.stopped_early = epoch + 1 < spec.epochs
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    else:
+        history.best_epoch = history.epochs_run - 1
+    module.eval()
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def predict_logits(module: nn.Module, data: FeatureSet, spec: TrainSpec) -> np.ndarray:
+    """``(n, n_classes)`` float32 logits in eval mode, batched on the resolved device."""
+    _check_finite(data, "prediction")
+    device = resolve_device(spec.device)
+    module.to(device)
+    tensors = _to_tensors(data, device, set(getattr(module, "tower_modalities", ())))
+    return _logits(module, tensors, 2 * spec.batch_size).cpu().numpy()
