@@ -84,8 +84,18 @@ def print_summary(outcomes: list[Any]) -> None:
     from rich.table import Table
 
     table = Table(title="mmbench results")
-    for col in ("dataset", "rows", "modalities", "primary", "CV mean ± std", "chance",
-                "ROC-AUC", "PR-AUC", "time s", "result"):
+    for col in (
+        "dataset",
+        "rows",
+        "modalities",
+        "primary",
+        "CV mean ± std",
+        "chance",
+        "ROC-AUC",
+        "PR-AUC",
+        "time s",
+        "result",
+    ):
         table.add_column(col)
     for o in outcomes:
         if o.result is None:
@@ -94,11 +104,16 @@ def print_summary(outcomes: list[Any]) -> None:
         r = o.result
         name, mean, std = r.primary()
         table.add_row(
-            o.name, str(r.dataset.n_rows), ",".join(r.dataset.modalities), name,
-            f"{mean:.3f} ± {std:.3f}", f"{r.chance.get(name, float('nan')):.3f}",
+            o.name,
+            str(r.dataset.n_rows),
+            ",".join(r.dataset.modalities),
+            name,
+            f"{mean:.3f} ± {std:.3f}",
+            f"{r.chance.get(name, float('nan')):.3f}",
             f"{r.metrics.get('roc_auc', {}).get('mean', float('nan')):.3f}",
             f"{r.metrics.get('pr_auc', {}).get('mean', float('nan')):.3f}",
-            f"{r.durations.get('wall', 0):.1f}", str(o.path),
+            f"{r.durations.get('wall', 0):.1f}",
+            str(o.path),
         )
     Console().print(table)
     for o in outcomes:
@@ -116,8 +131,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         for spec in suite.datasets:
             table = load_table(spec, suite.root, seed=suite.seed)
-            print(f"  {spec.name}: {len(table)} rows, classes {table.classes}, "
-                  f"modalities {table.modalities}")
+            print(
+                f"  {spec.name}: {len(table)} rows, classes {table.classes}, "
+                f"modalities {table.modalities}"
+            )
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,7 +88,9 @@ def build_encoders(spec: PipelineSpec, modalities: list[str]) -> dict[str, Encod
         from mmbench.errors import MMBenchError
 
         raise MMBenchError(f"pipeline has no encoder for modality {missing}")
-    return {m: create_encoder(spec.encoders[m].name, **spec.encoders[m].options) for m in modalities}
+    return {
+        m: create_encoder(spec.encoders[m].name, **spec.encoders[m].options) for m in modalities
+    }
 
 
 def encode(
@@ -241,21 +244,77 @@ def _run_fold(
             spec, features.take(fold.train), towers, table.n_classes, fold.seed, callback
         )
         valid = features.take(fold.valid)
+        predict_start = time.perf_counter()
         proba = head.predict_proba(valid)
+        predict_ms = (time.perf_counter() - predict_start) * 1000 / max(1, len(fold.valid))
         timing["fit"] += time.perf_counter() - encoded
         oof[fold.repeat, fold.valid] = proba
         result.metrics = compute_metrics(table.labels[fold.valid], proba, threshold=threshold)
         if test_time_missing and len(modalities) > 1:
             result.missing_metrics = {
                 m: compute_metrics(
-                    table.labels[fold.valid], head.predict_proba(valid.drop({m})), threshold=threshold
+                    table.labels[fold.valid],
+                    head.predict_proba(valid.drop({m})),
+                    threshold=threshold,
                 )
                 for m in modalities
             }
-        result.info = {**head.info(), "threshold": threshold}
+        result.info = {**head.info(), "threshold": threshold, "predict_ms_per_row": predict_ms}
     except reraise:
         raise
     except Exception as exc:  # a failed fold is a recorded result, not a crash
         result.error = f"{type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - start
     return result
+
+
+@dataclass
+class FittedPipeline:
+    """A pipeline fitted on all training rows; predicts on new rows of the same columns."""
+
+    spec: PipelineSpec
+    classes: list[str]
+    encoders: dict[str, Encoder]
+    head: Head
+    threshold: float | None = None
+
+    def predict_proba(self, table: MultiModalTable) -> np.ndarray:
+        features = {m: enc.transform(table[m]) for m, enc in self.encoders.items()}
+        present = {m: table.present(m) for m in self.encoders}
+        return self.head.predict_proba(FeatureSet(features=features, present=present))
+
+    def predict(self, table: MultiModalTable) -> list[str]:
+        from mmbench.evaluation import predict_labels
+
+        labels = predict_labels(self.predict_proba(table), self.threshold)
+        return [self.classes[i] for i in labels]
+
+    def save(self, path: str | Path) -> Path:
+        """Pickle the fitted encoders and head (torch modules included) to ``path``."""
+        import joblib
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path)
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> FittedPipeline:
+        import joblib
+
+        model = joblib.load(path)
+        if not isinstance(model, FittedPipeline):
+            raise TypeError(f"{path} does not hold an mmbench FittedPipeline")
+        return model
+
+
+def fit_pipeline(
+    table: MultiModalTable, spec: PipelineSpec, seed: int, modalities: list[str] | None = None
+) -> FittedPipeline:
+    """Fit encoders and head on every row of ``table`` (the refit after a search)."""
+    modalities = modalities or [m for m in table.modalities if m in spec.encoders]
+    encoders = build_encoders(spec, modalities)
+    all_rows = np.arange(len(table))
+    features, towers = encode(table, encoders, all_rows, cache=None)
+    head, threshold = fit_head(spec, features, towers, table.n_classes, seed)
+    return FittedPipeline(spec, list(table.classes), encoders, head, threshold)

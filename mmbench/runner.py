@@ -61,11 +61,10 @@ def run_suite(
 def run_dataset(
     suite: Suite, spec: DatasetSpec, options: RunOptions, reporter: Reporter
 ) -> DatasetOutcome:
+    """Evaluate one dataset: its single pipeline, or an Optuna search when the budget allows."""
     from mmbench.cache import FeatureCache, default_cache_dir
-    from mmbench.config import default_pipeline
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
-    from mmbench.pipeline import evaluate_pipeline
 
     start = time.perf_counter()
     reporter.info(f"[bold]{spec.name}[/]: loading {spec.source.describe()}")
@@ -74,24 +73,231 @@ def run_dataset(
         f"{spec.name}: {len(table)} rows, {table.n_classes} classes, "
         f"modalities {', '.join(table.modalities)} (fingerprint {table.fingerprint})"
     )
-    folds = cv_folds(table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed)
-    cache = FeatureCache((options.cache_dir or default_cache_dir()) if options.use_cache else None)
-    pipeline = spec.pipeline or default_pipeline(table.modalities)
-    with reporter.task(f"{spec.name}: {len(folds)} folds", total=len(folds)) as advance:
-        cv = evaluate_pipeline(
-            table, pipeline, folds, cache=cache, on_fold=lambda r, i: advance(r)
+    ctx = _Context(
+        suite=suite,
+        spec=spec,
+        options=options,
+        reporter=reporter,
+        table=table,
+        folds=cv_folds(table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed),
+        cache=FeatureCache(
+            (options.cache_dir or default_cache_dir()) if options.use_cache else None
+        ),
+    )
+    ctx.open_tracking()
+    try:
+        if (options.trials or spec.budget.trials) > 1:
+            cv, name, search = _search(ctx)
+        else:
+            cv, name, search = _single(ctx), "default", None
+        test_metrics = _refit_and_test(ctx, cv.spec) if (search or spec.test_source) else None
+        result = build_result(
+            suite,
+            spec,
+            table,
+            cv,
+            name,
+            wall=time.perf_counter() - start,
+            search=search,
+            test_metrics=test_metrics,
         )
-    if not cv.ok and not any(f.ok for f in cv.folds):
+        return save_and_track(ctx, result, cv)
+    except BaseException:
+        ctx.close_tracking("FAILED")
+        raise
+
+
+@dataclass
+class _Context:
+    """Everything the steps of one dataset's run share."""
+
+    suite: Suite
+    spec: DatasetSpec
+    options: RunOptions
+    reporter: Reporter
+    table: Any
+    folds: list[Any]
+    cache: Any
+    tracker: Any = None
+    parent_id: str | None = None
+    model_path: Path | None = None
+    study: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+    def open_tracking(self) -> None:
+        """Start the dataset's parent MLflow run; on failure warn and run untracked."""
+        if not self.options.track:
+            return
+        from mmbench.tracking import Tracker
+
+        try:
+            self.tracker = Tracker(self.options.tracking_uri, f"mmbench/{self.suite.name}")
+            self.parent_id = self.tracker.start_run(self.spec.name, self.tags("study"))
+        except MMBenchError as exc:
+            self.tracker = None
+            self.warn(f"MLflow unavailable, running untracked (results are still written): {exc}")
+
+    def close_tracking(self, status: str) -> None:
+        if self.tracker is not None and self.parent_id is not None:
+            try:
+                self.tracker.end_run(self.parent_id, status)
+            except MMBenchError as exc:
+                self.warn(f"MLflow: {exc}")
+            self.parent_id = None
+
+    def tags(self, kind: str) -> dict[str, Any]:
+        from mmbench import __version__
+        from mmbench.results import git_commit
+        from mmbench.training import resolve_device
+
+        return {
+            "mmbench.suite": self.suite.name,
+            "mmbench.dataset": self.spec.name,
+            "mmbench.kind": kind,
+            "mmbench.version": __version__,
+            "mmbench.git_commit": git_commit() or "unknown",
+            "mmbench.seed": self.suite.seed,
+            "mmbench.device": str(resolve_device("auto")),
+            "mmbench.fingerprint": self.table.fingerprint,
+            "mmbench.source": self.spec.source.describe(),
+        }
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.reporter.error(message)
+
+
+def _single(ctx: _Context) -> Any:
+    from mmbench.config import default_pipeline
+    from mmbench.pipeline import evaluate_pipeline
+
+    pipeline = ctx.spec.pipeline or default_pipeline(ctx.table.modalities)
+    with ctx.reporter.task(f"{ctx.spec.name}: {len(ctx.folds)} folds", len(ctx.folds)) as advance:
+        cv = evaluate_pipeline(
+            ctx.table, pipeline, ctx.folds, cache=ctx.cache, on_fold=lambda r, i: advance(r)
+        )
+    if not any(f.ok for f in cv.folds):
         raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
-    result = build_result(suite, spec, table, cv, "default", wall=time.perf_counter() - start)
-    outcome = save_and_track(suite, spec, result, cv, options, reporter)
-    outcome.warnings.extend(cv.failures)
-    return outcome
+    return cv
+
+
+def _search(ctx: _Context) -> tuple[Any, str, dict[str, Any]]:
+    from mmbench.pipeline import evaluate_pipeline
+    from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
+    from mmbench.search.study import default_storage
+    from mmbench.tracking import StudyRecorder
+
+    spec, options = ctx.spec, ctx.options
+    space = SearchSpace.model_validate(spec.search_space or {})
+    n_trials = options.trials or spec.budget.trials
+    settings = SearchSettings(
+        study_name=f"{ctx.suite.name}.{spec.name}",
+        storage=options.storage or default_storage(options.results_dir, ctx.suite.name),
+        n_trials=n_trials,
+        timeout=options.timeout or spec.budget.timeout_s,
+        primary=spec.protocol.primary_metric,
+        seed=ctx.suite.seed,
+        resume=options.resume,
+    )
+    hooks = TrialHooks()
+    if ctx.tracker is not None and ctx.parent_id is not None:
+        rec = StudyRecorder(ctx.tracker, ctx.parent_id, ctx.tags("trial"))
+        hooks = TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end)
+    with ctx.reporter.task(f"{spec.name}: search", n_trials) as advance:
+        outcome = run_search(
+            ctx.table,
+            ctx.folds,
+            space,
+            settings,
+            cache=ctx.cache,
+            hooks=hooks,
+            on_trial=lambda study, trial: advance(_TrialStatus(study, trial)),
+        )
+    cv = outcome.best_cv
+    if cv is None:  # best trial came from an earlier process (resumed study): score it again
+        cv = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
+    study = ctx.study = outcome.study
+    search = {
+        "study": study.study_name,
+        "storage": _redact(settings.storage or ""),
+        "n_trials": len(study.trials),
+        "new_trials": outcome.n_new_trials,
+        "states": _state_counts(study),
+        "best_trial": _best_number(study),
+        "seconds": outcome.seconds,
+        "optuna_seconds": outcome.optuna_seconds,
+        "tracking_seconds": ctx.tracker.seconds if ctx.tracker is not None else 0.0,
+    }
+    return cv, "search", search
+
+
+class _TrialStatus:
+    """What the progress bar shows after a trial: its state and the best score so far."""
+
+    def __init__(self, study: Any, trial: Any) -> None:
+        self.key = f"trial {trial.number}"
+        self.error = None
+        state = trial.state.name.lower()
+        try:
+            best = study.best_value if len(study.directions) == 1 else None
+        except ValueError:
+            best = None
+        self.text = f"{self.key} {state}" + (f", best {best:.3f}" if best is not None else "")
+
+
+def _state_counts(study: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    return counts
+
+
+def _best_number(study: Any) -> int | None:
+    from mmbench.search.study import best_trial
+
+    best = best_trial(study)
+    return None if best is None else best.number
+
+
+def _redact(url: str) -> str:
+    """Storage URL without a password."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
+
+
+def _refit_and_test(ctx: _Context, pipeline: Any) -> dict[str, float] | None:
+    """Fit the chosen pipeline on all training rows, save it, score the held-out test source."""
+    from mmbench.data import load_table
+    from mmbench.evaluation import compute_metrics
+    from mmbench.pipeline import fit_pipeline
+
+    ctx.reporter.info(f"{ctx.spec.name}: refitting the chosen pipeline on all training rows")
+    model = fit_pipeline(ctx.table, pipeline, seed=ctx.suite.seed)
+    ctx.model_path = model.save(
+        Path(ctx.options.results_dir) / ctx.suite.name / ctx.spec.name / "models" / "best.joblib"
+    )
+    if ctx.spec.test_source is None:
+        return None
+    test = load_table(ctx.spec, ctx.suite.root, split="test", seed=ctx.suite.seed)
+    index = [ctx.table.classes.index(c) if c in ctx.table.classes else -1 for c in test.classes]
+    if min(index) < 0:
+        unseen = [c for c, i in zip(test.classes, index, strict=False) if i < 0]
+        raise MMBenchError(f"test source has classes not seen in training: {unseen}")
+    labels = [index[i] for i in test.labels]
+    proba = model.predict_proba(test)
+    return compute_metrics(labels, proba, threshold=model.threshold)
 
 
 def build_result(
-    suite: Suite, spec: DatasetSpec, table: Any, cv: Any, pipeline_name: str, wall: float,
-    search: dict[str, Any] | None = None, test_metrics: dict[str, float] | None = None,
+    suite: Suite,
+    spec: DatasetSpec,
+    table: Any,
+    cv: Any,
+    pipeline_name: str,
+    wall: float,
+    search: dict[str, Any] | None = None,
+    test_metrics: dict[str, float] | None = None,
 ) -> Any:
     from mmbench.evaluation import chance_level
     from mmbench.results import DatasetInfo, FoldRecord, RunResult, provenance
@@ -117,8 +323,10 @@ def build_result(
         protocol=spec.protocol.model_dump(),
         metrics=summary,
         chance={m: chance_level(m, table.labels, table.n_classes) for m in summary},
-        folds=[FoldRecord(key=f.key, metrics=f.metrics, seconds=f.seconds, error=f.error)
-               for f in cv.folds],
+        folds=[
+            FoldRecord(key=f.key, metrics=f.metrics, seconds=f.seconds, error=f.error)
+            for f in cv.folds
+        ],
         test_metrics=test_metrics,
         durations={**cv.seconds, "wall": wall},
         search=search,
@@ -126,65 +334,83 @@ def build_result(
     )
 
 
-def save_and_track(
-    suite: Suite, spec: DatasetSpec, result: Any, cv: Any, options: RunOptions,
-    reporter: Reporter,
-) -> DatasetOutcome:
+def save_and_track(ctx: _Context, result: Any, cv: Any) -> DatasetOutcome:
     """Write the result file first, then log to MLflow; a tracking failure keeps the file."""
     from mmbench.results import write_result
 
+    options = ctx.options
     path = write_result(result, options.results_dir)
-    outcome = DatasetOutcome(spec.name, result=result, path=path)
-    reporter.info(f"{spec.name}: wrote {path}")
-    if not options.track:
+    outcome = DatasetOutcome(ctx.spec.name, result=result, path=path, warnings=ctx.warnings)
+    ctx.reporter.info(f"{ctx.spec.name}: wrote {path}")
+    outcome.warnings.extend(cv.failures)
+    if ctx.tracker is None or ctx.parent_id is None:
         return outcome
     try:
-        run_id = track_result(suite, spec, result, cv, options.tracking_uri)
-        result.tracking = {"run_id": run_id, "tracking_uri": _tracking_uri(options)}
+        run_id = track_result(ctx, result, cv)
+        result.tracking = {
+            "run_id": run_id,
+            "parent_run_id": ctx.parent_id,
+            "experiment_id": ctx.tracker.experiment_id,
+            "tracking_uri": ctx.tracker.uri,
+        }
         write_result(result, options.results_dir)
+        ctx.close_tracking("FINISHED")
     except MMBenchError as exc:
-        outcome.warnings.append(f"MLflow logging failed (result file kept): {exc}")
-        reporter.error(outcome.warnings[-1])
+        ctx.warn(f"MLflow logging failed (result file kept): {exc}")
+        ctx.close_tracking("FAILED")
     return outcome
 
 
-def _tracking_uri(options: RunOptions) -> str:
-    from mmbench.tracking import tracking_uri
+def track_result(ctx: _Context, result: Any, cv: Any) -> str:
+    """Log the chosen pipeline: params, per-fold and mean metrics, test metrics, pictures.
 
-    return tracking_uri(options.tracking_uri)
+    Without a search this is the dataset's parent run itself; after a search it is a child run
+    tagged ``mmbench.kind=best`` beside the trial runs.
+    """
+    import tempfile
 
+    from mmbench.tracking import cv_metrics, fold_steps
 
-def track_result(
-    suite: Suite, spec: DatasetSpec, result: Any, cv: Any, uri: str | None
-) -> str:
-    """One MLflow run per dataset: pipeline params, per-fold and mean metrics, provenance tags."""
-    from mmbench.tracking import Tracker, cv_metrics, fold_steps
-
-    tracker = Tracker(uri, experiment=f"mmbench/{suite.name}")
-    run_id = tracker.start_run(spec.name, dataset_tags(suite, spec, result, kind="best"))
+    tracker = ctx.tracker
+    if result.search is None:
+        run_id = ctx.parent_id
+        tracker.log(run_id, tags={"mmbench.kind": "best"})
+    else:
+        run_id = tracker.start_run(f"{ctx.spec.name}-best", ctx.tags("best"), ctx.parent_id)
+    metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
+    metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
     tracker.log(
         run_id,
-        params={**cv.spec.flat_params(), **protocol_params(spec, suite)},
-        metrics={**cv_metrics(result.metrics), "duration_s": result.durations["wall"]},
+        params={**cv.spec.flat_params(), **protocol_params(ctx.spec, ctx.suite)},
+        metrics=metrics,
         steps=fold_steps([f.metrics for f in cv.folds if f.ok]),
     )
-    tracker.end_run(run_id, "FINISHED" if cv.ok else "FAILED")
-    return run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in _pictures(ctx, cv, Path(tmp)):
+            tracker.log_artifact(run_id, path, "plots")
+    if ctx.model_path is not None:
+        tracker.log_artifact(run_id, ctx.model_path, "model")
+    if result.search is not None:
+        tracker.log(
+            ctx.parent_id, metrics=cv_metrics(result.metrics), tags={"mmbench.best_run_id": run_id}
+        )
+        tracker.end_run(run_id, "FINISHED")
+    return str(run_id)
 
 
-def dataset_tags(suite: Suite, spec: DatasetSpec, result: Any, kind: str) -> dict[str, Any]:
-    prov = result.provenance
-    return {
-        "mmbench.suite": suite.name,
-        "mmbench.dataset": spec.name,
-        "mmbench.kind": kind,
-        "mmbench.version": prov.mmbench_version,
-        "mmbench.git_commit": prov.git_commit or "unknown",
-        "mmbench.seed": suite.seed,
-        "mmbench.device": prov.hardware.get("device"),
-        "mmbench.fingerprint": result.dataset.fingerprint,
-        "mmbench.source": result.dataset.source,
-    }
+def _pictures(ctx: _Context, cv: Any, directory: Path) -> list[Path]:
+    from mmbench import plots
+
+    proba, mask = plots.oof_average(cv.oof)
+    y, classes = ctx.table.labels[mask], ctx.table.classes
+    out = [
+        plots.confusion_matrix_png(y, proba[mask], classes, directory / "confusion_matrix.png"),
+        plots.roc_pr_png(y, proba[mask], classes, directory / "roc_pr_curves.png"),
+    ]
+    study = getattr(ctx, "study", None)
+    if study is not None:
+        out += plots.optuna_pngs(study, directory)
+    return out
 
 
 def protocol_params(spec: DatasetSpec, suite: Suite) -> dict[str, Any]:
@@ -232,15 +458,19 @@ class _Task:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         self.progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), "{task.fields[status]}", console=self.reporter.console,
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            "{task.fields[status]}",
+            console=self.reporter.console,
             transient=False,
         )
         self.progress.start()
         task = self.progress.add_task(self.description, total=self.total, status="")
 
         def advance(result: Any = None) -> None:
-            status = ""
+            status = getattr(result, "text", "")
             if result is not None and getattr(result, "error", None):
                 status = f"[red]{result.key} failed[/]"
             elif result is not None and getattr(result, "metrics", None):

@@ -203,7 +203,7 @@ def mixup(
         if not xm.is_floating_point():
             mixed[m] = xm
             continue
-        both = (present[m] & present[m][perm]).view(-1, *([1] * (xm.dim() - 1)))
+        both = _rows(present[m] & present[m][perm], xm)
         mixed[m] = torch.where(both, lam * xm + (1 - lam) * xm[perm], xm)
     return mixed, lam * targets + (1 - lam) * targets[perm]
 
@@ -325,8 +325,8 @@ class _Setup:
     sample_weights: torch.Tensor | None
 
 
-def _train_epoch(setup: _Setup, data: _Tensors) -> tuple[float, np.ndarray]:
-    """One pass over ``data``; returns the mean loss and argmax predictions in batch order."""
+def _train_epoch(setup: _Setup, data: _Tensors) -> tuple[float, float]:
+    """One pass over ``data``; returns the mean loss and the macro-F1 of the batch predictions."""
     import torch
 
     spec, module = setup.spec, setup.forward.module
@@ -337,7 +337,7 @@ def _train_epoch(setup: _Setup, data: _Tensors) -> tuple[float, np.ndarray]:
         x, present = data.batch(index)
         assert data.labels is not None
         y = data.labels[index.to(data.labels.device)]
-        present = _drop_modalities(present, spec.modality_dropout, setup.generator)
+        x, present = _drop_modalities(x, present, spec.modality_dropout, setup.generator)
         targets = torch.nn.functional.one_hot(y, setup.n_classes).float()
         if spec.mixup_alpha > 0:
             lam = float(setup.rng.beta(spec.mixup_alpha, spec.mixup_alpha))
@@ -357,32 +357,40 @@ def _train_epoch(setup: _Setup, data: _Tensors) -> tuple[float, np.ndarray]:
         seen.append(y)
     n_seen = sum(len(s) for s in seen)
     mean_loss = float(total.item()) / max(n_seen, 1)
-    score = macro_f1(torch.cat(seen).cpu().numpy(), torch.cat(preds).cpu().numpy())
-    return mean_loss, np.array([score])
+    return mean_loss, macro_f1(torch.cat(seen).cpu().numpy(), torch.cat(preds).cpu().numpy())
 
 
 def _drop_modalities(
-    present: dict[str, torch.Tensor], p: float, generator: torch.Generator
-) -> dict[str, torch.Tensor]:
+    x: dict[str, torch.Tensor], present: dict[str, torch.Tensor], p: float, generator: Any
+) -> Batch:
+    """Modality dropout on a batch: dropped modalities are marked missing and zeroed."""
     import torch
 
     if p <= 0:
-        return present
+        return x, present
     names = list(present)
     keep = modality_dropout_mask(torch.stack([present[m] for m in names], 1), p, generator)
-    return {m: keep[:, i] for i, m in enumerate(names)}
+    present = {m: keep[:, i] for i, m in enumerate(names)}
+    x = {m: torch.where(_rows(present[m], xm), xm, torch.zeros_like(xm)) for m, xm in x.items()}
+    return x, present
+
+
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A ``(B,)`` row mask shaped to broadcast against ``like`` (``(B, ...)``)."""
+    return mask.view(-1, *([1] * (like.dim() - 1)))
 
 
 def _gamma(spec: TrainSpec) -> float:
     return spec.focal_gamma if spec.loss == "focal" else 0.0
 
 
-def _logits(forward: Callable[..., Any], data: _Tensors, batch_size: int) -> torch.Tensor:
+def _logits(
+    module: nn.Module, forward: Callable[..., Any], data: _Tensors, batch_size: int
+) -> torch.Tensor:
     """Eval-mode logits of every row, in order, as float32 on the data's device."""
     import torch
 
-    forward_module = getattr(forward, "module", forward)
-    forward_module.eval()
+    module.eval()
     out = []
     with torch.inference_mode(), _autocast(data.device):
         for start in range(0, len(data), batch_size):
@@ -395,7 +403,7 @@ def _validate(setup: _Setup, data: _Tensors) -> tuple[float, float]:
     """Validation loss (class-weighted CE, no smoothing) and macro-F1."""
     import torch
 
-    logits = _logits(setup.forward, data, 2 * setup.spec.batch_size)
+    logits = _logits(setup.forward.module, setup.forward, data, 2 * setup.spec.batch_size)
     assert data.labels is not None
     targets = torch.nn.functional.one_hot(data.labels, setup.n_classes).float()
     loss = float(soft_loss(logits, targets, setup.val_weights).item())
@@ -472,11 +480,10 @@ def fit_module(
     history = TrainHistory(device=device)
     best_loss, best_state, waited = float("inf"), None, 0
     for epoch in range(spec.epochs):
-        train_loss, train_score = _train_epoch(setup, train_t)
+        train_loss, score = _train_epoch(setup, train_t)
         _check_loss(train_loss, epoch, "training")
         history.train_loss.append(train_loss)
         history.epochs_run = epoch + 1
-        score = float(train_score[0])
         if valid_t is not None:
             val_loss, score = _validate(setup, valid_t)
             _check_loss(val_loss, epoch, "validation")
@@ -507,4 +514,4 @@ def predict_logits(module: nn.Module, data: FeatureSet, spec: TrainSpec) -> np.n
     device = resolve_device(spec.device)
     module.to(device)
     tensors = _to_tensors(data, device, set(getattr(module, "tower_modalities", ())))
-    return _logits(module, tensors, 2 * spec.batch_size).cpu().numpy()
+    return _logits(module, module, tensors, 2 * spec.batch_size).cpu().numpy()

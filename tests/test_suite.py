@@ -110,8 +110,9 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 
 def test_pipeline_spec_in_suite_is_validated() -> None:
-    ok = minimal(pipeline={"encoders": {"text": "tfidf"}, "fusion": "late",
-                           "training": {"epochs": 3}})
+    ok = minimal(
+        pipeline={"encoders": {"text": "tfidf"}, "fusion": "late", "training": {"epochs": 3}}
+    )
     spec = parse_suite(ok).datasets[0].pipeline
     assert spec is not None and spec.fusion.name == "late" and spec.training.epochs == 3
     assert spec.flat_params()["encoder.text"] == "tfidf"

@@ -224,7 +224,9 @@ def _check_range(name: str, value: Any, low: float, high: float, integer: bool =
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
         what = "an integer" if integer else "a number"
-        raise DataError(f"synthetic option {name!r} must be {what} in [{low}, {high}], got {value!r}")
+        raise DataError(
+            f"synthetic option {name!r} must be {what} in [{low}, {high}], got {value!r}"
+        )
 
 
 def _draw_labels(n: int, k: int, imbalance: float, rng: np.random.Generator) -> np.ndarray:

@@ -78,16 +78,22 @@ class MultiModalTable:
             else:
                 parts[m] = [values[i] for i in idx]
         return MultiModalTable(
-            name=self.name, labels=self.labels[idx], classes=list(self.classes),
-            meta=dict(self.meta), **parts,
+            name=self.name,
+            labels=self.labels[idx],
+            classes=list(self.classes),
+            meta=dict(self.meta),
+            **parts,
         )
 
     def without(self, modalities: list[str] | set[str]) -> MultiModalTable:
         """The same rows with the given modalities dropped entirely."""
         keep = {m: self[m] for m in self.modalities if m not in modalities}
         return MultiModalTable(
-            name=self.name, labels=self.labels, classes=list(self.classes),
-            meta=dict(self.meta), **keep,
+            name=self.name,
+            labels=self.labels,
+            classes=list(self.classes),
+            meta=dict(self.meta),
+            **keep,
         )
 
     def compute_fingerprint(self) -> str:

@@ -23,7 +23,11 @@ FUSIONS: Registry[Callable[..., Any]] = Registry("fusion")
 """Fusion ``nn.Module`` builders: ``builder(input_dims, n_classes, dropout, **options)``."""
 
 HEADS: Registry[Callable[..., Head]] = Registry("head")
-"""Non-torch heads (e.g. ``xgboost``), built as ``builder(n_classes, seed, **options)``."""
+"""Non-torch heads (e.g. ``xgboost``), built as ``builder(n_classes, seed, training=spec, **options)``.
+
+``training`` is the candidate's :class:`~mmbench.config.TrainSpec`, for the options that apply
+to any head (class weights, device).
+"""
 
 EpochCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch, validation score, higher is better); may raise to stop."""

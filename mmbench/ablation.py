@@ -1,0 +1,505 @@
+"""Modality ablations: what each modality contributes, and how a model copes without it.
+
+A benchmark score says how good a pipeline is, not *why*. Three complementary views answer that:
+
+- **Subsets** — the same pipeline cross-validated on the full set of modalities, without each one
+  (leave-one-out), on each one alone and, when there are few modalities, on every non-empty
+  subset. All runs share the folds and seeds, and the feature cache serves every subset from the
+  full run's features, so the only thing that changes between rows is which modalities the head
+  sees.
+- **Shapley values** — each modality's average marginal contribution over all orders in which
+  modalities could be added, with the empty set scored at the chance level. Unlike leave-one-out
+  drops, they split the credit for redundant modalities fairly and sum to ``full − chance``.
+  Because the folds are shared, subset scores of one fold form a complete game; Shapley values
+  are computed per fold and reported as mean ± std across folds, which shows whether a ranking
+  is more than fold noise.
+- **Robustness** — the *full* model with one modality removed at test time only (no retraining):
+  how badly a deployed model degrades when an input goes missing.
+
+Values are in the units of the primary metric: for a lower-is-better metric (log-loss) a helpful
+modality has a *negative* Shapley value; :meth:`AblationReport.ranking` and the "drop" columns
+respect the direction so that positive always means "helps" / "hurts when removed".
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmbench.config import PipelineSpec
+from mmbench.evaluation import METRICS, Fold, chance_level
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mmbench.cache import FeatureCache
+    from mmbench.data.table import MultiModalTable
+    from mmbench.pipeline import CVResult
+    from mmbench.tracking import Tracker
+
+ABLATION_SCHEMA_VERSION = 1
+ProgressFn = Callable[[str, int, int], None]
+"""Called after each subset run with (subset label, runs done, runs planned)."""
+
+
+# --------------------------------------------------------------------------- Shapley values
+
+
+def shapley_values(
+    players: Sequence[str], value: Callable[[frozenset[str]], float]
+) -> dict[str, float]:
+    """Exact Shapley value of every player of the game ``value`` (called on every coalition).
+
+    ``phi_i = sum over S ⊆ N∖{i} of |S|! (n−|S|−1)! / n! · (v(S ∪ {i}) − v(S))``. Exponential in
+    the number of players, which is fine for at most a handful of modalities.
+    """
+    n = len(players)
+    weight = [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
+    out: dict[str, float] = {}
+    for p in players:
+        others = [q for q in players if q != p]
+        total = 0.0
+        for size in range(n):
+            for coalition in itertools.combinations(others, size):
+                s = frozenset(coalition)
+                total += weight[size] * (value(s | {p}) - value(s))
+        out[p] = total
+    return out
+
+
+def fold_shapley(
+    modalities: Sequence[str],
+    scores: Mapping[frozenset[str], Sequence[float]],
+    chance: Sequence[float],
+) -> dict[str, list[float]]:
+    """Shapley values per fold from per-fold subset scores; ``v(∅)`` is the fold's chance level.
+
+    ``scores[subset][i]`` is fold ``i``'s score of that subset. A fold where any subset failed
+    (NaN) gives NaN values for that fold, which the summary then ignores.
+    """
+    per_fold: dict[str, list[float]] = {m: [] for m in modalities}
+    for i, empty in enumerate(chance):
+
+        def value(s: frozenset[str], i: int = i, empty: float = empty) -> float:
+            return empty if not s else float(scores[s][i])
+
+        for m, v in shapley_values(list(modalities), value).items():
+            per_fold[m].append(v)
+    return per_fold
+
+
+def mean_std(values: Sequence[float]) -> dict[str, float]:
+    """Mean and sample std over the finite values (NaN when there are none)."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if len(arr) == 0:
+        return {"mean": float("nan"), "std": float("nan")}
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class AblationRow:
+    """One subset of modalities, cross-validated on the shared folds."""
+
+    modalities: tuple[str, ...]
+    kind: str
+    """``full``, ``leave-one-out``, ``single`` or ``subset`` (any other subset)."""
+    metrics: dict[str, dict[str, float]]
+    folds: list[dict[str, float]]
+    """Per-fold metrics, aligned with :attr:`AblationReport.fold_keys`; ``{}`` for a failed fold."""
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    cache: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return "+".join(self.modalities)
+
+    def fold_scores(self, metric: str) -> list[float]:
+        return [f.get(metric, float("nan")) for f in self.folds]
+
+
+@dataclass
+class AblationReport:
+    """Subset scores, Shapley values and test-time robustness of one pipeline on one dataset."""
+
+    dataset: str
+    primary: str
+    higher_is_better: bool
+    modalities: list[str]
+    fold_keys: list[str]
+    chance: list[float]
+    """Per-fold chance level of the primary metric (the value of the empty subset)."""
+    rows: list[AblationRow]
+    shapley: dict[str, dict[str, float]] | None
+    """Modality -> mean/std over folds; None when there were too many modalities for all subsets."""
+    shapley_folds: dict[str, list[float]] | None
+    """Modality -> Shapley value in each fold (aligned with :attr:`fold_keys`)."""
+    leave_one_out: dict[str, dict[str, float]]
+    """Modality -> mean/std over folds of the primary-metric drop when it is left out of training."""
+    robustness: dict[str, dict[str, float]]
+    """Modality removed at test time -> mean/std of the primary metric and of its drop vs full."""
+    pipeline: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, modalities: Sequence[str]) -> AblationRow:
+        wanted = set(modalities)
+        for r in self.rows:
+            if set(r.modalities) == wanted:
+                return r
+        raise KeyError(f"no ablation row for modalities {sorted(wanted)}")
+
+    @property
+    def full(self) -> AblationRow:
+        return self.row(self.modalities)
+
+    def ranking(self) -> list[str]:
+        """Modalities from most to least helpful: by Shapley value, else by leave-one-out drop."""
+        sign = 1.0 if self.higher_is_better else -1.0
+        if self.shapley:
+            key = {m: sign * v["mean"] for m, v in self.shapley.items()}
+        else:
+            key = {m: v["mean"] for m, v in self.leave_one_out.items()}
+        return sorted(key, key=lambda m: -key[m] if math.isfinite(key[m]) else math.inf)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per subset: kind, primary mean/std, every other metric's mean and std."""
+        import pandas as pd
+
+        records = []
+        names = sorted({k for r in self.rows for k in r.metrics})
+        for r in self.rows:
+            rec: dict[str, Any] = {"modalities": r.label, "kind": r.kind, "n": len(r.modalities)}
+            rec[f"{self.primary}_mean"] = r.metrics.get(self.primary, {}).get("mean", math.nan)
+            rec[f"{self.primary}_std"] = r.metrics.get(self.primary, {}).get("std", math.nan)
+            for name in (n for n in names if n != self.primary):
+                rec[f"{name}_mean"] = r.metrics[name]["mean"]
+                rec[f"{name}_std"] = r.metrics[name]["std"]
+            rec["failed_folds"] = len(r.failures)
+            rec["seconds"] = round(r.seconds, 3)
+            records.append(rec)
+        return pd.DataFrame.from_records(records)
+
+    def to_markdown(self) -> str:
+        return render_markdown(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": ABLATION_SCHEMA_VERSION, **asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AblationReport:
+        from mmbench.errors import MMBenchError
+
+        version = data.get("schema_version")
+        if version != ABLATION_SCHEMA_VERSION:
+            raise MMBenchError(
+                f"ablation report schema version {version!r}, "
+                f"this mmbench reads {ABLATION_SCHEMA_VERSION}"
+            )
+        fields = {k: v for k, v in data.items() if k != "schema_version"}
+        fields["rows"] = [
+            AblationRow(**{**r, "modalities": tuple(r["modalities"])}) for r in data["rows"]
+        ]
+        return cls(**fields)
+
+    def write(self, directory: Path) -> dict[str, Path]:
+        """``ablation.csv``, ``.json``, ``.md`` and ``.png`` under ``directory``; returns the paths."""
+        from mmbench.results import write_json_atomic
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {ext: directory / f"ablation.{ext}" for ext in ("csv", "json", "md", "png")}
+        self.to_frame().to_csv(paths["csv"], index=False)
+        write_json_atomic(paths["json"], self.to_dict())
+        paths["md"].write_text(self.to_markdown())
+        plot_report(self, paths["png"])
+        return paths
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_ablation(
+    table: MultiModalTable,
+    spec: PipelineSpec,
+    folds: list[Fold],
+    *,
+    cache: FeatureCache | None = None,
+    primary: str = "f1_macro",
+    max_subset_modalities: int = 5,
+    progress: ProgressFn | None = None,
+) -> AblationReport:
+    """Cross-validate ``spec`` on subsets of the table's modalities and attribute the score.
+
+    Evaluates the full set (also scored with each modality missing at test time), each
+    leave-one-out and single-modality subset and, with at most ``max_subset_modalities``
+    modalities, every non-empty subset, from which per-fold Shapley values follow. Every run uses
+    ``folds`` as given, so pass the folds of the main run to make the full row reproduce it.
+    Pass the run's feature cache: subsets then reuse the full run's features instead of
+    re-encoding (a memory-only cache is used when none is given).
+    """
+    from mmbench.cache import FeatureCache
+    from mmbench.pipeline import evaluate_pipeline
+
+    metric = METRICS.get(primary)
+    cache = cache if cache is not None else FeatureCache(None)
+    modalities = [m for m in table.modalities if m in spec.encoders]
+    plan = plan_subsets(modalities, max_subset_modalities)
+    rows: list[AblationRow] = []
+    full_cv: CVResult | None = None
+    for done, (subset, kind) in enumerate(plan, start=1):
+        cv = evaluate_pipeline(
+            table, spec, folds, modalities=list(subset), cache=cache,
+            test_time_missing=kind == "full",
+        )  # fmt: skip
+        full_cv = cv if kind == "full" else full_cv
+        rows.append(row_from_cv(subset, kind, cv))
+        if progress is not None:
+            progress(rows[-1].label, done, len(plan))
+    chance = [chance_level(primary, table.labels[f.valid], table.n_classes) for f in folds]
+    assert full_cv is not None
+    return build_report(table.name, spec, metric, modalities, folds, chance, rows, full_cv)
+
+
+def plan_subsets(
+    modalities: Sequence[str], max_subset_modalities: int
+) -> list[tuple[tuple[str, ...], str]]:
+    """(subset, kind) pairs to evaluate, full set first so that it fills the feature cache.
+
+    Subsets keep the table's canonical modality order, so the full row is exactly the normal run.
+    """
+    n = len(modalities)
+    if n <= max_subset_modalities:
+        subsets = [c for size in range(n, 0, -1) for c in itertools.combinations(modalities, size)]
+    else:
+        loo = [tuple(m for m in modalities if m != left) for left in modalities]
+        subsets = [tuple(modalities), *loo, *((m,) for m in modalities)]
+    return [(s, subset_kind(s, n)) for s in subsets]
+
+
+def subset_kind(subset: Sequence[str], n_modalities: int) -> str:
+    if len(subset) == n_modalities:
+        return "full"
+    if len(subset) == 1:
+        return "single"
+    return "leave-one-out" if len(subset) == n_modalities - 1 else "subset"
+
+
+def row_from_cv(subset: tuple[str, ...], kind: str, cv: CVResult) -> AblationRow:
+    return AblationRow(
+        modalities=subset,
+        kind=kind,
+        metrics=cv.summary,
+        folds=[dict(f.metrics) if f.ok else {} for f in cv.folds],
+        failures=cv.failures,
+        seconds=float(cv.seconds.get("total", 0.0)),
+        cache={k: float(v) for k, v in cv.cache.items()},
+    )
+
+
+def build_report(
+    dataset: str,
+    spec: PipelineSpec,
+    metric: Any,
+    modalities: list[str],
+    folds: list[Fold],
+    chance: list[float],
+    rows: list[AblationRow],
+    full_cv: CVResult,
+) -> AblationReport:
+    """Attribute the subset scores: Shapley (all subsets run), leave-one-out drops, robustness."""
+    by_set = {frozenset(r.modalities): r.fold_scores(metric.name) for r in rows}
+    n_subsets = 2 ** len(modalities) - 1
+    shapley, per_fold = None, None
+    if len(by_set) == n_subsets:
+        per_fold = fold_shapley(modalities, by_set, chance)
+        shapley = {m: mean_std(v) for m, v in per_fold.items()}
+    sign = 1.0 if metric.higher_is_better else -1.0
+    full = np.asarray(by_set[frozenset(modalities)], dtype=float)
+    leave_one_out = {}
+    if len(modalities) > 1:
+        for m in modalities:
+            without = np.asarray(by_set[frozenset(modalities) - {m}], dtype=float)
+            leave_one_out[m] = mean_std(sign * (full - without))
+    return AblationReport(
+        dataset=dataset,
+        primary=metric.name,
+        higher_is_better=metric.higher_is_better,
+        modalities=list(modalities),
+        fold_keys=[f.key for f in folds],
+        chance=chance,
+        rows=rows,
+        shapley=shapley,
+        shapley_folds=per_fold,
+        leave_one_out=leave_one_out,
+        robustness=robustness(full_cv, metric.name, sign),
+        pipeline=spec.model_dump(mode="json"),
+    )
+
+
+def robustness(full_cv: CVResult, primary: str, sign: float) -> dict[str, dict[str, float]]:
+    """Per removed modality: the primary score at test time without it, and the paired drop."""
+    out: dict[str, dict[str, float]] = {}
+    for m in full_cv.modalities if len(full_cv.modalities) > 1 else []:
+        scores, drops = [], []
+        for f in full_cv.folds:
+            if not f.ok or m not in f.missing_metrics:
+                continue
+            value = f.missing_metrics[m].get(primary, math.nan)
+            scores.append(value)
+            drops.append(sign * (f.metrics.get(primary, math.nan) - value))
+        s, d = mean_std(scores), mean_std(drops)
+        out[m] = {"mean": s["mean"], "std": s["std"], "drop": d["mean"], "drop_std": d["std"]}
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _fmt(stats: Mapping[str, float] | None, key: str = "mean", spread: str = "std") -> str:
+    if not stats or not math.isfinite(stats.get(key, math.nan)):
+        return "—"
+    return f"{stats[key]:+.3f} ± {stats.get(spread, math.nan):.3f}"
+
+
+def render_markdown(report: AblationReport) -> str:
+    """Human-readable report: subset table, attribution table, how to read them."""
+    label = METRICS.get(report.primary).label
+    direction = "higher" if report.higher_is_better else "lower"
+    lines = [
+        f"# Modality ablation: {report.dataset}",
+        "",
+        f"Primary metric: {label} ({direction} is better), {len(report.fold_keys)} shared folds; "
+        f"chance level {np.mean(report.chance):.3f}.",
+        "",
+        f"| modalities | kind | {label} mean ± std | failed folds |",
+        "|---|---|---|---|",
+    ]
+    for r in report.rows:
+        stats = r.metrics.get(report.primary, {})
+        mean, std = stats.get("mean", math.nan), stats.get("std", math.nan)
+        lines.append(f"| {r.label} | {r.kind} | {mean:.3f} ± {std:.3f} | {len(r.failures)} |")
+    lines += [
+        "",
+        "| modality | Shapley value | leave-one-out drop | drop when missing at test time |",
+        "|---|---|---|---|",
+    ]
+    for m in report.ranking() or report.modalities:
+        shap = report.shapley.get(m) if report.shapley else None
+        rob = report.robustness.get(m)
+        lines.append(
+            f"| {m} | {_fmt(shap)} | {_fmt(report.leave_one_out.get(m))} "
+            f"| {_fmt(rob, 'drop', 'drop_std')} |"
+        )
+    lines += [
+        "",
+        "Shapley values are per-fold averages of marginal contributions over all subsets "
+        "(empty set = chance), mean ± std across folds; they sum to full − chance. Drops are "
+        "positive when removing the modality makes the score worse.",
+    ]
+    if report.shapley is None:
+        lines.append("Shapley values were skipped: too many modalities to run every subset.")
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(report: AblationReport, path: Path) -> Path:
+    """Bar chart: Shapley value (or leave-one-out drop) and test-time-missing drop per modality."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    label = METRICS.get(report.primary).label
+    mods = report.modalities
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)  # Agg canvas without touching pyplot's global backend
+    left, right = fig.subplots(1, 2)
+    if report.shapley is not None:
+        values = [report.shapley[m] for m in mods]
+        left.set_title(f"Shapley value ({label})")
+    else:
+        values = [report.leave_one_out.get(m, {}) for m in mods]
+        left.set_title(f"leave-one-out drop ({label})")
+    _bars(left, mods, values, "mean", "std", "tab:blue")
+    _bars(right, mods, [report.robustness.get(m, {}) for m in mods], "drop", "drop_std", "tab:red")
+    right.set_title(f"drop when missing at test time ({label})")
+    fig.suptitle(f"{report.dataset}: modality ablation ({len(report.fold_keys)} folds)")
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _bars(
+    ax: Any, names: list[str], stats: list[Mapping[str, float]], key: str, err: str, color: str
+) -> None:
+    heights = [s.get(key, math.nan) for s in stats]
+    errors = [s.get(err, 0.0) for s in stats]
+    ax.bar(names, np.nan_to_num(heights), yerr=np.nan_to_num(errors), color=color, capsize=4)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+def track_ablation(
+    tracker: Tracker,
+    parent_run_id: str,
+    report: AblationReport,
+    tags: Mapping[str, Any],
+    directory: Path | None = None,
+) -> dict[str, str]:
+    """One child run per evaluated subset under ``parent_run_id``; the files as parent artifacts.
+
+    Children carry ``mmbench.kind=ablation`` and ``mmbench.ablation.modalities`` so the MLflow UI
+    can filter and compare them; the parent gets Shapley values and drops as metrics. The report
+    files are written to ``directory`` (a temporary one when None). Returns label -> run id.
+    """
+    from mmbench.tracking import cv_metrics, fold_steps
+
+    run_ids: dict[str, str] = {}
+    for r in report.rows:
+        run_tags = {
+            **tags,
+            "mmbench.kind": "ablation",
+            "mmbench.ablation.modalities": ",".join(r.modalities),
+            "mmbench.ablation.kind": r.kind,
+        }
+        run_id = tracker.start_run(f"ablation: {r.label}", run_tags, parent_id=parent_run_id)
+        tracker.log(
+            run_id,
+            params={"ablation.modalities": r.label, "ablation.kind": r.kind,
+                    "ablation.n_modalities": len(r.modalities)},
+            metrics=cv_metrics(r.metrics),
+            steps=fold_steps([f for f in r.folds if f]),
+        )  # fmt: skip
+        tracker.end_run(run_id, "FAILED" if r.failures else "FINISHED")
+        run_ids[r.label] = run_id
+    tracker.log(parent_run_id, metrics=summary_metrics(report))
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in report.write(Path(directory) if directory else Path(tmp)).values():
+            tracker.log_artifact(parent_run_id, path, "ablation")
+    return run_ids
+
+
+def summary_metrics(report: AblationReport) -> dict[str, float]:
+    """Flat ``ablation.*`` metrics for the parent run (NaN values are skipped by the tracker)."""
+    out: dict[str, float] = {}
+    for m in report.modalities:
+        if report.shapley:
+            out[f"ablation.shapley.{m}"] = report.shapley[m]["mean"]
+            out[f"ablation.shapley.{m}.std"] = report.shapley[m]["std"]
+        if m in report.leave_one_out:
+            out[f"ablation.loo_drop.{m}"] = report.leave_one_out[m]["mean"]
+        if m in report.robustness:
+            out[f"ablation.missing_drop.{m}"] = report.robustness[m]["drop"]
+    return out

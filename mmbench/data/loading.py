@@ -1,0 +1,257 @@
+"""The data layer's entry point: a suite's dataset entry in, a validated MultiModalTable out.
+
+Order matters: the source is loaded, its schema and labels are validated, rows are subsampled,
+and only then are media opened, so a bad column name fails in seconds and ``max_rows`` keeps
+quick runs from reading every file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mmbench.data.sources import load_source
+from mmbench.data.table import MediaRef, MultiModalTable
+from mmbench.data.validate import (
+    check_classes,
+    check_columns,
+    check_features,
+    check_media,
+    first_rows,
+)
+from mmbench.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from mmbench.suite import DatasetSpec, SourceSpec
+
+TEXT_SEPARATOR = " . "
+
+
+def load_table(
+    dataset: DatasetSpec,
+    root: Path,
+    *,
+    split: Literal["train", "test"] = "train",
+    max_rows: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    classes: list[str] | None = None,
+) -> MultiModalTable:
+    """Load ``dataset.source`` (or ``test_source``) as a validated :class:`MultiModalTable`.
+
+    ``max_rows`` (default ``dataset.max_rows``) draws a stratified subsample with ``seed``.
+    ``classes`` fixes the class order, so a test split is encoded like its training split;
+    a label outside it is an error. Raises DataError for every problem with the data.
+    """
+    spec = _source(dataset, split)
+    where = f"dataset {dataset.name!r} ({split}: {spec.describe()})"
+    try:
+        ds = load_source(spec, Path(root), modalities=dataset.modalities)
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
+    check_columns(list(ds.column_names), dataset, where)
+    check_features(dict(ds.features), dataset, where)
+    labels, names = encode_labels(ds, dataset.target, classes, where)
+    rows = np.arange(len(ds))
+    limit = max_rows or dataset.max_rows
+    note = ""
+    if limit is not None and len(ds) > limit:
+        rows = stratified_subsample(labels, limit, seed)
+        note = f" in a subsample of max_rows={limit}"
+    folds = dataset.protocol.folds if split == "train" else None
+    check_classes(labels[rows], names, folds, where, note)
+    table = _as_arrow(ds, dataset, rows)
+    parts, unreadable = _modalities(
+        table, dataset, dict(ds.features), Path(root), rows, where, progress
+    )
+    meta = _provenance(spec, split, len(ds), len(rows))
+    if unreadable:
+        meta["unreadable"] = unreadable
+    return MultiModalTable(
+        name=dataset.name, labels=labels[rows], classes=names, meta=meta, **parts
+    )
+
+
+def _source(dataset: DatasetSpec, split: str) -> SourceSpec:
+    if split == "train":
+        return dataset.source
+    if split == "test":
+        if dataset.test_source is None:
+            raise DataError(f"dataset {dataset.name!r} has no 'test_source' to load a test split")
+        return dataset.test_source
+    raise DataError(f"dataset {dataset.name!r}: split must be 'train' or 'test', got {split!r}")
+
+
+def encode_labels(
+    ds: Any, target: str, classes: list[str] | None, where: str
+) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and class names: ClassLabel order, else names sorted as strings.
+
+    Classes of a ClassLabel that have no row are dropped, so every class can be learned.
+    """
+    import datasets
+
+    feature = ds.features[target]
+    raw = ds.select_columns([target]).with_format("arrow")[:].column(0).to_pylist()
+    if isinstance(feature, datasets.ClassLabel):
+        raw = [feature.names[v] if v is not None and v >= 0 else None for v in raw]
+    missing = np.array([_is_missing(v) for v in raw], dtype=bool)
+    if missing.any():
+        raise DataError(
+            f"{where}: target {target!r} is missing in {int(missing.sum())} row(s) "
+            f"(rows {first_rows(missing, np.arange(len(raw)))}); drop or label them"
+        )
+    values = [str(v) for v in raw]
+    if classes is None:
+        seen = set(values)
+        if isinstance(feature, datasets.ClassLabel):
+            classes = [n for n in feature.names if n in seen]
+        else:
+            classes = sorted(seen)
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(values) - set(index))
+    if unknown:
+        raise DataError(
+            f"{where}: target {target!r} has labels not among the training classes "
+            f"{list(classes)}: {unknown[:10]}"
+        )
+    return np.array([index[v] for v in values], dtype=np.int64), list(classes)
+
+
+def stratified_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` sorted row indices keeping class proportions (largest remainder, >= 1 per class)."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    keep = np.minimum(counts, 1)
+    spare = n - keep.sum()
+    if spare < 0:
+        keep = np.zeros_like(counts)
+        spare = n
+    ideal = spare * counts / counts.sum()
+    keep = np.minimum(counts, keep + np.floor(ideal).astype(int))
+    for i in np.argsort(-(ideal - np.floor(ideal)), kind="stable"):
+        if keep.sum() >= n:
+            break
+        keep[i] += int(keep[i] < counts[i])
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
+        for c, k in zip(classes, keep, strict=True)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def _as_arrow(ds: Any, dataset: DatasetSpec, rows: np.ndarray) -> pa.Table:
+    """The needed columns of the chosen rows as one Arrow table (undecoded, no Python objects)."""
+    columns = list(dict.fromkeys(dataset.modalities.columns()))
+    subset = ds.select_columns(columns)
+    if len(rows) != len(ds):
+        subset = subset.select(rows)
+    return subset.with_format("arrow")[:]
+
+
+def _modalities(
+    table: pa.Table,
+    dataset: DatasetSpec,
+    features: dict[str, Any],
+    root: Path,
+    rows: np.ndarray,
+    where: str,
+    progress: bool,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Per-modality values for :class:`MultiModalTable`, and counts of unreadable media."""
+    mods = dataset.modalities
+    parts: dict[str, Any] = {}
+    unreadable: dict[str, int] = {}
+    for modality in ("image", "audio"):
+        for col in getattr(mods, modality):
+            refs = media_refs(table.column(col).to_pylist(), root)
+            refs, bad = check_media(refs, modality, rows, dataset.on_unreadable, where, progress)
+            parts[modality] = refs
+            if bad:
+                unreadable[modality] = bad
+    if mods.text:
+        parts["text"] = join_text([table.column(c).to_pylist() for c in mods.text])
+    if mods.tabular:
+        parts["tabular"] = tabular_frame(table, mods.tabular, features)
+    return parts, unreadable
+
+
+def media_refs(values: list[Any], root: Path) -> list[MediaRef | None]:
+    """Paths or ``{bytes, path}`` records as MediaRefs; relative paths resolve against ``root``."""
+    refs: list[MediaRef | None] = []
+    for value in values:
+        if isinstance(value, dict):
+            ref = {"bytes": value.get("bytes"), "path": value.get("path")}
+        elif isinstance(value, str) and value.strip():
+            ref = {"bytes": None, "path": value}
+        else:
+            refs.append(None)
+            continue
+        if ref["bytes"] is None and ref["path"] is None:
+            refs.append(None)
+            continue
+        if ref["bytes"] is None and not _is_url(ref["path"]):
+            path = Path(ref["path"]).expanduser()
+            ref["path"] = str(path if path.is_absolute() else root / path)
+        refs.append(ref)
+    return refs
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def join_text(columns: list[list[Any]]) -> list[str | None]:
+    """Row-wise join of text columns with :data:`TEXT_SEPARATOR`, skipping missing parts."""
+    joined: list[str | None] = []
+    for parts in zip(*columns, strict=True):
+        present = [str(p).strip() for p in parts if not _is_missing(p) and str(p).strip()]
+        joined.append(TEXT_SEPARATOR.join(present) if present else None)
+    return joined
+
+
+def tabular_frame(table: pa.Table, columns: list[str], features: dict[str, Any]) -> pd.DataFrame:
+    """Numeric columns keep their dtype (missing = NaN); others become object str (missing = None).
+
+    ClassLabel columns are categorical: their codes are replaced by the class names.
+    """
+    frame = table.select(columns).to_pandas()
+    for col in columns:
+        series = frame[col]
+        names = getattr(features[col], "names", None)
+        if names is None and (
+            pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+        ):
+            continue
+        values = [
+            None if _is_missing(v) else (names[int(v)] if names is not None else str(v))
+            for v in series.tolist()
+        ]
+        frame[col] = pd.Series(values, dtype=object, index=frame.index)
+    return frame.reset_index(drop=True)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _provenance(spec: SourceSpec, split: str, n_source: int, n_rows: int) -> dict[str, Any]:
+    """What a result must record to know which rows it was computed on."""
+    meta: dict[str, Any] = {
+        "source": spec.describe(),
+        "revision": spec.revision,
+        "split": split,
+        "n_rows": n_rows,
+        "n_rows_source": n_source,
+    }
+    if spec.kind == "synthetic":
+        from mmbench.data.synthetic import recipe
+
+        meta["recipe"] = recipe(**spec.options)
+    return meta

@@ -1,0 +1,235 @@
+"""Turning a :class:`~mmbench.suite.SourceSpec` into a ``datasets.Dataset``.
+
+Every failure becomes a :class:`~mmbench.errors.DataError` that names the source and, for local
+files, the resolved path, so a typo in a suite never surfaces as a deep stack trace. Image and
+audio features are cast to ``decode=False``: mmbench decodes media itself
+(:mod:`mmbench.data.media`) in batches, and datasets 5.x would otherwise decode audio with
+torchcodec, which may lack its native libraries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import inspect
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from mmbench.errors import DataError, did_you_mean
+
+if TYPE_CHECKING:
+    import datasets
+
+    from mmbench.suite import Modalities, SourceSpec
+
+HUB_PROBE_TIMEOUT_S = 2.0
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def load_source(
+    spec: SourceSpec, root: Path, *, modalities: Modalities | None = None
+) -> datasets.Dataset:
+    """Load the rows ``spec`` points at; relative paths are resolved against ``root``.
+
+    ``modalities`` names the columns that should hold media: such a column stored as a plain
+    ``{bytes, path}`` struct (e.g. parquet written by pandas) is cast to an undecoded
+    Image/Audio feature too, so later stages see one representation.
+    """
+    loaders: dict[str, Callable[[SourceSpec, Path], Any]] = {
+        "hub": _load_hub,
+        "parquet": _load_files,
+        "csv": _load_files,
+        "json": _load_files,
+        "imagefolder": _load_folder,
+        "audiofolder": _load_folder,
+        "disk": _load_disk,
+        "synthetic": _load_synthetic,
+    }
+    ds = loaders[spec.kind](spec, Path(root))
+    return _undecoded_media(ds, modalities)
+
+
+def hub_offline_forced() -> bool:
+    """Whether the environment asks for offline mode (``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``)."""
+    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(n, "").upper() in _TRUE for n in names)
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to the hub opens within ``timeout`` (DNS included).
+
+    The probe runs in a daemon thread because name resolution ignores socket timeouts and can
+    hang for much longer on a machine without network.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urlparse(endpoint)
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _load_hub(spec: SourceSpec, root: Path) -> Any:
+    """``load_dataset`` at the pinned revision; without the hub, from the local cache only."""
+    import datasets
+
+    offline = hub_offline_forced() or not hub_reachable()
+    where = f"hub dataset {spec.id!r} revision {spec.revision!r}"
+    with _offline_mode(offline):
+        try:
+            return datasets.load_dataset(
+                spec.id, spec.config, revision=spec.revision, split=spec.split, **spec.options
+            )
+        except Exception as exc:
+            if offline:
+                raise DataError(
+                    f"dataset {spec.id!r} revision {spec.revision!r} is not in the local cache "
+                    f"and the hub is unreachable ({type(exc).__name__}: {exc})"
+                ) from None
+            raise DataError(f"could not load {where}: {type(exc).__name__}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _offline_mode(enabled: bool) -> Iterator[None]:
+    """Temporarily put datasets and huggingface_hub in offline mode (both read it at import)."""
+    if not enabled:
+        yield
+        return
+    import datasets.config
+    import huggingface_hub.constants as hub_constants
+
+    saved = (datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE)
+    datasets.config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
+
+
+def resolve_paths(spec: SourceSpec, root: Path) -> list[Path]:
+    """Absolute paths of ``spec.path`` (a string, glob or list); DataError names a missing one."""
+    raw = [spec.path] if isinstance(spec.path, str) else list(spec.path or [])
+    found: list[Path] = []
+    for item in raw:
+        path = Path(item).expanduser()
+        path = path if path.is_absolute() else root / path
+        if glob.has_magic(str(path)):
+            matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+            if not matches:
+                raise DataError(f"{spec.kind} source: no file matches {str(path)!r}")
+            found.extend(matches)
+        elif path.exists():
+            found.append(path)
+        else:
+            hint = ""
+            if path.parent.is_dir():
+                hint = did_you_mean(path.name, [p.name for p in path.parent.iterdir()])
+            raise DataError(f"{spec.kind} source: {str(path)!r} does not exist{hint}")
+    return found
+
+
+def _load_files(spec: SourceSpec, root: Path) -> Any:
+    import datasets
+
+    files = [str(p) for p in resolve_paths(spec, root)]
+    try:
+        return datasets.load_dataset(spec.kind, data_files=files, split="train", **spec.options)
+    except Exception as exc:
+        raise DataError(
+            f"could not read {spec.kind} files {files}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _load_folder(spec: SourceSpec, root: Path) -> Any:
+    """imagefolder/audiofolder: class subfolders become a ClassLabel ``label`` column."""
+    import datasets
+
+    paths = resolve_paths(spec, root)
+    if len(paths) != 1 or not paths[0].is_dir():
+        raise DataError(f"{spec.kind} source: 'path' must be one directory, got {spec.path!r}")
+    try:
+        return datasets.load_dataset(
+            spec.kind, data_dir=str(paths[0]), split=spec.split or "train", **spec.options
+        )
+    except Exception as exc:
+        raise DataError(
+            f"could not read {spec.kind} {str(paths[0])!r} split {spec.split!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _load_disk(spec: SourceSpec, root: Path) -> Any:
+    """A ``save_to_disk`` directory holding a Dataset, or a DatasetDict from which we take ``split``."""
+    import datasets
+
+    paths = resolve_paths(spec, root)
+    if len(paths) != 1:
+        raise DataError(f"disk source: 'path' must name one directory, got {spec.path!r}")
+    try:
+        loaded = datasets.load_from_disk(str(paths[0]))
+    except Exception as exc:
+        raise DataError(
+            f"could not read saved dataset {str(paths[0])!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    if isinstance(loaded, datasets.DatasetDict):
+        if spec.split not in loaded:
+            splits = list(loaded)
+            raise DataError(
+                f"saved dataset {str(paths[0])!r} has no split {spec.split!r}"
+                f"{did_you_mean(spec.split, splits)}; splits: {splits}"
+            )
+        return loaded[spec.split]
+    return loaded
+
+
+def _load_synthetic(spec: SourceSpec, root: Path) -> Any:
+    from mmbench.data import synthetic
+
+    accepted = list(inspect.signature(synthetic.generate).parameters)
+    for key in spec.options:
+        if key not in accepted:
+            raise DataError(
+                f"synthetic source: unknown option {key!r}{did_you_mean(key, accepted)}; "
+                f"valid options: {', '.join(accepted)}"
+            )
+    return synthetic.generate(**spec.options)
+
+
+def _undecoded_media(ds: Any, modalities: Modalities | None) -> Any:
+    """Cast Image/Audio features (and listed media columns stored as structs) to ``decode=False``."""
+    import datasets
+
+    wanted = {}
+    if modalities is not None:
+        wanted = {c: datasets.Image for c in modalities.image}
+        wanted.update({c: datasets.Audio for c in modalities.audio})
+    for name, feature in ds.features.items():
+        if isinstance(feature, datasets.Image | datasets.Audio):
+            if feature.decode:
+                ds = ds.cast_column(name, dataclasses.replace(feature, decode=False))
+        elif name in wanted and _is_media_struct(feature):
+            try:
+                ds = ds.cast_column(name, wanted[name](decode=False))
+            except Exception:  # leave it to validation, which names the column and the type
+                continue
+    return ds
+
+
+def _is_media_struct(feature: Any) -> bool:
+    return isinstance(feature, dict) and {"bytes", "path"} <= set(feature)

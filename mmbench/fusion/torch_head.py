@@ -1,0 +1,135 @@
+"""The head behind every torch fusion: optional encoder towers, a fusion module, one loop.
+
+Imported on first use by :func:`mmbench.fusion.create_head` (it imports torch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmbench.config import FusionSpec, TrainSpec
+from mmbench.errors import MMBenchError
+from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
+from mmbench.fusion.modules import masked
+from mmbench.training import TrainHistory, fit_module, predict_logits
+
+
+class MultimodalNet(nn.Module):
+    """Towers (raw inputs -> features) for fine-tuned modalities, then the fusion module.
+
+    Missing rows are zeroed before the towers, so a NaN or garbage raw input of a missing row
+    can reach neither the output nor the towers' gradients.
+    """
+
+    def __init__(self, fusion: nn.Module, towers: dict[str, nn.Module] | None = None) -> None:
+        super().__init__()
+        self.fusion = fusion
+        self.towers = nn.ModuleDict(towers or {})
+        self.tower_modalities = list(self.towers)
+
+    def forward(self, x: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+        features = {}
+        for m in self.fusion.modalities:
+            xm = masked(x[m], present[m].bool())
+            features[m] = self.towers[m](xm) if m in self.towers else xm
+        return self.fusion(features, present)
+
+
+class TorchHead(Head):
+    """A fusion ``nn.Module`` (plus towers) trained by :func:`mmbench.training.fit_module`.
+
+    The module is built, seeded, at construction so that bad options fail before any data is
+    touched; a second :meth:`fit` rebuilds the fusion module (towers keep their weights).
+    """
+
+    def __init__(
+        self,
+        fusion: FusionSpec,
+        training: TrainSpec,
+        input_dims: dict[str, int],
+        n_classes: int,
+        *,
+        seed: int,
+        towers: dict[str, nn.Module] | None = None,
+    ) -> None:
+        self.fusion_spec = fusion
+        self.training = training
+        self.input_dims = dict(input_dims)
+        self.n_classes = n_classes
+        self.seed = seed
+        self.towers = dict(towers or {})
+        self.history: TrainHistory | None = None
+        self._weights: dict[str, float] | None = None
+        self.net = self._build()
+
+    def _build(self) -> MultimodalNet:
+        unknown = set(self.towers) - set(self.input_dims)
+        if unknown:
+            raise MMBenchError(f"towers for modalities without input_dims: {sorted(unknown)}")
+        torch.manual_seed(self.seed)
+        builder = FUSIONS.get(self.fusion_spec.name)
+        module = builder(
+            dict(self.input_dims), self.n_classes, self.training.dropout, **self.fusion_spec.options
+        )
+        return MultimodalNet(module, self.towers)
+
+    def _check(self, data: FeatureSet) -> None:
+        missing = [m for m in self.input_dims if m not in data.features]
+        if missing:
+            raise MMBenchError(
+                f"fusion {self.fusion_spec.name!r} was built for {list(self.input_dims)} but the "
+                f"data lack {missing}"
+            )
+
+    def fit(
+        self,
+        train: FeatureSet,
+        valid: FeatureSet | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> TorchHead:
+        self._check(train)
+        if valid is not None:
+            self._check(valid)
+        if self.history is not None:
+            self.net = self._build()
+        self.history = fit_module(
+            self.net, train, valid, self.training, self.n_classes, seed=self.seed, on_epoch=on_epoch
+        )
+        self._weights = self._modality_weights(train)
+        return self
+
+    def _modality_weights(self, train: FeatureSet) -> dict[str, float] | None:
+        """Learned weights (late, hybrid) or mean gate weights over the training rows (gated)."""
+        fusion = self.net.fusion
+        if getattr(fusion, "observes_weights", False):
+            fusion.reset_stats()
+            predict_logits(self.net, train, self.training)
+        weights = fusion.modality_weights() if hasattr(fusion, "modality_weights") else None
+        return weights
+
+    def predict_proba(self, data: FeatureSet) -> np.ndarray:
+        if self.history is None:
+            raise MMBenchError("predict_proba called before fit")
+        self._check(data)
+        logits = predict_logits(self.net, data, self.training).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def info(self) -> dict[str, Any]:
+        if self.history is None:
+            return {}
+        out: dict[str, Any] = {
+            "epochs_run": self.history.epochs_run,
+            "best_epoch": self.history.best_epoch,
+            "stopped_early": self.history.stopped_early,
+            "seconds": round(self.history.seconds, 3),
+            "device": self.history.device,
+        }
+        if self._weights is not None:
+            out["modality_weights"] = self._weights
+        return out

@@ -1,0 +1,159 @@
+"""Gradient-boosted trees on concatenated features: the strong tabular-style baseline.
+
+Early fusion by concatenation, with one presence column per modality; a missing modality's
+features become NaN so that XGBoost's learned default directions handle them instead of treating
+zero vectors as real data. xgboost is imported when the head is fitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mmbench.config import TrainSpec
+from mmbench.errors import MMBenchError
+from mmbench.fusion.base import HEADS, EpochCallback, FeatureSet, Head
+
+
+def feature_matrix(data: FeatureSet, modalities: list[str]) -> np.ndarray:
+    """``[x_1 | ... | x_M | present_1 ... present_M]`` with missing rows of ``x_m`` as NaN."""
+    blocks, flags = [], []
+    for m in modalities:
+        x = np.asarray(data.features[m])
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+            raise MMBenchError(
+                f"the xgboost head needs a numeric (rows, dim) feature matrix per modality; "
+                f"{m!r} has shape {x.shape} and dtype {x.dtype} (a trainable encoder?)"
+            )
+        present = np.asarray(data.present[m], dtype=bool)
+        x = x.astype(np.float32, copy=True)
+        x[~present] = np.nan
+        blocks.append(x)
+        flags.append(present.astype(np.float32)[:, None])
+    return np.concatenate(blocks + flags, axis=1)
+
+
+class XGBoostHead(Head):
+    """``xgboost.XGBClassifier`` on :func:`feature_matrix`, early-stopped on ``valid``."""
+
+    def __init__(self, n_classes: int, seed: int, training: TrainSpec, **params: Any) -> None:
+        self.n_classes = n_classes
+        self.seed = seed
+        self.training = training
+        self.early_stopping_rounds = params.pop("early_stopping_rounds")
+        self.params = params
+        self.modalities: list[str] = []
+        self.widths: list[int] = []
+        self.model: Any = None
+
+    def _classifier(self, early_stopping: bool) -> Any:
+        import xgboost
+
+        from mmbench.training import resolve_device
+
+        return xgboost.XGBClassifier(
+            **self.params,
+            random_state=self.seed,
+            device=resolve_device(self.training.device),
+            eval_metric="logloss" if self.n_classes == 2 else "mlogloss",
+            early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
+        )
+
+    def _weights(self, train_labels: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+        from mmbench.training import class_weights
+
+        if not self.training.class_weight:
+            return None
+        return class_weights(train_labels, self.n_classes)[labels]
+
+    def fit(
+        self,
+        train: FeatureSet,
+        valid: FeatureSet | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> XGBoostHead:
+        """Boost on ``train``; ``on_epoch`` is not called (there are no epochs to prune)."""
+        if train.labels is None:
+            raise MMBenchError("training data has no labels")
+        self.modalities = list(train.features)
+        x = feature_matrix(train, self.modalities)
+        self.widths = [int(train.features[m].shape[1]) for m in self.modalities]
+        y = np.asarray(train.labels, dtype=np.int64)
+        fit_kwargs: dict[str, Any] = {"sample_weight": self._weights(y, y), "verbose": False}
+        use_valid = valid is not None and valid.labels is not None and len(valid) > 0
+        if use_valid:
+            assert valid is not None and valid.labels is not None
+            yv = np.asarray(valid.labels, dtype=np.int64)
+            fit_kwargs["eval_set"] = [(feature_matrix(valid, self.modalities), yv)]
+            weights = self._weights(y, yv)
+            if weights is not None:
+                fit_kwargs["sample_weight_eval_set"] = [weights]
+        self.model = self._classifier(early_stopping=use_valid)
+        self.model.fit(x, y, **fit_kwargs)
+        # Predict on CPU: inputs are numpy, and a GPU booster would warn about the copy.
+        self.model.get_booster().set_param({"device": "cpu"})
+        return self
+
+    def predict_proba(self, data: FeatureSet) -> np.ndarray:
+        if self.model is None:
+            raise MMBenchError("predict_proba called before fit")
+        proba = self.model.predict_proba(feature_matrix(data, self.modalities))
+        return np.asarray(proba, dtype=np.float64)
+
+    def info(self) -> dict[str, Any]:
+        if self.model is None:
+            return {}
+        out: dict[str, Any] = {"n_trees": int(self.model.get_booster().num_boosted_rounds())}
+        best = getattr(self.model, "best_iteration", None)
+        if self.early_stopping_rounds and best is not None:
+            out["best_iteration"] = int(best)
+        out["modality_importance"] = self._modality_importance()
+        return out
+
+    def _modality_importance(self) -> dict[str, float]:
+        """Share of total split gain per modality (its features and its presence column)."""
+        owner: list[str] = []
+        for m, width in zip(self.modalities, self.widths, strict=True):
+            owner += [m] * width
+        owner += self.modalities  # the presence columns
+        totals = dict.fromkeys(self.modalities, 0.0)
+        gains = self.model.get_booster().get_score(importance_type="total_gain")
+        for key, gain in gains.items():  # keys are "f<column>"
+            totals[owner[int(key[1:])]] += float(gain)
+        total = sum(totals.values()) or 1.0
+        return {m: v / total for m, v in totals.items()}
+
+
+@HEADS.register("xgboost")
+def build_xgboost(
+    n_classes: int,
+    seed: int,
+    training: TrainSpec,
+    n_estimators: int = 200,
+    max_depth: int = 4,
+    learning_rate: float = 0.1,
+    subsample: float = 1.0,
+    colsample_bytree: float = 1.0,
+    min_child_weight: float = 1.0,
+    reg_lambda: float = 1.0,
+    tree_method: str = "hist",
+    n_jobs: int | None = None,
+    early_stopping_rounds: int = 20,
+) -> Head:
+    """XGBoost on concatenated features; ``n_jobs=None`` lets xgboost use every core."""
+    return XGBoostHead(
+        n_classes,
+        seed,
+        training,
+        n_estimators=n_estimators,
+        max_depth=max_depth,
+        learning_rate=learning_rate,
+        subsample=subsample,
+        colsample_bytree=colsample_bytree,
+        min_child_weight=min_child_weight,
+        reg_lambda=reg_lambda,
+        tree_method=tree_method,
+        n_jobs=n_jobs,
+        early_stopping_rounds=early_stopping_rounds,
+    )

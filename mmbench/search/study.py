@@ -1,0 +1,329 @@
+"""One Optuna study per (suite, dataset): storage, sampler, pruner, objective, resume.
+
+The objective samples a :class:`PipelineSpec`, cross-validates it with
+:func:`mmbench.pipeline.evaluate_pipeline` and reports each fold's score so that a pruner can stop
+a hopeless candidate early (Wilcoxon by default: made for k-fold instances). A candidate whose
+folds fail is a FAILED trial with its reason and the study goes on. Bookkeeping (MLflow) is not
+done here: callers pass :class:`TrialHooks`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mmbench.cache import FeatureCache
+from mmbench.config import PipelineSpec
+from mmbench.data.table import MultiModalTable
+from mmbench.errors import MMBenchError
+from mmbench.evaluation import METRICS, Fold
+from mmbench.pipeline import CVResult, FoldResult, evaluate_pipeline
+from mmbench.search.space import SearchSpace
+
+SamplerName = Literal["tpe", "random", "cmaes", "nsga2"]
+PrunerName = Literal["wilcoxon", "median", "hyperband", "none"]
+
+
+class TrialFailed(Exception):
+    """Raised inside the objective so Optuna records the trial as FAILED and goes on."""
+
+
+@dataclass
+class SearchSettings:
+    study_name: str
+    storage: str | None = None
+    n_trials: int = 10
+    timeout: float | None = None
+    sampler: SamplerName = "tpe"
+    pruner: PrunerName = "wilcoxon"
+    primary: str = "f1_macro"
+    objectives: list[str] = field(default_factory=list)  # extra: "latency_ms"
+    seed: int = 0
+    resume: bool = False
+    heartbeat_s: int = 30
+
+
+@dataclass
+class TrialHooks:
+    """Callbacks for bookkeeping; every one is optional."""
+
+    start: Callable[[Any, PipelineSpec], None] | None = None
+    epoch: Callable[[Any, Fold, int, float], None] | None = None
+    end: Callable[[Any, str, PipelineSpec, list[FoldResult], str | None], None] | None = None
+
+
+@dataclass
+class SearchOutcome:
+    study: Any
+    best_spec: PipelineSpec
+    best_cv: CVResult | None
+    n_new_trials: int
+    seconds: float
+    optuna_seconds: float
+
+
+def default_storage(results_dir: Path, suite: str) -> str:
+    path = (Path(results_dir) / suite / "optuna.db").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def make_storage(url: str, heartbeat_s: int) -> Any:
+    """RDB (SQLite, PostgreSQL...) with heartbeats and retry of stale trials, or a journal file."""
+    import optuna
+
+    if url.endswith((".log", ".journal")) and "://" not in url:
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(url))
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_s,
+            grace_period=heartbeat_s * 4,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=1
+            ),
+        )
+    except Exception as exc:
+        raise MMBenchError(f"cannot open Optuna storage {url!r}: {exc}") from None
+
+
+def make_sampler(name: str, seed: int, multi: bool) -> Any:
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, n_startup_trials=5
+        )
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    if name == "nsga2" or multi:
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    raise MMBenchError(f"unknown sampler {name!r}")
+
+
+def make_pruner(name: str) -> Any:
+    import optuna
+
+    return {
+        "wilcoxon": lambda: optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2),
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1),
+        "none": lambda: optuna.pruners.NopPruner(),
+    }[name]()
+
+
+def open_study(settings: SearchSettings) -> Any:
+    """Create the study, or with ``resume`` continue the latest one of this name.
+
+    Without ``resume`` an existing study is kept and a new one named ``<name>#<k>`` is started,
+    so earlier trials are never deleted.
+    """
+    import optuna
+
+    storage = make_storage(settings.storage or "sqlite:///:memory:", settings.heartbeat_s)
+    existing = sorted(
+        (
+            s.study_name
+            for s in optuna.get_all_study_summaries(storage)
+            if s.study_name == settings.study_name
+            or s.study_name.startswith(settings.study_name + "#")
+        ),
+        key=_study_index,
+    )
+    if settings.resume and existing:
+        name = existing[-1]
+    elif existing:
+        name = f"{settings.study_name}#{_study_index(existing[-1]) + 1}"
+    else:
+        name = settings.study_name
+    directions = [_direction(settings.primary)] + ["minimize" for _ in settings.objectives]
+    multi = len(directions) > 1
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        directions=directions,
+        sampler=make_sampler(settings.sampler, settings.seed, multi),
+        pruner=None if multi else make_pruner(settings.pruner),
+        load_if_exists=True,
+    )
+    optuna.storages.fail_stale_trials(study)
+    return study
+
+
+def _study_index(name: str) -> int:
+    _, _, k = name.rpartition("#")
+    return int(k) if "#" in name and k.isdigit() else 1
+
+
+def _direction(metric: str) -> str:
+    return "maximize" if METRICS.get(metric).higher_is_better else "minimize"
+
+
+def finished_trials(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return len(study.get_trials(deepcopy=False, states=done))
+
+
+def run_search(
+    table: MultiModalTable,
+    folds: list[Fold],
+    space: SearchSpace,
+    settings: SearchSettings,
+    *,
+    cache: FeatureCache | None = None,
+    hooks: TrialHooks | None = None,
+    on_trial: Callable[[Any, Any], None] | None = None,
+) -> SearchOutcome:
+    """Run (or resume) the study until ``n_trials`` trials have finished in total."""
+    import optuna
+
+    space.check_names()
+    hooks = hooks or TrialHooks()
+    study = open_study(settings)
+    remaining = max(0, settings.n_trials - finished_trials(study))
+    objective = _Objective(table, folds, space, settings, cache, hooks)
+    callbacks = [on_trial] if on_trial else []
+    start = time.perf_counter()
+    if remaining:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=settings.timeout,
+            catch=(TrialFailed,),
+            callbacks=callbacks,
+            gc_after_trial=False,
+        )
+    seconds = time.perf_counter() - start
+    best = best_trial(study)
+    if best is None:
+        raise MMBenchError(f"study {study.study_name!r} has no completed trial; see failures above")
+    spec = PipelineSpec.model_validate(best.user_attrs["pipeline"])
+    return SearchOutcome(
+        study=study,
+        best_spec=spec,
+        best_cv=objective.results.get(best.number),
+        n_new_trials=len(objective.results) + objective.n_unfinished,
+        seconds=seconds,
+        optuna_seconds=max(0.0, seconds - objective.seconds_in_objective),
+    )
+
+
+def best_trial(study: Any) -> Any:
+    """The best completed trial; for multi-objective, the best primary score on the front."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    if len(study.directions) == 1:
+        return study.best_trial
+    sign = 1 if study.directions[0].name == "MAXIMIZE" else -1
+    return max(study.best_trials, key=lambda t: sign * t.values[0])
+
+
+class _Objective:
+    """Callable Optuna objective; remembers each trial's CV result for the caller."""
+
+    def __init__(
+        self,
+        table: MultiModalTable,
+        folds: list[Fold],
+        space: SearchSpace,
+        settings: SearchSettings,
+        cache: FeatureCache | None,
+        hooks: TrialHooks,
+    ) -> None:
+        self.table, self.folds, self.space, self.settings = table, folds, space, settings
+        self.cache, self.hooks = cache, hooks
+        self.results: dict[int, CVResult] = {}
+        self.seconds_in_objective = 0.0
+        self.n_unfinished = 0
+        self.sign = 1.0 if METRICS.get(settings.primary).higher_is_better else -1.0
+
+    def __call__(self, trial: Any) -> float | tuple[float, ...]:
+        start = time.perf_counter()
+        try:
+            return self._evaluate(trial)
+        finally:
+            self.seconds_in_objective += time.perf_counter() - start
+
+    def _evaluate(self, trial: Any) -> float | tuple[float, ...]:
+        import optuna
+
+        spec = self.space.sample(trial, self.table.modalities)
+        trial.set_user_attr("pipeline", spec.model_dump(mode="json"))
+        if self.hooks.start:
+            self.hooks.start(trial, spec)
+        done: list[FoldResult] = []
+        try:
+            cv = evaluate_pipeline(
+                self.table,
+                spec,
+                self.folds,
+                cache=self.cache,
+                on_fold=lambda r, i: self._report(trial, r, i, done),
+                on_epoch=self._epoch_hook(trial),
+                reraise=(optuna.TrialPruned,),
+            )
+        except optuna.TrialPruned:
+            self._end(trial, "pruned", spec, done, None)
+            self.n_unfinished += 1
+            raise
+        if not cv.ok:
+            reason = cv.failures[0]
+            trial.set_user_attr("error", reason)
+            self._end(trial, "failed", spec, done, reason)
+            self.n_unfinished += 1
+            raise TrialFailed(reason)
+        self.results[trial.number] = cv
+        values = self._values(cv)
+        self._end(trial, "complete", spec, done, None)
+        return values
+
+    def _values(self, cv: CVResult) -> float | tuple[float, ...]:
+        primary = cv.mean(self.settings.primary)
+        if not math.isfinite(primary):
+            raise TrialFailed(f"{self.settings.primary} is not finite")
+        extra = []
+        for name in self.settings.objectives:
+            if name != "latency_ms":
+                raise MMBenchError(f"unknown extra objective {name!r}; known: latency_ms")
+            extra.append(_mean_info(cv, "predict_ms_per_row"))
+        return (primary, *extra) if extra else primary
+
+    def _report(self, trial: Any, result: FoldResult, step: int, done: list[FoldResult]) -> None:
+        import optuna
+
+        done.append(result)
+        if not result.ok or len(self.settings.objectives) > 0:
+            return
+        trial.report(result.metrics[self.settings.primary], step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after fold {result.key}")
+
+    def _epoch_hook(self, trial: Any) -> Callable[[Fold, int, float], None] | None:
+        if self.hooks.epoch is None:
+            return None
+        hook = self.hooks.epoch
+        return lambda fold, epoch, score: hook(trial, fold, epoch, score)
+
+    def _end(
+        self, trial: Any, state: str, spec: PipelineSpec, done: list[FoldResult], err: str | None
+    ) -> None:
+        if self.hooks.end:
+            self.hooks.end(trial, state, spec, done, err)
+
+
+def _mean_info(cv: CVResult, key: str) -> float:
+    values = [f.info.get(key) for f in cv.folds if f.ok and f.info.get(key) is not None]
+    return float(sum(values) / len(values)) if values else float("nan")
