@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a suite file without running it")
     val.add_argument("suite", type=Path)
     val.add_argument("--data", action="store_true", help="also load and validate every dataset")
+    add_report_parsers(sub)
     return parser
 
 
@@ -83,42 +84,33 @@ def print_summary(outcomes: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="mmbench results")
-    for col in (
-        "dataset",
-        "rows",
-        "modalities",
-        "primary",
-        "CV mean ± std",
-        "chance",
-        "ROC-AUC",
-        "PR-AUC",
-        "time s",
-        "result",
-    ):
-        table.add_column(col)
+    table = Table(title="mmbench results", title_justify="left")
+    for col in ("dataset", "pipeline", "metric", "CV mean ± std", "chance", "ROC-AUC", "s"):
+        table.add_column(col, overflow="fold")
     for o in outcomes:
         if o.result is None:
-            table.add_row(o.name, *[""] * 8, f"[red]failed: {o.error}[/]")
+            table.add_row(o.name, "[red]failed[/]", "", "", "", "", "")
             continue
         r = o.result
         name, mean, std = r.primary()
         table.add_row(
             o.name,
-            str(r.dataset.n_rows),
-            ",".join(r.dataset.modalities),
+            r.pipeline_name,
             name,
             f"{mean:.3f} ± {std:.3f}",
             f"{r.chance.get(name, float('nan')):.3f}",
             f"{r.metrics.get('roc_auc', {}).get('mean', float('nan')):.3f}",
-            f"{r.metrics.get('pr_auc', {}).get('mean', float('nan')):.3f}",
-            f"{r.durations.get('wall', 0):.1f}",
-            str(o.path),
+            f"{r.durations.get('wall', 0):.0f}",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
     for o in outcomes:
+        if o.path is not None:
+            console.print(f"{o.name}: result file {o.path}")
+        if o.error:
+            console.print(f"[red]{o.name}: {o.error}[/]")
         for w in o.warnings:
-            print(f"warning: {o.name}: {w}", file=sys.stderr)
+            console.print(f"[yellow]warning: {o.name}: {w}[/]")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -138,7 +130,88 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+def add_report_parsers(sub: Any) -> None:
+    """``leaderboard`` and ``regress``: commands that read result files or gate on them."""
+    board = sub.add_parser("leaderboard", help="rank pipelines from a suite's result files")
+    board.add_argument("suite", type=Path, help="suite YAML file (or a bare suite name)")
+    board.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    board.add_argument("--format", choices=("table", "markdown", "csv"), help="default: table")
+    board.add_argument("--output", type=Path, help="write the rendering to this file")
+    board.add_argument(
+        "--write", action="store_true", help="regenerate <results>/<suite>/LEADERBOARD.md"
+    )
+    reg = sub.add_parser("regress", help="CI gate: rerun a fast fixed config, compare to a baseline")
+    reg.add_argument("suite", type=Path, help="suite YAML file, e.g. suites/smoke.yaml")
+    reg.add_argument("--baseline", type=Path, required=True, help="baseline JSON file")
+    reg.add_argument("--update", action="store_true", help="write/refresh the baseline from the run")
+    reg.add_argument("--results", type=Path, help="keep the rerun's result files here")
+    reg.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    reg.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def suite_name(path: Path) -> str:
+    """The suite's name from its YAML file; a bare name (no such file, no suffix) is taken as is."""
+    from mmbench.suite import load_suite
+
+    if not path.exists() and not path.suffix and path.parent == Path("."):
+        return path.name
+    return load_suite(path).name
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from mmbench.leaderboard import load_leaderboard, render, render_rich, write_leaderboard
+
+    name = suite_name(args.suite)
+    board = load_leaderboard(args.results, name)
+    if args.write:
+        command = f"mmbench leaderboard {args.suite} --results {args.results} --write"
+        print(f"wrote {write_leaderboard(args.results, name, command=command)}")
+    fmt = args.format or {".csv": "csv", ".md": "markdown"}.get(
+        args.output.suffix if args.output else "", "table"
+    )
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(render(board, fmt))
+        print(f"wrote {args.output}")
+    elif fmt == "table" and not (args.write and args.format is None):
+        from rich.console import Console
+
+        Console().print(*render_rich(board))
+    elif fmt != "table":
+        print(render(board, fmt), end="")
+    return 0
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mmbench.regress import regress
+    from mmbench.runner import Reporter
+    from mmbench.suite import load_suite
+
+    report = regress(
+        load_suite(args.suite), args.baseline, update=args.update, results_dir=args.results,
+        datasets=args.dataset, reporter=Reporter(enabled=not args.quiet),
+    )  # fmt: skip
+    console = Console()
+    console.print(report.to_rich())
+    console.print(
+        "rule: FAIL when the mean paired fold drop > max(min_drop, t95·sd(diff)/√k, "
+        "sd(baseline folds)/√k)"
+    )
+    for note in report.notes:
+        console.print(note)
+    if args.update:
+        return 2 if report.errors else 0
+    return report.exit_code
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "leaderboard": cmd_leaderboard,
+    "regress": cmd_regress,
+}
 
 
 if __name__ == "__main__":

@@ -33,7 +33,12 @@ class Tracker:
     """Creates experiments and runs and logs to them in batches."""
 
     def __init__(self, uri: str | None, experiment: str) -> None:
+        import logging
+
         from mlflow import MlflowClient
+
+        for name in ("mlflow", "alembic"):  # schema-migration chatter on a new SQLite store
+            logging.getLogger(name).setLevel(logging.WARNING)
 
         self.uri = tracking_uri(uri)
         self.client = MlflowClient(tracking_uri=self.uri)

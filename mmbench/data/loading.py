@@ -64,13 +64,16 @@ def load_table(
     if limit is not None and len(ds) > limit:
         rows = stratified_subsample(labels, limit, seed)
         note = f" in a subsample of max_rows={limit}"
-    folds = dataset.protocol.folds if split == "train" else None
-    check_classes(labels[rows], names, folds, where, note)
+    if split == "train" or classes is None:  # a test split may hold fewer training classes
+        folds = dataset.protocol.folds if split == "train" else None
+        check_classes(labels[rows], names, folds, where, note)
     table = _as_arrow(ds, dataset, rows)
     parts, unreadable = _modalities(
         table, dataset, dict(ds.features), Path(root), rows, where, progress
     )
     meta = _provenance(spec, split, len(ds), len(rows))
+    if note:
+        meta["subsample"] = {"max_rows": limit, "seed": seed}
     if unreadable:
         meta["unreadable"] = unreadable
     return MultiModalTable(
@@ -184,27 +187,23 @@ def _modalities(
 
 def media_refs(values: list[Any], root: Path) -> list[MediaRef | None]:
     """Paths or ``{bytes, path}`` records as MediaRefs; relative paths resolve against ``root``."""
-    refs: list[MediaRef | None] = []
-    for value in values:
-        if isinstance(value, dict):
-            ref = {"bytes": value.get("bytes"), "path": value.get("path")}
-        elif isinstance(value, str) and value.strip():
-            ref = {"bytes": None, "path": value}
-        else:
-            refs.append(None)
-            continue
-        if ref["bytes"] is None and ref["path"] is None:
-            refs.append(None)
-            continue
-        if ref["bytes"] is None and not _is_url(ref["path"]):
-            path = Path(ref["path"]).expanduser()
-            ref["path"] = str(path if path.is_absolute() else root / path)
-        refs.append(ref)
-    return refs
+    return [_media_ref(value, root) for value in values]
 
 
-def _is_url(path: str) -> bool:
-    return "://" in path
+def _media_ref(value: Any, root: Path) -> MediaRef | None:
+    if isinstance(value, dict):
+        data, path = value.get("bytes"), value.get("path")
+    elif isinstance(value, str):
+        data, path = None, value
+    else:
+        return None
+    if data is None:
+        if not path or not str(path).strip():
+            return None
+        if "://" not in path:  # a URL is left for the decoder to reject
+            local = Path(path).expanduser()
+            path = str(local if local.is_absolute() else root / local)
+    return {"bytes": data, "path": path}
 
 
 def join_text(columns: list[list[Any]]) -> list[str | None]:

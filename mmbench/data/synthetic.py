@@ -156,9 +156,18 @@ def generate(
     Same arguments give byte-identical data. Raises DataError for out-of-range arguments.
     """
     import datasets
+    import pyarrow as pa
 
     params = recipe(
-        n_rows, n_classes, seed, imbalance, signal, image_size, audio_seconds, sample_rate, missing
+        n_rows=n_rows,
+        n_classes=n_classes,
+        seed=seed,
+        imbalance=imbalance,
+        signal=signal,
+        image_size=image_size,
+        audio_seconds=audio_seconds,
+        sample_rate=sample_rate,
+        missing=missing,
     )
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     label_rng, image_rng, text_rng, tab_rng, audio_rng, missing_rng = streams
@@ -185,7 +194,10 @@ def generate(
     features = _features(sample_rate)
     ordered = {name: columns[name] for name in features}
     info = datasets.DatasetInfo(description=json.dumps(params, sort_keys=True), features=features)
-    return datasets.Dataset.from_dict(ordered, features=features, info=info)
+    # built from Arrow directly: Dataset.from_dict would run Audio.encode_example, which in
+    # datasets 5.x imports torch and torchcodec just to store bytes we already encoded
+    table = pa.Table.from_pydict(ordered, schema=features.arrow_schema)
+    return datasets.Dataset(table, info=info)
 
 
 def _features(sample_rate: int) -> datasets.Features:
@@ -242,10 +254,6 @@ def _draw_labels(n: int, k: int, imbalance: float, rng: np.random.Generator) -> 
     return rng.permutation(np.repeat(np.arange(k), counts))
 
 
-def _class_hue(c: int, n_classes: int) -> float:
-    return c / n_classes
-
-
 def _render_image(c: int, n_classes: int, size: int, rng: np.random.Generator) -> bytes:
     """Noisy textured background with one shape whose form and hue encode class ``c``."""
     import colorsys
@@ -262,7 +270,7 @@ def _render_image(c: int, n_classes: int, size: int, rng: np.random.Generator) -
     )
     background = np.clip(base + texture - 128, 0, 255).astype(np.uint8)
     img = Image.fromarray(background, "RGB")
-    hue = (_class_hue(c, n_classes) + rng.normal(0, 0.02)) % 1.0
+    hue = (c / n_classes + rng.normal(0, 0.02)) % 1.0
     rgb = colorsys.hsv_to_rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.7, 1.0))
     fill = tuple(int(255 * v) for v in rgb)
     radius = size * rng.uniform(0.22, 0.34)
