@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ def optuna_pngs(study: Any, directory: Path) -> list[Path]:
     for name, fn in plots.items():
         try:
             kwargs = {} if single else {"target": lambda t: t.values[0]}
-            ax = fn(study, **kwargs)
+            with warnings.catch_warnings():  # "few trials per regime", experimental notices
+                warnings.simplefilter("ignore")
+                ax = fn(study, **kwargs)
         except (ValueError, RuntimeError, ZeroDivisionError):
             continue  # e.g. importances need >= 2 completed trials with varying params
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure

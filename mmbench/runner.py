@@ -279,14 +279,11 @@ def _refit_and_test(ctx: _Context, pipeline: Any) -> dict[str, float] | None:
     )
     if ctx.spec.test_source is None:
         return None
-    test = load_table(ctx.spec, ctx.suite.root, split="test", seed=ctx.suite.seed)
-    index = [ctx.table.classes.index(c) if c in ctx.table.classes else -1 for c in test.classes]
-    if min(index) < 0:
-        unseen = [c for c, i in zip(test.classes, index, strict=False) if i < 0]
-        raise MMBenchError(f"test source has classes not seen in training: {unseen}")
-    labels = [index[i] for i in test.labels]
+    test = load_table(
+        ctx.spec, ctx.suite.root, split="test", seed=ctx.suite.seed, classes=ctx.table.classes
+    )
     proba = model.predict_proba(test)
-    return compute_metrics(labels, proba, threshold=model.threshold)
+    return compute_metrics(test.labels, proba, threshold=model.threshold)
 
 
 def build_result(
