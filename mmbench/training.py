@@ -58,6 +58,8 @@ class TrainHistory:
 
 def resolve_device(device: str = "auto") -> str:
     """``"auto"`` becomes ``"cuda"`` when a GPU is visible; asking for a missing GPU is an error."""
+    if device == "cpu":
+        return device
     import torch
 
     if device == "auto":
@@ -103,17 +105,24 @@ class _Tensors:
         return xs, ps
 
 
-def _check_finite(data: FeatureSet, what: str) -> None:
-    """Fail early, naming the modality, rather than with a NaN loss several batches later."""
+def _check_finite(data: FeatureSet, what: str, chunk: int = 4096) -> None:
+    """Fail early, naming the modality, rather than with a NaN loss several batches later.
+
+    Missing rows may hold anything (they are masked); raw tower inputs can be large, so the
+    check runs over row chunks instead of copying the present rows.
+    """
     for m, x in data.features.items():
         if not np.issubdtype(x.dtype, np.floating):
             continue
         present = np.asarray(data.present[m], dtype=bool)
-        bad = ~np.isfinite(x[present].reshape(int(present.sum()), -1)).all(axis=1)
-        if bad.any():
+        bad = 0
+        for start in range(0, len(x), chunk):
+            rows = x[start : start + chunk].reshape(min(chunk, len(x) - start), -1)
+            bad += int((~np.isfinite(rows).all(axis=1) & present[start : start + chunk]).sum())
+        if bad:
             raise TrainingError(
-                f"modality {m!r} has non-finite values (NaN/inf) in {int(bad.sum())} present "
-                f"rows of the {what} data"
+                f"modality {m!r} has non-finite values (NaN/inf) in {bad} present rows of the "
+                f"{what} data"
             )
 
 
@@ -126,10 +135,12 @@ def _to_tensors(data: FeatureSet, device: str, cpu_modalities: set[str]) -> _Ten
         if t.is_floating_point():
             t = t.float()
         if m in cpu_modalities:  # raw tower inputs can be large: move batch by batch
-            features[m] = t.pin_memory() if device == "cuda" else t
+            features[m] = t
         else:
             features[m] = t.to(device)
-    present = {m: torch.from_numpy(np.asarray(p, dtype=bool)).to(device) for m, p in data.present.items()}
+    present = {
+        m: torch.from_numpy(np.asarray(p, dtype=bool)).to(device) for m, p in data.present.items()
+    }
     labels = None
     if data.labels is not None:
         labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64)).to(device)
@@ -144,13 +155,11 @@ def _batch_order(
     A trailing batch of a single row is dropped: batch-norm layers in towers cannot train on it.
     """
     import torch
-    from torch.utils.data import WeightedRandomSampler
 
     if weights is None:
         order = torch.randperm(n, generator=generator)
-    else:
-        sampler = WeightedRandomSampler(weights, n, replacement=True, generator=generator)
-        order = torch.tensor(list(sampler), dtype=torch.int64)
+    else:  # what WeightedRandomSampler does, without iterating it row by row
+        order = torch.multinomial(weights, n, replacement=True, generator=generator)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
         if len(index) == 1 and n > 1:
@@ -424,7 +433,9 @@ def _setup(
     use_weights = spec.class_weight and not spec.balanced_sampling
     return _Setup(
         forward=_Forward(module, spec.compile),
-        optimizer=torch.optim.AdamW(module.parameters(), lr=spec.lr, weight_decay=spec.weight_decay),
+        optimizer=torch.optim.AdamW(
+            module.parameters(), lr=spec.lr, weight_decay=spec.weight_decay
+        ),
         spec=spec,
         n_classes=n_classes,
         generator=torch.Generator().manual_seed(seed),
@@ -443,6 +454,49 @@ def _check_loss(value: float, epoch: int, what: str) -> None:
         )
 
 
+class _BestWeights:
+    """The lowest validation loss so far, the weights that reached it, and the patience left."""
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.loss = float("inf")
+        self.epoch: int | None = None
+        self.state: dict[str, Any] | None = None
+        self.waited = 0
+
+    def update(self, module: nn.Module, loss: float, epoch: int) -> bool:
+        """Record ``epoch``; True when patience has run out."""
+        if loss < self.loss:
+            self.loss, self.epoch, self.waited = loss, epoch, 0
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+    def restore(self, module: nn.Module, history: TrainHistory) -> None:
+        if self.state is None:  # no validation data: the last epoch is the model
+            history.best_epoch = history.epochs_run - 1
+            return
+        module.load_state_dict(self.state)
+        history.best_epoch = self.epoch
+
+
+def _run_epoch(
+    setup: _Setup, train: _Tensors, valid: _Tensors | None, history: TrainHistory, epoch: int
+) -> float:
+    """Train one epoch, validate, record both; returns the score reported to ``on_epoch``."""
+    train_loss, score = _train_epoch(setup, train)
+    _check_loss(train_loss, epoch, "training")
+    history.train_loss.append(train_loss)
+    history.epochs_run = epoch + 1
+    if valid is not None:
+        val_loss, score = _validate(setup, valid)
+        _check_loss(val_loss, epoch, "validation")
+        history.val_loss.append(val_loss)
+        history.val_score.append(score)
+    return score
+
+
 def fit_module(
     module: nn.Module,
     train: FeatureSet,
@@ -457,8 +511,10 @@ def fit_module(
 
     ``module(x, present)`` maps per-modality batches and presence masks to logits. Modalities
     named in ``module.tower_modalities`` hold raw tower inputs and are moved to the device batch
-    by batch. Without ``valid`` all epochs run and ``on_epoch`` gets the macro-F1 on the training
-    batches. Exceptions raised by ``on_epoch`` (e.g. Optuna's pruning signal) propagate.
+    by batch. With ``valid`` the weights of the epoch with the lowest validation loss are
+    restored, also when ``spec.patience`` is None (no early stopping). Without ``valid`` all
+    epochs run and ``on_epoch`` gets the macro-F1 of the training batches. Exceptions raised by
+    ``on_epoch`` (e.g. Optuna's pruning signal) propagate.
     """
     import torch
 
@@ -468,41 +524,24 @@ def fit_module(
     device = resolve_device(spec.device)
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    _check_finite(train, "training")
     cpu = set(getattr(module, "tower_modalities", ()))
-    train_t = _to_tensors(train, device, cpu)
-    valid_t = None
+    _check_finite(train, "training")
+    train_t, valid_t = _to_tensors(train, device, cpu), None
     if valid is not None:
         _check_finite(valid, "validation")
         valid_t = _to_tensors(valid, device, cpu)
     module.to(device)
     setup = _setup(module, np.asarray(train.labels, dtype=np.int64), spec, n_classes, seed, device)
-    history = TrainHistory(device=device)
-    best_loss, best_state, waited = float("inf"), None, 0
+    history, best = TrainHistory(device=device), _BestWeights(spec.patience)
     for epoch in range(spec.epochs):
-        train_loss, score = _train_epoch(setup, train_t)
-        _check_loss(train_loss, epoch, "training")
-        history.train_loss.append(train_loss)
-        history.epochs_run = epoch + 1
-        if valid_t is not None:
-            val_loss, score = _validate(setup, valid_t)
-            _check_loss(val_loss, epoch, "validation")
-            history.val_loss.append(val_loss)
-            history.val_score.append(score)
-            if val_loss < best_loss:
-                best_loss, waited, history.best_epoch = val_loss, 0, epoch
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                waited += 1
+        score = _run_epoch(setup, train_t, valid_t, history, epoch)
+        stop = valid_t is not None and best.update(module, history.val_loss[-1], epoch)
         if on_epoch is not None:
             on_epoch(epoch, score)
-        if spec.patience is not None and valid_t is not None and waited >= spec.patience:
+        if stop:
             history.stopped_early = epoch + 1 < spec.epochs
             break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    else:
-        history.best_epoch = history.epochs_run - 1
+    best.restore(module, history)
     module.eval()
     history.seconds = time.perf_counter() - started
     return history

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,15 @@ from mmbench.training import (
 )
 
 DIMS = {"a": 6, "b": 4}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Toy models: a thread pool only adds overhead, and stalls when other jobs share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def make_data(n: int = 96, seed: int = 0, signal: float = 3.0, k: int = 2) -> FeatureSet:

@@ -96,7 +96,9 @@ def build_attention(
 
     if d_model % heads:
         raise MMBenchError(f"attention fusion: d_model={d_model} is not divisible by heads={heads}")
-    return AttentionFusion(input_dims, n_classes, dropout, d_model=d_model, heads=heads, layers=layers)
+    return AttentionFusion(
+        input_dims, n_classes, dropout, d_model=d_model, heads=heads, layers=layers
+    )
 
 
 @FUSIONS.register("gated")

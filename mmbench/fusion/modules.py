@@ -88,7 +88,9 @@ class EarlyFusion(FusionModule):
         in_dim = sum(input_dims.values()) + len(input_dims)
         self.net = mlp(in_dim, n_classes, hidden, layers, dropout)
 
-    def features(self, x: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+    def features(
+        self, x: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         parts = []
         for m in self.modalities:
             p = present[m].bool()
@@ -215,7 +217,13 @@ class AttentionFusion(FusionModule):
         self.modality_embedding = nn.Parameter(torch.randn(len(input_dims), d_model) * 0.02)
         self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
         layer = nn.TransformerEncoderLayer(
-            d_model, heads, 2 * d_model, dropout, activation="gelu", batch_first=True, norm_first=True
+            d_model,
+            heads,
+            2 * d_model,
+            dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, n_classes))

@@ -28,12 +28,14 @@ class MultimodalNet(nn.Module):
     def __init__(self, fusion: nn.Module, towers: dict[str, nn.Module] | None = None) -> None:
         super().__init__()
         self.fusion = fusion
+        names: Any = fusion.modalities  # every fusion module lists the modalities it consumes
+        self.modalities: list[str] = list(names)
         self.towers = nn.ModuleDict(towers or {})
         self.tower_modalities = list(self.towers)
 
     def forward(self, x: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
         features = {}
-        for m in self.fusion.modalities:
+        for m in self.modalities:
             xm = masked(x[m], present[m].bool())
             features[m] = self.towers[m](xm) if m in self.towers else xm
         return self.fusion(features, present)
@@ -104,12 +106,12 @@ class TorchHead(Head):
 
     def _modality_weights(self, train: FeatureSet) -> dict[str, float] | None:
         """Learned weights (late, hybrid) or mean gate weights over the training rows (gated)."""
-        fusion = self.net.fusion
+        fusion: Any = self.net.fusion  # a FusionModule, or any module with these optional hooks
         if getattr(fusion, "observes_weights", False):
             fusion.reset_stats()
             predict_logits(self.net, train, self.training)
-        weights = fusion.modality_weights() if hasattr(fusion, "modality_weights") else None
-        return weights
+        report = getattr(fusion, "modality_weights", None)
+        return report() if callable(report) else None
 
     def predict_proba(self, data: FeatureSet) -> np.ndarray:
         if self.history is None:

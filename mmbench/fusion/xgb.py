@@ -20,6 +20,10 @@ def feature_matrix(data: FeatureSet, modalities: list[str]) -> np.ndarray:
     """``[x_1 | ... | x_M | present_1 ... present_M]`` with missing rows of ``x_m`` as NaN."""
     blocks, flags = [], []
     for m in modalities:
+        if m not in data.features:
+            raise MMBenchError(
+                f"the xgboost head was trained with modality {m!r}; the data lack it"
+            )
         x = np.asarray(data.features[m])
         if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
             raise MMBenchError(

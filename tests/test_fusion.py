@@ -1,0 +1,188 @@
+"""Fusion heads: shapes, missing-modality handling, learning, towers and the factory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mmbench.config import FusionSpec, TrainSpec
+from mmbench.errors import MMBenchError, UnknownNameError
+from mmbench.fusion import FUSIONS, FeatureSet, create_head
+
+TORCH_FUSIONS = ["early", "late", "hybrid", "attention", "gated"]
+DIMS = {"image": 8, "text": 6, "tabular": 3}
+FAST = TrainSpec(epochs=25, batch_size=32, lr=0.01, device="cpu", patience=None, dropout=0.1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Toy models: a thread pool only adds overhead, and stalls when other jobs share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_data(n: int = 150, k: int = 3, seed: int = 0, signal: float = 4.0) -> FeatureSet:
+    """Three modalities, the class visible only in ``image``; text and tabular often missing."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    rng.shuffle(y)
+    feats = {m: rng.normal(size=(n, d)).astype(np.float32) for m, d in DIMS.items()}
+    feats["image"][:, 0] += signal * y
+    present = {
+        "image": rng.random(n) > 0.05,
+        "text": rng.random(n) > 0.4,
+        "tabular": rng.random(n) > 0.3,
+    }
+    for m in feats:
+        feats[m][~present[m]] = 0.0
+    return FeatureSet(feats, present, y)
+
+
+def head(name: str, k: int, training: TrainSpec = FAST, **options: object):
+    return create_head(FusionSpec(name=name, options=options), training, DIMS, k, seed=0)
+
+
+def test_import_does_not_load_torch_or_xgboost() -> None:
+    code = "import sys, mmbench.fusion; print('torch' in sys.modules or 'xgboost' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("name", TORCH_FUSIONS)
+def test_module_output_shape(name: str, k: int) -> None:
+    module = FUSIONS.get(name)(DIMS, k, 0.1)
+    x = {m: torch.randn(5, d) for m, d in DIMS.items()}
+    present = {m: torch.tensor([True, False, True, True, False]) for m in DIMS}
+    present["image"][4] = True
+    assert module(x, present).shape == (5, k)
+
+
+@pytest.mark.parametrize("name", TORCH_FUSIONS)
+def test_masked_values_do_not_influence_outputs_or_gradients(name: str) -> None:
+    torch.manual_seed(0)
+    module = FUSIONS.get(name)(DIMS, 3, 0.0)
+    x = {m: torch.randn(6, d) for m, d in DIMS.items()}
+    present = {m: torch.rand(6) > 0.5 for m in DIMS}
+    present["image"][:3] = False
+    present["text"][:3] = False
+    present["tabular"][0] = False  # row 0: nothing present
+    changed = {
+        m: torch.where(present[m][:, None], v, torch.full_like(v, 1e6)) for m, v in x.items()
+    }
+    nans = {
+        m: torch.where(present[m][:, None], v, torch.full_like(v, float("nan")))
+        for m, v in x.items()
+    }
+    for training in (True, False):
+        module.train(training)
+        out = module(x, present)
+        assert torch.equal(out, module(changed, present))
+        assert torch.equal(out, module(nans, present))
+    module(nans, present).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in module.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("name", [*TORCH_FUSIONS, "xgboost"])
+def test_learns_a_separable_problem_with_missing_modalities(name: str) -> None:
+    data = make_data()
+    train, test = data.take(np.arange(110)), data.take(np.arange(110, 150))
+    options = {"n_jobs": 1, "n_estimators": 40} if name == "xgboost" else {}
+    model = head(name, 3, **options).fit(train)
+    proba = model.predict_proba(test)
+    assert proba.shape == (40, 3)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(axis=1) == test.labels).mean() > 0.8  # chance is 1/3
+
+
+@pytest.mark.parametrize("name", ["attention", "gated"])
+def test_binary_head_with_validation_and_a_dropped_modality(name: str) -> None:
+    data = make_data(k=2)
+    model = head(name, 2, FAST.model_copy(update={"patience": 3})).fit(
+        data.take(np.arange(100)), data.take(np.arange(100, 150))
+    )
+    assert model.predict_proba(data.drop(["text", "tabular"])).shape == (150, 2)
+    info = model.info()
+    assert info["epochs_run"] <= 25 and info["best_epoch"] is not None
+
+
+@pytest.mark.parametrize("name", ["late", "hybrid", "gated"])
+def test_modality_weights_are_reported(name: str) -> None:
+    model = head(name, 3).fit(make_data())
+    weights = model.info()["modality_weights"]
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-4)
+    if name == "hybrid":  # default: the first two modalities form the early branch
+        assert set(weights) == {"image+text", "tabular"}
+    else:
+        assert max(weights, key=weights.get) == "image"
+
+
+def test_same_seed_same_predictions() -> None:
+    data = make_data()
+    a = head("attention", 3, modality_dropout := FAST.model_copy(update={"modality_dropout": 0.3}))
+    b = head("attention", 3, modality_dropout)
+    assert np.array_equal(a.fit(data).predict_proba(data), b.fit(data).predict_proba(data))
+
+
+class BagTower(nn.Module):
+    """A tiny fine-tunable text encoder: mean of token embeddings."""
+
+    out_dim = 6
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.EmbeddingBag(50, self.out_dim, mode="mean")
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embed(tokens)
+
+
+def test_towers_train_jointly_on_token_ids() -> None:
+    data = make_data(k=2)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 50, size=(len(data), 7))
+    tokens[:, 0] = 1 + data.labels  # the class is in the first token
+    data.features["text"] = tokens
+    data.present["text"] = np.ones(len(data), bool)
+    data.features["image"][:] = 0.0  # only the tower can solve it
+    tower = BagTower()
+    before = tower.embed.weight.detach().clone()
+    model = create_head(
+        FusionSpec(name="early"), FAST, DIMS, 2, seed=0, towers={"text": tower}
+    ).fit(data)
+    assert not torch.equal(before, tower.embed.weight.detach())
+    assert (model.predict_proba(data).argmax(axis=1) == data.labels).mean() > 0.9
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_xgboost_with_missing_modality_and_early_stopping(k: int) -> None:
+    data = make_data(k=k)
+    data.features["text"][~data.present["text"]] = np.nan  # masked values are ignored
+    model = head("xgboost", k, n_jobs=1, n_estimators=300, early_stopping_rounds=5)
+    model.fit(data.take(np.arange(100)), data.take(np.arange(100, 150)))
+    proba = model.predict_proba(data.drop(["tabular"]))
+    assert proba.shape == (150, k) and np.allclose(proba.sum(axis=1), 1.0)
+    info = model.info()
+    assert info["n_trees"] < 300
+    assert max(info["modality_importance"], key=info["modality_importance"].get) == "image"
+
+
+def test_unknown_names_and_options_suggest_the_closest() -> None:
+    with pytest.raises(UnknownNameError, match="did you mean 'attention'"):
+        head("atention", 2)
+    with pytest.raises(UnknownNameError, match="did you mean 'xgboost'"):
+        head("xgbost", 2)
+    with pytest.raises(MMBenchError, match="did you mean 'hidden'"):
+        head("early", 2, hiden=32)
+    with pytest.raises(MMBenchError, match="did you mean 'text'"):
+        head("hybrid", 2, early=["image", "txt"])
+    with pytest.raises(MMBenchError, match="fine-tune"):
+        create_head(FusionSpec(name="xgboost"), FAST, DIMS, 2, seed=0, towers={"text": BagTower()})
