@@ -188,13 +188,16 @@ def _search(ctx: _Context) -> tuple[Any, str, dict[str, Any]]:
     from mmbench.tracking import StudyRecorder
 
     spec, options = ctx.spec, ctx.options
-    space = SearchSpace.model_validate(spec.search_space or {})
+    space = spec.search or SearchSpace()
     n_trials = options.trials or spec.budget.trials
     settings = SearchSettings(
         study_name=f"{ctx.suite.name}.{spec.name}",
         storage=options.storage or default_storage(options.results_dir, ctx.suite.name),
         n_trials=n_trials,
         timeout=options.timeout or spec.budget.timeout_s,
+        sampler=space.sampler,
+        pruner=space.pruner,
+        objectives=list(space.objectives),
         primary=spec.protocol.primary_metric,
         seed=ctx.suite.seed,
         resume=options.resume,

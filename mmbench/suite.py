@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mmbench.config import PipelineSpec, StrictModel
 from mmbench.errors import SuiteError, did_you_mean
+from mmbench.search.space import SearchSpace
 
 SourceKind = Literal[
     "hub", "parquet", "csv", "json", "imagefolder", "audiofolder", "disk", "synthetic"
@@ -110,7 +111,9 @@ class DatasetSpec(StrictModel):
     protocol: Protocol = Field(default_factory=Protocol)
     budget: Budget = Field(default_factory=Budget)
     pipeline: PipelineSpec | None = None
-    search_space: dict[str, Any] | None = None
+    search: SearchSpace | None = Field(
+        None, description="what the Optuna study explores when budget.trials > 1"
+    )
 
     @model_validator(mode="after")
     def _check_modalities(self) -> DatasetSpec:

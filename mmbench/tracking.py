@@ -139,7 +139,7 @@ def _param_value(value: Any) -> str:
     return text if len(text) <= 6000 else text[:5997] + "..."
 
 
-STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+STATUS = {"complete": "FINISHED", "pruned": "KILLED", "interrupted": "KILLED", "failed": "FAILED"}
 
 
 class StudyRecorder:

@@ -95,7 +95,15 @@ def default_fusion_options() -> dict[str, dict[str, Param]]:
 
 
 class SearchSpace(StrictModel):
-    """What a study explores. Omitted sections fall back to sensible defaults."""
+    """What a study explores and how. Omitted sections fall back to sensible defaults.
+
+    With ``objectives: [latency_ms]`` the study is multi-objective (quality vs. inference
+    latency per row); Optuna cannot prune multi-objective trials, so pruning is off then.
+    """
+
+    sampler: Literal["tpe", "random", "cmaes", "nsga2"] = "tpe"
+    pruner: Literal["wilcoxon", "median", "hyperband", "none"] = "wilcoxon"
+    objectives: list[Literal["latency_ms"]] = Field(default_factory=list)
 
     encoders: dict[Literal["image", "text", "tabular", "audio"], list[str] | str] = Field(
         default_factory=dict

@@ -126,8 +126,12 @@ def open_study(settings: SearchSettings) -> Any:
     Without ``resume`` an existing study is kept and a new one named ``<name>#<k>`` is started,
     so earlier trials are never deleted.
     """
+    import warnings
+
     import optuna
 
+    # heartbeats, grouped TPE and the Wilcoxon pruner are flagged experimental; we rely on them
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = make_storage(settings.storage or "sqlite:///:memory:", settings.heartbeat_s)
     existing = sorted(
         (
@@ -168,10 +172,19 @@ def _direction(metric: str) -> str:
 
 
 def finished_trials(study: Any) -> int:
+    """Trials that used budget: complete, pruned, or failed for a reason of their own.
+
+    A trial interrupted by Ctrl-C (or left running by a killed process and then failed by the
+    heartbeat) did not get to finish, so a resumed study runs it again.
+    """
     from optuna.trial import TrialState
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=done))
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=done)
+        if t.state != TrialState.FAIL or "error" in t.user_attrs
+    )
 
 
 def run_search(
@@ -193,6 +206,7 @@ def run_search(
     remaining = max(0, settings.n_trials - finished_trials(study))
     objective = _Objective(table, folds, space, settings, cache, hooks)
     callbacks = [on_trial] if on_trial else []
+    before = finished_trials(study)
     start = time.perf_counter()
     if remaining:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -213,7 +227,7 @@ def run_search(
         study=study,
         best_spec=spec,
         best_cv=objective.results.get(best.number),
-        n_new_trials=len(objective.results) + objective.n_unfinished,
+        n_new_trials=finished_trials(study) - before,
         seconds=seconds,
         optuna_seconds=max(0.0, seconds - objective.seconds_in_objective),
     )
@@ -247,20 +261,29 @@ class _Objective:
         self.cache, self.hooks = cache, hooks
         self.results: dict[int, CVResult] = {}
         self.seconds_in_objective = 0.0
-        self.n_unfinished = 0
         self.sign = 1.0 if METRICS.get(settings.primary).higher_is_better else -1.0
 
     def __call__(self, trial: Any) -> float | tuple[float, ...]:
         start = time.perf_counter()
         try:
             return self._evaluate(trial)
+        except TrialFailed as exc:
+            trial.set_user_attr("error", str(exc))
+            raise
+        except KeyboardInterrupt:
+            # Optuna stores the trial as FAILED; mark it so resume does not count it as budget
+            trial.set_user_attr("interrupted", True)
+            raise
         finally:
             self.seconds_in_objective += time.perf_counter() - start
 
     def _evaluate(self, trial: Any) -> float | tuple[float, ...]:
         import optuna
 
-        spec = self.space.sample(trial, self.table.modalities)
+        try:
+            spec = self.space.sample(trial, self.table.modalities)
+        except MMBenchError as exc:
+            raise TrialFailed(str(exc)) from None
         trial.set_user_attr("pipeline", spec.model_dump(mode="json"))
         if self.hooks.start:
             self.hooks.start(trial, spec)
@@ -277,13 +300,13 @@ class _Objective:
             )
         except optuna.TrialPruned:
             self._end(trial, "pruned", spec, done, None)
-            self.n_unfinished += 1
+            raise
+        except KeyboardInterrupt:
+            self._end(trial, "interrupted", spec, done, "interrupted by the user")
             raise
         if not cv.ok:
             reason = cv.failures[0]
-            trial.set_user_attr("error", reason)
             self._end(trial, "failed", spec, done, reason)
-            self.n_unfinished += 1
             raise TrialFailed(reason)
         self.results[trial.number] = cv
         values = self._values(cv)

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from conftest import FAST_TRAINING, tiny_suite
+from optuna.trial import TrialState
+
+from mmbench.data import load_table
+from mmbench.errors import MMBenchError, SuiteError
+from mmbench.evaluation import cv_folds
+from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
+from mmbench.search.study import open_study
+from mmbench.suite import parse_suite
+
+
+def sample_many(space: SearchSpace, n: int, modalities: list[str]) -> list[tuple[Any, Any]]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append((space.sample(trial, modalities), trial.params))
+        study.tell(trial, 0.0)
+    return out
+
+
+def test_conditional_params_exist_only_under_their_parent() -> None:
+    space = SearchSpace.model_validate(
+        {
+            "fusion": ["early", "attention", "xgboost"],
+            "training": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "loss": ["ce", "focal"],
+                         "focal_gamma": {"low": 1.0, "high": 3.0}},
+        }
+    )
+    seen = set()
+    for spec, params in sample_many(space, 40, ["text", "tabular"]):
+        fusion = spec.fusion.name
+        seen.add(fusion)
+        assert ("fusion.attention.heads" in params) == (fusion == "attention")
+        assert ("fusion.early.hidden" in params) == (fusion == "early")
+        assert ("lr" in params) == (fusion != "xgboost")  # torch-only options
+        assert ("focal_gamma" in params) == (params.get("loss") == "focal")
+        if fusion == "attention":
+            assert spec.fusion.options["heads"] in (2, 4)
+        if "lr" in params:
+            assert 1e-4 <= spec.training.lr <= 1e-2
+    assert seen == {"early", "attention", "xgboost"}
+
+
+def test_space_grammar_ranges_choices_and_fixed_values() -> None:
+    space = SearchSpace.model_validate(
+        {
+            "encoders": {"text": ["tfidf", "minilm"]},
+            "encoder_options": {"tfidf": {"svd_dim": [16, 32]}},
+            "fusion": "early",
+            "training": {"epochs": {"low": 2, "high": 4}, "batch_size": 16, "dropout": [0.1]},
+        }
+    )
+    for spec, params in sample_many(space, 20, ["text"]):
+        assert params["encoder.text"] in ("tfidf", "minilm")
+        if spec.encoders["text"].name == "tfidf":
+            assert spec.encoders["text"].options["svd_dim"] in (16, 32)
+        else:
+            assert spec.encoders["text"].options == {}
+        assert isinstance(params["epochs"], int) and 2 <= params["epochs"] <= 4
+        assert spec.training.batch_size == 16 and "batch_size" not in params
+        assert spec.training.dropout == 0.1
+
+
+def test_space_errors_name_the_key() -> None:
+    with pytest.raises(SuiteError, match="did you mean 'dropout'"):
+        parse_suite(
+            {"name": "s", "datasets": [{
+                "name": "d", "source": {"kind": "synthetic"}, "target": "label",
+                "modalities": {"text": "text"}, "search": {"training": {"dropuot": [0.1]}},
+            }]}
+        )
+    with pytest.raises(MMBenchError, match="did you mean 'attention'"):
+        SearchSpace(fusion=["atention"]).check_names()
+
+
+def make_problem(tmp_path: Path, n_rows: int = 150, folds: int = 3) -> tuple[Any, Any]:
+    suite = tiny_suite(tmp_path, n_rows=n_rows, folds=folds)
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    return table, cv_folds(table.labels, folds, 1, seed=0)
+
+
+def settings(tmp_path: Path, n_trials: int, **kw: Any) -> SearchSettings:
+    return SearchSettings(
+        study_name="t.tiny", storage=f"sqlite:///{tmp_path / 'optuna.db'}", n_trials=n_trials, **kw
+    )
+
+
+FAST_SPACE = {"fusion": ["early", "late"], "training": {**FAST_TRAINING, "lr": [3e-3, 1e-2]}}
+
+
+def test_failed_trial_is_recorded_and_study_goes_on(tmp_path: Path) -> None:
+    table, folds = make_problem(tmp_path)
+    space = SearchSpace.model_validate(
+        {**FAST_SPACE, "encoders": {"text": ["tfidf", "st/no-such-model-offline"]}}
+    )
+    cfg = settings(tmp_path, 3)
+    study = open_study(cfg)
+    study.enqueue_trial({"encoder.text": "st/no-such-model-offline"})
+    study.enqueue_trial({"encoder.text": "tfidf"})
+    study.enqueue_trial({"encoder.text": "tfidf"})
+    outcome = run_search(table, folds, space, settings(tmp_path, 3, resume=True))
+    trials = outcome.study.trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert "no-such-model-offline" in trials[0].user_attrs["error"]
+    assert outcome.best_spec.encoders["text"].name == "tfidf"
+
+
+def test_bad_candidate_is_pruned(tmp_path: Path) -> None:
+    table, folds = make_problem(tmp_path, n_rows=200, folds=5)
+    space = SearchSpace.model_validate(
+        {"fusion": "early", "pruner": "wilcoxon",
+         "training": {**FAST_TRAINING, "epochs": 8, "lr": [1e-2, 1e-9]}}
+    )
+    study = open_study(settings(tmp_path, 2))
+    study.enqueue_trial({"lr": 1e-2})
+    study.enqueue_trial({"lr": 1e-9})  # learns nothing: every fold near chance
+    outcome = run_search(table, folds, space, settings(tmp_path, 2, resume=True))
+    good, bad = outcome.study.trials
+    assert good.state == TrialState.COMPLETE
+    assert bad.state == TrialState.PRUNED
+    assert len(bad.intermediate_values) < len(folds)
+
+
+def test_resume_after_interrupt_finishes_budget_without_duplicates(tmp_path: Path) -> None:
+    table, folds = make_problem(tmp_path)
+    space = SearchSpace.model_validate(FAST_SPACE)
+    calls: list[int] = []
+
+    def interrupt_second(trial: Any, spec: Any) -> None:
+        calls.append(trial.number)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(table, folds, space, settings(tmp_path, 4),
+                   hooks=TrialHooks(start=interrupt_second))
+    outcome = run_search(table, folds, space, settings(tmp_path, 4, resume=True))
+    trials = outcome.study.trials
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) == 4  # the interrupted trial was not counted
+    assert states.count(TrialState.FAIL) == 1 and trials[1].user_attrs.get("interrupted")
+    assert outcome.n_new_trials == 3
+    assert len({t.number for t in trials}) == len(trials)
+    # a third call with the same budget runs nothing more
+    again = run_search(table, folds, space, settings(tmp_path, 4, resume=True))
+    assert again.n_new_trials == 0 and len(again.study.trials) == 5
+
+
+def test_without_resume_a_new_study_keeps_the_old_one(tmp_path: Path) -> None:
+    table, folds = make_problem(tmp_path)
+    space = SearchSpace.model_validate({**FAST_SPACE, "fusion": "early"})
+    first = run_search(table, folds, space, settings(tmp_path, 1))
+    second = run_search(table, folds, space, settings(tmp_path, 1))
+    assert first.study.study_name == "t.tiny"
+    assert second.study.study_name == "t.tiny#2"
+    names = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'optuna.db'}")}
+    assert names == {"t.tiny", "t.tiny#2"}
+
+
+def test_multi_objective_quality_vs_latency(tmp_path: Path) -> None:
+    table, folds = make_problem(tmp_path)
+    space = SearchSpace.model_validate({**FAST_SPACE, "objectives": ["latency_ms"],
+                                        "sampler": "nsga2"})
+    outcome = run_search(table, folds, space, settings(tmp_path, 3, objectives=["latency_ms"]))
+    values = [t.values for t in outcome.study.trials if t.state == TrialState.COMPLETE]
+    assert values and all(len(v) == 2 and v[1] > 0 for v in values)
+    assert np.isfinite(outcome.best_cv.mean("f1_macro"))
