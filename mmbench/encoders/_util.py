@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,17 @@ def batches(n: int, size: int) -> list[slice]:
     """Consecutive slices of at most ``size`` covering ``range(n)``."""
     size = max(int(size), 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's CPU generator for model construction without disturbing the caller's stream.
+
+    Towers are built before the training loop seeds itself, so unseeded initialisation would
+    make otherwise identical runs differ.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mmbench.data.media import load_audio
-from mmbench.encoders._util import package_version, present_rows
+from mmbench.encoders._util import package_version, present_rows, seeded
 from mmbench.encoders.base import Encoder, register_encoder
 from mmbench.errors import MMBenchError
 
@@ -136,10 +136,15 @@ class AudioCNNEncoder(_SpectralEncoder):
     trainable = True
 
     def __init__(
-        self, duration: float = 5.0, channels: list[int] | tuple[int, ...] = (16, 32), **options: Any
+        self,
+        duration: float = 5.0,
+        channels: list[int] | tuple[int, ...] = (16, 32),
+        seed: int = 0,
+        **options: Any,
     ) -> None:
+        channels = [int(c) for c in channels]
         super().__init__(
-            "audiocnn", duration=duration, channels=[int(c) for c in channels], **options
+            "audiocnn", duration=duration, channels=channels, seed=int(seed), **options
         )
 
     @property
@@ -165,4 +170,5 @@ class AudioCNNEncoder(_SpectralEncoder):
     def build_tower(self) -> Any:
         from mmbench.encoders.towers import SpectrogramCNN
 
-        return SpectrogramCNN(self.options["channels"])
+        with seeded(self.options["seed"]):
+            return SpectrogramCNN(self.options["channels"])

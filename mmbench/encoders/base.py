@@ -98,7 +98,7 @@ def _ensure_builtin_encoders() -> None:
     from mmbench.encoders import audio, image, tabular, text  # noqa: F401
 
 
-def zeros_for_missing(features: np.ndarray, present: Sequence[bool]) -> np.ndarray:
+def zeros_for_missing(features: np.ndarray, present: Sequence[bool] | np.ndarray) -> np.ndarray:
     """Zero the rows whose input was missing."""
     mask = np.asarray(present, dtype=bool)
     features = np.asarray(features, dtype=np.float32)

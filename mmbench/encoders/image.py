@@ -20,6 +20,7 @@ from mmbench.encoders._util import (
     package_version,
     present_rows,
     resolve_device,
+    seeded,
 )
 from mmbench.encoders.base import Encoder, register_encoder
 from mmbench.errors import MMBenchError, UnknownNameError, did_you_mean
@@ -35,7 +36,9 @@ class TimmEncoder(Encoder):
     network or a warm Hugging Face cache), ``checkpoint`` (local ``.safetensors``/``.pth``
     weights, wins over ``pretrained``), ``pool`` (timm ``global_pool``; None keeps the model's),
     ``image_size`` (square input side; default from the model's data config), ``augment``
-    (random flips/shifts while fine-tuning), ``batch_size`` and ``device`` for inference.
+    (random flips/shifts while fine-tuning), ``seed`` (initialisation of weights that are not
+    loaded, so random-init features are reproducible and cacheable), ``batch_size`` and
+    ``device`` for inference.
     """
 
     modality = "image"
@@ -50,6 +53,7 @@ class TimmEncoder(Encoder):
         pool: str | None = "avg",
         image_size: int | None = None,
         augment: bool = False,
+        seed: int = 0,
         batch_size: int = 64,
         device: str = "auto",
     ) -> None:
@@ -67,6 +71,7 @@ class TimmEncoder(Encoder):
             pool=pool,
             image_size=None if image_size is None else int(image_size),
             augment=bool(augment),
+            seed=int(seed),
             batch_size=int(batch_size),
             device=device,
         )
@@ -100,16 +105,19 @@ class TimmEncoder(Encoder):
         kwargs: dict[str, Any] = {"num_classes": 0}
         if o["pool"] is not None:
             kwargs["global_pool"] = o["pool"]
+        if o["image_size"] and _fixed_input_size(o["model"]):  # ViTs: resize position embeddings
+            kwargs["img_size"] = o["image_size"]
         use_hub = weights and o["pretrained"] and not o["checkpoint"]
         try:
-            model = timm.create_model(o["model"], pretrained=use_hub, **kwargs)
+            with seeded(o["seed"]):
+                model = timm.create_model(o["model"], pretrained=use_hub, **kwargs)
         except TypeError as exc:
             raise MMBenchError(f"timm model {o['model']!r} rejects its options: {exc}") from None
         except (OSError, RuntimeError, ValueError) as exc:
-            if not use_hub:
+            if not (use_hub or o["model"].startswith(_HUB_PREFIXES[:2])):
                 raise
             raise MMBenchError(
-                f"cannot load pretrained weights for timm model {o['model']!r} "
+                f"cannot load timm model {o['model']!r} from the Hugging Face hub "
                 f"({type(exc).__name__}: {_first_line(exc)}); when offline use "
                 "`pretrained: false` or `checkpoint: PATH` to a local weights file"
             ) from None
@@ -120,31 +128,35 @@ class TimmEncoder(Encoder):
     def data_config(self) -> dict[str, Any]:
         """timm's preprocessing config for the model, with ``image_size`` applied."""
         if self._config is None:
-            import timm.data
-
-            config = dict(timm.data.resolve_model_data_config(self._probe_model()))
-            if self.options["image_size"]:
-                side = self.options["image_size"]
-                config["input_size"] = (3, side, side)
-            self._config = config
+            self._inspect()
+        assert self._config is not None
         return self._config
-
-    def _probe_model(self) -> Any:
-        """A weightless model for shapes and configs; the frozen model when already loaded."""
-        return self._frozen_model if self._frozen_model is not None else self.create_model(False)
 
     @property
     def feature_dim(self) -> int:
         """Width of the pooled features, measured with one forward pass at the input size."""
         if self._dim is None:
-            import torch
-
-            model = self._probe_model().eval()
-            device = next(model.parameters()).device
-            with torch.inference_mode():
-                x = torch.zeros((1, *self.data_config()["input_size"]), device=device)
-                self._dim = int(model(x).shape[-1])
+            self._inspect()
+        assert self._dim is not None
         return self._dim
+
+    def _inspect(self) -> None:
+        """Read the data config and output width off the frozen model or a weightless one."""
+        import timm.data
+        import torch
+
+        model = self._frozen_model if self._frozen_model is not None else self.create_model(False)
+        config = dict(timm.data.resolve_model_data_config(model))
+        if self.options["image_size"]:
+            side = self.options["image_size"]
+            config["input_size"] = (3, side, side)
+        was_training = model.training
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            x = torch.zeros((1, *config["input_size"]), device=device)
+            self._dim = int(model.eval()(x).shape[-1])
+        model.train(was_training)
+        self._config = config
 
     @property
     def tower_dim(self) -> int:
@@ -237,6 +249,17 @@ def _check_model_name(name: str) -> None:
         f"unknown timm model {name!r}{did_you_mean(name, timm.list_models())}; "
         "see timm.list_models()"
     )
+
+
+def _fixed_input_size(name: str) -> bool:
+    """Whether the architecture is built for one input size (ViT-like), per timm's config."""
+    import timm
+
+    try:
+        cfg = timm.get_pretrained_cfg(name)
+    except (RuntimeError, ValueError, KeyError):
+        return False
+    return bool(getattr(cfg, "fixed_input_size", False))
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mmbench.encoders._util import package_version, present_rows, resolve_device
+from mmbench.encoders._util import package_version, present_rows, resolve_device, seeded
 from mmbench.encoders.base import Encoder, register_encoder
 from mmbench.errors import MMBenchError
 
@@ -77,7 +77,7 @@ class TfidfEncoder(Encoder):
 
             x = self._vectorizer.transform(texts)
             k = min(svd_dim, x.shape[0], x.shape[1])
-            if x.shape[1] >= 2:
+            if min(x.shape) >= 2:  # SVD of a single document or term is meaningless
                 self._svd = TruncatedSVD(k, random_state=self.options["seed"]).fit(x)
         self._fitted = True
         return self
@@ -168,7 +168,7 @@ class SentenceTransformerEncoder(Encoder):
         values = list(values)
         rows = present_rows(values)
         model = _load_sentence_transformer(self.source(), resolve_device(self.options["device"]))
-        out = np.zeros((len(values), model.get_sentence_embedding_dimension()), np.float32)
+        out = np.zeros((len(values), _embedding_dim(model)), dtype=np.float32)
         if len(rows):
             out[rows] = model.encode(
                 [values[i] for i in rows],
@@ -220,6 +220,12 @@ def _load_sentence_transformer(source: str, device: str) -> Any:
         ) from None
 
 
+def _embedding_dim(model: Any) -> int:
+    """Output width; the method was renamed in sentence-transformers 6."""
+    getter = getattr(model, "get_embedding_dimension", None)
+    return int((getter or model.get_sentence_embedding_dimension)())
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased words and single punctuation marks; simple, fast and language-agnostic."""
     return _TOKEN.findall(text.lower())
@@ -232,7 +238,8 @@ class TextCNNEncoder(Encoder):
     The vocabulary (``vocab_size`` most frequent training tokens seen at least ``min_count``
     times) is learned per fold; id 0 pads, id 1 is out-of-vocabulary. ``transform`` returns
     ``(n, max_len)`` int64 ids; :meth:`build_tower` a :class:`~mmbench.encoders.towers.TokenTower`
-    (``arch="cnn"``: convolutions over ``kernel_sizes``; ``arch="bag"``: mean of embeddings).
+    (``arch="cnn"``: convolutions over ``kernel_sizes``; ``arch="bag"``: mean of embeddings)
+    initialised from ``seed``.
     """
 
     modality = "text"
@@ -249,6 +256,7 @@ class TextCNNEncoder(Encoder):
         embed_dim: int = 64,
         channels: int = 64,
         kernel_sizes: list[int] | tuple[int, ...] = (2, 3, 4),
+        seed: int = 0,
     ) -> None:
         if arch not in ("cnn", "bag"):
             raise MMBenchError(f"textcnn option arch must be 'cnn' or 'bag', got {arch!r}")
@@ -263,6 +271,7 @@ class TextCNNEncoder(Encoder):
             embed_dim=int(embed_dim),
             channels=int(channels),
             kernel_sizes=[int(k) for k in kernel_sizes],
+            seed=int(seed),
         )
         self.vocab: dict[str, int] | None = None
 
@@ -296,13 +305,14 @@ class TextCNNEncoder(Encoder):
         from mmbench.encoders.towers import TokenTower
 
         o = self.options
-        return TokenTower(
-            vocab_size=len(self.vocab) + 2,
-            embed_dim=o["embed_dim"],
-            arch=o["arch"],
-            channels=o["channels"],
-            kernel_sizes=o["kernel_sizes"],
-        )
+        with seeded(o["seed"]):
+            return TokenTower(
+                vocab_size=len(self.vocab) + 2,
+                embed_dim=o["embed_dim"],
+                arch=o["arch"],
+                channels=o["channels"],
+                kernel_sizes=o["kernel_sizes"],
+            )
 
 
 @register_encoder("embbag")

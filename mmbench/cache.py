@@ -1,0 +1,190 @@
+"""On-disk cache of encoder outputs, keyed by everything that determines them.
+
+Encoding images or text with a pretrained model is usually the most expensive step of a
+candidate, and the same (dataset, modality, encoder) recurs across folds, trials and suites.
+A key is a JSON-serialisable dict -- dataset fingerprint, modality, ``encoder.spec()`` and, for
+encoders fitted per fold, :func:`index_digest` of the training rows. Its canonical JSON is hashed
+(sha256) into ``<root>/<h[:2]>/<h>.npy``; a ``.json`` sidecar stores the key for humans and the
+compute time, which a hit adds to :attr:`FeatureCache.seconds_saved`. Writes go to a temporary
+file and are renamed into place, so concurrent workers and interrupted runs never leave a
+half-written entry behind; an unreadable entry is treated as a miss and rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_ENTRY_SUFFIXES = (".npy", ".json")
+
+
+def default_cache_dir() -> Path:
+    """``$MMBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/mmbench/features`` (``~/.cache/...``)."""
+    explicit = os.environ.get("MMBENCH_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "mmbench" / "features"
+
+
+def index_digest(index: np.ndarray | list[int]) -> str:
+    """Short hash of training-row indices; keys the features of a per-fold fitted encoder.
+
+    Order matters on purpose: some fits (randomised SVD) depend on row order.
+    """
+    data = np.ascontiguousarray(np.asarray(index, dtype=np.int64)).tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def feature_key(
+    fingerprint: str,
+    modality: str,
+    encoder_spec: dict[str, Any],
+    train_index: np.ndarray | list[int] | None = None,
+) -> dict[str, Any]:
+    """The conventional key for one encoder's output on all rows of a dataset.
+
+    ``train_index`` is given for encoders with ``fits_on_data``: their output depends on which
+    rows they were fitted on, so each fold gets its own entry.
+    """
+    key: dict[str, Any] = {"dataset": fingerprint, "modality": modality, "encoder": encoder_spec}
+    if train_index is not None:
+        key["fit_rows"] = index_digest(train_index)
+    return key
+
+
+def key_digest(key: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``key`` (sorted keys, no whitespace)."""
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    """Let keys carry numpy scalars/arrays, paths and sets without the caller converting them."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"feature-cache key value {value!r} is not JSON-serialisable")
+
+
+class FeatureCache:
+    """``get_or_compute(key, compute)`` with hit/miss counters; ``root=None`` disables storage."""
+
+    def __init__(self, root: Path | str | None) -> None:
+        self.root = None if root is None else Path(root).expanduser()
+        self.hits = 0
+        self.misses = 0
+        self.seconds_saved = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.root is not None
+
+    def path_for(self, key: dict[str, Any]) -> Path:
+        """Where the array for ``key`` lives (whether or not it exists yet)."""
+        if self.root is None:
+            raise RuntimeError("the feature cache is disabled (root=None)")
+        digest = key_digest(key)
+        return self.root / digest[:2] / f"{digest}.npy"
+
+    def get_or_compute(self, key: dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The cached array for ``key``, or ``compute()``'s result, stored for next time."""
+        if self.root is None:
+            self.misses += 1
+            return np.asarray(compute())
+        path = self.path_for(key)
+        cached = _read(path)
+        if cached is not None:
+            self.hits += 1
+            self.seconds_saved += _recorded_seconds(path.with_suffix(".json"))
+            return cached
+        self.misses += 1
+        start = time.perf_counter()
+        array = np.asarray(compute())
+        seconds = time.perf_counter() - start
+        self._write(path, key, array, seconds)
+        return array
+
+    def _write(self, path: Path, key: dict[str, Any], array: np.ndarray, seconds: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sidecar = {
+            "key": key,
+            "shape": list(array.shape),
+            "dtype": str(array.dtype),
+            "seconds": round(seconds, 6),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        text = json.dumps(sidecar, sort_keys=True, indent=1, default=_json_default)
+        _atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
+        _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+
+    def clear(self) -> int:
+        """Delete every cache entry under ``root`` (and nothing else); returns files removed."""
+        if self.root is None or not self.root.is_dir():
+            return 0
+        removed = 0
+        for shard in self.root.iterdir():
+            if not (shard.is_dir() and len(shard.name) == 2):
+                continue
+            for file in shard.iterdir():
+                if file.suffix in _ENTRY_SUFFIXES or file.name.startswith(".tmp-"):
+                    file.unlink(missing_ok=True)
+                    removed += 1
+            with contextlib.suppress(OSError):  # not empty: someone else's files
+                shard.rmdir()
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for logs and result files."""
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "seconds_saved": round(self.seconds_saved, 3),
+        }
+
+    def __repr__(self) -> str:
+        return f"FeatureCache(root={self.root!s}, hits={self.hits}, misses={self.misses})"
+
+
+def _read(path: Path) -> np.ndarray | None:
+    """The stored array, or None when absent or unreadable (truncated, corrupt, wrong format)."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _recorded_seconds(sidecar: Path) -> float:
+    try:
+        return float(json.loads(sidecar.read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
+    """Write via a temporary file in the same directory, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
