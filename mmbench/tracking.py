@@ -41,7 +41,10 @@ class Tracker:
             logging.getLogger(name).setLevel(logging.WARNING)
 
         self.uri = tracking_uri(uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        try:
+            self.client = MlflowClient(tracking_uri=self.uri)
+        except Exception as exc:
+            raise MMBenchError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
         self.seconds = 0.0  # time spent talking to MLflow, reported by benchmarks
         self.experiment_id = self._timed(self._experiment, experiment)
 

@@ -1,0 +1,158 @@
+"""End to end: suite -> data -> CV or search -> result file -> MLflow, with failures contained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FAST_TRAINING, tiny_suite
+from mlflow import MlflowClient
+
+from mmbench.pipeline import FittedPipeline
+from mmbench.results import SCHEMA_VERSION, read_result
+from mmbench.runner import RunOptions, run_suite
+from mmbench.suite import parse_suite
+
+ALL_MODALITIES = {
+    "image": "image",
+    "text": "text",
+    "tabular": ["num_0", "num_1", "num_2", "num_3", "cat_0", "cat_1"],
+    "audio": "audio",
+}
+
+
+def runs_of(uri: str, suite: str) -> list[Any]:
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(f"mmbench/{suite}")
+    assert exp is not None
+    return client.search_runs([exp.experiment_id], max_results=500)
+
+
+@pytest.mark.slow
+def test_default_pipeline_end_to_end(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'e2e.db'}"
+    suite = tiny_suite(
+        tmp_path, modalities=ALL_MODALITIES, n_rows=150,
+        pipeline={"encoders": {"image": "timm/test_resnet", "text": "tfidf",
+                               "tabular": "tabular", "audio": "logmel"},
+                  "training": FAST_TRAINING},
+    )
+    [outcome] = run_suite(suite, RunOptions(results_dir=tmp_path / "res", tracking_uri=uri))
+    assert outcome.error is None, outcome.error
+    assert outcome.path == tmp_path / "res" / "tiny-suite" / "tiny" / "default.json"
+
+    result = read_result(outcome.path)
+    raw = json.loads(outcome.path.read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION
+    assert result.dataset.modalities == ["image", "text", "tabular", "audio"]
+    assert result.dataset.n_rows == 150 and len(result.dataset.fingerprint) == 16
+    assert result.dataset.recipe and result.dataset.recipe["n_rows"] == 150
+    assert len(result.folds) == 3 and all(f.error is None for f in result.folds)
+    assert {"f1_macro", "roc_auc", "pr_auc", "balanced_accuracy", "log_loss"} <= set(result.metrics)
+    assert result.metrics["f1_macro"]["mean"] > result.chance["f1_macro"] + 0.15
+    assert result.provenance.packages["torch"] and result.provenance.mmbench_version
+    assert result.seed == 0 and result.protocol["folds"] == 3
+
+    [run] = runs_of(uri, "tiny-suite")
+    assert result.tracking and result.tracking["run_id"] == run.info.run_id
+    assert run.data.params["encoder.image"] == "timm/test_resnet"
+    assert run.data.params["fusion"] == "early"
+    assert run.data.tags["mmbench.kind"] == "best"
+    assert run.data.tags["mmbench.fingerprint"] == result.dataset.fingerprint
+    assert run.data.metrics["cv.f1_macro"] == pytest.approx(result.metrics["f1_macro"]["mean"])
+    history = MlflowClient(uri).get_metric_history(run.info.run_id, "fold.f1_macro")
+    assert sorted(m.step for m in history) == [0, 1, 2]
+    assert [f.metrics["f1_macro"] for f in result.folds] == pytest.approx(
+        [m.value for m in sorted(history, key=lambda m: m.step)]
+    )
+
+
+def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
+    import optuna
+
+    uri = f"sqlite:///{tmp_path / 'search.db'}"
+    suite = tiny_suite(
+        tmp_path, trials=3,
+        search={"fusion": ["early", "xgboost"], "pruner": "none",
+                "training": {**FAST_TRAINING, "lr": [3e-3, 1e-2]},
+                "fusion_options": {"xgboost": {"n_estimators": [20, 40]}}},
+    )
+    res = tmp_path / "res"
+    [outcome] = run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri))
+    assert outcome.error is None, outcome.error
+    result = outcome.result
+    assert result.pipeline_name == "search" and result.search["n_trials"] == 3
+
+    study = optuna.load_study(study_name="tiny-suite.tiny",
+                              storage=f"sqlite:///{res / 'tiny-suite' / 'optuna.db'}")
+    runs = runs_of(uri, "tiny-suite")
+    by_kind: dict[str, list[Any]] = {}
+    for r in runs:
+        by_kind.setdefault(r.data.tags["mmbench.kind"], []).append(r)
+    [parent] = by_kind["study"]
+    trial_runs = {int(r.data.tags["mmbench.trial"]): r for r in by_kind["trial"]}
+    assert sorted(trial_runs) == [t.number for t in study.trials]
+    for t in study.trials:
+        run = trial_runs[t.number]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert t.user_attrs["mlflow_run_id"] == run.info.run_id
+        assert run.data.params["fusion"] == t.params["fusion"]
+        assert run.data.tags["mmbench.state"] == t.state.name.lower()
+        if t.state.name == "COMPLETE":
+            assert run.data.metrics["cv.f1_macro"] == pytest.approx(t.value)
+            assert run.info.status == "FINISHED"
+    [best] = by_kind["best"]
+    assert best.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert best.data.metrics["cv.f1_macro"] == pytest.approx(study.best_value)
+    artifacts = {a.path for a in MlflowClient(uri).list_artifacts(best.info.run_id, "plots")}
+    assert {"plots/confusion_matrix.png", "plots/roc_pr_curves.png",
+            "plots/optuna_history.png"} <= artifacts
+    model = FittedPipeline.load(res / "tiny-suite" / "tiny" / "models" / "best.joblib")
+    assert model.spec.fusion.name == study.best_params["fusion"]
+
+
+def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
+    from mmbench.data import load_table
+    from mmbench.data.synthetic import generate
+
+    generate(n_rows=90, n_classes=3, seed=5).to_parquet(str(tmp_path / "test.parquet"))
+    suite = tiny_suite(tmp_path, trials=2,
+                       search={"fusion": "early", "training": FAST_TRAINING})
+    raw = suite.model_dump(mode="json", exclude={"path"})
+    raw["datasets"][0]["test_source"] = {"kind": "parquet", "path": "test.parquet"}
+    suite = parse_suite(raw, path=tmp_path / "suite.yaml")
+    [outcome] = run_suite(suite, RunOptions(results_dir=tmp_path / "res", track=False))
+    assert outcome.error is None, outcome.error
+    test_metrics = outcome.result.test_metrics
+    assert test_metrics is not None and test_metrics["f1_macro"] > 0.45
+    model = FittedPipeline.load(tmp_path / "res" / "tiny-suite" / "tiny" / "models" / "best.joblib")
+    table = load_table(suite.datasets[0], suite.root, split="test", classes=model.classes)
+    predicted = model.predict(table)
+    assert len(predicted) == 90 and set(predicted) <= set(model.classes)
+
+
+def test_tracking_failure_keeps_result_file(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, pipeline={"encoders": {"text": "tfidf", "tabular": "tabular"},
+                                           "training": FAST_TRAINING})
+    options = RunOptions(results_dir=tmp_path / "res", tracking_uri="bogus-scheme://nowhere")
+    [outcome] = run_suite(suite, options)
+    assert outcome.error is None
+    assert outcome.path is not None and outcome.path.exists()
+    assert any("MLflow" in w for w in outcome.warnings)
+
+
+def test_failing_dataset_does_not_stop_the_others(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, pipeline={"encoders": {"text": "tfidf", "tabular": "tabular"},
+                                           "training": FAST_TRAINING})
+    raw = suite.model_dump(mode="json", exclude={"path"})
+    broken = json.loads(json.dumps(raw["datasets"][0]))
+    broken["name"] = "broken"
+    broken["modalities"]["text"] = ["txet"]
+    raw["datasets"].insert(0, broken)
+    suite = parse_suite(raw, path=tmp_path / "suite.yaml")
+    first, second = run_suite(suite, RunOptions(results_dir=tmp_path / "res", track=False))
+    assert first.result is None and "txet" in (first.error or "")
+    assert "did you mean 'text'" in (first.error or "")
+    assert second.error is None and second.path is not None and second.path.exists()
