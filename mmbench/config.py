@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mmbench import MODALITIES
+from mmbench.errors import did_you_mean
 
 
 class StrictModel(BaseModel):
@@ -68,11 +71,17 @@ class TrainSpec(StrictModel):
 class PipelineSpec(StrictModel):
     """One complete candidate: encoders by modality, fusion, training."""
 
-    encoders: dict[Literal["image", "text", "tabular", "audio"], EncoderSpec] = Field(
-        default_factory=dict
-    )
+    encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
     fusion: FusionSpec = Field(default_factory=lambda: FusionSpec(name="early"))
     training: TrainSpec = Field(default_factory=TrainSpec)
+
+    @field_validator("encoders")
+    @classmethod
+    def _known_modalities(cls, value: dict[str, EncoderSpec]) -> dict[str, EncoderSpec]:
+        for key in value:
+            if key not in MODALITIES:
+                raise ValueError(f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}")
+        return value
 
     def flat_params(self) -> dict[str, Any]:
         """Flat, stable parameter names for MLflow (``encoder.image``, ``fusion``, ``lr``...)."""

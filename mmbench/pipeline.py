@@ -54,7 +54,7 @@ class CVResult:
     folds: list[FoldResult]
     oof: np.ndarray
     seconds: dict[str, float]
-    cache: dict[str, float]
+    cache: dict[str, int]
 
     @property
     def ok(self) -> bool:

@@ -65,7 +65,7 @@ def optuna_pngs(study: Any, directory: Path) -> list[Path]:
     _pyplot()
     out = []
     single = len(study.directions) == 1
-    plots = {
+    plots: dict[str, Any] = {
         "optuna_history.png": ovm.plot_optimization_history,
         "optuna_importances.png": ovm.plot_param_importances,
     }

@@ -445,6 +445,10 @@ class Reporter:
         return _Task(self, description, total)
 
 
+def _ignore(_result: Any = None) -> None:
+    return None
+
+
 class _Task:
     """Context manager yielding ``advance(fold_result)`` that moves a progress bar."""
 
@@ -454,7 +458,7 @@ class _Task:
 
     def __enter__(self) -> Callable[[Any], None]:
         if not self.reporter.enabled:
-            return lambda _result=None: None
+            return _ignore
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         self.progress = Progress(

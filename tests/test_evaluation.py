@@ -82,7 +82,10 @@ def test_cv_folds_stratified_disjoint_and_seeded() -> None:
         assert not set(f.train) & set(f.valid)
         assert np.bincount(y[f.valid], minlength=3).tolist() == [12, 6, 2]
     again = cv_folds(y, folds=5, repeats=2, seed=7)
-    assert all(np.array_equal(a.valid, b.valid) and a.seed == b.seed for a, b in zip(folds, again))
+    assert all(
+        np.array_equal(a.valid, b.valid) and a.seed == b.seed
+        for a, b in zip(folds, again, strict=True)
+    )
     assert not np.array_equal(folds[0].valid, folds[5].valid)  # repeats reshuffle
     other = cv_folds(y, folds=5, repeats=1, seed=8)
     assert not np.array_equal(folds[0].valid, other[0].valid)

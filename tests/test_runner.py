@@ -34,10 +34,18 @@ def runs_of(uri: str, suite: str) -> list[Any]:
 def test_default_pipeline_end_to_end(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'e2e.db'}"
     suite = tiny_suite(
-        tmp_path, modalities=ALL_MODALITIES, n_rows=150,
-        pipeline={"encoders": {"image": "timm/test_resnet", "text": "tfidf",
-                               "tabular": "tabular", "audio": "logmel"},
-                  "training": FAST_TRAINING},
+        tmp_path,
+        modalities=ALL_MODALITIES,
+        n_rows=150,
+        pipeline={
+            "encoders": {
+                "image": "timm/test_resnet",
+                "text": "tfidf",
+                "tabular": "tabular",
+                "audio": "logmel",
+            },
+            "training": FAST_TRAINING,
+        },
     )
     [outcome] = run_suite(suite, RunOptions(results_dir=tmp_path / "res", tracking_uri=uri))
     assert outcome.error is None, outcome.error
@@ -74,10 +82,14 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
 
     uri = f"sqlite:///{tmp_path / 'search.db'}"
     suite = tiny_suite(
-        tmp_path, trials=3,
-        search={"fusion": ["early", "xgboost"], "pruner": "none",
-                "training": {**FAST_TRAINING, "lr": [3e-3, 1e-2]},
-                "fusion_options": {"xgboost": {"n_estimators": [20, 40]}}},
+        tmp_path,
+        trials=3,
+        search={
+            "fusion": ["early", "xgboost"],
+            "pruner": "none",
+            "training": {**FAST_TRAINING, "lr": [3e-3, 1e-2]},
+            "fusion_options": {"xgboost": {"n_estimators": [20, 40]}},
+        },
     )
     res = tmp_path / "res"
     [outcome] = run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri))
@@ -85,8 +97,9 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
     result = outcome.result
     assert result.pipeline_name == "search" and result.search["n_trials"] == 3
 
-    study = optuna.load_study(study_name="tiny-suite.tiny",
-                              storage=f"sqlite:///{res / 'tiny-suite' / 'optuna.db'}")
+    study = optuna.load_study(
+        study_name="tiny-suite.tiny", storage=f"sqlite:///{res / 'tiny-suite' / 'optuna.db'}"
+    )
     runs = runs_of(uri, "tiny-suite")
     by_kind: dict[str, list[Any]] = {}
     for r in runs:
@@ -107,8 +120,11 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
     assert best.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert best.data.metrics["cv.f1_macro"] == pytest.approx(study.best_value)
     artifacts = {a.path for a in MlflowClient(uri).list_artifacts(best.info.run_id, "plots")}
-    assert {"plots/confusion_matrix.png", "plots/roc_pr_curves.png",
-            "plots/optuna_history.png"} <= artifacts
+    assert {
+        "plots/confusion_matrix.png",
+        "plots/roc_pr_curves.png",
+        "plots/optuna_history.png",
+    } <= artifacts
     model = FittedPipeline.load(res / "tiny-suite" / "tiny" / "models" / "best.joblib")
     assert model.spec.fusion.name == study.best_params["fusion"]
 
@@ -118,8 +134,7 @@ def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
     from mmbench.data.synthetic import generate
 
     generate(n_rows=90, n_classes=3, seed=5).to_parquet(str(tmp_path / "test.parquet"))
-    suite = tiny_suite(tmp_path, trials=2,
-                       search={"fusion": "early", "training": FAST_TRAINING})
+    suite = tiny_suite(tmp_path, trials=2, search={"fusion": "early", "training": FAST_TRAINING})
     raw = suite.model_dump(mode="json", exclude={"path"})
     raw["datasets"][0]["test_source"] = {"kind": "parquet", "path": "test.parquet"}
     suite = parse_suite(raw, path=tmp_path / "suite.yaml")
@@ -134,8 +149,10 @@ def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
 
 
 def test_tracking_failure_keeps_result_file(tmp_path: Path) -> None:
-    suite = tiny_suite(tmp_path, pipeline={"encoders": {"text": "tfidf", "tabular": "tabular"},
-                                           "training": FAST_TRAINING})
+    suite = tiny_suite(
+        tmp_path,
+        pipeline={"encoders": {"text": "tfidf", "tabular": "tabular"}, "training": FAST_TRAINING},
+    )
     options = RunOptions(results_dir=tmp_path / "res", tracking_uri="bogus-scheme://nowhere")
     [outcome] = run_suite(suite, options)
     assert outcome.error is None
@@ -144,8 +161,10 @@ def test_tracking_failure_keeps_result_file(tmp_path: Path) -> None:
 
 
 def test_failing_dataset_does_not_stop_the_others(tmp_path: Path) -> None:
-    suite = tiny_suite(tmp_path, pipeline={"encoders": {"text": "tfidf", "tabular": "tabular"},
-                                           "training": FAST_TRAINING})
+    suite = tiny_suite(
+        tmp_path,
+        pipeline={"encoders": {"text": "tfidf", "tabular": "tabular"}, "training": FAST_TRAINING},
+    )
     raw = suite.model_dump(mode="json", exclude={"path"})
     broken = json.loads(json.dumps(raw["datasets"][0]))
     broken["name"] = "broken"

@@ -31,8 +31,11 @@ def test_conditional_params_exist_only_under_their_parent() -> None:
     space = SearchSpace.model_validate(
         {
             "fusion": ["early", "attention", "xgboost"],
-            "training": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "loss": ["ce", "focal"],
-                         "focal_gamma": {"low": 1.0, "high": 3.0}},
+            "training": {
+                "lr": {"low": 1e-4, "high": 1e-2, "log": True},
+                "loss": ["ce", "focal"],
+                "focal_gamma": {"low": 1.0, "high": 3.0},
+            },
         }
     )
     seen = set()
@@ -73,10 +76,18 @@ def test_space_grammar_ranges_choices_and_fixed_values() -> None:
 def test_space_errors_name_the_key() -> None:
     with pytest.raises(SuiteError, match="did you mean 'dropout'"):
         parse_suite(
-            {"name": "s", "datasets": [{
-                "name": "d", "source": {"kind": "synthetic"}, "target": "label",
-                "modalities": {"text": "text"}, "search": {"training": {"dropuot": [0.1]}},
-            }]}
+            {
+                "name": "s",
+                "datasets": [
+                    {
+                        "name": "d",
+                        "source": {"kind": "synthetic"},
+                        "target": "label",
+                        "modalities": {"text": "text"},
+                        "search": {"training": {"dropuot": [0.1]}},
+                    }
+                ],
+            }
         )
     with pytest.raises(MMBenchError, match="did you mean 'attention'"):
         SearchSpace(fusion=["atention"]).check_names()
@@ -117,8 +128,11 @@ def test_failed_trial_is_recorded_and_study_goes_on(tmp_path: Path) -> None:
 def test_bad_candidate_is_pruned(tmp_path: Path) -> None:
     table, folds = make_problem(tmp_path, n_rows=200, folds=5)
     space = SearchSpace.model_validate(
-        {"fusion": "early", "pruner": "wilcoxon",
-         "training": {**FAST_TRAINING, "epochs": 8, "lr": [1e-2, 1e-9]}}
+        {
+            "fusion": "early",
+            "pruner": "wilcoxon",
+            "training": {**FAST_TRAINING, "epochs": 8, "lr": [1e-2, 1e-9]},
+        }
     )
     study = open_study(settings(tmp_path, 2))
     study.enqueue_trial({"lr": 1e-2})
@@ -141,8 +155,9 @@ def test_resume_after_interrupt_finishes_budget_without_duplicates(tmp_path: Pat
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_search(table, folds, space, settings(tmp_path, 4),
-                   hooks=TrialHooks(start=interrupt_second))
+        run_search(
+            table, folds, space, settings(tmp_path, 4), hooks=TrialHooks(start=interrupt_second)
+        )
     outcome = run_search(table, folds, space, settings(tmp_path, 4, resume=True))
     trials = outcome.study.trials
     states = [t.state for t in trials]
@@ -162,14 +177,17 @@ def test_without_resume_a_new_study_keeps_the_old_one(tmp_path: Path) -> None:
     second = run_search(table, folds, space, settings(tmp_path, 1))
     assert first.study.study_name == "t.tiny"
     assert second.study.study_name == "t.tiny#2"
-    names = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'optuna.db'}")}
+    names = {
+        s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'optuna.db'}")
+    }
     assert names == {"t.tiny", "t.tiny#2"}
 
 
 def test_multi_objective_quality_vs_latency(tmp_path: Path) -> None:
     table, folds = make_problem(tmp_path)
-    space = SearchSpace.model_validate({**FAST_SPACE, "objectives": ["latency_ms"],
-                                        "sampler": "nsga2"})
+    space = SearchSpace.model_validate(
+        {**FAST_SPACE, "objectives": ["latency_ms"], "sampler": "nsga2"}
+    )
     outcome = run_search(table, folds, space, settings(tmp_path, 3, objectives=["latency_ms"]))
     values = [t.values for t in outcome.study.trials if t.state == TrialState.COMPLETE]
     assert values and all(len(v) == 2 and v[1] > 0 for v in values)

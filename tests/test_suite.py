@@ -101,7 +101,7 @@ def test_duplicate_dataset_names_and_lookup() -> None:
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     (tmp_path / "smoke.yaml").write_text("name: x\n")
-    with pytest.raises(SuiteError, match="did you mean 'smoke.yaml'"):
+    with pytest.raises(SuiteError, match=r"did you mean 'smoke\.yaml'"):
         load_suite(tmp_path / "smoek.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from mmbench import MODALITIES
 from mmbench.config import (
     DEFAULT_ENCODERS,
     EncoderSpec,
@@ -105,15 +106,21 @@ class SearchSpace(StrictModel):
     pruner: Literal["wilcoxon", "median", "hyperband", "none"] = "wilcoxon"
     objectives: list[Literal["latency_ms"]] = Field(default_factory=list)
 
-    encoders: dict[Literal["image", "text", "tabular", "audio"], list[str] | str] = Field(
-        default_factory=dict
-    )
+    encoders: dict[str, list[str] | str] = Field(default_factory=dict)
     encoder_options: dict[str, dict[str, Param]] = Field(default_factory=dict)
     fusion: list[str] | str = Field(
         default_factory=lambda: ["early", "late", "attention", "gated", "xgboost"]
     )
     fusion_options: dict[str, dict[str, Param]] = Field(default_factory=default_fusion_options)
     training: dict[str, Param] = Field(default_factory=default_training_space)
+
+    @field_validator("encoders")
+    @classmethod
+    def _known_modalities(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key not in MODALITIES:
+                raise ValueError(f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}")
+        return value
 
     @field_validator("training")
     @classmethod

@@ -148,7 +148,8 @@ def open_study(settings: SearchSettings) -> Any:
         name = f"{settings.study_name}#{_study_index(existing[-1]) + 1}"
     else:
         name = settings.study_name
-    directions = [_direction(settings.primary)] + ["minimize" for _ in settings.objectives]
+    directions: list[Literal["maximize", "minimize"]] = [_direction(settings.primary)]
+    directions += ["minimize" for _ in settings.objectives]
     multi = len(directions) > 1
     study = optuna.create_study(
         storage=storage,
@@ -167,7 +168,7 @@ def _study_index(name: str) -> int:
     return int(k) if "#" in name and k.isdigit() else 1
 
 
-def _direction(metric: str) -> str:
+def _direction(metric: str) -> Literal["maximize", "minimize"]:
     return "maximize" if METRICS.get(metric).higher_is_better else "minimize"
 
 
@@ -348,5 +349,5 @@ class _Objective:
 
 
 def _mean_info(cv: CVResult, key: str) -> float:
-    values = [f.info.get(key) for f in cv.folds if f.ok and f.info.get(key) is not None]
-    return float(sum(values) / len(values)) if values else float("nan")
+    values = [float(f.info[key]) for f in cv.folds if f.ok and f.info.get(key) is not None]
+    return sum(values) / len(values) if values else float("nan")
