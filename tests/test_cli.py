@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import FAST_TRAINING
+
+from mmbench.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_suite(tmp_path: Path, **dataset: object) -> Path:
+    data = {
+        "name": "cli",
+        "datasets": [
+            {
+                "name": "tiny",
+                "source": {"kind": "synthetic", "options": {"n_rows": 120, "seed": 3}},
+                "target": "label",
+                "modalities": {"text": "text", "tabular": ["num_0", "num_1", "cat_0"]},
+                "protocol": {"folds": 3},
+                **dataset,
+            }
+        ],
+    }
+    path = tmp_path / "cli.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_validate_ok_and_typo_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["validate", str(ROOT / "suites" / "smoke.yaml")]) == 0
+    bad = write_suite(tmp_path, protcol={"folds": 3})
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'protocol'" in err and str(bad) in err
+    assert "Traceback" not in err
+
+
+def test_validate_data_reports_missing_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = write_suite(tmp_path, modalities={"text": "txt"})
+    assert main(["validate", str(path), "--data"]) == 2
+    err = capsys.readouterr().err
+    assert "txt" in err and "did you mean 'text'" in err
+
+
+def test_run_search_then_show(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write_suite(tmp_path, search={"fusion": ["early", "late"], "training": FAST_TRAINING})
+    results = tmp_path / "results"
+    code = main(
+        ["run", str(path), "--trials", "2", "--results", str(results), "--no-track", "--quiet"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "search" in out
+    assert (results / "cli" / "tiny" / "search.json").exists()
+    assert main(["show", str(path), "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "cli.tiny" in out and "complete 2" in out and "fusion=" in out
+
+
+def test_show_without_studies_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = write_suite(tmp_path)
+    assert main(["show", str(path), "--results", str(tmp_path / "none")]) == 2
+    assert "run `mmbench run" in capsys.readouterr().err
