@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import FAST_TRAINING, tiny_suite
+from mlflow import MlflowClient
+
+from mmbench.errors import MMBenchError
+from mmbench.runner import RunOptions, run_suite
+from mmbench.tracking import Tracker, cv_metrics, fold_steps, tracking_uri
+
+
+def test_tracking_uri_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
+    assert tracking_uri("sqlite:///explicit.db") == "sqlite:///explicit.db"
+    assert tracking_uri(None) == "sqlite:///env.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking_uri(None) == "sqlite:///mlflow.db"
+
+
+def test_batched_logging_beyond_mlflow_batch_limits(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 't.db'}"
+    tracker = Tracker(uri, "mmbench/unit")
+    run_id = tracker.start_run("r", {"mmbench.kind": "trial"})
+    params = {f"p{i:03d}": i for i in range(250)}  # > 100 params per batch
+    steps = [("fold.f1_macro", 0.1 * i, i) for i in range(5)]
+    tracker.log(run_id, params=params, metrics={"cv.x": 1.0, "nan": float("nan")}, steps=steps)
+    tracker.end_run(run_id)
+    run = MlflowClient(uri).get_run(run_id)
+    assert len(run.data.params) == 250 and run.data.params["p249"] == "249"
+    assert "nan" not in run.data.metrics  # non-finite values are not logged
+    history = MlflowClient(uri).get_metric_history(run_id, "fold.f1_macro")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(5))
+    assert tracker.seconds > 0
+    # the same experiment name is reused, not duplicated
+    assert Tracker(uri, "mmbench/unit").experiment_id == tracker.experiment_id
+
+
+def test_metric_naming_helpers() -> None:
+    summary = {"f1_macro": {"mean": 0.7, "std": 0.1}}
+    assert cv_metrics(summary) == {"cv.f1_macro": 0.7, "cv.f1_macro.std": 0.1}
+    assert fold_steps([{"f1_macro": 0.6}, {"f1_macro": 0.8}]) == [
+        ("fold.f1_macro", 0.6, 0),
+        ("fold.f1_macro", 0.8, 1),
+    ]
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    with pytest.raises(MMBenchError, match="MLflow at"):
+        Tracker("bogus-scheme://nowhere", "x")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+        "--workers",
+        "1",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}"
+                )
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not become healthy in 90 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_search_logs_to_a_local_mlflow_server(tmp_path: Path, mlflow_server: str) -> None:
+    suite = tiny_suite(tmp_path, trials=2, search={"fusion": "early", "training": FAST_TRAINING})
+    [outcome] = run_suite(
+        suite, RunOptions(results_dir=tmp_path / "res", tracking_uri=mlflow_server)
+    )
+    assert outcome.error is None and not outcome.warnings, outcome.warnings
+    client = MlflowClient(tracking_uri=mlflow_server)
+    exp = client.get_experiment_by_name("mmbench/tiny-suite")
+    runs = client.search_runs([exp.experiment_id])
+    kinds = sorted(r.data.tags["mmbench.kind"] for r in runs)
+    assert kinds == ["best", "study", "trial", "trial"]
+    best = next(r for r in runs if r.data.tags["mmbench.kind"] == "best")
+    artifacts = {a.path for a in client.list_artifacts(best.info.run_id)}
+    assert {"plots", "model"} <= artifacts  # uploaded through the server's artifact proxy
