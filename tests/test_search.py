@@ -192,3 +192,76 @@ def test_multi_objective_quality_vs_latency(tmp_path: Path) -> None:
     values = [t.values for t in outcome.study.trials if t.state == TrialState.COMPLETE]
     assert values and all(len(v) == 2 and v[1] > 0 for v in values)
     assert np.isfinite(outcome.best_cv.mean("f1_macro"))
+
+
+def test_journal_file_storage_for_several_workers(tmp_path: Path) -> None:
+    table, folds = make_problem(tmp_path)
+    space = SearchSpace.model_validate({**FAST_SPACE, "fusion": "early"})
+    journal = str(tmp_path / "study.journal")
+    cfg = SearchSettings(study_name="t.tiny", storage=journal, n_trials=2)
+    run_search(table, folds, space, cfg)
+    cfg.resume = True
+    cfg.n_trials = 3
+    outcome = run_search(table, folds, space, cfg)
+    assert outcome.n_new_trials == 1 and len(outcome.study.trials) == 3
+
+
+KILLED_WORKER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from conftest import tiny_suite
+from mmbench.data import load_table
+from mmbench.evaluation import cv_folds
+from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
+
+suite = tiny_suite(Path({tmp!r}))
+table = load_table(suite.datasets[0], suite.root, seed=0)
+folds = cv_folds(table.labels, 3, 1, seed=0)
+space = SearchSpace.model_validate({space!r})
+cfg = SearchSettings(study_name="t.tiny", storage={storage!r}, n_trials=3, heartbeat_s=1)
+def hang(trial, spec):
+    if trial.number == 1:
+        print("HANGING", flush=True)
+        time.sleep(600)
+run_search(table, folds, space, cfg, hooks=TrialHooks(start=hang))
+"""
+
+
+@pytest.mark.slow
+def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    script = KILLED_WORKER.format(
+        tests=str(Path(__file__).parent), tmp=str(tmp_path), space=FAST_SPACE, storage=storage
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until trial 1 is running
+        if "HANGING" in line:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(5)  # let the heartbeat of trial 1 go stale (grace period 4 s)
+
+    table, folds = make_problem(tmp_path)
+    cfg = SearchSettings(
+        study_name="t.tiny", storage=storage, n_trials=3, heartbeat_s=1, resume=True
+    )
+    outcome = run_search(table, folds, SearchSpace.model_validate(FAST_SPACE), cfg)
+    trials = outcome.study.trials
+    assert trials[1].state == TrialState.FAIL  # the killed worker's trial
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
+    assert retried and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == trials[1].params
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
