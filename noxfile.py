@@ -31,3 +31,16 @@ def typecheck(session: nox.Session) -> None:
 def benchmark(session: nox.Session) -> None:
     """Fusion strategies on the embedded suite: quality, cold vs cached trial time."""
     session.run("python", "benchmarks/fusion_cache.py", *session.posargs)
+
+
+@nox.session
+def regress(session: nox.Session) -> None:
+    """CI regression gate: rerun the smoke suite's fixed config, compare with the baseline.
+
+    Refresh the baseline after an intended change with ``nox -s regress -- --update``.
+    """
+    session.run(
+        "mmbench", "regress", "suites/smoke.yaml",
+        "--baseline", "benchmarks/baselines/smoke.json",
+        *session.posargs,
+    )  # fmt: skip

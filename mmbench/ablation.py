@@ -23,6 +23,7 @@ respect the direction so that positive always means "helps" / "hurts when remove
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -180,11 +181,10 @@ class AblationReport:
         names = sorted({k for r in self.rows for k in r.metrics})
         for r in self.rows:
             rec: dict[str, Any] = {"modalities": r.label, "kind": r.kind, "n": len(r.modalities)}
-            rec[f"{self.primary}_mean"] = r.metrics.get(self.primary, {}).get("mean", math.nan)
-            rec[f"{self.primary}_std"] = r.metrics.get(self.primary, {}).get("std", math.nan)
-            for name in (n for n in names if n != self.primary):
-                rec[f"{name}_mean"] = r.metrics[name]["mean"]
-                rec[f"{name}_std"] = r.metrics[name]["std"]
+            for name in [self.primary, *(n for n in names if n != self.primary)]:
+                stats = r.metrics.get(name, {})  # empty when every fold of the row failed
+                rec[f"{name}_mean"] = stats.get("mean", math.nan)
+                rec[f"{name}_std"] = stats.get("std", math.nan)
             rec["failed_folds"] = len(r.failures)
             rec["seconds"] = round(r.seconds, 3)
             records.append(rec)
@@ -248,30 +248,49 @@ def run_ablation(
     leave-one-out and single-modality subset and, with at most ``max_subset_modalities``
     modalities, every non-empty subset, from which per-fold Shapley values follow. Every run uses
     ``folds`` as given, so pass the folds of the main run to make the full row reproduce it.
-    Pass the run's feature cache: subsets then reuse the full run's features instead of
-    re-encoding (a memory-only cache is used when none is given).
+    Pass the run's feature cache so that subsets reuse the features already computed instead of
+    re-encoding; without one (or with a disabled one) a temporary cache lives for this call.
     """
     from mmbench.cache import FeatureCache
-    from mmbench.pipeline import evaluate_pipeline
 
     metric = METRICS.get(primary)
-    cache = cache if cache is not None else FeatureCache(None)
-    modalities = [m for m in table.modalities if m in spec.encoders]
+    modalities: list[str] = [m for m in table.modalities if m in spec.encoders]
     plan = plan_subsets(modalities, max_subset_modalities)
+    with contextlib.ExitStack() as stack:
+        if cache is None or not cache.enabled:
+            cache = FeatureCache(stack.enter_context(tempfile.TemporaryDirectory()))
+        rows, full_cv = _run_plan(table, spec, folds, plan, cache, progress)
+    chance = [chance_level(primary, table.labels[f.valid], table.n_classes) for f in folds]
+    return build_report(table.name, spec, metric, modalities, folds, chance, rows, full_cv)
+
+
+def _run_plan(
+    table: MultiModalTable,
+    spec: PipelineSpec,
+    folds: list[Fold],
+    plan: list[tuple[tuple[str, ...], str]],
+    cache: FeatureCache,
+    progress: ProgressFn | None,
+) -> tuple[list[AblationRow], CVResult]:
+    from mmbench.pipeline import evaluate_pipeline
+
     rows: list[AblationRow] = []
     full_cv: CVResult | None = None
     for done, (subset, kind) in enumerate(plan, start=1):
         cv = evaluate_pipeline(
-            table, spec, folds, modalities=list(subset), cache=cache,
+            table,
+            spec,
+            folds,
+            modalities=list(subset),
+            cache=cache,
             test_time_missing=kind == "full",
-        )  # fmt: skip
+        )
         full_cv = cv if kind == "full" else full_cv
         rows.append(row_from_cv(subset, kind, cv))
         if progress is not None:
             progress(rows[-1].label, done, len(plan))
-    chance = [chance_level(primary, table.labels[f.valid], table.n_classes) for f in folds]
-    assert full_cv is not None
-    return build_report(table.name, spec, metric, modalities, folds, chance, rows, full_cv)
+    assert full_cv is not None, "the plan always starts with the full set"
+    return rows, full_cv
 
 
 def plan_subsets(
@@ -440,7 +459,7 @@ def plot_report(report: AblationReport, path: Path) -> Path:
 
 
 def _bars(
-    ax: Any, names: list[str], stats: list[Mapping[str, float]], key: str, err: str, color: str
+    ax: Any, names: list[str], stats: Sequence[Mapping[str, float]], key: str, err: str, color: str
 ) -> None:
     heights = [s.get(key, math.nan) for s in stats]
     errors = [s.get(err, 0.0) for s in stats]
@@ -477,11 +496,14 @@ def track_ablation(
         run_id = tracker.start_run(f"ablation: {r.label}", run_tags, parent_id=parent_run_id)
         tracker.log(
             run_id,
-            params={"ablation.modalities": r.label, "ablation.kind": r.kind,
-                    "ablation.n_modalities": len(r.modalities)},
+            params={
+                "ablation.modalities": r.label,
+                "ablation.kind": r.kind,
+                "ablation.n_modalities": len(r.modalities),
+            },
             metrics=cv_metrics(r.metrics),
             steps=fold_steps([f for f in r.folds if f]),
-        )  # fmt: skip
+        )
         tracker.end_run(run_id, "FAILED" if r.failures else "FINISHED")
         run_ids[r.label] = run_id
     tracker.log(parent_run_id, metrics=summary_metrics(report))

@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", type=Path, help="feature cache directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
+    show = sub.add_parser("show", help="best trials per dataset from a suite's Optuna studies")
+    show.add_argument("suite", type=Path)
+    show.add_argument("--storage", help="Optuna storage URL (default: SQLite beside results)")
+    show.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    show.add_argument("--top", type=int, default=5, help="trials per study")
+
     val = sub.add_parser("validate", help="check a suite file without running it")
     val.add_argument("suite", type=Path)
     val.add_argument("--data", action="store_true", help="also load and validate every dataset")
@@ -140,10 +146,10 @@ def add_report_parsers(sub: Any) -> None:
     board.add_argument(
         "--write", action="store_true", help="regenerate <results>/<suite>/LEADERBOARD.md"
     )
-    reg = sub.add_parser("regress", help="CI gate: rerun a fast fixed config, compare to a baseline")
+    reg = sub.add_parser("regress", help="CI gate: rerun a fixed config, compare to a baseline")
     reg.add_argument("suite", type=Path, help="suite YAML file, e.g. suites/smoke.yaml")
     reg.add_argument("--baseline", type=Path, required=True, help="baseline JSON file")
-    reg.add_argument("--update", action="store_true", help="write/refresh the baseline from the run")
+    reg.add_argument("--update", action="store_true", help="write/refresh the baseline")
     reg.add_argument("--results", type=Path, help="keep the rerun's result files here")
     reg.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     reg.add_argument("--quiet", action="store_true", help="no progress output")
@@ -166,18 +172,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.write:
         command = f"mmbench leaderboard {args.suite} --results {args.results} --write"
         print(f"wrote {write_leaderboard(args.results, name, command=command)}")
-    fmt = args.format or {".csv": "csv", ".md": "markdown"}.get(
-        args.output.suffix if args.output else "", "table"
-    )
+    suffix = args.output.suffix if args.output else ""
+    fmt = args.format or {".csv": "csv", ".md": "markdown"}.get(suffix, "table")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(render(board, fmt))
         print(f"wrote {args.output}")
-    elif fmt == "table" and not (args.write and args.format is None):
+    elif args.write and args.format is None:
+        pass  # --write alone: the file is the output
+    elif fmt == "table":
         from rich.console import Console
 
         Console().print(*render_rich(board))
-    elif fmt != "table":
+    else:
         print(render(board, fmt), end="")
     return 0
 
@@ -193,7 +200,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
         load_suite(args.suite), args.baseline, update=args.update, results_dir=args.results,
         datasets=args.dataset, reporter=Reporter(enabled=not args.quiet),
     )  # fmt: skip
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=120)  # CI logs: no wrapping
     console.print(report.to_rich())
     console.print(
         "rule: FAIL when the mean paired fold drop > max(min_drop, t95·sd(diff)/√k, "
@@ -206,9 +213,49 @@ def cmd_regress(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmbench.search.study import study_report
+    from mmbench.suite import load_suite
+
+    suite = load_suite(args.suite)
+    storage = args.storage
+    if storage is None:
+        db = args.results / suite.name / "optuna.db"
+        if not db.exists():
+            raise MMBenchError(f"no Optuna studies at {db}; run `mmbench run {args.suite}` first")
+        storage = f"sqlite:///{db.resolve()}"
+    rows = study_report(storage, suite.name, top=args.top)
+    if not rows:
+        raise MMBenchError(f"no completed trials for suite {suite.name!r} in {storage}")
+    table = Table(title=f"best trials: {suite.name}", title_justify="left")
+    for col in ("study", "#", "trial", "value", "params", "trials by state"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        params = ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items())
+        states = ", ".join(f"{k} {v}" for k, v in r["states"].items())
+        table.add_row(
+            r["study"],
+            str(r["rank"]),
+            str(r["trial"]),
+            f"{r['value']:.4f}",
+            params,
+            states if r["rank"] == 1 else "",
+        )
+    Console().print(table)
+    return 0
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
+    "show": cmd_show,
     "leaderboard": cmd_leaderboard,
     "regress": cmd_regress,
 }

@@ -1,0 +1,387 @@
+"""Leaderboards, built from result files only.
+
+Every number shown comes from a :class:`~mmbench.results.RunResult` file on disk, never from the
+memory of a run, so a leaderboard can be regenerated at any time and reviewed in a pull request.
+
+Per dataset, pipelines are ranked by the mean of the dataset's primary metric (in the metric's own
+direction: log-loss ranks low first), ties sharing the average rank. Across datasets, each
+pipeline gets its mean rank and its mean *normalized score* ``(score − chance) / (best − chance)``,
+where ``best`` is the best pipeline on that dataset and ``chance`` the score of predicting the
+class prior: 1 is the best pipeline, 0 is no better than chance, whatever the metric's scale or
+direction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmbench.errors import MMBenchError
+from mmbench.evaluation import METRICS
+from mmbench.results import RunResult
+
+CSV_COLUMNS = (
+    "scope",
+    "dataset",
+    "pipeline",
+    "metric",
+    "higher_is_better",
+    "rank",
+    "mean",
+    "std",
+    "test",
+    "chance",
+    "normalized",
+    "n_datasets",
+)
+
+
+@dataclass
+class Entry:
+    """One pipeline on one dataset."""
+
+    dataset: str
+    pipeline: str
+    metric: str
+    higher_is_better: bool
+    mean: float
+    std: float
+    test: float | None
+    chance: float
+    rank: float = math.nan
+    normalized: float = math.nan
+    failed_folds: int = 0
+
+
+@dataclass
+class Overall:
+    """One pipeline across the datasets it was run on."""
+
+    pipeline: str
+    mean_rank: float
+    mean_normalized: float
+    n_datasets: int
+
+
+@dataclass
+class Leaderboard:
+    suite: str
+    datasets: dict[str, list[Entry]]
+    """Dataset -> entries, best first."""
+    overall: list[Overall]
+    """Best first: lowest mean rank, then highest mean normalized score."""
+    provenance: dict[str, Any]
+
+    def to_markdown(self, title: bool = True) -> str:
+        return render_markdown(self, title=title)
+
+    def to_csv(self) -> str:
+        return render_csv(self)
+
+    def to_rich(self) -> list[Any]:
+        return render_rich(self)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_leaderboard(results: Sequence[RunResult], suite: str) -> Leaderboard:
+    """Rank the pipelines of every dataset in ``results`` and aggregate across datasets."""
+    by_dataset: dict[str, list[RunResult]] = {}
+    for r in results:
+        by_dataset.setdefault(r.dataset.name, []).append(r)
+    datasets = {name: rank_dataset(rs) for name, rs in sorted(by_dataset.items())}
+    return Leaderboard(suite, datasets, aggregate(datasets), provenance_summary(results))
+
+
+def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
+    """Entries of one dataset, best first, with average ranks for ties and normalized scores.
+
+    The dataset's primary metric is the first result's (results of one suite entry share it); a
+    pipeline whose score is NaN (every fold failed) is ranked last and gets no normalized score.
+    """
+    metric = results[0].protocol["primary_metric"]
+    hib = METRICS.get(metric).higher_is_better
+    entries = [_entry(r, metric, hib) for r in results]
+    finite = [e for e in entries if math.isfinite(e.mean)]
+    finite.sort(key=lambda e: (-e.mean if hib else e.mean, e.pipeline))
+    for e in finite:
+        tied = [o for o in finite if o.mean == e.mean]
+        better = sum(1 for o in finite if (o.mean > e.mean if hib else o.mean < e.mean))
+        e.rank = better + (len(tied) + 1) / 2
+    chance = next((e.chance for e in entries if math.isfinite(e.chance)), math.nan)
+    best = finite[0].mean if finite else math.nan
+    for e in finite:
+        e.normalized = normalized_score(e.mean, chance, best)
+    losers = sorted((e for e in entries if not math.isfinite(e.mean)), key=lambda e: e.pipeline)
+    for e in losers:
+        e.rank = float(len(entries))
+    return finite + losers
+
+
+def normalized_score(score: float, chance: float, best: float) -> float:
+    """``(score − chance) / (best − chance)``; NaN when the best is no better than chance."""
+    if not (math.isfinite(chance) and math.isfinite(best)) or best == chance:
+        return math.nan
+    return (score - chance) / (best - chance)
+
+
+def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
+    stats = r.metrics.get(metric, {})
+    test = (r.test_metrics or {}).get(metric)
+    return Entry(
+        dataset=r.dataset.name,
+        pipeline=r.pipeline_name,
+        metric=metric,
+        higher_is_better=hib,
+        mean=float(stats.get("mean", math.nan)),
+        std=float(stats.get("std", math.nan)),
+        test=None if test is None else float(test),
+        chance=float(r.chance.get(metric, math.nan)),
+        failed_folds=sum(1 for f in r.folds if f.error),
+    )
+
+
+def aggregate(datasets: dict[str, list[Entry]]) -> list[Overall]:
+    """Mean rank and mean normalized score per pipeline, over the datasets it appears on."""
+    ranks: dict[str, list[float]] = {}
+    norms: dict[str, list[float]] = {}
+    for entries in datasets.values():
+        for e in entries:
+            ranks.setdefault(e.pipeline, []).append(e.rank)
+            if math.isfinite(e.normalized):
+                norms.setdefault(e.pipeline, []).append(e.normalized)
+    rows = [
+        Overall(
+            pipeline=p,
+            mean_rank=sum(r) / len(r),
+            mean_normalized=sum(norms[p]) / len(norms[p]) if norms.get(p) else math.nan,
+            n_datasets=len(r),
+        )
+        for p, r in ranks.items()
+    ]
+    nan_last = lambda v: -v if math.isfinite(v) else math.inf  # noqa: E731
+    return sorted(rows, key=lambda o: (o.mean_rank, nan_last(o.mean_normalized), o.pipeline))
+
+
+def provenance_summary(results: Sequence[RunResult]) -> dict[str, Any]:
+    """Which mmbench versions and commits produced the results, and when."""
+    created = sorted(r.provenance.created_at for r in results)
+    return {
+        "mmbench_versions": sorted({r.provenance.mmbench_version for r in results}),
+        "git_commits": sorted({r.provenance.git_commit or "unknown" for r in results}),
+        "created_at": [created[0], created[-1]] if created else [],
+        "n_results": len(results),
+    }
+
+
+def load_leaderboard(results_dir: Path, suite: str) -> Leaderboard:
+    """The leaderboard of ``suite`` from its result files under ``results_dir``."""
+    from mmbench.results import load_results
+
+    results = load_results(results_dir, suite)
+    if not results:
+        where = Path(results_dir) / suite
+        raise MMBenchError(
+            f"no result files for suite {suite!r} in {where}/ (expected <dataset>/<pipeline>.json); "
+            f"run the suite first, e.g. `mmbench run suites/{suite}.yaml --results {results_dir}`"
+        )
+    return build_leaderboard(results, suite)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _rank(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:g}"
+
+
+def _score(e: Entry) -> str:
+    return "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}"
+
+
+def dataset_rows(entries: list[Entry]) -> list[list[str]]:
+    """Cells of one dataset table: rank, pipeline, CV, test, chance, normalized, failed folds."""
+    return [
+        [
+            _rank(e.rank),
+            e.pipeline,
+            _score(e),
+            _num(e.test),
+            _num(e.chance),
+            _num(e.normalized),
+            str(e.failed_folds),
+        ]
+        for e in entries
+    ]
+
+
+DATASET_HEADER = [
+    "rank",
+    "pipeline",
+    "CV mean ± std",
+    "test",
+    "chance",
+    "normalized",
+    "failed folds",
+]
+OVERALL_HEADER = ["pipeline", "mean rank", "mean normalized score", "datasets"]
+
+
+def overall_rows(board: Leaderboard) -> list[list[str]]:
+    return [
+        [o.pipeline, _num(o.mean_rank, 2), _num(o.mean_normalized), str(o.n_datasets)]
+        for o in board.overall
+    ]
+
+
+def _metric_title(entries: list[Entry]) -> str:
+    e = entries[0]
+    arrow = "higher is better" if e.higher_is_better else "lower is better"
+    return f"{METRICS.get(e.metric).label} ({arrow})"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+
+
+def render_markdown(board: Leaderboard, title: bool = True) -> str:
+    lines = [f"# Leaderboard: {board.suite}", ""] if title else []
+    lines += ["## Overall", "", *_md_table(OVERALL_HEADER, overall_rows(board)), ""]
+    lines.append(
+        "Mean rank over the datasets each pipeline ran on; normalized score = "
+        "(score − chance) / (best − chance) per dataset, 1 = best pipeline, 0 = chance."
+    )
+    for name, entries in board.datasets.items():
+        lines += ["", f"## {name} — {_metric_title(entries)}", ""]
+        lines += _md_table(DATASET_HEADER, dataset_rows(entries))
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(board: Leaderboard) -> str:
+    """Long format: one ``scope=dataset`` row per (dataset, pipeline), one ``scope=overall`` per pipeline."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for entries in board.datasets.values():
+        for e in entries:
+            writer.writerow(
+                {
+                    "scope": "dataset",
+                    "dataset": e.dataset,
+                    "pipeline": e.pipeline,
+                    "metric": e.metric,
+                    "higher_is_better": e.higher_is_better,
+                    "rank": e.rank,
+                    "mean": e.mean,
+                    "std": e.std,
+                    "test": "" if e.test is None else e.test,
+                    "chance": e.chance,
+                    "normalized": e.normalized,
+                    "n_datasets": 1,
+                }
+            )
+    for o in board.overall:
+        writer.writerow(
+            {
+                "scope": "overall",
+                "dataset": "",
+                "pipeline": o.pipeline,
+                "metric": "",
+                "higher_is_better": "",
+                "rank": o.mean_rank,
+                "mean": "",
+                "std": "",
+                "test": "",
+                "chance": "",
+                "normalized": o.mean_normalized,
+                "n_datasets": o.n_datasets,
+            }
+        )
+    return buf.getvalue()
+
+
+def render_rich(board: Leaderboard) -> list[Any]:
+    """Rich tables (overall first, then one per dataset) for the terminal."""
+    from rich.table import Table
+
+    tables = []
+    overall = Table(title=f"{board.suite}: overall")
+    for col in OVERALL_HEADER:
+        overall.add_column(col, justify="left" if col == "pipeline" else "right")
+    for row in overall_rows(board):
+        overall.add_row(*row)
+    tables.append(overall)
+    for name, entries in board.datasets.items():
+        table = Table(title=f"{name}: {_metric_title(entries)}")
+        for col in DATASET_HEADER:
+            table.add_column(col, justify="left" if col == "pipeline" else "right")
+        for i, row in enumerate(dataset_rows(entries)):
+            table.add_row(*row, style="bold" if i == 0 else None)
+        tables.append(table)
+    return tables
+
+
+def render(board: Leaderboard, fmt: str) -> str:
+    """``markdown`` or ``csv`` text, or the rich tables rendered as plain text (``table``)."""
+    if fmt == "markdown":
+        return render_markdown(board)
+    if fmt == "csv":
+        return render_csv(board)
+    if fmt == "table":
+        from rich.console import Console
+
+        console = Console(file=io.StringIO(), width=120, color_system=None)
+        for t in render_rich(board):
+            console.print(t)
+        return console.file.getvalue()  # type: ignore[attr-defined]
+    raise MMBenchError(f"unknown leaderboard format {fmt!r}; use table, markdown or csv")
+
+
+# --------------------------------------------------------------------------- LEADERBOARD.md
+
+
+def leaderboard_path(results_dir: Path, suite: str) -> Path:
+    return Path(results_dir) / suite / "LEADERBOARD.md"
+
+
+def write_leaderboard(
+    results_dir: Path, suite_name: str, path: Path | None = None, command: str | None = None
+) -> Path:
+    """Regenerate ``results/<suite>/LEADERBOARD.md`` (or ``path``) from the result files.
+
+    The header says the file is generated (and by which command) so nobody edits it by hand, and
+    the provenance lines say which mmbench versions and commits produced the numbers.
+    """
+    board = load_leaderboard(results_dir, suite_name)
+    path = Path(path) if path else leaderboard_path(results_dir, suite_name)
+    command = command or f"mmbench leaderboard suites/{suite_name}.yaml --write"
+    prov = board.provenance
+    created = prov["created_at"]
+    header = [
+        f"<!-- generated by `{command}` — do not edit -->",
+        f"# Leaderboard: {suite_name}",
+        "",
+        f"_Generated by `{command}` from {prov['n_results']} result file(s) — do not edit._",
+        "",
+        f"- mmbench versions: {', '.join(prov['mmbench_versions'])}",
+        f"- git commits: {', '.join(c[:12] + ('-dirty' if c.endswith('-dirty') else '') for c in prov['git_commits'])}",
+        f"- results created: {created[0]} … {created[-1]}" if created else "- results created: —",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(header) + "\n" + render_markdown(board, title=False))
+    return path
