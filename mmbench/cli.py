@@ -37,6 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
     run.add_argument("--cache-dir", type=Path, help="feature cache directory")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--pipeline",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run a named reference pipeline instead of the suite's own (repeatable): "
+        "early-fusion-mlp, xgboost-early-fusion, late-fusion-mlp, single-best-modality",
+    )
+    run.add_argument(
+        "--ablate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="modality ablations after the run (default: as the suite says)",
+    )
 
     show = sub.add_parser("show", help="best trials per dataset from a suite's Optuna studies")
     show.add_argument("suite", type=Path)
@@ -80,6 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         storage=args.storage,
         resume=args.resume,
         progress=not args.quiet,
+        pipelines=args.pipeline,
+        ablate=args.ablate,
     )
     outcomes = run_suite(suite, options, Reporter(enabled=not args.quiet))
     print_summary(outcomes)

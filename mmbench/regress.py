@@ -58,8 +58,8 @@ from mmbench.errors import MMBenchError
 if TYPE_CHECKING:
     from mmbench.cache import FeatureCache
     from mmbench.data.table import MultiModalTable
+    from mmbench.progress import Reporter
     from mmbench.results import RunResult
-    from mmbench.runner import Reporter
     from mmbench.suite import DatasetSpec, Suite
 
 BASELINE_SCHEMA_VERSION = 1
@@ -443,20 +443,15 @@ def evaluate_dataset(
     pipeline. The transformed table keeps its own fingerprint, so cached features of the real
     data are never served for it.
     """
-    from mmbench.config import default_pipeline
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
-    from mmbench.pipeline import evaluate_pipeline
-    from mmbench.runner import build_result
+    from mmbench.runner import build_result, evaluate_fixed
 
     start = time.perf_counter()
     table = load_table(spec, suite.root, seed=suite.seed)
     used = table_transform(table) if table_transform is not None else table
     folds = cv_folds(table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed)
-    pipeline = spec.pipeline or default_pipeline(table.modalities)
-    cv = evaluate_pipeline(used, pipeline, folds, cache=cache)
-    if not any(f.ok for f in cv.folds):
-        raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
+    cv = evaluate_fixed(spec, used, folds, cache=cache)
     wall = time.perf_counter() - start
     return build_result(suite, spec, table, cv, PIPELINE_NAME, wall=wall)
 

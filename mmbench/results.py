@@ -76,6 +76,7 @@ class RunResult(_Model):
     test_metrics: dict[str, float] | None = None
     durations: dict[str, float] = Field(default_factory=dict)
     search: dict[str, Any] | None = None
+    ablation: dict[str, Any] | None = None
     tracking: dict[str, Any] | None = None
     provenance: Provenance
 

@@ -1,21 +1,25 @@
 """Composes the layers into a benchmark run: load, validate, evaluate, record, report.
 
-For each dataset of a suite: load and validate the data, cross-validate the pipeline (or the
-search's best pipeline), write the result file, then log to MLflow. The result file is written
-before any tracking call, and a dataset that fails is reported and skipped, so results already
-computed are never lost to a later failure.
+For each dataset of a suite: load and validate the data once, then run its jobs — the suite's
+own pipeline (a single candidate, or an Optuna search when the budget allows) or the named
+reference pipelines — each cross-validated on the same folds, written to a result file, then
+logged to MLflow, then (optionally) ablated. The result file is written before any tracking
+call and before ablations, and a failing dataset or job is reported and skipped, so results
+already computed are never lost to a later failure.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mmbench.errors import MMBenchError
+from mmbench.progress import Reporter
 from mmbench.suite import DatasetSpec, Suite
+
+__all__ = ["DatasetOutcome", "Reporter", "RunOptions", "run_dataset", "run_suite"]
 
 
 @dataclass
@@ -31,11 +35,16 @@ class RunOptions:
     storage: str | None = None
     resume: bool = False
     progress: bool = True
+    pipelines: list[str] = field(default_factory=list)
+    """Reference pipelines to run instead of the suite's own (see :mod:`mmbench.baselines`)."""
+    ablate: bool | None = None
+    """Run modality ablations after the suite's pipeline; None: as the suite says."""
 
 
 @dataclass
 class DatasetOutcome:
     name: str
+    pipeline: str | None = None
     result: Any = None  # RunResult
     path: Path | None = None
     error: str | None = None
@@ -48,10 +57,15 @@ def run_suite(
     """Run every selected dataset of ``suite``; one failing dataset does not stop the others."""
     reporter = reporter or Reporter(enabled=False)
     specs = [suite.dataset(n) for n in options.datasets] if options.datasets else suite.datasets
-    outcomes = []
+    if options.pipelines:
+        from mmbench.baselines import REFERENCE_PIPELINES
+
+        for name in options.pipelines:
+            REFERENCE_PIPELINES.get(name)  # unknown names fail before any work, with a hint
+    outcomes: list[DatasetOutcome] = []
     for spec in specs:
         try:
-            outcomes.append(run_dataset(suite, spec, options, reporter))
+            outcomes.extend(run_dataset(suite, spec, options, reporter))
         except MMBenchError as exc:
             reporter.error(f"{spec.name}: {exc}")
             outcomes.append(DatasetOutcome(spec.name, error=str(exc)))
@@ -60,13 +74,12 @@ def run_suite(
 
 def run_dataset(
     suite: Suite, spec: DatasetSpec, options: RunOptions, reporter: Reporter
-) -> DatasetOutcome:
-    """Evaluate one dataset: its single pipeline, or an Optuna search when the budget allows."""
+) -> list[DatasetOutcome]:
+    """Load one dataset once and run its jobs; a failing job does not stop the next."""
     from mmbench.cache import FeatureCache, default_cache_dir
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
 
-    start = time.perf_counter()
     reporter.info(f"[bold]{spec.name}[/]: loading {spec.source.describe()}")
     table = load_table(spec, suite.root, seed=suite.seed, progress=options.progress)
     reporter.info(
@@ -84,24 +97,48 @@ def run_dataset(
             (options.cache_dir or default_cache_dir()) if options.use_cache else None
         ),
     )
-    ctx.open_tracking()
+    outcomes = []
+    jobs: list[str | None] = list(options.pipelines) or [None]
+    for reference in jobs:
+        try:
+            outcomes.append(_run_job(ctx, reference))
+        except MMBenchError as exc:
+            label = f"{spec.name} ({reference})" if reference else spec.name
+            reporter.error(f"{label}: {exc}")
+            outcomes.append(DatasetOutcome(spec.name, pipeline=reference, error=str(exc)))
+    return outcomes
+
+
+def _run_job(ctx: _Context, reference: str | None) -> DatasetOutcome:
+    """One pipeline (or search) on the loaded dataset: evaluate, save, track, ablate."""
+    start = time.perf_counter()
+    spec = ctx.spec
+    ctx.begin(reference)
     try:
-        if (options.trials or spec.budget.trials) > 1:
+        search = None
+        if reference is not None:
+            cv, name = _reference(ctx, reference), reference
+        elif (ctx.options.trials or spec.budget.trials) > 1:
             cv, name, search = _search(ctx)
         else:
-            cv, name, search = _single(ctx), "default", None
-        test_metrics = _refit_and_test(ctx, cv.spec) if (search or spec.test_source) else None
+            cv, name = _single(ctx), "default"
+        test_metrics = _refit_and_test(ctx, cv, name) if (search or spec.test_source) else None
         result = build_result(
-            suite,
+            ctx.suite,
             spec,
-            table,
+            ctx.table,
             cv,
             name,
             wall=time.perf_counter() - start,
             search=search,
             test_metrics=test_metrics,
         )
-        return save_and_track(ctx, result, cv)
+        outcome = save_and_track(ctx, result, cv)
+        ablate = spec.ablation.enabled if ctx.options.ablate is None else ctx.options.ablate
+        if ablate and reference is None:
+            _ablate(ctx, result, cv)
+        ctx.close_tracking("FINISHED")
+        return outcome
     except BaseException:
         ctx.close_tracking("FAILED")
         raise
@@ -122,17 +159,25 @@ class _Context:
     parent_id: str | None = None
     model_path: Path | None = None
     study: Any = None
+    run_label: str = ""
     warnings: list[str] = field(default_factory=list)
 
-    def open_tracking(self) -> None:
-        """Start the dataset's parent MLflow run; on failure warn and run untracked."""
+    def begin(self, reference: str | None) -> None:
+        """Reset per-job state and open the job's parent MLflow run."""
+        self.model_path, self.study, self.warnings = None, None, []
+        self.run_label = self.spec.name if reference is None else f"{self.spec.name}/{reference}"
+        self.open_tracking("study" if reference is None else "reference")
+
+    def open_tracking(self, kind: str) -> None:
+        """Start the job's parent MLflow run; on failure warn and run untracked."""
         if not self.options.track:
             return
         from mmbench.tracking import Tracker
 
         try:
-            self.tracker = Tracker(self.options.tracking_uri, f"mmbench/{self.suite.name}")
-            self.parent_id = self.tracker.start_run(self.spec.name, self.tags("study"))
+            if self.tracker is None:
+                self.tracker = Tracker(self.options.tracking_uri, f"mmbench/{self.suite.name}")
+            self.parent_id = self.tracker.start_run(self.run_label, self.tags(kind))
         except MMBenchError as exc:
             self.tracker = None
             self.warn(f"MLflow unavailable, running untracked (results are still written): {exc}")
@@ -168,17 +213,78 @@ class _Context:
 
 
 def _single(ctx: _Context) -> Any:
+    with ctx.reporter.task(f"{ctx.spec.name}: {len(ctx.folds)} folds", len(ctx.folds)) as advance:
+        return evaluate_fixed(
+            ctx.spec, ctx.table, ctx.folds, cache=ctx.cache, on_fold=lambda r, i: advance(r)
+        )
+
+
+def evaluate_fixed(
+    spec: DatasetSpec, table: Any, folds: list[Any], cache: Any = None, on_fold: Any = None
+) -> Any:
+    """CV of the dataset's fixed pipeline (the suite's ``pipeline`` or the default one).
+
+    Shared by ``mmbench run`` without a search and by the ``mmbench regress`` gate, so that the
+    gate checks exactly what a run does.
+    """
     from mmbench.config import default_pipeline
     from mmbench.pipeline import evaluate_pipeline
 
-    pipeline = ctx.spec.pipeline or default_pipeline(ctx.table.modalities)
-    with ctx.reporter.task(f"{ctx.spec.name}: {len(ctx.folds)} folds", len(ctx.folds)) as advance:
-        cv = evaluate_pipeline(
-            ctx.table, pipeline, ctx.folds, cache=ctx.cache, on_fold=lambda r, i: advance(r)
-        )
+    pipeline = spec.pipeline or default_pipeline(table.modalities)
+    cv = evaluate_pipeline(table, pipeline, folds, cache=cache, on_fold=on_fold)
     if not any(f.ok for f in cv.folds):
         raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
     return cv
+
+
+def _reference(ctx: _Context, name: str) -> Any:
+    from mmbench.baselines import evaluate_reference
+
+    ctx.reporter.info(f"{ctx.spec.name}: reference pipeline {name}")
+    _, cv = evaluate_reference(
+        name, ctx.table, ctx.folds, primary=ctx.spec.protocol.primary_metric, cache=ctx.cache
+    )
+    if not any(f.ok for f in cv.folds):
+        raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
+    return cv
+
+
+def _ablate(ctx: _Context, result: Any, cv: Any) -> None:
+    """Modality ablations of the chosen pipeline; files beside the result, runs under its parent."""
+    from mmbench.ablation import run_ablation, track_ablation
+    from mmbench.results import write_result
+
+    if len(cv.modalities) < 2:
+        ctx.warn("ablation skipped: the pipeline uses a single modality")
+        return
+    directory = Path(ctx.options.results_dir) / ctx.suite.name / ctx.spec.name / "ablation"
+    n = len(cv.modalities)
+    limit = ctx.spec.ablation.max_subset_modalities
+    total = 2**n - 1 if n <= limit else 2 * n + 1
+    with ctx.reporter.task(f"{ctx.spec.name}: ablations", total) as advance:
+        report = run_ablation(
+            ctx.table,
+            cv.spec,
+            ctx.folds,
+            cache=ctx.cache,
+            primary=ctx.spec.protocol.primary_metric,
+            max_subset_modalities=limit,
+            progress=lambda label, done, total: advance(label),
+        )
+    files = report.write(directory)
+    result.ablation = {
+        "shapley": report.shapley,
+        "ranking": report.ranking(),
+        "robustness": report.robustness,
+        "files": {k: str(v) for k, v in files.items()},
+    }
+    write_result(result, ctx.options.results_dir)
+    ctx.reporter.info(f"{ctx.spec.name}: ablation table {files.get('md', directory)}")
+    if ctx.tracker is not None and ctx.parent_id is not None:
+        try:
+            track_ablation(ctx.tracker, ctx.parent_id, report, ctx.tags("ablation"))
+        except MMBenchError as exc:
+            ctx.warn(f"MLflow logging of ablations failed (files kept): {exc}")
 
 
 def _search(ctx: _Context) -> tuple[Any, str, dict[str, Any]]:
@@ -269,16 +375,16 @@ def _redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
 
 
-def _refit_and_test(ctx: _Context, pipeline: Any) -> dict[str, float] | None:
+def _refit_and_test(ctx: _Context, cv: Any, name: str) -> dict[str, float] | None:
     """Fit the chosen pipeline on all training rows, save it, score the held-out test source."""
     from mmbench.data import load_table
     from mmbench.evaluation import compute_metrics
     from mmbench.pipeline import fit_pipeline
 
-    ctx.reporter.info(f"{ctx.spec.name}: refitting the chosen pipeline on all training rows")
-    model = fit_pipeline(ctx.table, pipeline, seed=ctx.suite.seed)
+    ctx.reporter.info(f"{ctx.spec.name}: refitting {name} on all training rows")
+    model = fit_pipeline(ctx.table, cv.spec, seed=ctx.suite.seed, modalities=cv.modalities)
     ctx.model_path = model.save(
-        Path(ctx.options.results_dir) / ctx.suite.name / ctx.spec.name / "models" / "best.joblib"
+        Path(ctx.options.results_dir) / ctx.suite.name / ctx.spec.name / "models" / f"{name}.joblib"
     )
     if ctx.spec.test_source is None:
         return None
@@ -340,7 +446,13 @@ def save_and_track(ctx: _Context, result: Any, cv: Any) -> DatasetOutcome:
 
     options = ctx.options
     path = write_result(result, options.results_dir)
-    outcome = DatasetOutcome(ctx.spec.name, result=result, path=path, warnings=ctx.warnings)
+    outcome = DatasetOutcome(
+        ctx.spec.name,
+        pipeline=result.pipeline_name,
+        result=result,
+        path=path,
+        warnings=ctx.warnings,
+    )
     ctx.reporter.info(f"{ctx.spec.name}: wrote {path}")
     outcome.warnings.extend(cv.failures)
     if ctx.tracker is None or ctx.parent_id is None:
@@ -354,10 +466,8 @@ def save_and_track(ctx: _Context, result: Any, cv: Any) -> DatasetOutcome:
             "tracking_uri": ctx.tracker.uri,
         }
         write_result(result, options.results_dir)
-        ctx.close_tracking("FINISHED")
     except MMBenchError as exc:
         ctx.warn(f"MLflow logging failed (result file kept): {exc}")
-        ctx.close_tracking("FAILED")
     return outcome
 
 
@@ -374,9 +484,10 @@ def track_result(ctx: _Context, result: Any, cv: Any) -> str:
     tracker = ctx.tracker
     if result.search is None:
         run_id = ctx.parent_id
-        tracker.log(run_id, tags={"mmbench.kind": "best"})
+        kind = "best" if result.pipeline_name == "default" else "reference"
+        tracker.log(run_id, tags={"mmbench.kind": kind, "mmbench.pipeline": result.pipeline_name})
     else:
-        run_id = tracker.start_run(f"{ctx.spec.name}-best", ctx.tags("best"), ctx.parent_id)
+        run_id = tracker.start_run(f"{ctx.run_label}-best", ctx.tags("best"), ctx.parent_id)
     metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
     metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
     tracker.log(
@@ -420,69 +531,3 @@ def protocol_params(spec: DatasetSpec, suite: Suite) -> dict[str, Any]:
         "protocol.primary_metric": spec.protocol.primary_metric,
         "seed": suite.seed,
     }
-
-
-class Reporter:
-    """Progress and messages on a rich console; silent when disabled (library use, tests)."""
-
-    def __init__(self, enabled: bool = True, console: Any = None) -> None:
-        self.enabled = enabled
-        self.console = console
-        if enabled and console is None:
-            from rich.console import Console
-
-            self.console = Console(stderr=True)
-
-    def info(self, message: str) -> None:
-        if self.enabled:
-            self.console.print(message)
-
-    def error(self, message: str) -> None:
-        if self.enabled:
-            self.console.print(f"[red]error:[/] {message}")
-
-    def task(self, description: str, total: int) -> _Task:
-        return _Task(self, description, total)
-
-
-def _ignore(_result: Any = None) -> None:
-    return None
-
-
-class _Task:
-    """Context manager yielding ``advance(fold_result)`` that moves a progress bar."""
-
-    def __init__(self, reporter: Reporter, description: str, total: int) -> None:
-        self.reporter, self.description, self.total = reporter, description, total
-        self.progress: Any = None
-
-    def __enter__(self) -> Callable[[Any], None]:
-        if not self.reporter.enabled:
-            return _ignore
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self.progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            "{task.fields[status]}",
-            console=self.reporter.console,
-            transient=False,
-        )
-        self.progress.start()
-        task = self.progress.add_task(self.description, total=self.total, status="")
-
-        def advance(result: Any = None) -> None:
-            status = getattr(result, "text", "")
-            if result is not None and getattr(result, "error", None):
-                status = f"[red]{result.key} failed[/]"
-            elif result is not None and getattr(result, "metrics", None):
-                status = f"{result.key} macro-F1 {result.metrics.get('f1_macro', float('nan')):.3f}"
-            self.progress.update(task, advance=1, status=status)
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()

@@ -100,6 +100,18 @@ class Budget(StrictModel):
     timeout_s: float | None = Field(None, gt=0)
 
 
+class Ablation(StrictModel):
+    """Modality ablations of the chosen pipeline (``ablation: true`` is shorthand)."""
+
+    enabled: bool = False
+    max_subset_modalities: int = Field(5, ge=1, description="every subset up to this many")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+
 class DatasetSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     source: SourceSpec
@@ -110,6 +122,7 @@ class DatasetSpec(StrictModel):
     max_rows: int | None = Field(None, ge=2, description="stratified subsample for quick runs")
     protocol: Protocol = Field(default_factory=Protocol)
     budget: Budget = Field(default_factory=Budget)
+    ablation: Ablation = Field(default_factory=Ablation)
     pipeline: PipelineSpec | None = None
     search: SearchSpace | None = Field(
         None, description="what the Optuna study explores when budget.trials > 1"

@@ -125,7 +125,7 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
         "plots/roc_pr_curves.png",
         "plots/optuna_history.png",
     } <= artifacts
-    model = FittedPipeline.load(res / "tiny-suite" / "tiny" / "models" / "best.joblib")
+    model = FittedPipeline.load(res / "tiny-suite" / "tiny" / "models" / "search.joblib")
     assert model.spec.fusion.name == study.best_params["fusion"]
 
 
@@ -142,7 +142,9 @@ def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
     assert outcome.error is None, outcome.error
     test_metrics = outcome.result.test_metrics
     assert test_metrics is not None and test_metrics["f1_macro"] > 0.45
-    model = FittedPipeline.load(tmp_path / "res" / "tiny-suite" / "tiny" / "models" / "best.joblib")
+    model = FittedPipeline.load(
+        tmp_path / "res" / "tiny-suite" / "tiny" / "models" / "search.joblib"
+    )
     table = load_table(suite.datasets[0], suite.root, split="test", classes=model.classes)
     predicted = model.predict(table)
     assert len(predicted) == 90 and set(predicted) <= set(model.classes)
@@ -175,3 +177,45 @@ def test_failing_dataset_does_not_stop_the_others(tmp_path: Path) -> None:
     assert first.result is None and "txet" in (first.error or "")
     assert "did you mean 'text'" in (first.error or "")
     assert second.error is None and second.path is not None and second.path.exists()
+
+
+def test_reference_pipelines_and_ablations(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'ref.db'}"
+    suite = tiny_suite(
+        tmp_path,
+        pipeline={
+            "encoders": {"text": "tfidf", "tabular": "tabular"},
+            "fusion": "xgboost",
+            "training": FAST_TRAINING,
+        },
+    )
+    res = tmp_path / "res"
+    outcomes = run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri, ablate=True))
+    [own] = outcomes
+    assert own.error is None, own.error
+    ablation = read_result(own.path).ablation
+    assert ablation is not None and set(ablation["shapley"]) == {"text", "tabular"}
+    assert (res / "tiny-suite" / "tiny" / "ablation" / "ablation.md").exists()
+    refs = run_suite(
+        suite,
+        RunOptions(
+            results_dir=res, tracking_uri=uri, pipelines=["xgboost-early-fusion", "late-fusion-mlp"]
+        ),
+    )
+    assert [o.pipeline for o in refs] == ["xgboost-early-fusion", "late-fusion-mlp"]
+    assert all(o.error is None and o.path.exists() for o in refs)
+    kinds = sorted(r.data.tags["mmbench.kind"] for r in runs_of(uri, "tiny-suite"))
+    # 3 subsets (text, tabular, both) as ablation children of the default run
+    assert kinds == ["ablation"] * 3 + ["best", "reference", "reference"]
+    from mmbench.leaderboard import load_leaderboard, render
+
+    board = render(load_leaderboard(res, "tiny-suite"), "markdown")
+    assert "xgboost-early-fusion" in board and "late-fusion-mlp" in board and "default" in board
+
+
+def test_unknown_reference_pipeline_suggests_closest(tmp_path: Path) -> None:
+    from mmbench.errors import UnknownNameError
+
+    suite = tiny_suite(tmp_path)
+    with pytest.raises(UnknownNameError, match="did you mean 'late-fusion-mlp'"):
+        run_suite(suite, RunOptions(results_dir=tmp_path, pipelines=["late-fusion"]))

@@ -1,0 +1,72 @@
+"""Progress bars and messages on a rich console, silent when disabled (library use, tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Reporter:
+    """Progress and messages on a rich console; silent when disabled (library use, tests)."""
+
+    def __init__(self, enabled: bool = True, console: Any = None) -> None:
+        self.enabled = enabled
+        self.console = console
+        if enabled and console is None:
+            from rich.console import Console
+
+            self.console = Console(stderr=True)
+
+    def info(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(message)
+
+    def error(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(f"[red]error:[/] {message}")
+
+    def task(self, description: str, total: int) -> _Task:
+        return _Task(self, description, total)
+
+
+def _ignore(_result: Any = None) -> None:
+    return None
+
+
+class _Task:
+    """Context manager yielding ``advance(fold_result)`` that moves a progress bar."""
+
+    def __init__(self, reporter: Reporter, description: str, total: int) -> None:
+        self.reporter, self.description, self.total = reporter, description, total
+        self.progress: Any = None
+
+    def __enter__(self) -> Callable[[Any], None]:
+        if not self.reporter.enabled:
+            return _ignore
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            "{task.fields[status]}",
+            console=self.reporter.console,
+            transient=False,
+        )
+        self.progress.start()
+        task = self.progress.add_task(self.description, total=self.total, status="")
+
+        def advance(result: Any = None) -> None:
+            status = getattr(result, "text", "") if not isinstance(result, str) else result
+            if result is not None and getattr(result, "error", None):
+                status = f"[red]{result.key} failed[/]"
+            elif result is not None and getattr(result, "metrics", None):
+                status = f"{result.key} macro-F1 {result.metrics.get('f1_macro', float('nan')):.3f}"
+            self.progress.update(task, advance=1, status=status)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
