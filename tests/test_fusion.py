@@ -93,12 +93,12 @@ def test_masked_values_do_not_influence_outputs_or_gradients(name: str) -> None:
 
 @pytest.mark.parametrize("name", [*TORCH_FUSIONS, "xgboost"])
 def test_learns_a_separable_problem_with_missing_modalities(name: str) -> None:
-    data = make_data()
-    train, test = data.take(np.arange(110)), data.take(np.arange(110, 150))
+    data = make_data(n=300)
+    train, test = data.take(np.arange(220)), data.take(np.arange(220, 300))
     options = {"n_jobs": 1, "n_estimators": 40} if name == "xgboost" else {}
     model = head(name, 3, **options).fit(train)
     proba = model.predict_proba(test)
-    assert proba.shape == (40, 3)
+    assert proba.shape == (80, 3)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert (proba.argmax(axis=1) == test.labels).mean() > 0.8  # chance is 1/3
 
@@ -186,3 +186,16 @@ def test_unknown_names_and_options_suggest_the_closest() -> None:
         head("hybrid", 2, early=["image", "txt"])
     with pytest.raises(MMBenchError, match="fine-tune"):
         create_head(FusionSpec(name="xgboost"), FAST, DIMS, 2, seed=0, towers={"text": BagTower()})
+
+
+def test_feature_scale_does_not_decide_the_fusion() -> None:
+    """Frozen features are standardized on training rows: a modality's scale alone (dB-valued
+    audio statistics next to unit embeddings) must not change what the head learns."""
+    data = make_data(n=300)
+    scaled = FeatureSet(
+        {**data.features, "text": data.features["text"] * 1000.0}, data.present, data.labels
+    )
+    train_idx, test_idx = np.arange(220), np.arange(220, 300)
+    plain = head("early", 3).fit(data.take(train_idx)).predict_proba(data.take(test_idx))
+    loud = head("early", 3).fit(scaled.take(train_idx)).predict_proba(scaled.take(test_idx))
+    np.testing.assert_allclose(plain, loud, atol=1e-3)

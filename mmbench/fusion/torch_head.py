@@ -98,11 +98,38 @@ class TorchHead(Head):
             self._check(valid)
         if self.history is not None:
             self.net = self._build()
+        self._fit_scaler(train)
+        train = self._standardize(train)
+        valid = None if valid is None else self._standardize(valid)
         self.history = fit_module(
             self.net, train, valid, self.training, self.n_classes, seed=self.seed, on_epoch=on_epoch
         )
         self._weights = self._modality_weights(train)
         return self
+
+    def _fit_scaler(self, train: FeatureSet) -> None:
+        """Per-feature mean and std of frozen features, from present training rows only.
+
+        Encoders emit features on wildly different scales (dB-valued audio statistics, unit
+        sentence embeddings, CNN activations); standardizing them keeps one modality from
+        dominating the fused input by scale alone, which matters most for early fusion.
+        """
+        self._scale: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for m, x in train.features.items():
+            if m in self.towers or x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
+                continue
+            rows = x[train.present[m]]
+            if len(rows) < 2:
+                continue
+            std = rows.std(axis=0)
+            std[std < 1e-6] = 1.0
+            self._scale[m] = (rows.mean(axis=0).astype(np.float32), std.astype(np.float32))
+
+    def _standardize(self, data: FeatureSet) -> FeatureSet:
+        features = dict(data.features)
+        for m, (mean, std) in getattr(self, "_scale", {}).items():
+            features[m] = ((features[m] - mean) / std).astype(np.float32)
+        return FeatureSet(features=features, present=data.present, labels=data.labels)
 
     def _modality_weights(self, train: FeatureSet) -> dict[str, float] | None:
         """Learned weights (late, hybrid) or mean gate weights over the training rows (gated)."""
@@ -117,7 +144,8 @@ class TorchHead(Head):
         if self.history is None:
             raise MMBenchError("predict_proba called before fit")
         self._check(data)
-        logits = predict_logits(self.net, data, self.training).astype(np.float64)
+        logits = predict_logits(self.net, self._standardize(data), self.training)
+        logits = logits.astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
