@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -533,6 +534,22 @@ def fit_module(
     module.to(device)
     setup = _setup(module, np.asarray(train.labels, dtype=np.int64), spec, n_classes, seed, device)
     history, best = TrainHistory(device=device), _BestWeights(spec.patience)
+    with small_model_threads(module, device):
+        _train_epochs(module, setup, train_t, valid_t, history, best, spec, on_epoch)
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def _train_epochs(
+    module: nn.Module,
+    setup: Any,
+    train_t: Any,
+    valid_t: Any,
+    history: TrainHistory,
+    best: Any,
+    spec: TrainSpec,
+    on_epoch: EpochCallback | None,
+) -> None:
     for epoch in range(spec.epochs):
         score = _run_epoch(setup, train_t, valid_t, history, epoch)
         stop = valid_t is not None and best.update(module, history.val_loss[-1], epoch)
@@ -543,8 +560,27 @@ def fit_module(
             break
     best.restore(module, history)
     module.eval()
-    history.seconds = time.perf_counter() - started
-    return history
+
+
+@contextmanager
+def small_model_threads(module: nn.Module, device: str) -> Iterator[None]:
+    """One intra-op thread for heads over cached features on the CPU.
+
+    Such heads are tiny (an MLP, a transformer over a handful of modality tokens): a thread pool
+    only adds synchronisation, and it stalls badly when other work shares the cores (parallel
+    Optuna workers, the encoders of another job). Modules with towers keep torch's setting.
+    """
+    import torch
+
+    if device != "cpu" or list(getattr(module, "tower_modalities", [])):
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def predict_logits(module: nn.Module, data: FeatureSet, spec: TrainSpec) -> np.ndarray:
@@ -553,4 +589,5 @@ def predict_logits(module: nn.Module, data: FeatureSet, spec: TrainSpec) -> np.n
     device = resolve_device(spec.device)
     module.to(device)
     tensors = _to_tensors(data, device, set(getattr(module, "tower_modalities", ())))
-    return _logits(module, module, tensors, 2 * spec.batch_size).cpu().numpy()
+    with small_model_threads(module, device):
+        return _logits(module, module, tensors, 2 * spec.batch_size).cpu().numpy()

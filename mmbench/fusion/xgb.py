@@ -102,8 +102,10 @@ class XGBoostHead(Head):
     def predict_proba(self, data: FeatureSet) -> np.ndarray:
         if self.model is None:
             raise MMBenchError("predict_proba called before fit")
-        proba = self.model.predict_proba(feature_matrix(data, self.modalities))
-        return np.asarray(proba, dtype=np.float64)
+        proba = np.asarray(
+            self.model.predict_proba(feature_matrix(data, self.modalities)), dtype=np.float64
+        )
+        return proba / proba.sum(axis=1, keepdims=True)  # float32 sums drift from one
 
     def info(self) -> dict[str, Any]:
         if self.model is None:
