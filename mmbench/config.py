@@ -7,12 +7,22 @@ files all describe a candidate the same way. They import nothing heavy.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mmbench import MODALITIES
 from mmbench.errors import did_you_mean
+
+T = TypeVar("T")
+
+
+def check_modality_keys(value: dict[str, T]) -> dict[str, T]:
+    """Validator body for mappings keyed by modality: unknown keys get a did-you-mean."""
+    for key in value:
+        if key not in MODALITIES:
+            raise ValueError(f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}")
+    return value
 
 
 class StrictModel(BaseModel):
@@ -78,10 +88,7 @@ class PipelineSpec(StrictModel):
     @field_validator("encoders")
     @classmethod
     def _known_modalities(cls, value: dict[str, EncoderSpec]) -> dict[str, EncoderSpec]:
-        for key in value:
-            if key not in MODALITIES:
-                raise ValueError(f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}")
-        return value
+        return check_modality_keys(value)
 
     def flat_params(self) -> dict[str, Any]:
         """Flat, stable parameter names for MLflow (``encoder.image``, ``fusion``, ``lr``...)."""

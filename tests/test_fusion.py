@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -20,13 +19,7 @@ DIMS = {"image": 8, "text": 6, "tabular": 3}
 FAST = TrainSpec(epochs=25, batch_size=32, lr=0.01, device="cpu", patience=None, dropout=0.1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Toy models: a thread pool only adds overhead, and stalls when other jobs share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data(n: int = 150, k: int = 3, seed: int = 0, signal: float = 4.0) -> FeatureSet:

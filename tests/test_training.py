@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -27,13 +25,7 @@ from mmbench.training import (
 DIMS = {"a": 6, "b": 4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Toy models: a thread pool only adds overhead, and stalls when other jobs share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data(n: int = 96, seed: int = 0, signal: float = 3.0, k: int = 2) -> FeatureSet:

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from mmbench import MODALITIES
 from mmbench.config import (
     DEFAULT_ENCODERS,
     EncoderSpec,
@@ -22,6 +21,7 @@ from mmbench.config import (
     PipelineSpec,
     StrictModel,
     TrainSpec,
+    check_modality_keys,
 )
 from mmbench.errors import MMBenchError, did_you_mean
 
@@ -117,10 +117,7 @@ class SearchSpace(StrictModel):
     @field_validator("encoders")
     @classmethod
     def _known_modalities(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if key not in MODALITIES:
-                raise ValueError(f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}")
-        return value
+        return check_modality_keys(value)
 
     @field_validator("training")
     @classmethod
