@@ -9,27 +9,20 @@ torchcodec, which may lack its native libraries.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import glob
 import inspect
-import os
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from mmbench.errors import DataError, did_you_mean
+from mmbench.hub import hub_offline_forced, hub_reachable, offline_mode
 
 if TYPE_CHECKING:
     import datasets
 
     from mmbench.suite import Modalities, SourceSpec
-
-HUB_PROBE_TIMEOUT_S = 2.0
-_TRUE = {"1", "ON", "YES", "TRUE"}
 
 
 def load_source(
@@ -55,43 +48,13 @@ def load_source(
     return _undecoded_media(ds, modalities)
 
 
-def hub_offline_forced() -> bool:
-    """Whether the environment asks for offline mode (``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``)."""
-    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-    return any(os.environ.get(n, "").upper() in _TRUE for n in names)
-
-
-def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to the hub opens within ``timeout`` (DNS included).
-
-    The probe runs in a daemon thread because name resolution ignores socket timeouts and can
-    hang for much longer on a machine without network.
-    """
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
-
-
 def _load_hub(spec: SourceSpec, root: Path) -> Any:
     """``load_dataset`` at the pinned revision; without the hub, from the local cache only."""
     import datasets
 
     offline = hub_offline_forced() or not hub_reachable()
     where = f"hub dataset {spec.id!r} revision {spec.revision!r}"
-    with _offline_mode(offline):
+    with offline_mode(offline):
         try:
             return datasets.load_dataset(
                 spec.id, spec.config, revision=spec.revision, split=spec.split, **spec.options
@@ -103,23 +66,6 @@ def _load_hub(spec: SourceSpec, root: Path) -> Any:
                     f"and the hub is unreachable ({type(exc).__name__}: {exc})"
                 ) from None
             raise DataError(f"could not load {where}: {type(exc).__name__}: {exc}") from None
-
-
-@contextlib.contextmanager
-def _offline_mode(enabled: bool) -> Iterator[None]:
-    """Temporarily put datasets and huggingface_hub in offline mode (both read it at import)."""
-    if not enabled:
-        yield
-        return
-    import datasets.config
-    import huggingface_hub.constants as hub_constants
-
-    saved = (datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE)
-    datasets.config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
 
 
 def resolve_paths(spec: SourceSpec, root: Path) -> list[Path]:

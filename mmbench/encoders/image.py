@@ -8,6 +8,7 @@ the fusion head as a tower, which fine-tunes it end to end.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from mmbench.encoders._util import (
 )
 from mmbench.encoders.base import Encoder, register_encoder
 from mmbench.errors import MMBenchError, UnknownNameError, did_you_mean
+from mmbench.hub import offline_unless_reachable
 
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")
 
@@ -108,8 +110,9 @@ class TimmEncoder(Encoder):
         if o["image_size"] and _fixed_input_size(o["model"]):  # ViTs: resize position embeddings
             kwargs["img_size"] = o["image_size"]
         use_hub = weights and o["pretrained"] and not o["checkpoint"]
+        hub = offline_unless_reachable() if use_hub else contextlib.nullcontext()
         try:
-            with seeded(o["seed"]):
+            with seeded(o["seed"]), hub:  # offline: a missing cache entry fails at once
                 model = timm.create_model(o["model"], pretrained=use_hub, **kwargs)
         except TypeError as exc:
             raise MMBenchError(f"timm model {o['model']!r} rejects its options: {exc}") from None

@@ -18,6 +18,7 @@ import numpy as np
 from mmbench.encoders._util import package_version, present_rows, resolve_device, seeded
 from mmbench.encoders.base import Encoder, register_encoder
 from mmbench.errors import MMBenchError
+from mmbench.hub import offline_unless_reachable
 
 _BUNDLED_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -211,7 +212,8 @@ def _load_sentence_transformer(source: str, device: str) -> Any:
             "sentence-transformers is not installed: pip install 'mmbench[text]'"
         ) from None
     try:
-        return SentenceTransformer(source, device=device)
+        with offline_unless_reachable():  # offline: a missing cache entry fails at once
+            return SentenceTransformer(source, device=device)
     except (OSError, ValueError, RuntimeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise MMBenchError(
