@@ -265,3 +265,21 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path: Path) 
     assert retried and retried[0].state == TrialState.COMPLETE
     assert retried[0].params == trials[1].params
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+
+
+def test_default_space_builds_every_fusion() -> None:
+    """Every fusion the default space can pick, with every option it can sample, builds."""
+    from mmbench.fusion import create_head
+
+    space = SearchSpace()
+    space.check_names()
+    for spec, _ in sample_many(space, 60, ["text", "tabular"]):
+        create_head(spec.fusion, spec.training, {"text": 8, "tabular": 4}, 3, seed=0)
+
+
+def test_fusion_option_typo_in_space_fails_before_any_trial() -> None:
+    space = SearchSpace.model_validate(
+        {"fusion": ["gated"], "fusion_options": {"gated": {"d_model": [32]}}}
+    )
+    with pytest.raises(MMBenchError, match="unknown option 'd_model' for fusion 'gated'"):
+        space.check_names()

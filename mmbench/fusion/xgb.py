@@ -38,6 +38,9 @@ def feature_matrix(data: FeatureSet, modalities: list[str]) -> np.ndarray:
     return np.concatenate(blocks + flags, axis=1)
 
 
+SINGLE_THREAD_CELLS = 2_000_000
+
+
 class XGBoostHead(Head):
     """``xgboost.XGBClassifier`` on :func:`feature_matrix`, early-stopped on ``valid``."""
 
@@ -51,13 +54,18 @@ class XGBoostHead(Head):
         self.widths: list[int] = []
         self.model: Any = None
 
-    def _classifier(self, early_stopping: bool) -> Any:
+    def _classifier(self, early_stopping: bool, n_cells: int) -> Any:
         import xgboost
 
         from mmbench.training import resolve_device
 
+        params = dict(self.params)
+        if params.get("n_jobs") is None and n_cells < SINGLE_THREAD_CELLS:
+            # small matrices: OpenMP threads cost more than they bring, and they spin-wait
+            # badly when another process shares the cores (seen: 100x slower trials)
+            params["n_jobs"] = 1
         return xgboost.XGBClassifier(
-            **self.params,
+            **params,
             random_state=self.seed,
             device=resolve_device(self.training.device),
             eval_metric="logloss" if self.n_classes == 2 else "mlogloss",
@@ -93,7 +101,7 @@ class XGBoostHead(Head):
             weights = self._weights(y, yv)
             if weights is not None:
                 fit_kwargs["sample_weight_eval_set"] = [weights]
-        self.model = self._classifier(early_stopping=use_valid)
+        self.model = self._classifier(early_stopping=use_valid, n_cells=x.size)
         self.model.fit(x, y, **fit_kwargs)
         # Predict on CPU: inputs are numpy, and a GPU booster would warn about the copy.
         self.model.get_booster().set_param({"device": "cpu"})
@@ -147,7 +155,8 @@ def build_xgboost(
     n_jobs: int | None = None,
     early_stopping_rounds: int = 20,
 ) -> Head:
-    """XGBoost on concatenated features; ``n_jobs=None`` lets xgboost use every core."""
+    """XGBoost on concatenated features; ``n_jobs=None``: one thread for small matrices
+    (under 2M cells), every core otherwise."""
     return XGBoostHead(
         n_classes,
         seed,

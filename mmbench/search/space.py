@@ -86,7 +86,7 @@ def default_fusion_options() -> dict[str, dict[str, Param]]:
         "early": {"hidden": [64, 128, 256]},
         "late": {"hidden": [32, 64]},
         "attention": {"heads": [2, 4], "layers": [1, 2], "d_model": [32, 64]},
-        "gated": {"d_model": [32, 64, 128]},
+        "gated": {"d": [32, 64, 128]},
         "xgboost": {
             "n_estimators": [100, 200, 400],
             "max_depth": Range(low=2, high=6),
@@ -165,6 +165,7 @@ class SearchSpace(StrictModel):
         import mmbench.fusion  # noqa: F401  (registers the built-in heads)
         from mmbench.encoders.base import ENCODERS, _ensure_builtin_encoders
         from mmbench.fusion.base import FUSIONS, HEADS
+        from mmbench.fusion.catalog import check_options
 
         _ensure_builtin_encoders()
         for choices in self.encoders.values():
@@ -174,6 +175,8 @@ class SearchSpace(StrictModel):
         for name in _as_list(self.fusion):
             if name not in known:
                 raise MMBenchError(f"unknown fusion {name!r}{did_you_mean(name, known)}")
+            builder = FUSIONS.get(name) if name in FUSIONS else HEADS.get(name)
+            check_options(builder, self.fusion_options.get(name, {}), f"fusion {name!r}")
 
 
 def _as_list(value: Any) -> list[Any]:
