@@ -500,13 +500,29 @@ def track_result(ctx: _Context, result: Any, cv: Any) -> str:
         for path in _pictures(ctx, cv, Path(tmp)):
             tracker.log_artifact(run_id, path, "plots")
     if ctx.model_path is not None:
-        tracker.log_artifact(run_id, ctx.model_path, "model")
+        _log_model(ctx, str(run_id))
     if result.search is not None:
         tracker.log(
             ctx.parent_id, metrics=cv_metrics(result.metrics), tags={"mmbench.best_run_id": run_id}
         )
         tracker.end_run(run_id, "FINISHED")
     return str(run_id)
+
+
+def _log_model(ctx: _Context, run_id: str) -> None:
+    """The refitted pipeline as an MLflow pyfunc model with signature and input example."""
+    from mmbench.serving import log_pyfunc
+
+    assert ctx.model_path is not None and ctx.tracker is not None
+    try:
+        log_pyfunc(ctx.tracker.uri, run_id, ctx.model_path, ctx.spec.modalities, ctx.table)
+    except MMBenchError:
+        raise
+    except Exception as exc:  # the model file on disk is kept either way
+        ctx.warn(
+            f"MLflow model logging failed ({type(exc).__name__}: {exc}); "
+            f"the model is saved at {ctx.model_path}"
+        )
 
 
 def _pictures(ctx: _Context, cv: Any, directory: Path) -> list[Path]:

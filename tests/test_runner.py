@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import FAST_TRAINING, tiny_suite
 from mlflow import MlflowClient
@@ -125,6 +126,20 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
         "plots/roc_pr_curves.png",
         "plots/optuna_history.png",
     } <= artifacts
+    # the refitted model as an MLflow pyfunc: raw columns in, predictions out
+    import mlflow
+
+    from mmbench.data import load_table
+
+    mlflow.set_tracking_uri(uri)
+    served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/model")
+    assert served.metadata.signature is not None
+    example = served.input_example
+    assert {"text", "num_0", "cat_0"} <= set(example.columns)
+    predicted = served.predict(example)
+    assert list(predicted.columns[:1]) == ["prediction"]
+    assert set(predicted["prediction"]) <= set(load_table(suite.datasets[0], suite.root).classes)
+    np.testing.assert_allclose(predicted.filter(like="proba.").sum(axis=1), 1.0, atol=1e-6)
     model = FittedPipeline.load(res / "tiny-suite" / "tiny" / "models" / "search.joblib")
     assert model.spec.fusion.name == study.best_params["fusion"]
 

@@ -28,7 +28,7 @@ from mmbench.errors import DataError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from mmbench.suite import DatasetSpec, SourceSpec
+    from mmbench.suite import DatasetSpec, Modalities, SourceSpec
 
 TEXT_SEPARATOR = " . "
 
@@ -193,6 +193,8 @@ def media_refs(values: list[Any], root: Path) -> list[MediaRef | None]:
 def _media_ref(value: Any, root: Path) -> MediaRef | None:
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
+    elif isinstance(value, bytes | bytearray):
+        data, path = bytes(value), None
     elif isinstance(value, str):
         data, path = None, value
     else:
@@ -254,3 +256,51 @@ def _provenance(spec: SourceSpec, split: str, n_source: int, n_rows: int) -> dic
 
         meta["recipe"] = recipe(**spec.options)
     return meta
+
+
+def table_from_frame(
+    frame: pd.DataFrame, modalities: Modalities, classes: list[str], root: Path | None = None
+) -> MultiModalTable:
+    """Unlabelled rows (e.g. a serving request) as a table, columns mapped like the suite's.
+
+    Media cells may be paths (relative to ``root``), raw bytes or ``{bytes, path}`` records.
+    Media are not probed here: an unreadable one fails at prediction with its row and path.
+    """
+    root = root or Path.cwd()
+    missing = [c for c in modalities.columns() if c not in frame.columns]
+    if missing:
+        from mmbench.errors import did_you_mean
+
+        hint = did_you_mean(missing[0], [str(c) for c in frame.columns])
+        raise DataError(f"input rows lack columns {missing}{hint}")
+    parts: dict[str, Any] = {}
+    for m in ("image", "audio"):
+        if getattr(modalities, m):
+            parts[m] = media_refs(frame[getattr(modalities, m)[0]].tolist(), root)
+    if modalities.text:
+        parts["text"] = join_text([frame[c].tolist() for c in modalities.text])
+    if modalities.tabular:
+        parts["tabular"] = frame[modalities.tabular].reset_index(drop=True)
+    labels = np.zeros(len(frame), dtype=np.int64)
+    return MultiModalTable(name="rows", labels=labels, classes=list(classes), **parts)
+
+
+def frame_from_table(table: MultiModalTable, modalities: Modalities, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows back in the suite's column layout (an MLflow input example)."""
+    out: dict[str, Any] = {}
+    n = min(rows, len(table))
+    for m in ("image", "audio"):
+        if getattr(modalities, m) and table[m] is not None:
+            refs = table[m][:n]
+            out[getattr(modalities, m)[0]] = [
+                None if r is None else (r["bytes"] if r.get("bytes") is not None else r["path"])
+                for r in refs
+            ]
+    if modalities.text and table.text is not None:
+        out[modalities.text[0]] = table.text[:n]
+        for c in modalities.text[1:]:
+            out[c] = [None] * n
+    frame = pd.DataFrame(out)
+    if modalities.tabular and table.tabular is not None:
+        frame = pd.concat([frame, table.tabular.iloc[:n].reset_index(drop=True)], axis=1)
+    return frame
