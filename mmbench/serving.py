@@ -9,6 +9,7 @@ example (real rows of the training data) are logged with it.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,6 @@ def log_pyfunc(
     tracking_uri: str, run_id: str, model_path: Path, modalities: Modalities, table: Any
 ) -> None:
     """Log the model (name ``model``) to ``run_id`` with a signature and an input example."""
-    from mlflow.models import infer_signature
-
-    import mmbench
     from mmbench.data.loading import frame_from_table
     from mmbench.pipeline import FittedPipeline
 
@@ -63,12 +61,30 @@ def log_pyfunc(
         columns = Path(tmp) / "columns.json"
         columns.write_text(modalities.model_dump_json())
         mlflow.set_tracking_uri(tracking_uri)
-        with mlflow.start_run(run_id=run_id):
-            mlflow.pyfunc.log_model(
-                name="model",
-                python_model=PipelinePyfunc(),
-                artifacts={"pipeline": str(model_path), "columns": str(columns)},
-                input_example=example,
-                signature=infer_signature(example, output),
-                pip_requirements=[f"mmbench=={mmbench.__version__}"],
-            )
+        # The wrapper holds no state (the pipeline travels as an artifact), so MLflow's warning
+        # about pickled python_model objects does not apply here.
+        quiet = logging.getLogger("mlflow.pyfunc")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            _log_model(run_id, model_path, columns, example, output)
+        finally:
+            quiet.setLevel(level)
+
+
+def _log_model(
+    run_id: str, model_path: Path, columns: Path, example: pd.DataFrame, output: pd.DataFrame
+) -> None:
+    from mlflow.models import infer_signature
+
+    import mmbench
+
+    with mlflow.start_run(run_id=run_id):
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PipelinePyfunc(),
+            artifacts={"pipeline": str(model_path), "columns": str(columns)},
+            input_example=example,
+            signature=infer_signature(example, output),
+            pip_requirements=[f"mmbench=={mmbench.__version__}"],
+        )

@@ -39,6 +39,8 @@ class Tracker:
 
         for name in ("mlflow", "alembic"):  # schema-migration chatter on a new SQLite store
             logging.getLogger(name).setLevel(logging.WARNING)
+        # a "View run at <url>" line per ended run would bury the progress bars
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
         self.uri = tracking_uri(uri)
         try:
