@@ -89,7 +89,9 @@ def accuracy(y: np.ndarray, proba: np.ndarray) -> float:
 def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
     from sklearn.metrics import log_loss as sk_log_loss
 
-    return float(sk_log_loss(y, np.clip(proba, 1e-7, 1.0), labels=range(proba.shape[1])))
+    clipped = np.clip(proba, 1e-7, 1.0)
+    clipped /= clipped.sum(axis=1, keepdims=True)  # clipping alone breaks the sum-to-one
+    return float(sk_log_loss(y, clipped, labels=range(proba.shape[1])))
 
 
 def compute_metrics(

@@ -515,14 +515,11 @@ def _log_model(ctx: _Context, run_id: str) -> None:
 
     assert ctx.model_path is not None and ctx.tracker is not None
     try:
-        log_pyfunc(ctx.tracker.uri, run_id, ctx.model_path, ctx.spec.modalities, ctx.table)
-    except MMBenchError:
-        raise
-    except Exception as exc:  # the model file on disk is kept either way
-        ctx.warn(
-            f"MLflow model logging failed ({type(exc).__name__}: {exc}); "
-            f"the model is saved at {ctx.model_path}"
+        ctx.tracker.timed(
+            log_pyfunc, ctx.tracker.uri, run_id, ctx.model_path, ctx.spec.modalities, ctx.table
         )
+    except MMBenchError as exc:  # the model file on disk is kept either way
+        ctx.warn(f"MLflow model logging failed ({exc}); the model is saved at {ctx.model_path}")
 
 
 def _pictures(ctx: _Context, cv: Any, directory: Path) -> list[Path]:

@@ -48,9 +48,10 @@ class Tracker:
         except Exception as exc:
             raise MMBenchError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
         self.seconds = 0.0  # time spent talking to MLflow, reported by benchmarks
-        self.experiment_id = self._timed(self._experiment, experiment)
+        self.experiment_id = self.timed(self._experiment, experiment)
 
-    def _timed(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` counting its time as tracking time; its errors become MMBenchError."""
         start = time.perf_counter()
         try:
             return fn(*args, **kwargs)
@@ -77,7 +78,7 @@ class Tracker:
         all_tags = {k: str(v) for k, v in tags.items()}
         if parent_id:
             all_tags["mlflow.parentRunId"] = parent_id
-        run = self._timed(self.client.create_run, self.experiment_id, tags=all_tags, run_name=name)
+        run = self.timed(self.client.create_run, self.experiment_id, tags=all_tags, run_name=name)
         return str(run.info.run_id)
 
     def log(
@@ -97,7 +98,7 @@ class Tracker:
         m += [Metric(k, float(v), now, s) for k, v, s in steps if _finite(v)]
         t = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
         while p or m or t:
-            self._timed(
+            self.timed(
                 self.client.log_batch,
                 run_id,
                 metrics=m[:MAX_METRICS],
@@ -107,10 +108,10 @@ class Tracker:
             p, m, t = p[MAX_PARAMS:], m[MAX_METRICS:], t[MAX_TAGS:]
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        self._timed(self.client.log_artifact, run_id, str(path), artifact_path)
+        self.timed(self.client.log_artifact, run_id, str(path), artifact_path)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        self._timed(self.client.set_terminated, run_id, status)
+        self.timed(self.client.set_terminated, run_id, status)
 
     def run_url(self, run_id: str) -> str:
         return f"{self.uri} experiment {self.experiment_id} run {run_id}"

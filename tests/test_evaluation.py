@@ -101,3 +101,14 @@ def test_summarize_mean_std_skips_nan() -> None:
     s = summarize([{"f1_macro": 0.5}, {"f1_macro": 0.7}, {"f1_macro": float("nan")}])
     assert s["f1_macro"]["mean"] == pytest.approx(0.6)
     assert s["f1_macro"]["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+
+
+def test_log_loss_of_confident_predictions_is_finite_and_quiet() -> None:
+    import warnings
+
+    y = np.array([0, 1])
+    proba = np.array([[1.0, 0.0, 0.0], [0.0, 1.0 - 1e-12, 1e-12]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "y_prob values do not sum to one" would raise
+        value = compute_metrics(y, proba, ["log_loss"])["log_loss"]
+    assert 0 < value < 1e-5

@@ -332,7 +332,8 @@ class _Objective:
         if not result.ok or len(self.settings.objectives) > 0:
             return
         trial.report(result.metrics[self.settings.primary], step)
-        if trial.should_prune():
+        # after the last fold the score is complete: pruning it would save nothing
+        if step < len(self.folds) - 1 and trial.should_prune():
             raise optuna.TrialPruned(f"pruned after fold {result.key}")
 
     def _epoch_hook(self, trial: Any) -> Callable[[Fold, int, float], None] | None:
