@@ -301,3 +301,24 @@ def test_audiocnn_fixed_size_inputs_and_tower(clips: list) -> None:
     assert not x[1].any()
     out = grads_flow(enc.build_tower(), x)
     assert out.shape == (4, enc.tower_dim) == (4, 8)
+
+
+def test_tabular_learned_categorical_embeddings() -> None:
+    """``categorical: embedding``: codes fitted on training rows, a tower that trains."""
+    import pandas as pd
+    import torch
+
+    train = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "city": ["a", "b", "a", None]})
+    valid = pd.DataFrame({"x": [3.0, 5.0], "city": ["zzz-unseen", "b"]})
+    enc = create_encoder("tabular", categorical="embedding", embed_dim=4, hidden=16)
+    assert enc.trainable and enc.fits_on_data
+    enc.fit(train, np.array([0, 1, 0, 1]))
+    codes = enc.transform(valid)[:, -1]
+    assert codes[0] == 0.0  # a category unseen in training rows gets the reserved code
+    assert codes[1] >= 1.0 and float(codes[1]).is_integer()
+    tower = enc.build_tower()
+    assert tower.out_dim == enc.tower_dim == 16
+    out = tower(torch.tensor(enc.transform(train)))
+    assert out.shape == (4, 16)
+    out.sum().backward()
+    assert tower.embeddings[0].weight.grad is not None

@@ -21,7 +21,9 @@ MISSING_CATEGORY = "__missing__"
 @register_encoder("tabular")
 class TabularEncoder(Encoder):
     """Numerics: median imputation + missing indicators + standard scaling; categoricals:
-    one-hot (``categorical: onehot``) or integer codes (``ordinal``, meant for tree heads).
+    one-hot (``categorical: onehot``), integer codes (``ordinal``, meant for tree heads) or
+    learned embeddings (``embedding``: a trainable tower, one ``embed_dim`` vector per column
+    value, trained with the fusion head).
 
     ``min_frequency``/``max_categories`` fold rare categories into one "infrequent" column;
     categories unseen in training encode as all zeros (one-hot) or -1 (ordinal). Rows whose
@@ -39,19 +41,25 @@ class TabularEncoder(Encoder):
         max_categories: int | None = None,
         scale: bool = True,
         missing_indicators: bool = True,
+        embed_dim: int = 8,
+        hidden: int = 64,
     ) -> None:
-        if categorical not in ("onehot", "ordinal"):
+        if categorical not in ("onehot", "ordinal", "embedding"):
             raise MMBenchError(
-                f"tabular option categorical must be 'onehot' or 'ordinal', got {categorical!r}"
+                "tabular option categorical must be 'onehot', 'ordinal' or 'embedding', "
+                f"got {categorical!r}"
             )
-        super().__init__(
-            "tabular",
-            categorical=categorical,
-            min_frequency=min_frequency,
-            max_categories=max_categories,
-            scale=bool(scale),
-            missing_indicators=bool(missing_indicators),
-        )
+        options: dict[str, Any] = {
+            "categorical": categorical,
+            "min_frequency": min_frequency,
+            "max_categories": max_categories,
+            "scale": bool(scale),
+            "missing_indicators": bool(missing_indicators),
+        }
+        if categorical == "embedding":
+            options.update(embed_dim=int(embed_dim), hidden=int(hidden))
+        super().__init__("tabular", **options)
+        self.trainable = categorical == "embedding"
         self.numeric_columns: list[str] = []
         self.categorical_columns: list[str] = []
         self._transformer: Any = None
@@ -95,7 +103,7 @@ class TabularEncoder(Encoder):
             cat: Any = OneHotEncoder(
                 handle_unknown=unknown, sparse_output=False, dtype=np.float32, **rare
             )
-        else:
+        else:  # ordinal codes; "embedding" shifts them by one so that unseen (-1) becomes 0
             cat = OrdinalEncoder(
                 handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float32, **rare
             )
@@ -134,7 +142,30 @@ class TabularEncoder(Encoder):
         if missing:
             raise DataError(f"tabular columns seen in training are missing: {missing}")
         features = self._transformer.transform(self._prepare(frame))
+        if self.options["categorical"] == "embedding" and self.categorical_columns:
+            features[:, -len(self.categorical_columns) :] += 1.0
         return zeros_for_missing(features, np.asarray(~frame.isna().all(axis=1)))
+
+    @property
+    def tower_dim(self) -> int:
+        return int(self.options["hidden"]) if self.trainable else super().tower_dim
+
+    def build_tower(self) -> Any:
+        """Embeddings sized by the categories seen in the training rows."""
+        if not self.trainable:
+            return super().build_tower()
+        if not self._fitted:
+            raise RuntimeError("encoder 'tabular' must be fitted before build_tower")
+        from mmbench.encoders.towers import TabularTower
+
+        cardinalities: list[int] = []
+        if self._transformer is not None and self.categorical_columns:
+            cats = self._transformer.named_transformers_["cat"].categories_
+            cardinalities = [len(c) for c in cats]
+        n_numeric = max(0, len(self.feature_names) - len(cardinalities))
+        return TabularTower(
+            n_numeric, cardinalities, self.options["embed_dim"], self.options["hidden"]
+        )
 
 
 def _string_columns(values: Any) -> Any:

@@ -114,3 +114,26 @@ class SpectrogramCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x.float()).mean(dim=(2, 3))
+
+
+class TabularTower(nn.Module):
+    """Scaled numerics plus one learned embedding per categorical column -> ``(B, out_dim)``.
+
+    The input row holds the numeric features first and then one integer code per categorical
+    column (0 = unseen or missing category, stored as float so the row stays one array).
+    """
+
+    def __init__(
+        self, n_numeric: int, cardinalities: Sequence[int], embed_dim: int = 8, hidden: int = 64
+    ) -> None:
+        super().__init__()
+        self.n_numeric = n_numeric
+        self.embeddings = nn.ModuleList(nn.Embedding(c + 1, embed_dim) for c in cardinalities)
+        width = n_numeric + embed_dim * len(cardinalities)
+        self.project = nn.Sequential(nn.Linear(max(width, 1), hidden), nn.ReLU())
+        self.out_dim = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        numeric, codes = x[:, : self.n_numeric], x[:, self.n_numeric :].long()
+        parts = [numeric] + [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
+        return self.project(torch.cat(parts, dim=1))
