@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mmbench"
-LOWER = ("data", "encoders", "fusion", "training", "evaluation", "cache", "config", "registry")
+LOWER = (
+    "data",
+    "encoders",
+    "fusion",
+    "training",
+    "evaluation",
+    "cache",
+    "config",
+    "registry",
+    "hub",
+)
 UPPER = ("search", "tracking", "runner", "cli", "ablation", "leaderboard", "regress", "results")
 
 
