@@ -132,7 +132,7 @@ def _to_tensors(data: FeatureSet, device: str, cpu_modalities: set[str]) -> _Ten
 
     features = {}
     for m, x in data.features.items():
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        t = torch.from_numpy(_writable(x))
         if t.is_floating_point():
             t = t.float()
         if m in cpu_modalities:  # raw tower inputs can be large: move batch by batch
@@ -140,12 +140,20 @@ def _to_tensors(data: FeatureSet, device: str, cpu_modalities: set[str]) -> _Ten
         else:
             features[m] = t.to(device)
     present = {
-        m: torch.from_numpy(np.asarray(p, dtype=bool)).to(device) for m, p in data.present.items()
+        m: torch.from_numpy(_writable(np.asarray(p, dtype=bool))).to(device)
+        for m, p in data.present.items()
     }
     labels = None
     if data.labels is not None:
-        labels = torch.from_numpy(np.asarray(data.labels, dtype=np.int64)).to(device)
+        labels = torch.from_numpy(_writable(np.asarray(data.labels, dtype=np.int64))).to(device)
     return _Tensors(features, present, labels, device)
+
+
+def _writable(x: np.ndarray) -> np.ndarray:
+    """Contiguous and writable, as torch requires; copies only when needed (pandas 3 hands out
+    read-only views under copy-on-write)."""
+    x = np.ascontiguousarray(x)
+    return x if x.flags.writeable else x.copy()
 
 
 def _batch_order(
