@@ -82,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mmbench.suite import load_suite
 
     suite = load_suite(args.suite)
+    _quiet_library_progress()
     options = RunOptions(
         results_dir=args.results,
         tracking_uri=args.tracking_uri,
@@ -100,6 +101,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcomes = run_suite(suite, options, Reporter(enabled=not args.quiet))
     print_summary(outcomes)
     return 1 if any(o.error for o in outcomes) else 0
+
+
+def _quiet_library_progress() -> None:
+    """mmbench shows its own progress; the datasets library's per-split bars only add noise."""
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
 
 
 def print_summary(outcomes: list[Any]) -> None:

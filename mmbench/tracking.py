@@ -41,6 +41,7 @@ class Tracker:
             logging.getLogger(name).setLevel(logging.WARNING)
         # a "View run at <url>" line per ended run would bury the progress bars
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
         self.uri = tracking_uri(uri)
         try:

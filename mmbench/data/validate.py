@@ -168,11 +168,15 @@ def _audio_probe(ref: MediaRef) -> str | None:
 
 
 def _track(items: range, description: str, enabled: bool) -> Any:
-    if not enabled:
+    import sys
+
+    if not enabled or not sys.stderr.isatty():  # transient bars leave blank lines in logs
         return items
+    from rich.console import Console
     from rich.progress import track
 
-    return track(items, description=description, transient=True)
+    # stderr, like the rest of mmbench's progress, so stdout stays clean for tables
+    return track(items, description=description, transient=True, console=Console(stderr=True))
 
 
 def first_rows(mask: np.ndarray, rows: np.ndarray) -> str:

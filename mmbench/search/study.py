@@ -132,6 +132,7 @@ def open_study(settings: SearchSettings) -> Any:
 
     # heartbeats, grouped TPE and the Wilcoxon pruner are flagged experimental; we rely on them
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is the caller's to show
     storage = make_storage(settings.storage or "sqlite:///:memory:", settings.heartbeat_s)
     existing = sorted(
         (
@@ -199,7 +200,6 @@ def run_search(
     on_trial: Callable[[Any, Any], None] | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the study until ``n_trials`` trials have finished in total."""
-    import optuna
 
     space.check_names()
     hooks = hooks or TrialHooks()
@@ -210,7 +210,6 @@ def run_search(
     before = finished_trials(study)
     start = time.perf_counter()
     if remaining:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(
             objective,
             n_trials=remaining,
