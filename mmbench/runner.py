@@ -531,7 +531,7 @@ def _pictures(ctx: _Context, cv: Any, directory: Path) -> list[Path]:
         plots.confusion_matrix_png(y, proba[mask], classes, directory / "confusion_matrix.png"),
         plots.roc_pr_png(y, proba[mask], classes, directory / "roc_pr_curves.png"),
     ]
-    study = getattr(ctx, "study", None)
+    study = ctx.study
     if study is not None:
         out += plots.optuna_pngs(study, directory)
     return out
