@@ -322,3 +322,17 @@ def test_tabular_learned_categorical_embeddings() -> None:
     assert out.shape == (4, 16)
     out.sum().backward()
     assert tower.embeddings[0].weight.grad is not None
+
+
+def test_tfidf_sparse_keeps_every_ngram_and_marks_missing_rows() -> None:
+    from scipy import sparse
+
+    enc = create_encoder("tfidf", sparse=True, min_df=1).fit(TRAIN_TEXT, np.zeros(8))
+    out = enc.transform([*VALID_TEXT, None])
+    assert sparse.issparse(out) and out.shape == (len(VALID_TEXT) + 1, len(enc.vocabulary))
+    assert {"cat", "the cat", "dog barked"} <= set(enc.vocabulary)  # every 1-2-gram, no SVD
+    assert out[2].nnz == 0 and out[len(VALID_TEXT)].nnz == 0  # missing texts: all-zero rows
+    assert out[1].nnz == 4  # "the", "cat", "barked", "the cat"; unseen "cat barked" dropped
+    dense = create_encoder("tfidf", svd_dim=0, max_features=20000, min_df=1)
+    assert np.allclose(out[:-1].toarray(), dense.fit(TRAIN_TEXT, np.zeros(8)).transform(VALID_TEXT))
+    assert create_encoder("tfidf").spec() != create_encoder("tfidf", sparse=True).spec()

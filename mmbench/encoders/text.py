@@ -36,6 +36,11 @@ class TfidfEncoder(Encoder):
     2000 then, 20000 before SVD). Terms must occur in ``min_df`` training documents; a corpus too
     small for that falls back to ``min_df=1`` rather than failing. The output width is always
     ``svd_dim`` (zero-padded when the vocabulary is smaller) so folds agree on shapes.
+
+    ``sparse: true`` skips the SVD and returns the ``scipy.sparse`` CSR TF-IDF itself (up to
+    ``max_features``, default 20000, columns): the representation linear and tree heads do best
+    with, since an SVD bottleneck throws away most of the n-grams that separate classes. Torch
+    heads need dense features and reject it.
     """
 
     modality = "text"
@@ -50,11 +55,14 @@ class TfidfEncoder(Encoder):
         min_df: int = 2,
         sublinear_tf: bool = True,
         seed: int = 0,
+        sparse: bool = False,
     ) -> None:
+        if sparse:
+            svd_dim = 0
         if svd_dim < 0 or ngram_max < 1 or min_df < 1:
             raise MMBenchError("tfidf needs svd_dim >= 0, ngram_max >= 1 and min_df >= 1")
         if max_features is None:
-            max_features = 20000 if svd_dim else 2000
+            max_features = 20000 if (svd_dim or sparse) else 2000
         super().__init__(
             "tfidf",
             svd_dim=int(svd_dim),
@@ -63,6 +71,7 @@ class TfidfEncoder(Encoder):
             min_df=int(min_df),
             sublinear_tf=bool(sublinear_tf),
             seed=int(seed),
+            **({"sparse": True} if sparse else {}),  # absent when False: cache keys unchanged
         )
         self._vectorizer: Any = None
         self._svd: Any = None
@@ -112,6 +121,8 @@ class TfidfEncoder(Encoder):
         if not self._fitted:
             raise _not_fitted(self)
         values = list(values)
+        if self.options.get("sparse"):
+            return self._transform_sparse(values)
         svd_dim = self.options["svd_dim"]
         width = svd_dim or max(len(self.vocabulary), 1)
         out = np.zeros((len(values), width), dtype=np.float32)
@@ -122,6 +133,20 @@ class TfidfEncoder(Encoder):
         reduced = self._svd.transform(x) if self._svd is not None else x.toarray()
         out[rows, : reduced.shape[1]] = reduced[:, :width]
         return out
+
+    def _transform_sparse(self, values: list[Any]) -> Any:
+        """CSR TF-IDF rows; missing texts (and an empty vocabulary) are all-zero rows."""
+        from scipy import sparse
+
+        width = max(len(self.vocabulary), 1)
+        rows = present_rows(values)
+        if self._vectorizer is None or len(rows) == 0:
+            return sparse.csr_matrix((len(values), width), dtype=np.float32)
+        x = self._vectorizer.transform([values[i] for i in rows]).tocoo()
+        return sparse.csr_matrix(
+            (x.data.astype(np.float32), (np.asarray(rows)[x.row], x.col)),
+            shape=(len(values), width),
+        )
 
 
 class SentenceTransformerEncoder(Encoder):
