@@ -336,3 +336,19 @@ def test_tfidf_sparse_keeps_every_ngram_and_marks_missing_rows() -> None:
     dense = create_encoder("tfidf", svd_dim=0, max_features=20000, min_df=1)
     assert np.allclose(out[:-1].toarray(), dense.fit(TRAIN_TEXT, np.zeros(8)).transform(VALID_TEXT))
     assert create_encoder("tfidf").spec() != create_encoder("tfidf", sparse=True).spec()
+
+
+def test_pixels_thumbnail_values_and_missing_rows(images: list) -> None:
+    from PIL import Image
+
+    enc = create_encoder("pixels", size=4)
+    out = enc.transform(images)
+    assert out.shape == (4, 4 * 4 * 3) and out.dtype == np.float32
+    assert not out[1].any()  # the missing image
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    red = io.BytesIO()
+    Image.new("RGB", (9, 7), (255, 0, 0)).save(red, format="PNG")
+    gray = create_encoder("pixels", size=2, color=False).transform([{"bytes": red.getvalue()}])
+    assert gray.shape == (1, 4) and np.allclose(gray, 76 / 255, atol=0.01)  # luma of pure red
+    with pytest.raises(MMBenchError, match="size"):
+        create_encoder("pixels", size=1)
