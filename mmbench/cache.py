@@ -51,14 +51,16 @@ def feature_key(
     encoder_spec: dict[str, Any],
     train_index: np.ndarray | list[int] | None = None,
 ) -> dict[str, Any]:
-    """The conventional key for one encoder's output on all rows of a dataset.
+    """The key of one encoder's output on all rows of a dataset (what the pipeline caches).
 
-    ``train_index`` is given for encoders with ``fits_on_data``: their output depends on which
-    rows they were fitted on, so each fold gets its own entry.
+    ``encoder_spec`` is ``encoder.spec()``: name, options and whatever else determines the
+    output (model revision, checkpoint digest). ``train_index`` is given for encoders with
+    ``fits_on_data``: their output depends on which rows they were fitted on, so each fold gets
+    its own entry, while frozen encoders share one entry across folds, trials and suites.
     """
     key: dict[str, Any] = {"dataset": fingerprint, "modality": modality, "encoder": encoder_spec}
     if train_index is not None:
-        key["fit_rows"] = index_digest(train_index)
+        key["train_rows"] = index_digest(train_index)
     return key
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from mmbench import MODALITIES
 from mmbench.errors import did_you_mean
@@ -48,6 +49,37 @@ class ComponentSpec(StrictModel):
         return f"{self.name}({opts})" if opts else self.name
 
 
+class Range(StrictModel):
+    """A numeric search range: ``{low, high, log?, step?, int?}`` in a suite's search space.
+
+    It lives here, beside the specs, because components declare their default ranges with it
+    (e.g. a fusion registers its search space) and the suite schema reads those.
+    """
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    int: bool | None = None
+
+    def is_int(self) -> bool:
+        """Integer when asked, or when both bounds are integers and the scale is linear."""
+        if self.int is not None:
+            return self.int
+        return float(self.low).is_integer() and float(self.high).is_integer() and not self.log
+
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: Any) -> float:
+        if "low" in info.data and high < info.data["low"]:
+            raise ValueError("'high' must be >= 'low'")
+        return high
+
+
+Param = Range | list[Any] | str | float | int | bool | None
+"""One searched parameter: a range, a categorical list of choices, or a fixed value."""
+
+
 class EncoderSpec(ComponentSpec):
     """Which encoder turns one modality into features, e.g. ``timm/resnet18`` or ``tfidf``."""
 
@@ -56,26 +88,45 @@ class FusionSpec(ComponentSpec):
     """Which fusion head combines per-modality features, e.g. ``early`` or ``attention``."""
 
 
-class TrainSpec(StrictModel):
-    """Optimisation, regularisation and imbalance handling for torch heads."""
+def _torch(default: Any, **kwargs: Any) -> Any:
+    """A :class:`TrainSpec` field that only torch heads read: searched only for them."""
+    return Field(default, json_schema_extra={"torch_only": True}, **kwargs)
 
-    epochs: int = Field(40, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(3e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    modality_dropout: float = Field(0.0, ge=0, lt=1)
-    mixup_alpha: float = Field(0.0, ge=0)
-    grad_clip: float | None = Field(1.0, gt=0)
-    patience: int | None = Field(8, ge=1, description="early stopping on the validation fold")
-    loss: Literal["ce", "focal"] = "ce"
-    focal_gamma: float = Field(2.0, ge=0)
+
+class TrainSpec(StrictModel):
+    """Optimisation, regularisation and imbalance handling.
+
+    Most options configure the torch training loop (marked ``torch_only``, see
+    :meth:`torch_only`); ``class_weight``, ``threshold_tuning`` and ``device`` apply to every head.
+    """
+
+    epochs: int = _torch(40, ge=1)
+    batch_size: int = _torch(64, ge=1)
+    lr: float = _torch(3e-3, gt=0)
+    weight_decay: float = _torch(1e-4, ge=0)
+    dropout: float = _torch(0.2, ge=0, lt=1)
+    label_smoothing: float = _torch(0.0, ge=0, lt=1)
+    modality_dropout: float = _torch(0.0, ge=0, lt=1)
+    mixup_alpha: float = _torch(0.0, ge=0)
+    grad_clip: float | None = _torch(1.0, gt=0)
+    patience: int | None = _torch(8, ge=1, description="early stopping on the validation fold")
+    loss: Literal["ce", "focal"] = _torch("ce")
+    focal_gamma: float = _torch(2.0, ge=0)
     class_weight: bool = True
-    balanced_sampling: bool = False
+    balanced_sampling: bool = _torch(False)
     threshold_tuning: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    compile: bool = False
+    compile: bool = _torch(False)
+
+    @classmethod
+    def torch_only(cls) -> frozenset[str]:
+        """Options that only the torch training loop reads (meaningless for e.g. xgboost)."""
+        return frozenset(name for name, f in cls.model_fields.items() if _is_torch_only(f))
+
+
+def _is_torch_only(field: FieldInfo) -> bool:
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("torch_only"))
 
 
 class PipelineSpec(StrictModel):

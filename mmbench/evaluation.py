@@ -2,7 +2,10 @@
 
 Candidates only produce out-of-fold probabilities; this module turns them into scores. Each
 metric declares ``higher_is_better`` so that search, leaderboards and regression gates never
-guess a direction.
+guess a direction, and ``needs_labels`` when it scores hard labels (arg-max, or a tuned binary
+threshold) rather than probabilities. The label helpers (:func:`macro_f1`,
+:func:`tune_binary_threshold`) are here too, so that training loops report and tune with the
+same F1 that scores folds.
 """
 
 from __future__ import annotations
@@ -18,22 +21,37 @@ from mmbench.registry import Registry
 
 @dataclass(frozen=True)
 class Metric:
+    """A registered metric: ``fn(labels, proba)`` and what callers must know about it.
+
+    ``needs_labels``: the metric scores hard predictions, so :func:`compute_metrics` hands it
+    thresholded probabilities when a binary threshold was tuned.
+    """
+
     name: str
     fn: Callable[[np.ndarray, np.ndarray], float]
     higher_is_better: bool
     label: str
+    needs_labels: bool = False
 
 
 METRICS: Registry[Metric] = Registry("metric")
+"""Every metric by name; registration order is the order suites list them in messages."""
 
 
-def _metric(name: str, label: str, higher_is_better: bool = True) -> Callable[..., Metric]:
+def _metric(
+    name: str, label: str, *, higher_is_better: bool = True, needs_labels: bool = False
+) -> Callable[..., Metric]:
     def decorator(fn: Callable[[np.ndarray, np.ndarray], float]) -> Metric:
-        metric = Metric(name, fn, higher_is_better, label)
+        metric = Metric(name, fn, higher_is_better, label, needs_labels)
         METRICS.register(name)(metric)
         return metric
 
     return decorator
+
+
+def metric_names() -> list[str]:
+    """Every metric name in registration order (the vocabulary of ``primary_metric``)."""
+    return [e.name for e in METRICS.entries()]
 
 
 def predict_labels(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
@@ -43,11 +61,48 @@ def predict_labels(proba: np.ndarray, threshold: float | None = None) -> np.ndar
     return proba.argmax(axis=1)
 
 
-@_metric("f1_macro", "macro-F1")
-def f1_macro(y: np.ndarray, proba: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 of predicted labels over classes ``0..n_classes-1``: the one F1 of mmbench.
 
-    return float(f1_score(y, proba.argmax(axis=1), average="macro", labels=range(proba.shape[1])))
+    As sklearn's ``f1_score(..., average="macro", labels=range(n_classes))`` (bit for bit: the
+    same ``2·tp / (n_true + n_pred)`` per class), a class neither present nor predicted scoring 0,
+    but without sklearn's input checks and warnings: it also scores every training epoch.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    tp = np.bincount(y_true[y_true == y_pred], minlength=n_classes).astype(np.float64)
+    denom = (
+        np.bincount(y_true, minlength=n_classes) + np.bincount(y_pred, minlength=n_classes)
+    ).astype(np.float64)
+    scores = np.divide(2.0 * tp, denom, out=np.zeros(n_classes), where=denom > 0)
+    return float(scores.mean())
+
+
+def tune_binary_threshold(y_true: np.ndarray, proba_pos: np.ndarray) -> float:
+    """The probability threshold maximising F1 of the positive class (predict 1 iff p >= t).
+
+    Only cuts between distinct scores are considered, and the threshold returned is the midpoint
+    between the two neighbouring scores, so it generalises better than an observed score. Ties
+    go to the higher threshold; with no positive labels the default 0.5 is returned.
+    """
+    y = np.asarray(y_true).astype(bool)
+    p = np.asarray(proba_pos, dtype=np.float64)
+    if len(y) == 0 or not y.any():
+        return 0.5
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)
+    k = np.arange(1, len(p) + 1)
+    cut = np.r_[p_sorted[1:] < p_sorted[:-1], True]  # predicting the top k is achievable
+    f1 = np.where(cut, 2 * tp / (k + y.sum()), -1.0)
+    best = int(np.argmax(f1))
+    lower = p_sorted[best + 1] if best + 1 < len(p) else min(0.0, p_sorted[best])
+    return float((p_sorted[best] + lower) / 2)
+
+
+@_metric("f1_macro", "macro-F1", needs_labels=True)
+def f1_macro(y: np.ndarray, proba: np.ndarray) -> float:
+    return macro_f1(y, proba.argmax(axis=1), proba.shape[1])
 
 
 @_metric("roc_auc", "ROC-AUC")
@@ -73,14 +128,14 @@ def pr_auc(y: np.ndarray, proba: np.ndarray) -> float:
     return float(average_precision_score(onehot, proba, average="macro"))
 
 
-@_metric("balanced_accuracy", "balanced accuracy")
+@_metric("balanced_accuracy", "balanced accuracy", needs_labels=True)
 def balanced_accuracy(y: np.ndarray, proba: np.ndarray) -> float:
     from sklearn.metrics import balanced_accuracy_score
 
     return float(balanced_accuracy_score(y, proba.argmax(axis=1)))
 
 
-@_metric("accuracy", "accuracy")
+@_metric("accuracy", "accuracy", needs_labels=True)
 def accuracy(y: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(proba.argmax(axis=1) == y))
 
@@ -114,9 +169,8 @@ def compute_metrics(
     out: dict[str, float] = {}
     for name in names or METRICS.names():
         metric = METRICS.get(name)
-        uses_labels = name in ("f1_macro", "balanced_accuracy", "accuracy")
         try:
-            out[name] = metric.fn(y, hard if uses_labels else proba)
+            out[name] = metric.fn(y, hard if metric.needs_labels else proba)
         except ValueError:
             out[name] = float("nan")
     return out

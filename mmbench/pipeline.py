@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from mmbench.cache import FeatureCache, index_digest
+from mmbench.cache import FeatureCache, feature_key
 from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
 from mmbench.encoders.base import Encoder, create_encoder
-from mmbench.evaluation import Fold, compute_metrics, summarize
+from mmbench.evaluation import Fold, compute_metrics, summarize, tune_binary_threshold
 from mmbench.fusion.base import EpochCallback, FeatureSet, Head
 
 INNER_HOLDOUT = 0.15
@@ -112,9 +112,8 @@ def encode(
         if enc.trainable and enc.fits_on_data:  # the tower depends on the fitted state
             features[m] = enc.fit(take(values, train), table.labels[train]).transform(values)
         else:
-            key = {"dataset": table.fingerprint, "modality": m, "encoder": enc.spec()}
-            if enc.fits_on_data:
-                key["train_rows"] = index_digest(train)
+            fit_rows = train if enc.fits_on_data else None
+            key = feature_key(table.fingerprint, m, enc.spec(), fit_rows)
 
             def compute(enc: Encoder = enc, values: Any = values) -> np.ndarray:
                 if enc.fits_on_data:
@@ -161,7 +160,6 @@ def fit_head(
 ) -> tuple[Head, float | None]:
     """Train a head on ``train`` (inner hold-out for early stopping); returns it and a threshold."""
     from mmbench.fusion import create_head
-    from mmbench.training import tune_binary_threshold
 
     assert train.labels is not None
     head = create_head(

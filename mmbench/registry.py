@@ -1,49 +1,98 @@
 """One small generic registry for encoders, fusion heads and metrics.
 
-Builders are registered under a name with a decorator and looked up with :meth:`Registry.get`;
+Objects are registered under a name with a decorator and looked up with :meth:`Registry.get`;
 unknown names raise :class:`~mmbench.errors.UnknownNameError` with a "did you mean" hint.
+
+A registry may also carry *metadata* per entry, so that what a component declares about itself
+(a fusion is a torch head, its default search ranges...) lives next to it instead of in lists
+elsewhere. ``Registry("fusion", meta=FusionInfo)`` builds ``FusionInfo(**meta)`` from the
+keywords of ``register(name, **meta)``; a keyword the metadata type does not know is a
+``TypeError`` at registration. Registries without a metadata type accept no keywords.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from mmbench.errors import UnknownNameError, did_you_mean
 
 T = TypeVar("T")
+M = TypeVar("M", default=None)
 
 
-class Registry(Generic[T]):
-    """Name -> object mapping with helpful lookup errors."""
+@dataclass(frozen=True)
+class Entry(Generic[T, M]):
+    """One registered object with its name and metadata (``None`` without a metadata type)."""
 
-    def __init__(self, kind: str) -> None:
+    name: str
+    obj: T
+    meta: M
+
+
+class Registry(Generic[T, M]):
+    """Name -> object (and metadata) mapping with helpful lookup errors.
+
+    :meth:`names` is sorted, for messages; :meth:`entries` keeps registration order, which is
+    meaningful where it becomes an order of choices (e.g. Optuna categorical choices).
+    """
+
+    def __init__(self, kind: str, meta: Callable[..., M] | None = None) -> None:
         self.kind = kind
-        self._items: dict[str, T] = {}
+        self._meta_type = meta
+        self._entries: dict[str, Entry[T, M]] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
+        """Decorator registering an object under ``name`` with metadata ``meta``."""
+        info = self._make_meta(name, meta)
+
         def decorator(obj: T) -> T:
-            if name in self._items:
+            if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
-            self._items[name] = obj
+            self._entries[name] = Entry(name, obj, info)
             return obj
 
         return decorator
 
-    def get(self, name: str) -> T:
+    def _make_meta(self, name: str, meta: dict[str, Any]) -> M:
+        if self._meta_type is None:
+            if meta:
+                raise TypeError(f"{self.kind} {name!r}: this registry takes no metadata {meta}")
+            return None  # type: ignore[return-value]  # M defaults to None
+        return self._meta_type(**meta)
+
+    def entry(self, name: str) -> Entry[T, M]:
         try:
-            return self._items[name]
+            return self._entries[name]
         except KeyError:
-            known = ", ".join(sorted(self._items))
+            known = ", ".join(sorted(self._entries))
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; known: {known}"
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; known: {known}"
             ) from None
 
-    def names(self) -> list[str]:
-        return sorted(self._items)
+    def get(self, name: str) -> T:
+        return self.entry(name).obj
+
+    def meta(self, name: str) -> M:
+        return self.entry(name).meta
+
+    def entries(self, **where: Any) -> list[Entry[T, M]]:
+        """Entries in registration order whose metadata attributes equal ``where``."""
+        return [
+            e
+            for e in self._entries.values()
+            if all(getattr(e.meta, k) == v for k, v in where.items())
+        ]
+
+    def names(self, **where: Any) -> list[str]:
+        """Sorted names, optionally only those whose metadata matches ``where``."""
+        return sorted(e.name for e in self.entries(**where))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        return iter(self.names())

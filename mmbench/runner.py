@@ -192,8 +192,8 @@ class _Context:
 
     def tags(self, kind: str) -> dict[str, Any]:
         from mmbench import __version__
+        from mmbench.device import resolve_device
         from mmbench.results import git_commit
-        from mmbench.training import resolve_device
 
         return {
             "mmbench.suite": self.suite.name,
@@ -405,9 +405,9 @@ def build_result(
     search: dict[str, Any] | None = None,
     test_metrics: dict[str, float] | None = None,
 ) -> Any:
+    from mmbench.device import resolve_device
     from mmbench.evaluation import chance_level
     from mmbench.results import DatasetInfo, FoldRecord, RunResult, provenance
-    from mmbench.training import resolve_device
 
     summary = cv.summary
     return RunResult(

@@ -8,19 +8,23 @@ the key path and, for unknown keys, the closest valid key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mmbench.config import PipelineSpec, StrictModel
 from mmbench.errors import SuiteError, did_you_mean
-from mmbench.search.space import SearchSpace
+from mmbench.evaluation import metric_names
+from mmbench.space import SearchSpace
 
 SourceKind = Literal[
     "hub", "parquet", "csv", "json", "imagefolder", "audiofolder", "disk", "synthetic"
 ]
-MetricName = Literal["f1_macro", "roc_auc", "pr_auc", "balanced_accuracy", "accuracy", "log_loss"]
+if TYPE_CHECKING:
+    MetricName = str
+else:  # the vocabulary is the metric registry: a new metric is valid in suites at once
+    MetricName = Literal[tuple(metric_names())]
 FILE_KINDS = ("parquet", "csv", "json", "imagefolder", "audiofolder", "disk")
 
 

@@ -1,4 +1,4 @@
-"""Feature cache: hits, misses, invalidation, corruption and housekeeping."""
+"""Feature cache: the key the pipeline uses, hits, misses, invalidation, corruption, housekeeping."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_suite
 
 from mmbench.cache import FeatureCache, default_cache_dir, feature_key, index_digest
-from mmbench.encoders.base import create_encoder
+from mmbench.data import load_table
+from mmbench.data.table import MultiModalTable
+from mmbench.encoders.base import Encoder, create_encoder
+from mmbench.pipeline import encode
 
 
 class Counter:
@@ -51,6 +55,54 @@ def test_changed_option_fingerprint_or_fold_misses(tmp_path: Path) -> None:
     cache.get_or_compute(other_fold, compute)
     assert compute.calls == 4 and cache.hits == 0
     assert len(list(tmp_path.glob("*/*.npy"))) == 4
+
+
+# -- the key the pipeline caches encoder outputs under ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> MultiModalTable:
+    """Tiny generated rows with a fitted (tfidf) and a frozen (logmel) encoder's modality."""
+    root = tmp_path_factory.mktemp("table")
+    suite = tiny_suite(root, modalities={"text": "text", "audio": "audio"}, n_rows=40)
+    return load_table(suite.datasets[0], suite.root, seed=0)
+
+
+def encoders(**tfidf: object) -> dict[str, Encoder]:
+    return {"text": create_encoder("tfidf", **tfidf), "audio": create_encoder("logmel")}
+
+
+def test_pipeline_stores_features_under_feature_key(tmp_path: Path, table: MultiModalTable) -> None:
+    cache, train = FeatureCache(tmp_path), np.arange(30)
+    encs = encoders()
+    features, _ = encode(table, encs, train, cache)
+    text_key = feature_key(table.fingerprint, "text", encs["text"].spec(), train)
+    audio_key = feature_key(table.fingerprint, "audio", encs["audio"].spec())
+    for m, k in (("text", text_key), ("audio", audio_key)):
+        np.testing.assert_array_equal(np.load(cache.path_for(k)), features.features[m])
+    assert len(list(tmp_path.glob("*/*.npy"))) == 2
+
+
+def test_same_spec_hits_and_changed_option_misses(tmp_path: Path, table: MultiModalTable) -> None:
+    cache, train = FeatureCache(tmp_path), np.arange(30)
+    first, _ = encode(table, encoders(), train, cache)
+    again, _ = encode(table, encoders(), train, cache)  # fresh encoder objects, same specs
+    assert (cache.hits, cache.misses) == (2, 2)
+    np.testing.assert_array_equal(first.features["text"], again.features["text"])
+    encode(table, encoders(svd_dim=4), train, cache)
+    assert (cache.hits, cache.misses) == (3, 3)  # only tfidf's entry is new
+
+
+def test_fitted_encoders_are_keyed_per_fold_frozen_ones_shared(
+    tmp_path: Path, table: MultiModalTable
+) -> None:
+    cache = FeatureCache(tmp_path)
+    encode(table, encoders(), np.arange(30), cache)
+    encode(table, encoders(), np.arange(10, 40), cache)  # another fold's training rows
+    assert (cache.hits, cache.misses) == (1, 3)  # logmel hit; tfidf refitted and stored
+    keys = [json.loads(p.read_text())["key"] for p in tmp_path.glob("*/*.json")]
+    assert sorted(k["modality"] for k in keys) == ["audio", "text", "text"]
+    assert all(("train_rows" in k) == (k["modality"] == "text") for k in keys)
 
 
 def test_corrupt_entry_is_recomputed(tmp_path: Path) -> None:

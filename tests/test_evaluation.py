@@ -11,7 +11,10 @@ from mmbench.evaluation import (
     compute_metrics,
     cv_folds,
     derive_seed,
+    macro_f1,
+    metric_names,
     summarize,
+    tune_binary_threshold,
 )
 
 
@@ -51,6 +54,41 @@ def test_threshold_changes_label_metrics_only() -> None:
     assert shifted["f1_macro"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_macro_f1_is_sklearns_bit_for_bit(seed: int) -> None:
+    """The one F1 (folds and training epochs) equals sklearn's, classes absent or not."""
+    rng = np.random.default_rng(seed)
+    k, n = int(rng.integers(2, 6)), int(rng.integers(1, 60))
+    y, pred = rng.integers(0, k - 1, n), rng.integers(0, k, n)  # class k-1 never true
+    expected = skm.f1_score(y, pred, average="macro", labels=range(k), zero_division=0)
+    assert macro_f1(y, pred, k) == expected
+    onehot = np.eye(k)[pred]
+    assert compute_metrics(y, onehot, ["f1_macro"])["f1_macro"] == expected
+
+
+def test_macro_f1_counts_a_class_never_seen_nor_predicted_as_zero() -> None:
+    assert macro_f1(np.array([0, 1]), np.array([0, 1]), 3) == pytest.approx(2 / 3)
+
+
+def test_label_metrics_declare_it_and_get_thresholded_labels() -> None:
+    labelled = {m for m in metric_names() if METRICS.get(m).needs_labels}
+    assert labelled == {"f1_macro", "balanced_accuracy", "accuracy"}
+    y = np.array([0, 1, 1, 1])
+    p = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4], [0.2, 0.8]])
+    base = compute_metrics(y, p, threshold=None)
+    low = compute_metrics(y, p, threshold=0.25)  # every row with P(1) >= 0.25 is class 1
+    assert (base["accuracy"], low["accuracy"]) == (0.5, 1.0)
+    assert base["log_loss"] == low["log_loss"] and base["roc_auc"] == low["roc_auc"]
+
+
+def test_tune_binary_threshold_finds_the_best_cut() -> None:
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    p = np.array([0.05, 0.1, 0.2, 0.3, 0.32, 0.4, 0.6, 0.9])
+    t = tune_binary_threshold(y, p)
+    assert 0.2 < t <= 0.3  # everything from 0.3 up: F1 = 8/9, the best achievable
+    assert tune_binary_threshold(np.zeros(4), np.linspace(0, 1, 4)) == 0.5
+
+
 def test_undefined_metric_is_nan_not_crash() -> None:
     y = np.zeros(5, dtype=int)
     p = np.tile([0.6, 0.4], (5, 1))
@@ -60,6 +98,7 @@ def test_undefined_metric_is_nan_not_crash() -> None:
 def test_directions_and_unknown_metric() -> None:
     assert METRICS.get("log_loss").higher_is_better is False
     assert METRICS.get("f1_macro").higher_is_better is True
+    assert metric_names()[0] == "f1_macro"  # registration order, the suite's vocabulary
     with pytest.raises(UnknownNameError, match="did you mean 'roc_auc'"):
         METRICS.get("rocauc")
 

@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 from mmbench.data import load_table
 from mmbench.errors import MMBenchError, SuiteError
 from mmbench.evaluation import cv_folds
-from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
+from mmbench.fusion import FUSIONS
+from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search, sample_pipeline
 from mmbench.search.study import open_study
 from mmbench.suite import parse_suite
 
@@ -23,7 +24,7 @@ def sample_many(space: SearchSpace, n: int, modalities: list[str]) -> list[tuple
     out = []
     for _ in range(n):
         trial = study.ask()
-        out.append((space.sample(trial, modalities), trial.params))
+        out.append((sample_pipeline(space, trial, modalities), trial.params))
         study.tell(trial, 0.0)
     return out
 
@@ -214,7 +215,8 @@ from pathlib import Path
 from conftest import tiny_suite
 from mmbench.data import load_table
 from mmbench.evaluation import cv_folds
-from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
+from mmbench.fusion import FUSIONS
+from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search, sample_pipeline
 
 suite = tiny_suite(Path({tmp!r}))
 table = load_table(suite.datasets[0], suite.root, seed=0)
@@ -268,14 +270,36 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path: Path) 
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
 
 
-def test_default_space_builds_every_fusion() -> None:
-    """Every fusion the default space can pick, with every option it can sample, builds."""
+def test_default_space_samples_and_builds_every_fusion() -> None:
+    """Every fusion the default space can pick is picked, with its declared options, and builds."""
     from mmbench.fusion import create_head
 
     space = SearchSpace()
     space.check_names()
+    expected = {e.name for e in FUSIONS.entries(default_search=True)}
+    assert expected == set(FUSIONS.names()) - {"hybrid"}  # hybrid opts out of the default
+    sampled: dict[str, set[str]] = {}
     for spec, _ in sample_many(space, 60, ["text", "tabular"]):
         create_head(spec.fusion, spec.training, {"text": 8, "tabular": 4}, 3, seed=0)
+        sampled.setdefault(spec.fusion.name, set()).update(spec.fusion.options)
+    assert set(sampled) == expected
+    for name, options in sampled.items():
+        assert options == set(FUSIONS.meta(name).search_space), name
+
+
+def test_fusion_declarations_drive_the_default_space() -> None:
+    """Default ranges and torch-only training options come from what each fusion registers."""
+    space = SearchSpace()
+    assert space.fusion == [e.name for e in FUSIONS.entries(default_search=True)]
+    for name in space.fusion:
+        assert space.fusion_options.get(name, {}) == dict(FUSIONS.meta(name).search_space)
+    space.fusion_options["early"]["hidden"].append(999)  # a suite's copy, not the registry's
+    assert 999 not in FUSIONS.meta("early").search_space["hidden"]
+    non_torch = FUSIONS.names(torch=False)
+    assert non_torch == ["xgboost"]
+    for spec, params in sample_many(SearchSpace(fusion=non_torch), 5, ["text"]):
+        assert not set(params) & set(space.training)  # lr, dropout... are torch-only
+        assert spec.training.lr == 3e-3  # the TrainSpec default, unused by the head
 
 
 def test_fusion_option_typo_in_space_fails_before_any_trial() -> None:

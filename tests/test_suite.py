@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from mmbench.errors import SuiteError
+from mmbench.evaluation import metric_names
 from mmbench.suite import load_suite, parse_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,8 +68,10 @@ def test_wrong_type_is_reported_with_path() -> None:
 
 
 def test_unknown_vocabulary_value_lists_choices() -> None:
-    with pytest.raises(SuiteError, match=r"primary_metric.*'f1'"):
+    with pytest.raises(SuiteError, match=r"primary_metric.*'f1'") as error:
         parse_suite(minimal(protocol={"primary_metric": "f1"}))
+    for name in metric_names():  # the vocabulary is the metric registry
+        assert repr(name) in str(error.value)
     with pytest.raises(SuiteError, match=r"source\.kind"):
         parse_suite(minimal(source={"kind": "hubb"}))
 

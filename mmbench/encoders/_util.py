@@ -13,15 +13,6 @@ import numpy as np
 from mmbench.errors import MMBenchError
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def present_rows(values: Sequence[Any]) -> np.ndarray:
     """Indices of rows whose value is not ``None``."""
     return np.array([i for i, v in enumerate(values) if v is not None], dtype=np.int64)

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from mmbench.data.media import load_image
+from mmbench.device import resolve_device
 from mmbench.encoders._util import (
     batches,
     file_digest,
     package_version,
     present_rows,
-    resolve_device,
     seeded,
 )
 from mmbench.encoders.base import Encoder, register_encoder
@@ -207,7 +207,7 @@ class TimmEncoder(Encoder):
         if self._frozen_model is None:
             self._frozen_model = self.create_model().eval()
         out = np.zeros((len(values), self.feature_dim), dtype=np.float32)
-        device = resolve_device(self.options["device"])
+        device = resolve_device(self.options["device"], option=f"encoder {self.name!r} device")
         model = self._frozen_model.to(device)
         for idx, pixels in self._batches(values):
             with torch.inference_mode():

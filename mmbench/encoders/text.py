@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from mmbench.encoders._util import package_version, present_rows, resolve_device, seeded
+from mmbench.device import resolve_device
+from mmbench.encoders._util import package_version, present_rows, seeded
 from mmbench.encoders.base import Encoder, register_encoder
 from mmbench.errors import MMBenchError
 from mmbench.hub import offline_unless_reachable
@@ -193,7 +194,8 @@ class SentenceTransformerEncoder(Encoder):
     def transform(self, values: Any) -> np.ndarray:
         values = list(values)
         rows = present_rows(values)
-        model = _load_sentence_transformer(self.source(), resolve_device(self.options["device"]))
+        device = resolve_device(self.options["device"], option=f"encoder {self.name!r} device")
+        model = _load_sentence_transformer(self.source(), device)
         out = np.zeros((len(values), _embedding_dim(model)), dtype=np.float32)
         if len(rows):
             out[rows] = model.encode(

@@ -1,9 +1,10 @@
 """Fusion heads: how per-modality features become class probabilities.
 
-:func:`create_head` is the one public factory. Torch fusions (``early``, ``late``, ``hybrid``,
-``attention``, ``gated``) are ``nn.Module`` builders in :data:`FUSIONS`, trained by the shared
-loop in :mod:`mmbench.training`; non-torch heads (``xgboost``) live in :data:`HEADS`. Importing
-this package does not import torch or xgboost.
+:func:`create_head` is the one public factory. Every fusion is registered in :data:`FUSIONS`
+with a :class:`FusionInfo`: torch fusions (``early``, ``late``, ``hybrid``, ``attention``,
+``gated``) are ``nn.Module`` builders trained by the shared loop in :mod:`mmbench.fusion.training`;
+other heads (``xgboost``, ``torch=False``) build a :class:`Head` themselves. Importing this package
+does not import torch or xgboost.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from mmbench.config import FusionSpec, TrainSpec
 from mmbench.errors import MMBenchError, UnknownNameError, did_you_mean
 from mmbench.fusion import catalog, xgb
-from mmbench.fusion.base import FUSIONS, HEADS, EpochCallback, FeatureSet, Head
+from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, FusionInfo, Head
 from mmbench.fusion.catalog import check_options
 
 if TYPE_CHECKING:
@@ -21,9 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FUSIONS",
-    "HEADS",
     "EpochCallback",
     "FeatureSet",
+    "FusionInfo",
     "Head",
     "create_head",
     "fusion_names",
@@ -34,7 +35,7 @@ del catalog, xgb  # imported for their registrations
 
 def fusion_names() -> list[str]:
     """Every valid ``fusion.name``: torch fusions and other heads."""
-    return sorted([*FUSIONS.names(), *HEADS.names()])
+    return FUSIONS.names()
 
 
 def create_head(
@@ -53,21 +54,21 @@ def create_head(
     towers jointly.
     """
     name = fusion.name
-    if name in HEADS:
-        builder = HEADS.get(name)
-        check_options(builder, fusion.options, f"fusion {name!r}")
-        if towers:
-            raise MMBenchError(
-                f"fusion {name!r} cannot fine-tune encoders ({', '.join(towers)}); use a torch "
-                f"fusion ({', '.join(FUSIONS.names())}) or frozen encoders"
-            )
-        return builder(n_classes, seed, training=training, **fusion.options)
     if name not in FUSIONS:
         known = fusion_names()
         raise UnknownNameError(
             f"unknown fusion {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}"
         )
-    check_options(FUSIONS.get(name), fusion.options, f"fusion {name!r}")
+    entry = FUSIONS.entry(name)
+    check_options(entry.obj, fusion.options, f"fusion {name!r}")
+    if not entry.meta.torch:
+        if towers:
+            raise MMBenchError(
+                f"fusion {name!r} cannot fine-tune encoders ({', '.join(towers)}); use a torch "
+                f"fusion ({', '.join(FUSIONS.names(torch=True))}) or frozen encoders"
+            )
+        head: Head = entry.obj(n_classes, seed, training=training, **fusion.options)
+        return head
     from mmbench.fusion.torch_head import TorchHead
 
     return TorchHead(fusion, training, input_dims, n_classes, seed=seed, towers=towers)

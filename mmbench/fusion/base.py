@@ -1,8 +1,10 @@
 """The head contract: per-modality features in, class probabilities out.
 
-A *head* is what the pipeline trains on top of encoder outputs for one fold. Torch heads wrap a
-fusion ``nn.Module`` (looked up in :data:`FUSIONS`) and the shared training loop; the XGBoost head
-concatenates features (early fusion) and trains gradient-boosted trees.
+A *head* is what the pipeline trains on top of encoder outputs for one fold. Every fusion is
+registered in :data:`FUSIONS` with a :class:`FusionInfo` saying how it is built: torch fusions
+register an ``nn.Module`` builder, wrapped in a :class:`~mmbench.fusion.torch_head.TorchHead` and
+trained by the shared loop (:mod:`mmbench.fusion.training`); other heads (``xgboost``) register a
+builder of a ready :class:`Head`.
 
 Every head accepts missing modalities: ``FeatureSet.present[m]`` is False for rows whose value of
 modality ``m`` is missing, both in training and at prediction time.
@@ -11,23 +13,36 @@ modality ``m`` is missing, both in training and at prediction time.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from mmbench.config import Param
 from mmbench.registry import Registry
 
-FUSIONS: Registry[Callable[..., Any]] = Registry("fusion")
-"""Fusion ``nn.Module`` builders: ``builder(input_dims, n_classes, dropout, **options)``."""
 
-HEADS: Registry[Callable[..., Head]] = Registry("head")
-"""Non-torch heads (e.g. ``xgboost``), built as ``builder(n_classes, seed, training=spec, **options)``.
+@dataclass(frozen=True)
+class FusionInfo:
+    """What a fusion declares about itself: ``FUSIONS.register(name, torch=..., ...)``.
 
-``training`` is the candidate's :class:`~mmbench.config.TrainSpec`, for the options that apply
-to any head (class weights, device).
-"""
+    ``torch``: the builder is ``builder(input_dims, n_classes, dropout, **options) -> nn.Module``,
+    trained by the shared torch loop, which can also train encoder towers jointly; otherwise it
+    is ``builder(n_classes, seed, training=spec, **options) -> Head`` and the torch-only training
+    options (:meth:`~mmbench.config.TrainSpec.torch_only`) do not apply to it.
+    ``search_space``: default search ranges of its options, used when a suite's search space does
+    not give ``fusion_options`` for it. ``default_search``: whether the default search space picks
+    this fusion at all.
+    """
+
+    torch: bool = True
+    search_space: Mapping[str, Param] = field(default_factory=dict)
+    default_search: bool = True
+
+
+FUSIONS: Registry[Callable[..., Any], FusionInfo] = Registry("fusion", meta=FusionInfo)
+"""Every fusion head by name; :class:`FusionInfo` says how its builder is called."""
 
 EpochCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch, validation score, higher is better); may raise to stop."""

@@ -1,6 +1,7 @@
 """The built-in fusion names and their builders.
 
-Builders are registered here, without importing torch: each one imports
+Builders are registered here, each with its :class:`~mmbench.fusion.base.FusionInfo` (default
+search ranges of its options), without importing torch: each one imports
 :mod:`mmbench.fusion.modules` when it is called, so ``import mmbench.fusion`` (and thereby the
 CLI and suite validation) stays cheap. Options of a :class:`~mmbench.config.FusionSpec` are the
 keyword arguments of its builder; :func:`check_options` turns typos into readable errors.
@@ -34,7 +35,7 @@ def check_options(builder: Callable[..., Any], options: dict[str, Any], what: st
             )
 
 
-@FUSIONS.register("early")
+@FUSIONS.register("early", search_space={"hidden": [64, 128, 256]})
 def build_early(
     input_dims: dict[str, int], n_classes: int, dropout: float, hidden: int = 128, layers: int = 1
 ) -> nn.Module:
@@ -44,7 +45,7 @@ def build_early(
     return EarlyFusion(input_dims, n_classes, dropout, hidden=hidden, layers=layers)
 
 
-@FUSIONS.register("late")
+@FUSIONS.register("late", search_space={"hidden": [32, 64]})
 def build_late(
     input_dims: dict[str, int], n_classes: int, dropout: float, hidden: int = 64, layers: int = 1
 ) -> nn.Module:
@@ -54,7 +55,7 @@ def build_late(
     return LateFusion(input_dims, n_classes, dropout, hidden=hidden, layers=layers)
 
 
-@FUSIONS.register("hybrid")
+@FUSIONS.register("hybrid", default_search=False)  # needs a choice of early modalities
 def build_hybrid(
     input_dims: dict[str, int],
     n_classes: int,
@@ -82,7 +83,9 @@ def build_hybrid(
     return HybridFusion(input_dims, n_classes, chosen, dropout, hidden=hidden, layers=layers)
 
 
-@FUSIONS.register("attention")
+@FUSIONS.register(
+    "attention", search_space={"heads": [2, 4], "layers": [1, 2], "d_model": [32, 64]}
+)
 def build_attention(
     input_dims: dict[str, int],
     n_classes: int,
@@ -101,7 +104,7 @@ def build_attention(
     )
 
 
-@FUSIONS.register("gated")
+@FUSIONS.register("gated", search_space={"d": [32, 64, 128]})
 def build_gated(
     input_dims: dict[str, int],
     n_classes: int,

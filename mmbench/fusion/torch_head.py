@@ -15,7 +15,7 @@ from mmbench.config import FusionSpec, TrainSpec
 from mmbench.errors import MMBenchError
 from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
 from mmbench.fusion.modules import masked
-from mmbench.training import TrainHistory, fit_module, predict_logits
+from mmbench.fusion.training import TrainHistory, fit_module, predict_logits
 
 
 class MultimodalNet(nn.Module):
@@ -42,7 +42,7 @@ class MultimodalNet(nn.Module):
 
 
 class TorchHead(Head):
-    """A fusion ``nn.Module`` (plus towers) trained by :func:`mmbench.training.fit_module`.
+    """A fusion ``nn.Module`` (plus towers) trained by :func:`mmbench.fusion.training.fit_module`.
 
     The module is built, seeded, at construction so that bad options fail before any data is
     touched; a second :meth:`fit` rebuilds the fusion module (towers keep their weights).

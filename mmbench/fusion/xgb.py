@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from mmbench.config import TrainSpec
+from mmbench.config import Range, TrainSpec
+from mmbench.device import resolve_device
 from mmbench.errors import MMBenchError
-from mmbench.fusion.base import HEADS, EpochCallback, FeatureSet, Head
+from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
+from mmbench.fusion.regularisers import class_weights
 
 
 def feature_matrix(data: FeatureSet, modalities: list[str]) -> np.ndarray:
@@ -57,8 +59,6 @@ class XGBoostHead(Head):
     def _classifier(self, early_stopping: bool, n_cells: int) -> Any:
         import xgboost
 
-        from mmbench.training import resolve_device
-
         params = dict(self.params)
         if params.get("n_jobs") is None and n_cells < SINGLE_THREAD_CELLS:
             # small matrices: OpenMP threads cost more than they bring, and they spin-wait
@@ -67,14 +67,12 @@ class XGBoostHead(Head):
         return xgboost.XGBClassifier(
             **params,
             random_state=self.seed,
-            device=resolve_device(self.training.device),
+            device=resolve_device(self.training.device, option="training.device"),
             eval_metric="logloss" if self.n_classes == 2 else "mlogloss",
             early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
         )
 
     def _weights(self, train_labels: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
-        from mmbench.training import class_weights
-
         if not self.training.class_weight:
             return None
         return class_weights(train_labels, self.n_classes)[labels]
@@ -139,7 +137,15 @@ class XGBoostHead(Head):
         return {m: v / total for m, v in totals.items()}
 
 
-@HEADS.register("xgboost")
+@FUSIONS.register(
+    "xgboost",
+    torch=False,
+    search_space={
+        "n_estimators": [100, 200, 400],
+        "max_depth": Range(low=2, high=6),
+        "learning_rate": Range(low=0.03, high=0.3, log=True),
+    },
+)
 def build_xgboost(
     n_classes: int,
     seed: int,

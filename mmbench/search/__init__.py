@@ -1,8 +1,16 @@
-"""Optuna search over the pipeline space (see :mod:`mmbench.search.space`, :mod:`.study`)."""
+"""Optuna search over the pipeline space (:mod:`mmbench.space`, :mod:`.sampling`, :mod:`.study`)."""
 
 from __future__ import annotations
 
-from mmbench.search.space import SearchSpace
+from mmbench.search.sampling import sample_pipeline
 from mmbench.search.study import SearchOutcome, SearchSettings, TrialHooks, run_search
+from mmbench.space import SearchSpace
 
-__all__ = ["SearchOutcome", "SearchSettings", "SearchSpace", "TrialHooks", "run_search"]
+__all__ = [
+    "SearchOutcome",
+    "SearchSettings",
+    "SearchSpace",
+    "TrialHooks",
+    "run_search",
+    "sample_pipeline",
+]

@@ -22,7 +22,8 @@ from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS, Fold
 from mmbench.pipeline import CVResult, FoldResult, evaluate_pipeline
-from mmbench.search.space import SearchSpace
+from mmbench.search.sampling import sample_pipeline
+from mmbench.space import SearchSpace
 
 SamplerName = Literal["tpe", "random", "cmaes", "nsga2"]
 PrunerName = Literal["wilcoxon", "median", "hyperband", "none"]
@@ -281,7 +282,7 @@ class _Objective:
         import optuna
 
         try:
-            spec = self.space.sample(trial, self.table.modalities)
+            spec = sample_pipeline(self.space, trial, self.table.modalities)
         except MMBenchError as exc:
             raise TrialFailed(str(exc)) from None
         trial.set_user_attr("pipeline", spec.model_dump(mode="json"))

@@ -1,12 +1,14 @@
 """The one training loop shared by every torch head.
 
-Every regulariser a :class:`~mmbench.config.TrainSpec` can switch on lives here, once, so that two
-fusion heads differ only in their ``nn.Module`` and a search over training options means the same
-thing for all of them. Data are small in-memory arrays, so batches are indexed directly instead of
-going through a ``DataLoader`` (much faster on CPU for small feature matrices).
+Every regulariser a :class:`~mmbench.config.TrainSpec` can switch on is applied here, once (the
+functions live in :mod:`mmbench.fusion.regularisers`), so that two fusion heads differ only in
+their ``nn.Module`` and a search over training options means the same thing for all of them. Data
+are small in-memory arrays, so batches are indexed directly instead of going through a
+``DataLoader`` (much faster on CPU for small feature matrices).
 
-Torch is imported inside the functions: the pipeline imports :func:`tune_binary_threshold` and
-the runner :func:`resolve_device` without paying for torch until a model is trained.
+Torch is imported inside the functions, so that importing :mod:`mmbench.fusion` (suite
+validation, the CLI) does not pay for it. Epoch scores are the macro-F1 of
+:func:`mmbench.evaluation.macro_f1`, the same one that scores folds.
 
 Epochs are numbered from 0 everywhere (history, ``best_epoch``, ``on_epoch``).
 """
@@ -23,8 +25,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmbench.config import TrainSpec
+from mmbench.device import resolve_device
 from mmbench.errors import MMBenchError
+from mmbench.evaluation import macro_f1
 from mmbench.fusion.base import EpochCallback, FeatureSet
+from mmbench.fusion.regularisers import (
+    class_weights,
+    drop_modalities,
+    mixup,
+    smooth_labels,
+    soft_loss,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -34,7 +45,7 @@ Batch = tuple[dict[str, "torch.Tensor"], dict[str, "torch.Tensor"]]
 
 
 class TrainingError(MMBenchError):
-    """Training cannot go on: non-finite inputs or loss, or an unavailable device."""
+    """Training cannot go on: non-finite inputs or loss."""
 
 
 @dataclass
@@ -54,33 +65,7 @@ class TrainHistory:
         return asdict(self)
 
 
-# --------------------------------------------------------------------------- devices and data
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` becomes ``"cuda"`` when a GPU is visible; asking for a missing GPU is an error."""
-    if device == "cpu":
-        return device
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("training.device is 'cuda' but no CUDA device is available")
-    return device
-
-
-def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Weights ∝ 1/frequency, scaled so the average training row weighs 1 (sklearn "balanced").
-
-    Classes absent from ``labels`` get weight 1: they never contribute to the training loss, and
-    an arbitrary huge weight would distort the validation loss used for early stopping.
-    """
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(float)
-    weights = np.ones(n_classes, dtype=np.float64)
-    seen = counts > 0
-    weights[seen] = counts.sum() / (seen.sum() * counts[seen])
-    return weights
+# --------------------------------------------------------------------------- data
 
 
 @dataclass
@@ -176,112 +161,6 @@ def _batch_order(
         yield index
 
 
-# --------------------------------------------------------------------------- regularisers
-
-
-def modality_dropout_mask(
-    present: torch.Tensor, p: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Drop whole modalities per row with probability ``p``, never every present one of a row.
-
-    ``present`` is ``(B, M)`` bool. Rows that would lose all their modalities keep one present
-    modality chosen at random, so the model never trains on an all-missing input it did not see.
-    """
-    import torch
-
-    draws = torch.rand(present.shape, generator=generator).to(present.device)
-    keep = present & (draws >= p)
-    emptied = present.any(dim=1) & ~keep.any(dim=1)
-    if emptied.any():
-        scores = torch.rand(present.shape, generator=generator).to(present.device)
-        choice = scores.masked_fill(~present, -1.0).argmax(dim=1)
-        rescue = torch.zeros_like(keep)
-        rescue[torch.arange(len(keep), device=keep.device), choice] = True
-        keep = keep | (rescue & emptied[:, None])
-    return keep
-
-
-def mixup(
-    x: dict[str, torch.Tensor],
-    present: dict[str, torch.Tensor],
-    targets: torch.Tensor,
-    lam: float,
-    generator: torch.Generator,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Mix each row with a random partner of the batch: float inputs and soft targets.
-
-    ``lam >= 0.5`` makes the row itself dominant, so it keeps its own presence mask; a modality is
-    only mixed where both rows have it. Integer inputs (token ids) cannot be interpolated and stay.
-    """
-    import torch
-
-    perm = torch.randperm(len(targets), generator=generator).to(targets.device)
-    mixed = {}
-    for m, xm in x.items():
-        if not xm.is_floating_point():
-            mixed[m] = xm
-            continue
-        both = _rows(present[m] & present[m][perm], xm)
-        mixed[m] = torch.where(both, lam * xm + (1 - lam) * xm[perm], xm)
-    return mixed, lam * targets + (1 - lam) * targets[perm]
-
-
-def soft_loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    weights: torch.Tensor | None = None,
-    gamma: float = 0.0,
-) -> torch.Tensor:
-    """Class-weighted cross-entropy on soft targets, focal when ``gamma > 0``.
-
-    One formula covers hard labels, label smoothing and mixup targets. Like torch's weighted
-    cross-entropy, the sum is divided by the total target weight, so the scale does not depend on
-    the class mix of a batch.
-    """
-    import torch
-
-    logp = torch.log_softmax(logits.float(), dim=1)
-    per_class = -targets * logp
-    if gamma > 0:
-        per_class = per_class * (1 - logp.exp()).pow(gamma)
-    if weights is None:
-        return per_class.sum() / len(targets)
-    return (per_class * weights).sum() / (targets * weights).sum().clamp_min(1e-12)
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro-F1 over the classes present in either array (as sklearn's default)."""
-    labels = np.union1d(y_true, y_pred)
-    scores = []
-    for c in labels:
-        tp = np.sum((y_true == c) & (y_pred == c))
-        denom = np.sum(y_true == c) + np.sum(y_pred == c)
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
-
-
-def tune_binary_threshold(y_true: np.ndarray, proba_pos: np.ndarray) -> float:
-    """The probability threshold maximising F1 of the positive class (predict 1 iff p >= t).
-
-    Only cuts between distinct scores are considered, and the threshold returned is the midpoint
-    between the two neighbouring scores, so it generalises better than an observed score. Ties
-    go to the higher threshold; with no positive labels the default 0.5 is returned.
-    """
-    y = np.asarray(y_true).astype(bool)
-    p = np.asarray(proba_pos, dtype=np.float64)
-    if len(y) == 0 or not y.any():
-        return 0.5
-    order = np.argsort(-p, kind="stable")
-    p_sorted, y_sorted = p[order], y[order]
-    tp = np.cumsum(y_sorted)
-    k = np.arange(1, len(p) + 1)
-    cut = np.r_[p_sorted[1:] < p_sorted[:-1], True]  # predicting the top k is achievable
-    f1 = np.where(cut, 2 * tp / (k + y.sum()), -1.0)
-    best = int(np.argmax(f1))
-    lower = p_sorted[best + 1] if best + 1 < len(p) else min(0.0, p_sorted[best])
-    return float((p_sorted[best] + lower) / 2)
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -355,13 +234,13 @@ def _train_epoch(setup: _Setup, data: _Tensors) -> tuple[float, float]:
         x, present = data.batch(index)
         assert data.labels is not None
         y = data.labels[index.to(data.labels.device)]
-        x, present = _drop_modalities(x, present, spec.modality_dropout, setup.generator)
+        x, present = drop_modalities(x, present, spec.modality_dropout, setup.generator)
         targets = torch.nn.functional.one_hot(y, setup.n_classes).float()
         if spec.mixup_alpha > 0:
             lam = float(setup.rng.beta(spec.mixup_alpha, spec.mixup_alpha))
             x, targets = mixup(x, present, targets, max(lam, 1 - lam), setup.generator)
         if spec.label_smoothing > 0:
-            targets = targets * (1 - spec.label_smoothing) + spec.label_smoothing / setup.n_classes
+            targets = smooth_labels(targets, spec.label_smoothing)
         with _autocast(data.device):
             logits = setup.forward(x, present)
         loss = soft_loss(logits, targets, setup.loss_weights, _gamma(spec))
@@ -375,27 +254,8 @@ def _train_epoch(setup: _Setup, data: _Tensors) -> tuple[float, float]:
         seen.append(y)
     n_seen = sum(len(s) for s in seen)
     mean_loss = float(total.item()) / max(n_seen, 1)
-    return mean_loss, macro_f1(torch.cat(seen).cpu().numpy(), torch.cat(preds).cpu().numpy())
-
-
-def _drop_modalities(
-    x: dict[str, torch.Tensor], present: dict[str, torch.Tensor], p: float, generator: Any
-) -> Batch:
-    """Modality dropout on a batch: dropped modalities are marked missing and zeroed."""
-    import torch
-
-    if p <= 0:
-        return x, present
-    names = list(present)
-    keep = modality_dropout_mask(torch.stack([present[m] for m in names], 1), p, generator)
-    present = {m: keep[:, i] for i, m in enumerate(names)}
-    x = {m: torch.where(_rows(present[m], xm), xm, torch.zeros_like(xm)) for m, xm in x.items()}
-    return x, present
-
-
-def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A ``(B,)`` row mask shaped to broadcast against ``like`` (``(B, ...)``)."""
-    return mask.view(-1, *([1] * (like.dim() - 1)))
+    y_all, pred_all = torch.cat(seen).cpu().numpy(), torch.cat(preds).cpu().numpy()
+    return mean_loss, macro_f1(y_all, pred_all, setup.n_classes)
 
 
 def _gamma(spec: TrainSpec) -> float:
@@ -425,7 +285,7 @@ def _validate(setup: _Setup, data: _Tensors) -> tuple[float, float]:
     assert data.labels is not None
     targets = torch.nn.functional.one_hot(data.labels, setup.n_classes).float()
     loss = float(soft_loss(logits, targets, setup.val_weights).item())
-    score = macro_f1(data.labels.cpu().numpy(), logits.argmax(dim=1).cpu().numpy())
+    score = macro_f1(data.labels.cpu().numpy(), logits.argmax(dim=1).cpu().numpy(), setup.n_classes)
     return loss, score
 
 
@@ -530,7 +390,7 @@ def fit_module(
     if train.labels is None:
         raise TrainingError("training data has no labels")
     started = time.perf_counter()
-    device = resolve_device(spec.device)
+    device = resolve_device(spec.device, option="training.device")
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     cpu = set(getattr(module, "tower_modalities", ()))
@@ -594,7 +454,7 @@ def small_model_threads(module: nn.Module, device: str) -> Iterator[None]:
 def predict_logits(module: nn.Module, data: FeatureSet, spec: TrainSpec) -> np.ndarray:
     """``(n, n_classes)`` float32 logits in eval mode, batched on the resolved device."""
     _check_finite(data, "prediction")
-    device = resolve_device(spec.device)
+    device = resolve_device(spec.device, option="training.device")
     module.to(device)
     tensors = _to_tensors(data, device, set(getattr(module, "tower_modalities", ())))
     with small_model_threads(module, device):

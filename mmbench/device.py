@@ -1,0 +1,32 @@
+"""Which device a model runs on: one rule for encoders, heads and the provenance of a result.
+
+Low in the package (it imports only :mod:`mmbench.errors`; torch is imported when a device is
+resolved) so that encoders, fusion heads and the runner agree on what ``"auto"`` means and on a
+missing GPU being an error rather than a crash deep inside torch.
+"""
+
+from __future__ import annotations
+
+from mmbench.errors import MMBenchError
+
+
+class DeviceError(MMBenchError):
+    """A device was asked for that this machine does not have."""
+
+
+def resolve_device(device: str = "auto", *, option: str = "device") -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``.
+
+    Asking for CUDA (``"cuda"``, ``"cuda:1"``) without a visible GPU raises :class:`DeviceError`
+    naming ``option`` (e.g. ``training.device``), so the user learns which setting to change.
+    Other values (``"cpu"``, ``"mps"``) are returned as they are.
+    """
+    if device == "cpu":
+        return device
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"{option} is {device!r} but no CUDA device is available")
+    return device

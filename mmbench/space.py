@@ -1,0 +1,110 @@
+"""The search-space schema: what a suite's ``search:`` section may say, and its defaults.
+
+YAML grammar for one parameter (:data:`~mmbench.config.Param`): a list is a categorical choice,
+``{low, high, log?, step?}`` is a numeric :class:`~mmbench.config.Range` (integer when ``low`` and
+``high`` are integers and there is no ``log``... or ``int: true``), anything else is a fixed value.
+Parameters are conditional on their parent: ``fusion_options.attention.heads`` is sampled only when
+the trial picked ``attention``; encoder options only for the chosen encoder; torch-only training
+options only for torch heads; ``focal_gamma`` only with ``loss: focal``.
+
+This module is data and validation only, so the suite schema can use it; drawing a pipeline from
+it with Optuna is :func:`mmbench.search.sampling.sample_pipeline`. Which fusions are searched by
+default, and over which option ranges, is what each fusion declares in
+:data:`~mmbench.fusion.FUSIONS` (:class:`~mmbench.fusion.FusionInfo`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from mmbench.config import Param, Range, StrictModel, TrainSpec, check_modality_keys
+from mmbench.errors import MMBenchError, did_you_mean
+from mmbench.fusion import FUSIONS, check_options
+
+
+def default_training_space() -> dict[str, Param]:
+    """Training options searched when a suite's search space gives no ``training`` section."""
+    return {
+        "lr": Range(low=3e-4, high=1e-2, log=True),
+        "weight_decay": Range(low=1e-6, high=1e-2, log=True),
+        "dropout": Range(low=0.0, high=0.5),
+        "modality_dropout": [0.0, 0.1, 0.25],
+        "label_smoothing": [0.0, 0.05, 0.1],
+        "loss": ["ce", "focal"],
+        "focal_gamma": Range(low=1.0, high=3.0),
+        "batch_size": [32, 64],
+        "mixup_alpha": [0.0, 0.2],
+    }
+
+
+def default_fusions() -> list[str]:
+    """Fusions the default space picks from, in registration order (Optuna's choice order)."""
+    return [e.name for e in FUSIONS.entries(default_search=True)]
+
+
+def default_fusion_options() -> dict[str, dict[str, Param]]:
+    """Each fusion's declared search ranges (copies: a suite may not edit the registry)."""
+    return {
+        e.name: copy.deepcopy(dict(e.meta.search_space))
+        for e in FUSIONS.entries()
+        if e.meta.search_space
+    }
+
+
+class SearchSpace(StrictModel):
+    """What a study explores and how. Omitted sections fall back to sensible defaults.
+
+    With ``objectives: [latency_ms]`` the study is multi-objective (quality vs. inference
+    latency per row); Optuna cannot prune multi-objective trials, so pruning is off then.
+    """
+
+    sampler: Literal["tpe", "random", "cmaes", "nsga2"] = "tpe"
+    pruner: Literal["wilcoxon", "median", "hyperband", "none"] = "wilcoxon"
+    objectives: list[Literal["latency_ms"]] = Field(default_factory=list)
+
+    encoders: dict[str, list[str] | str] = Field(default_factory=dict)
+    encoder_options: dict[str, dict[str, Param]] = Field(default_factory=dict)
+    fusion: list[str] | str = Field(default_factory=default_fusions)
+    fusion_options: dict[str, dict[str, Param]] = Field(default_factory=default_fusion_options)
+    training: dict[str, Param] = Field(default_factory=default_training_space)
+
+    @field_validator("encoders")
+    @classmethod
+    def _known_modalities(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_modality_keys(value)
+
+    @field_validator("training")
+    @classmethod
+    def _known_training_keys(cls, value: dict[str, Param]) -> dict[str, Param]:
+        valid = list(TrainSpec.model_fields)
+        for key in value:
+            if key not in valid:
+                raise ValueError(f"unknown training option {key!r}{did_you_mean(key, valid)}")
+        return value
+
+    def fusions(self) -> list[str]:
+        """The fusion names this space picks from."""
+        return as_list(self.fusion)
+
+    def check_names(self) -> None:
+        """Fail early, with did-you-mean, on unknown encoder or fusion names and options."""
+        from mmbench.encoders.base import ENCODERS, _ensure_builtin_encoders
+
+        _ensure_builtin_encoders()
+        for choices in self.encoders.values():
+            for name in as_list(choices):
+                ENCODERS.get(name.partition("/")[0])
+        known = FUSIONS.names()
+        for name in self.fusions():
+            if name not in FUSIONS:
+                raise MMBenchError(f"unknown fusion {name!r}{did_you_mean(name, known)}")
+            options = self.fusion_options.get(name, {})
+            check_options(FUSIONS.get(name), options, f"fusion {name!r}")
+
+
+def as_list(value: Any) -> list[Any]:
+    """A YAML value that may be one item or a list of them, as a list."""
+    return value if isinstance(value, list) else [value]
