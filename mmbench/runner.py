@@ -156,20 +156,20 @@ def _evaluate_and_record(ctx: _Context, reference: str | None) -> DatasetOutcome
     ctx.reporter.info(f"{spec.name}: wrote {path}")
     outcome = DatasetOutcome(spec.name, name, result, path, warnings=ctx.warnings)
     outcome.warnings.extend(cv.failures)
-    outcome.result = _track(ctx, outcome, cv, report, files)
+    outcome.result = _track(ctx, result, path, cv, report, files)
     return outcome
 
 
 def _track(
-    ctx: _Context, outcome: DatasetOutcome, cv: Any, report: Any, files: dict[str, Path]
+    ctx: _Context, result: Any, path: Path, cv: Any, report: Any, files: dict[str, Path]
 ) -> Any:
     """Record the written result (and its ablation) in MLflow; the file gets the run ids."""
     from mmbench.results import attach_tracking
 
     if ctx.job is None:
-        return outcome.result
+        return result
     ids = ctx.job.record_result(
-        outcome.result,
+        result,
         cv,
         table=ctx.table,
         modalities=ctx.spec.modalities,
@@ -178,7 +178,7 @@ def _track(
     )
     if report is not None:
         ctx.job.record_ablation(report, files)
-    return attach_tracking(outcome.path, ids) if ids is not None else outcome.result
+    return attach_tracking(path, ids) if ids is not None else result
 
 
 @dataclass
