@@ -52,17 +52,13 @@ def machine() -> str:
 
 
 def git_commit() -> str:
-    """HEAD of the repository, with ``+dirty`` when tracked library files differ from it."""
-    import subprocess
+    """HEAD of the repository, short, with ``+dirty`` when tracked library files differ from it."""
+    from mmbench._io import git_commit as full_commit
 
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (
-        "+dirty" if git("status", "--porcelain", "--untracked-files=no", "mmbench") else ""
-    )
+    commit = full_commit(["mmbench"])
+    if commit is None:
+        return "unknown"
+    return commit[:7] + ("+dirty" if commit.endswith("-dirty") else "")
 
 
 COMMIT = git_commit()  # at import: the code the benchmark runs, even if HEAD moves meanwhile

@@ -20,8 +20,8 @@ from typing import Any
 
 from _common import SUITE, emit, mean_std, table
 
+from mmbench.results import ResultLayout
 from mmbench.runner import RunOptions, run_suite
-from mmbench.search.study import default_storage
 from mmbench.suite import load_suite
 
 DEFAULT_TRIALS = 12
@@ -52,7 +52,7 @@ def trial_rows(results_dir: Path, study_name: str) -> list[list[str]]:
     """One row per trial, read back from the study's Optuna storage."""
     import optuna
 
-    storage = default_storage(results_dir, "smoke")
+    storage = ResultLayout(results_dir, "smoke").study_storage()
     study = optuna.load_study(study_name=study_name, storage=storage)
     rows = []
     for t in study.trials:

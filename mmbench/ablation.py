@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmbench._io import write_json_atomic
 from mmbench.config import PipelineSpec
-from mmbench.evaluation import METRICS, Fold, chance_level
+from mmbench.evaluation import METRICS, Fold, chance_level, mean_std
+from mmbench.results import AblationKind, AblationReport, AblationRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,9 +44,8 @@ if TYPE_CHECKING:
     from mmbench.cache import FeatureCache
     from mmbench.data.table import MultiModalTable
     from mmbench.pipeline import CVResult
-    from mmbench.tracking import Tracker
 
-ABLATION_SCHEMA_VERSION = 1
+__all__ = ["AblationReport", "AblationRow", "run_ablation", "write_report"]
 ProgressFn = Callable[[str, int, int], None]
 """Called after each subset run with (subset label, runs done, runs planned)."""
 
@@ -97,136 +96,37 @@ def fold_shapley(
     return per_fold
 
 
-def mean_std(values: Sequence[float]) -> dict[str, float]:
-    """Mean and sample std over the finite values (NaN when there are none)."""
-    arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
-    if len(arr) == 0:
-        return {"mean": float("nan"), "std": float("nan")}
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+# --------------------------------------------------------------------------- report files
 
 
-# --------------------------------------------------------------------------- report
+def report_frame(report: AblationReport) -> pd.DataFrame:
+    """One row per subset: kind, primary mean/std, every other metric's mean and std."""
+    import pandas as pd
+
+    records = []
+    names = sorted({k for r in report.rows for k in r.metrics})
+    for r in report.rows:
+        rec: dict[str, Any] = {"modalities": r.label, "kind": r.kind, "n": len(r.modalities)}
+        for name in [report.primary, *(n for n in names if n != report.primary)]:
+            stats = r.metrics.get(name, {})  # empty when every fold of the row failed
+            rec[f"{name}_mean"] = stats.get("mean", math.nan)
+            rec[f"{name}_std"] = stats.get("std", math.nan)
+        rec["failed_folds"] = len(r.failures)
+        rec["seconds"] = round(r.seconds, 3)
+        records.append(rec)
+    return pd.DataFrame.from_records(records)
 
 
-@dataclass
-class AblationRow:
-    """One subset of modalities, cross-validated on the shared folds."""
-
-    modalities: tuple[str, ...]
-    kind: str
-    """``full``, ``leave-one-out``, ``single`` or ``subset`` (any other subset)."""
-    metrics: dict[str, dict[str, float]]
-    folds: list[dict[str, float]]
-    """Per-fold metrics, aligned with :attr:`AblationReport.fold_keys`; ``{}`` for a failed fold."""
-    failures: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    cache: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return "+".join(self.modalities)
-
-    def fold_scores(self, metric: str) -> list[float]:
-        return [f.get(metric, float("nan")) for f in self.folds]
-
-
-@dataclass
-class AblationReport:
-    """Subset scores, Shapley values and test-time robustness of one pipeline on one dataset."""
-
-    dataset: str
-    primary: str
-    higher_is_better: bool
-    modalities: list[str]
-    fold_keys: list[str]
-    chance: list[float]
-    """Per-fold chance level of the primary metric (the value of the empty subset)."""
-    rows: list[AblationRow]
-    shapley: dict[str, dict[str, float]] | None
-    """Modality -> mean/std over folds; None when there were too many modalities for all subsets."""
-    shapley_folds: dict[str, list[float]] | None
-    """Modality -> Shapley value in each fold (aligned with :attr:`fold_keys`)."""
-    leave_one_out: dict[str, dict[str, float]]
-    """Modality -> mean/std over folds of the primary-metric drop when it is left out of training."""
-    robustness: dict[str, dict[str, float]]
-    """Modality removed at test time -> mean/std of the primary metric and of its drop vs full."""
-    pipeline: dict[str, Any] = field(default_factory=dict)
-
-    def row(self, modalities: Sequence[str]) -> AblationRow:
-        wanted = set(modalities)
-        for r in self.rows:
-            if set(r.modalities) == wanted:
-                return r
-        raise KeyError(f"no ablation row for modalities {sorted(wanted)}")
-
-    @property
-    def full(self) -> AblationRow:
-        return self.row(self.modalities)
-
-    def ranking(self) -> list[str]:
-        """Modalities from most to least helpful: by Shapley value, else by leave-one-out drop."""
-        sign = 1.0 if self.higher_is_better else -1.0
-        if self.shapley:
-            key = {m: sign * v["mean"] for m, v in self.shapley.items()}
-        else:
-            key = {m: v["mean"] for m, v in self.leave_one_out.items()}
-        return sorted(key, key=lambda m: -key[m] if math.isfinite(key[m]) else math.inf)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per subset: kind, primary mean/std, every other metric's mean and std."""
-        import pandas as pd
-
-        records = []
-        names = sorted({k for r in self.rows for k in r.metrics})
-        for r in self.rows:
-            rec: dict[str, Any] = {"modalities": r.label, "kind": r.kind, "n": len(r.modalities)}
-            for name in [self.primary, *(n for n in names if n != self.primary)]:
-                stats = r.metrics.get(name, {})  # empty when every fold of the row failed
-                rec[f"{name}_mean"] = stats.get("mean", math.nan)
-                rec[f"{name}_std"] = stats.get("std", math.nan)
-            rec["failed_folds"] = len(r.failures)
-            rec["seconds"] = round(r.seconds, 3)
-            records.append(rec)
-        return pd.DataFrame.from_records(records)
-
-    def to_markdown(self) -> str:
-        return render_markdown(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": ABLATION_SCHEMA_VERSION, **asdict(self)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AblationReport:
-        from mmbench.errors import MMBenchError
-
-        version = data.get("schema_version")
-        if version != ABLATION_SCHEMA_VERSION:
-            raise MMBenchError(
-                f"ablation report schema version {version!r}, "
-                f"this mmbench reads {ABLATION_SCHEMA_VERSION}"
-            )
-        fields = {k: v for k, v in data.items() if k != "schema_version"}
-        fields["rows"] = [
-            AblationRow(**{**r, "modalities": tuple(r["modalities"])}) for r in data["rows"]
-        ]
-        return cls(**fields)
-
-    def write(self, directory: Path) -> dict[str, Path]:
-        """``ablation.csv``, ``.json``, ``.md`` and ``.png`` under ``directory``; returns the paths."""
-        from mmbench.results import write_json_atomic
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = {ext: directory / f"ablation.{ext}" for ext in ("csv", "json", "md", "png")}
-        self.to_frame().to_csv(paths["csv"], index=False)
-        write_json_atomic(paths["json"], self.to_dict())
-        paths["md"].write_text(self.to_markdown())
-        plot_report(self, paths["png"])
-        return paths
+def write_report(report: AblationReport, directory: Path) -> dict[str, Path]:
+    """``ablation.csv``, ``.json``, ``.md`` and ``.png`` under ``directory``; returns the paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {ext: directory / f"ablation.{ext}" for ext in ("csv", "json", "md", "png")}
+    report_frame(report).to_csv(paths["csv"], index=False)
+    write_json_atomic(paths["json"], report.model_dump(mode="json"))
+    paths["md"].write_text(render_markdown(report))
+    plot_report(report, paths["png"])
+    return paths
 
 
 # --------------------------------------------------------------------------- running
@@ -268,7 +168,7 @@ def _run_plan(
     table: MultiModalTable,
     spec: PipelineSpec,
     folds: list[Fold],
-    plan: list[tuple[tuple[str, ...], str]],
+    plan: list[tuple[tuple[str, ...], AblationKind]],
     cache: FeatureCache,
     progress: ProgressFn | None,
 ) -> tuple[list[AblationRow], CVResult]:
@@ -295,7 +195,7 @@ def _run_plan(
 
 def plan_subsets(
     modalities: Sequence[str], max_subset_modalities: int
-) -> list[tuple[tuple[str, ...], str]]:
+) -> list[tuple[tuple[str, ...], AblationKind]]:
     """(subset, kind) pairs to evaluate, full set first so that it fills the feature cache.
 
     Subsets keep the table's canonical modality order, so the full row is exactly the normal run.
@@ -309,7 +209,7 @@ def plan_subsets(
     return [(s, subset_kind(s, n)) for s in subsets]
 
 
-def subset_kind(subset: Sequence[str], n_modalities: int) -> str:
+def subset_kind(subset: Sequence[str], n_modalities: int) -> AblationKind:
     if len(subset) == n_modalities:
         return "full"
     if len(subset) == 1:
@@ -317,7 +217,7 @@ def subset_kind(subset: Sequence[str], n_modalities: int) -> str:
     return "leave-one-out" if len(subset) == n_modalities - 1 else "subset"
 
 
-def row_from_cv(subset: tuple[str, ...], kind: str, cv: CVResult) -> AblationRow:
+def row_from_cv(subset: tuple[str, ...], kind: AblationKind, cv: CVResult) -> AblationRow:
     return AblationRow(
         modalities=subset,
         kind=kind,
@@ -365,7 +265,7 @@ def build_report(
         shapley_folds=per_fold,
         leave_one_out=leave_one_out,
         robustness=robustness(full_cv, metric.name, sign),
-        pipeline=spec.model_dump(mode="json"),
+        pipeline=spec,
     )
 
 
@@ -465,63 +365,3 @@ def _bars(
     errors = [s.get(err, 0.0) for s in stats]
     ax.bar(names, np.nan_to_num(heights), yerr=np.nan_to_num(errors), color=color, capsize=4)
     ax.axhline(0.0, color="black", linewidth=0.8)
-
-
-# --------------------------------------------------------------------------- tracking
-
-
-def track_ablation(
-    tracker: Tracker,
-    parent_run_id: str,
-    report: AblationReport,
-    tags: Mapping[str, Any],
-    directory: Path | None = None,
-) -> dict[str, str]:
-    """One child run per evaluated subset under ``parent_run_id``; the files as parent artifacts.
-
-    Children carry ``mmbench.kind=ablation`` and ``mmbench.ablation.modalities`` so the MLflow UI
-    can filter and compare them; the parent gets Shapley values and drops as metrics. The report
-    files are written to ``directory`` (a temporary one when None). Returns label -> run id.
-    """
-    from mmbench.tracking import cv_metrics, fold_steps
-
-    run_ids: dict[str, str] = {}
-    for r in report.rows:
-        run_tags = {
-            **tags,
-            "mmbench.kind": "ablation",
-            "mmbench.ablation.modalities": ",".join(r.modalities),
-            "mmbench.ablation.kind": r.kind,
-        }
-        run_id = tracker.start_run(f"ablation: {r.label}", run_tags, parent_id=parent_run_id)
-        tracker.log(
-            run_id,
-            params={
-                "ablation.modalities": r.label,
-                "ablation.kind": r.kind,
-                "ablation.n_modalities": len(r.modalities),
-            },
-            metrics=cv_metrics(r.metrics),
-            steps=fold_steps([f for f in r.folds if f]),
-        )
-        tracker.end_run(run_id, "FAILED" if r.failures else "FINISHED")
-        run_ids[r.label] = run_id
-    tracker.log(parent_run_id, metrics=summary_metrics(report))
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in report.write(Path(directory) if directory else Path(tmp)).values():
-            tracker.log_artifact(parent_run_id, path, "ablation")
-    return run_ids
-
-
-def summary_metrics(report: AblationReport) -> dict[str, float]:
-    """Flat ``ablation.*`` metrics for the parent run (NaN values are skipped by the tracker)."""
-    out: dict[str, float] = {}
-    for m in report.modalities:
-        if report.shapley:
-            out[f"ablation.shapley.{m}"] = report.shapley[m]["mean"]
-            out[f"ablation.shapley.{m}.std"] = report.shapley[m]["std"]
-        if m in report.leave_one_out:
-            out[f"ablation.loo_drop.{m}"] = report.leave_one_out[m]["mean"]
-        if m in report.robustness:
-            out[f"ablation.missing_drop.{m}"] = report.robustness[m]["drop"]
-    return out

@@ -16,13 +16,14 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mmbench._io import TMP_PREFIX, atomic_write
 
 _ENTRY_SUFFIXES = (".npy", ".json")
 
@@ -131,8 +132,8 @@ class FeatureCache:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         text = json.dumps(sidecar, sort_keys=True, indent=1, default=_json_default)
-        _atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
-        _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+        atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
+        atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
     def clear(self) -> int:
         """Delete every cache entry under ``root`` (and nothing else); returns files removed."""
@@ -143,7 +144,7 @@ class FeatureCache:
             if not (shard.is_dir() and len(shard.name) == 2):
                 continue
             for file in shard.iterdir():
-                if file.suffix in _ENTRY_SUFFIXES or file.name.startswith(".tmp-"):
+                if file.suffix in _ENTRY_SUFFIXES or file.name.startswith(TMP_PREFIX):
                     file.unlink(missing_ok=True)
                     removed += 1
             with contextlib.suppress(OSError):  # not empty: someone else's files
@@ -177,16 +178,3 @@ def _recorded_seconds(sidecar: Path) -> float:
         return float(json.loads(sidecar.read_text())["seconds"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0.0
-
-
-def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
-    """Write via a temporary file in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -241,16 +241,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from mmbench.results import ResultLayout
     from mmbench.search.study import study_report
     from mmbench.suite import load_suite
 
     suite = load_suite(args.suite)
     storage = args.storage
     if storage is None:
-        db = args.results / suite.name / "optuna.db"
-        if not db.exists():
-            raise MMBenchError(f"no Optuna studies at {db}; run `mmbench run {args.suite}` first")
-        storage = f"sqlite:///{db.resolve()}"
+        layout = ResultLayout(args.results, suite.name)
+        if not layout.study_db.exists():
+            raise MMBenchError(
+                f"no Optuna studies at {layout.study_db}; run `mmbench run {args.suite}` first"
+            )
+        storage = layout.study_storage()
     rows = study_report(storage, suite.name, top=args.top)
     if not rows:
         raise MMBenchError(f"no completed trials for suite {suite.name!r} in {storage}")

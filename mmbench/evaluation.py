@@ -229,3 +229,16 @@ def summarize(fold_scores: Sequence[dict[str, float]]) -> dict[str, dict[str, fl
         std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         out[name] = {"mean": float(values.mean()), "std": std}
     return out
+
+
+def mean_std(values: Sequence[float]) -> dict[str, float]:
+    """Mean and sample std over the finite values (NaN when there are none, std 0 for one).
+
+    The one spread statistic of paired fold comparisons (ablation drops, regression gate), so
+    that a failed fold (NaN) is skipped the same way everywhere.
+    """
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if len(arr) == 0:
+        return {"mean": float("nan"), "std": float("nan")}
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}

@@ -23,7 +23,7 @@ from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS
-from mmbench.results import RunResult
+from mmbench.results import ResultLayout, RunResult
 
 CSV_COLUMNS = (
     "scope",
@@ -105,7 +105,7 @@ def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
     The dataset's primary metric is the first result's (results of one suite entry share it); a
     pipeline whose score is NaN (every fold failed) is ranked last and gets no normalized score.
     """
-    metric = results[0].protocol["primary_metric"]
+    metric = results[0].protocol.primary_metric
     hib = METRICS.get(metric).higher_is_better
     entries = [_entry(r, metric, hib) for r in results]
     finite = [e for e in entries if math.isfinite(e.mean)]
@@ -182,11 +182,10 @@ def provenance_summary(results: Sequence[RunResult]) -> dict[str, Any]:
 
 def load_leaderboard(results_dir: Path, suite: str) -> Leaderboard:
     """The leaderboard of ``suite`` from its result files under ``results_dir``."""
-    from mmbench.results import load_results
-
-    results = load_results(results_dir, suite)
+    layout = ResultLayout(results_dir, suite)
+    results = layout.load()
     if not results:
-        where = Path(results_dir) / suite
+        where = layout.root
         raise MMBenchError(
             f"no result files for suite {suite!r} in {where}/ (expected <dataset>/<pipeline>.json); "
             f"run the suite first, e.g. `mmbench run suites/{suite}.yaml --results {results_dir}`"
@@ -354,10 +353,6 @@ def render(board: Leaderboard, fmt: str) -> str:
 # --------------------------------------------------------------------------- LEADERBOARD.md
 
 
-def leaderboard_path(results_dir: Path, suite: str) -> Path:
-    return Path(results_dir) / suite / "LEADERBOARD.md"
-
-
 def write_leaderboard(
     results_dir: Path, suite_name: str, path: Path | None = None, command: str | None = None
 ) -> Path:
@@ -367,7 +362,7 @@ def write_leaderboard(
     the provenance lines say which mmbench versions and commits produced the numbers.
     """
     board = load_leaderboard(results_dir, suite_name)
-    path = Path(path) if path else leaderboard_path(results_dir, suite_name)
+    path = Path(path) if path else ResultLayout(results_dir, suite_name).leaderboard_file
     command = command or f"mmbench leaderboard suites/{suite_name}.yaml --write"
     prov = board.provenance
     created = prov["created_at"]

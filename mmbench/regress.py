@@ -33,8 +33,8 @@ silent comparison. Exit status: 0 pass, 1 regression, 2 error.
 
 The rerun deliberately bypasses search: each dataset's suite pipeline (or the default pipeline)
 is cross-validated once, without tracking, with result files in a temporary directory. It calls
-the same pieces as :func:`mmbench.runner.run_dataset` (``load_table``, ``cv_folds``,
-``evaluate_pipeline``, ``build_result``) so that tests can inject a ``table_transform`` — e.g.
+the same pieces as :func:`mmbench.runner.run_dataset` (``load_table``, ``cv_folds`` and
+:mod:`mmbench.jobs`' ``evaluate_fixed`` and ``build_result``) so that tests can inject a ``table_transform`` — e.g.
 shuffle an informative modality to simulate a bug — through exactly the code path CI runs.
 """
 
@@ -54,6 +54,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mmbench.errors import MMBenchError
+from mmbench.evaluation import mean_std
 
 if TYPE_CHECKING:
     from mmbench.cache import FeatureCache
@@ -110,8 +111,8 @@ class Baseline(_Model):
 def baseline_from_results(results: Sequence[RunResult], suite: str) -> Baseline:
     """A baseline holding each result's per-fold primary-metric scores."""
     import mmbench
+    from mmbench._io import git_commit
     from mmbench.evaluation import METRICS
-    from mmbench.results import git_commit
 
     datasets = {}
     for r in results:
@@ -127,7 +128,7 @@ def baseline_from_results(results: Sequence[RunResult], suite: str) -> Baseline:
             seed=r.seed,
             n_rows=r.dataset.n_rows,
             pipeline_name=r.pipeline_name,
-            pipeline=r.pipeline,
+            pipeline=r.pipeline.model_dump(mode="json"),
         )
     return Baseline(
         suite=suite,
@@ -162,7 +163,7 @@ def read_baseline(path: Path) -> Baseline:
 
 
 def write_baseline(baseline: Baseline, path: Path) -> Path:
-    from mmbench.results import write_json_atomic
+    from mmbench._io import write_json_atomic
 
     write_json_atomic(Path(path), baseline.model_dump(mode="json"))
     return Path(path)
@@ -301,7 +302,7 @@ def compare(
         verdicts.append(
             judge(name, ref, by_name[name], min_drop=min_drop, confidence=confidence, z=z)
         )
-        changed = pipeline_diff(ref.pipeline, by_name[name].pipeline)
+        changed = pipeline_diff(ref.pipeline, by_name[name].pipeline.model_dump(mode="json"))
         if changed:
             notes.append(
                 f"note: {name}: pipeline differs from the baseline's: {', '.join(changed)}"
@@ -343,7 +344,8 @@ def judge(
     current = result.folds
     scores = [f.metrics.get(ref.metric, math.nan) for f in current]
     verdict = Verdict(name, "error", ref.metric, (ref.mean, ref.std))
-    verdict.current = _mean_std(scores)
+    stats = mean_std(scores)
+    verdict.current = (stats["mean"], stats["std"])
     problem = _mismatch(ref, result)
     if problem:
         verdict.message = problem
@@ -385,14 +387,6 @@ def _mismatch(ref: BaselineDataset, result: RunResult) -> str | None:
     return None
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
-    if len(arr) == 0:
-        return math.nan, math.nan
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
-
-
 # --------------------------------------------------------------------------- rerun
 
 
@@ -410,8 +404,9 @@ def rerun(
     Result files go to ``results_dir`` (pipeline name ``regress``, so they never overwrite a
     real run's files). A dataset that fails is recorded and the others still run.
     """
-    from mmbench.results import write_result
+    from mmbench.results import ResultLayout
 
+    layout = ResultLayout(results_dir, suite.name)
     specs = [suite.dataset(n) for n in datasets] if datasets else suite.datasets
     results, errors = [], {}
     for spec in specs:
@@ -422,7 +417,7 @@ def rerun(
             if reporter is not None:
                 reporter.error(f"{spec.name}: {exc}")
             continue
-        path = write_result(result, results_dir)
+        path = layout.write(result)
         if reporter is not None:
             reporter.info(f"{spec.name}: {result.primary()[0]} {result.primary()[1]:.4f}; {path}")
         results.append(result)
@@ -445,7 +440,7 @@ def evaluate_dataset(
     """
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
-    from mmbench.runner import build_result, evaluate_fixed
+    from mmbench.jobs import build_result, evaluate_fixed
 
     start = time.perf_counter()
     table = load_table(spec, suite.root, seed=suite.seed)

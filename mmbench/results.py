@@ -1,29 +1,43 @@
-"""Typed, versioned result files: one JSON per (suite, dataset, pipeline).
+"""Typed, versioned result files, and the one place that knows where every file lives.
 
 Leaderboards and regression gates are built from these files only, never from memory. Every
 file carries what is needed to reproduce it: mmbench version, git commit, package versions,
 dataset revision and fingerprint, seed, protocol and hardware.
+
+:class:`ResultLayout` is the layout of a suite's files under a results directory (results,
+ablations, models, the Optuna database, the leaderboard); every reader and writer asks it for
+paths instead of joining them itself. A job's result file is written once, complete, before any
+tracking call; :func:`attach_tracking` then adds the MLflow run ids as the one later step.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
-import subprocess
-import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import mmbench
+from mmbench._io import git_commit, write_json_atomic
+from mmbench.config import PipelineSpec
 from mmbench.errors import MMBenchError
+from mmbench.suite import Protocol
 
 SCHEMA_VERSION = 1
+ABLATION_SCHEMA_VERSION = 1
 PACKAGES = ("torch", "timm", "scikit-learn", "xgboost", "optuna", "mlflow", "datasets", "numpy")
+M = TypeVar("M", bound=BaseModel)
+AblationKind = Literal["full", "leave-one-out", "single", "subset"]
+MeanStd = dict[str, float]
+"""``{"mean": ..., "std": ...}`` (robustness entries add ``drop`` and ``drop_std``)."""
 
 
 class _Model(BaseModel):
@@ -58,6 +72,121 @@ class FoldRecord(_Model):
     error: str | None = None
 
 
+class SearchSummary(_Model):
+    """How the chosen pipeline was found: the Optuna study and where the time went."""
+
+    study: str
+    storage: str
+    """Storage URL with any password redacted."""
+    n_trials: int
+    new_trials: int
+    states: dict[str, int]
+    best_trial: int | None
+    seconds: float
+    optuna_seconds: float
+    tracking_seconds: float
+
+
+class TrackingIds(_Model):
+    """Where the job's runs are in MLflow; added by :func:`attach_tracking` after the write."""
+
+    run_id: str
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+
+
+# --------------------------------------------------------------------------- ablation report
+
+
+class AblationRow(_Model):
+    """One subset of modalities, cross-validated on the shared folds."""
+
+    modalities: tuple[str, ...]
+    kind: AblationKind
+    metrics: dict[str, MeanStd]
+    folds: list[dict[str, float]]
+    """Per-fold metrics, aligned with :attr:`AblationReport.fold_keys`; ``{}`` for a failed fold."""
+    failures: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+    cache: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return "+".join(self.modalities)
+
+    def fold_scores(self, metric: str) -> list[float]:
+        return [f.get(metric, float("nan")) for f in self.folds]
+
+
+class AblationReport(_Model):
+    """Subset scores, Shapley values and test-time robustness of one pipeline on one dataset.
+
+    Computed by :func:`mmbench.ablation.run_ablation`; serialized as ``ablation.json`` beside the
+    result file (read it back with :func:`read_ablation`).
+    """
+
+    schema_version: int = ABLATION_SCHEMA_VERSION
+    dataset: str
+    primary: str
+    higher_is_better: bool
+    modalities: list[str]
+    fold_keys: list[str]
+    chance: list[float]
+    """Per-fold chance level of the primary metric (the value of the empty subset)."""
+    rows: list[AblationRow]
+    shapley: dict[str, MeanStd] | None
+    """Modality -> mean/std over folds; None when there were too many modalities for all subsets."""
+    shapley_folds: dict[str, list[float]] | None
+    """Modality -> Shapley value in each fold (aligned with :attr:`fold_keys`)."""
+    leave_one_out: dict[str, MeanStd]
+    """Modality -> mean/std over folds of the primary-metric drop when it is left out of training."""
+    robustness: dict[str, MeanStd]
+    """Modality removed at test time -> mean/std of the primary metric and of its drop vs full."""
+    pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
+
+    def row(self, modalities: Sequence[str]) -> AblationRow:
+        wanted = set(modalities)
+        for r in self.rows:
+            if set(r.modalities) == wanted:
+                return r
+        raise KeyError(f"no ablation row for modalities {sorted(wanted)}")
+
+    @property
+    def full(self) -> AblationRow:
+        return self.row(self.modalities)
+
+    def ranking(self) -> list[str]:
+        """Modalities from most to least helpful: by Shapley value, else by leave-one-out drop."""
+        sign = 1.0 if self.higher_is_better else -1.0
+        if self.shapley:
+            key = {m: sign * v["mean"] for m, v in self.shapley.items()}
+        else:
+            key = {m: v["mean"] for m, v in self.leave_one_out.items()}
+        return sorted(key, key=lambda m: -key[m] if math.isfinite(key[m]) else math.inf)
+
+
+class AblationSummary(_Model):
+    """What a result file keeps of its ablation: attribution, ranking and the report's files."""
+
+    shapley: dict[str, MeanStd] | None
+    ranking: list[str]
+    robustness: dict[str, MeanStd]
+    files: dict[str, str]
+
+    @classmethod
+    def of(cls, report: AblationReport, files: Mapping[str, Path]) -> AblationSummary:
+        return cls(
+            shapley=report.shapley,
+            ranking=report.ranking(),
+            robustness=report.robustness,
+            files={k: str(v) for k, v in files.items()},
+        )
+
+
+# --------------------------------------------------------------------------- result file
+
+
 class RunResult(_Model):
     """Everything a leaderboard or a regression gate needs about one pipeline on one dataset."""
 
@@ -65,9 +194,9 @@ class RunResult(_Model):
     suite: str
     dataset: DatasetInfo
     pipeline_name: str
-    pipeline: dict[str, Any]
+    pipeline: PipelineSpec
     seed: int
-    protocol: dict[str, Any]
+    protocol: Protocol
     metrics: dict[str, dict[str, float]]
     chance: dict[str, float] = Field(
         default_factory=dict, description="score of predicting the class prior for every row"
@@ -75,14 +204,14 @@ class RunResult(_Model):
     folds: list[FoldRecord]
     test_metrics: dict[str, float] | None = None
     durations: dict[str, float] = Field(default_factory=dict)
-    search: dict[str, Any] | None = None
-    ablation: dict[str, Any] | None = None
-    tracking: dict[str, Any] | None = None
+    search: SearchSummary | None = None
+    ablation: AblationSummary | None = None
+    tracking: TrackingIds | None = None
     provenance: Provenance
 
     def primary(self) -> tuple[str, float, float]:
         """(metric, mean, std) of the protocol's primary metric."""
-        name = self.protocol["primary_metric"]
+        name = self.protocol.primary_metric
         m = self.metrics.get(name, {})
         return name, m.get("mean", float("nan")), m.get("std", float("nan"))
 
@@ -114,63 +243,101 @@ def provenance(device: str = "cpu") -> Provenance:
     )
 
 
-def git_commit() -> str | None:
-    """Commit of the mmbench checkout, with ``-dirty`` when it has uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{sha}-dirty" if dirty else sha
+# --------------------------------------------------------------------------- layout
 
 
-def result_path(results_dir: Path, suite: str, dataset: str, pipeline: str) -> Path:
-    return Path(results_dir) / suite / dataset / f"{pipeline}.json"
+@dataclass(frozen=True)
+class ResultLayout:
+    """Where the files of one suite live under a results directory::
+
+    <results>/<suite>/<dataset>/<pipeline>.json      one result file per job
+    <results>/<suite>/<dataset>/ablation/ablation.*  the ablation report (csv, json, md, png)
+    <results>/<suite>/<dataset>/models/<pipeline>.joblib   the refitted pipeline
+    <results>/<suite>/optuna.db                      the suite's Optuna studies
+    <results>/<suite>/LEADERBOARD.md                 generated from the result files
+    """
+
+    results_dir: Path
+    suite: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.results_dir) / self.suite
+
+    def result_file(self, dataset: str, pipeline: str) -> Path:
+        return self.root / dataset / f"{pipeline}.json"
+
+    def ablation_dir(self, dataset: str) -> Path:
+        return self.root / dataset / "ablation"
+
+    def model_file(self, dataset: str, pipeline: str) -> Path:
+        return self.root / dataset / "models" / f"{pipeline}.joblib"
+
+    @property
+    def study_db(self) -> Path:
+        return self.root / "optuna.db"
+
+    def study_storage(self) -> str:
+        """SQLite URL of :attr:`study_db` (absolute, so it survives a ``cd``); creates its folder."""
+        path = self.study_db.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+
+    @property
+    def leaderboard_file(self) -> Path:
+        return self.root / "LEADERBOARD.md"
+
+    def result_files(self) -> list[Path]:
+        """Every result file, sorted by dataset and pipeline (temporary dot-files skipped)."""
+        return sorted(p for p in self.root.glob("*/*.json") if not p.name.startswith("."))
+
+    def write(self, result: RunResult) -> Path:
+        """Atomically write ``result`` to its canonical path; returns the path."""
+        path = self.result_file(result.dataset.name, result.pipeline_name)
+        write_json_atomic(path, result.model_dump(mode="json"))
+        return path
+
+    def load(self) -> list[RunResult]:
+        return [read_result(p) for p in self.result_files()]
 
 
 def write_result(result: RunResult, results_dir: Path) -> Path:
-    """Atomically write ``result`` to its canonical path; returns the path."""
-    path = result_path(results_dir, result.suite, result.dataset.name, result.pipeline_name)
-    write_json_atomic(path, result.model_dump(mode="json"))
-    return path
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False, allow_nan=True)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
-def read_result(path: Path) -> RunResult:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MMBenchError(f"{path}: cannot read result file: {exc}") from None
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise MMBenchError(
-            f"{path}: result schema version {version!r}, this mmbench reads {SCHEMA_VERSION}"
-        )
-    return RunResult.model_validate(data)
+    """Write ``result`` where :class:`ResultLayout` puts it under ``results_dir``."""
+    return ResultLayout(results_dir, result.suite).write(result)
 
 
 def load_results(results_dir: Path, suite: str) -> list[RunResult]:
     """Every result file of ``suite`` under ``results_dir``, sorted by dataset and pipeline."""
-    root = Path(results_dir) / suite
-    paths = sorted(p for p in root.glob("*/*.json") if not p.name.startswith("."))
-    return [read_result(p) for p in paths]
+    return ResultLayout(results_dir, suite).load()
+
+
+def attach_tracking(path: Path, ids: TrackingIds) -> RunResult:
+    """Add the MLflow ids to a written result file: the one step after tracking that edits it."""
+    result = read_result(path)
+    result.tracking = ids
+    write_json_atomic(path, result.model_dump(mode="json"))
+    return result
+
+
+def read_result(path: Path) -> RunResult:
+    return _read_versioned(path, RunResult, "result", SCHEMA_VERSION)
+
+
+def read_ablation(path: Path) -> AblationReport:
+    """An ``ablation.json`` written by :func:`mmbench.ablation.write_report`."""
+    return _read_versioned(path, AblationReport, "ablation report", ABLATION_SCHEMA_VERSION)
+
+
+def _read_versioned(path: Path, model: type[M], what: str, version: int) -> M:
+    """Load a JSON file of ``model``; a wrong schema version or shape names the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MMBenchError(f"{path}: cannot read {what} file: {exc}") from None
+    found = data.get("schema_version") if isinstance(data, dict) else None
+    if found != version:
+        raise MMBenchError(f"{path}: {what} schema version {found!r}, this mmbench reads {version}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MMBenchError(f"{path}: invalid {what} file: {exc}") from None

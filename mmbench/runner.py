@@ -2,10 +2,11 @@
 
 For each dataset of a suite: load and validate the data once, then run its jobs — the suite's
 own pipeline (a single candidate, or an Optuna search when the budget allows) or the named
-reference pipelines — each cross-validated on the same folds, written to a result file, then
-logged to MLflow, then (optionally) ablated. The result file is written before any tracking
-call and before ablations, and a failing dataset or job is reported and skipped, so results
-already computed are never lost to a later failure.
+reference pipelines — each cross-validated on the same folds. A job goes: evaluate, (ablate),
+build the complete result, write it once, then record it in MLflow through the job's
+:class:`~mmbench.tracking.JobTracker` hooks and attach the run ids to the file. Tracking is
+optional and can fail without costing the result file; a failing dataset or job is reported
+and skipped, so results already computed are never lost to a later failure.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.progress import Reporter
+from mmbench.results import ResultLayout
 from mmbench.suite import DatasetSpec, Suite
 
 __all__ = ["DatasetOutcome", "Reporter", "RunOptions", "run_dataset", "run_suite"]
@@ -96,6 +98,7 @@ def run_dataset(
         cache=FeatureCache(
             (options.cache_dir or default_cache_dir()) if options.use_cache else None
         ),
+        layout=ResultLayout(options.results_dir, suite.name),
     )
     outcomes = []
     jobs: list[str | None] = list(options.pipelines) or [None]
@@ -110,38 +113,72 @@ def run_dataset(
 
 
 def _run_job(ctx: _Context, reference: str | None) -> DatasetOutcome:
-    """One pipeline (or search) on the loaded dataset: evaluate, save, track, ablate."""
+    """One pipeline (or search) on the loaded dataset; the parent MLflow run spans all of it."""
+    ctx.begin(reference)
+    status = "FAILED"
+    try:
+        outcome = _evaluate_and_record(ctx, reference)
+        status = "FINISHED"
+        return outcome
+    finally:
+        ctx.end(status)
+
+
+def _evaluate_and_record(ctx: _Context, reference: str | None) -> DatasetOutcome:
+    """Evaluate, (ablate), write the complete result once, then track it and attach the ids."""
+    from mmbench.jobs import build_result
+    from mmbench.results import AblationSummary
+
     start = time.perf_counter()
     spec = ctx.spec
-    ctx.begin(reference)
-    try:
-        search = None
-        if reference is not None:
-            cv, name = _reference(ctx, reference), reference
-        elif (ctx.options.trials or spec.budget.trials) > 1:
-            cv, name, search = _search(ctx)
-        else:
-            cv, name = _single(ctx), "default"
-        test_metrics = _refit_and_test(ctx, cv, name) if (search or spec.test_source) else None
-        result = build_result(
-            ctx.suite,
-            spec,
-            ctx.table,
-            cv,
-            name,
-            wall=time.perf_counter() - start,
-            search=search,
-            test_metrics=test_metrics,
-        )
-        outcome = save_and_track(ctx, result, cv)
-        ablate = spec.ablation.enabled if ctx.options.ablate is None else ctx.options.ablate
-        if ablate and reference is None:
-            _ablate(ctx, result, cv)
-        ctx.close_tracking("FINISHED")
-        return outcome
-    except BaseException:
-        ctx.close_tracking("FAILED")
-        raise
+    search = None
+    if reference is not None:
+        cv, name = _reference(ctx, reference), reference
+    elif (ctx.options.trials or spec.budget.trials) > 1:
+        cv, name, search = _search(ctx)
+    else:
+        cv, name = _single(ctx), "default"
+    test_metrics = _refit_and_test(ctx, cv, name) if (search or spec.test_source) else None
+    wall = time.perf_counter() - start  # the job's own time; ablations are reported apart
+    report, files = _ablate(ctx, cv) if ctx.ablates(reference) else (None, {})
+    result = build_result(
+        ctx.suite,
+        spec,
+        ctx.table,
+        cv,
+        name,
+        wall=wall,
+        search=search,
+        test_metrics=test_metrics,
+        ablation=AblationSummary.of(report, files) if report is not None else None,
+    )
+    path = ctx.layout.write(result)
+    ctx.reporter.info(f"{spec.name}: wrote {path}")
+    outcome = DatasetOutcome(spec.name, name, result, path, warnings=ctx.warnings)
+    outcome.warnings.extend(cv.failures)
+    outcome.result = _track(ctx, result, path, cv, report, files)
+    return outcome
+
+
+def _track(
+    ctx: _Context, result: Any, path: Path, cv: Any, report: Any, files: dict[str, Path]
+) -> Any:
+    """Record the written result (and its ablation) in MLflow; the file gets the run ids."""
+    from mmbench.results import attach_tracking
+
+    if ctx.job is None:
+        return result
+    ids = ctx.job.record_result(
+        result,
+        cv,
+        table=ctx.table,
+        modalities=ctx.spec.modalities,
+        model_path=ctx.model_path,
+        study=ctx.study,
+    )
+    if report is not None:
+        ctx.job.record_ablation(report, files)
+    return attach_tracking(path, ids) if ids is not None else result
 
 
 @dataclass
@@ -155,57 +192,41 @@ class _Context:
     table: Any
     folds: list[Any]
     cache: Any
-    tracker: Any = None
-    parent_id: str | None = None
+    layout: ResultLayout
+    job: Any = None  # JobTracker, None when untracked
     model_path: Path | None = None
     study: Any = None
-    run_label: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def begin(self, reference: str | None) -> None:
-        """Reset per-job state and open the job's parent MLflow run."""
-        self.model_path, self.study, self.warnings = None, None, []
-        self.run_label = self.spec.name if reference is None else f"{self.spec.name}/{reference}"
-        self.open_tracking("study" if reference is None else "reference")
-
-    def open_tracking(self, kind: str) -> None:
-        """Start the job's parent MLflow run; on failure warn and run untracked."""
+        """Reset per-job state and, when tracking, open the job's parent MLflow run."""
+        self.model_path, self.study, self.warnings, self.job = None, None, [], None
         if not self.options.track:
             return
-        from mmbench.tracking import Tracker
-
-        try:
-            if self.tracker is None:
-                self.tracker = Tracker(self.options.tracking_uri, f"mmbench/{self.suite.name}")
-            self.parent_id = self.tracker.start_run(self.run_label, self.tags(kind))
-        except MMBenchError as exc:
-            self.tracker = None
-            self.warn(f"MLflow unavailable, running untracked (results are still written): {exc}")
-
-    def close_tracking(self, status: str) -> None:
-        if self.tracker is not None and self.parent_id is not None:
-            try:
-                self.tracker.end_run(self.parent_id, status)
-            except MMBenchError as exc:
-                self.warn(f"MLflow: {exc}")
-            self.parent_id = None
-
-    def tags(self, kind: str) -> dict[str, Any]:
-        from mmbench import __version__
+        from mmbench.tracking import JobInfo, start_job
         from mmbench.device import resolve_device
-        from mmbench.results import git_commit
 
-        return {
-            "mmbench.suite": self.suite.name,
-            "mmbench.dataset": self.spec.name,
-            "mmbench.kind": kind,
-            "mmbench.version": __version__,
-            "mmbench.git_commit": git_commit() or "unknown",
-            "mmbench.seed": self.suite.seed,
-            "mmbench.device": str(resolve_device("auto")),
-            "mmbench.fingerprint": self.table.fingerprint,
-            "mmbench.source": self.spec.source.describe(),
-        }
+        info = JobInfo(
+            suite=self.suite.name,
+            dataset=self.spec.name,
+            label=self.spec.name if reference is None else f"{self.spec.name}/{reference}",
+            kind="study" if reference is None else "reference",
+            seed=self.suite.seed,
+            fingerprint=self.table.fingerprint,
+            source=self.spec.source.describe(),
+            device=str(resolve_device("auto")),
+        )
+        self.job = start_job(info, uri=self.options.tracking_uri, warn=self.warn)
+
+    def end(self, status: str) -> None:
+        if self.job is not None:
+            self.job.close(status)
+            self.job = None
+
+    def ablates(self, reference: str | None) -> bool:
+        """Ablations follow the suite's own pipeline only, as the suite or ``--ablate`` says."""
+        enabled = self.spec.ablation.enabled if self.options.ablate is None else self.options.ablate
+        return enabled and reference is None
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -213,92 +234,69 @@ class _Context:
 
 
 def _single(ctx: _Context) -> Any:
+    from mmbench.jobs import evaluate_fixed
+
     with ctx.reporter.task(f"{ctx.spec.name}: {len(ctx.folds)} folds", len(ctx.folds)) as advance:
         return evaluate_fixed(
             ctx.spec, ctx.table, ctx.folds, cache=ctx.cache, on_fold=lambda r, i: advance(r)
         )
 
 
-def evaluate_fixed(
-    spec: DatasetSpec, table: Any, folds: list[Any], cache: Any = None, on_fold: Any = None
-) -> Any:
-    """CV of the dataset's fixed pipeline (the suite's ``pipeline`` or the default one).
-
-    Shared by ``mmbench run`` without a search and by the ``mmbench regress`` gate, so that the
-    gate checks exactly what a run does.
-    """
-    from mmbench.config import default_pipeline
-    from mmbench.pipeline import evaluate_pipeline
-
-    pipeline = spec.pipeline or default_pipeline(table.modalities)
-    cv = evaluate_pipeline(table, pipeline, folds, cache=cache, on_fold=on_fold)
-    if not any(f.ok for f in cv.folds):
-        raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
-    return cv
-
-
 def _reference(ctx: _Context, name: str) -> Any:
     from mmbench.baselines import evaluate_reference
+    from mmbench.jobs import require_a_fold
 
     ctx.reporter.info(f"{ctx.spec.name}: reference pipeline {name}")
     _, cv = evaluate_reference(
         name, ctx.table, ctx.folds, primary=ctx.spec.protocol.primary_metric, cache=ctx.cache
     )
-    if not any(f.ok for f in cv.folds):
-        raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
+    require_a_fold(cv)
     return cv
 
 
-def _ablate(ctx: _Context, result: Any, cv: Any) -> None:
-    """Modality ablations of the chosen pipeline; files beside the result, runs under its parent."""
-    from mmbench.ablation import run_ablation, track_ablation
-    from mmbench.results import write_result
+def _ablate(ctx: _Context, cv: Any) -> tuple[Any, dict[str, Path]]:
+    """Modality ablations of the chosen pipeline, written to the layout's ablation folder.
+
+    A failed ablation is a warning: the job's own result is still written.
+    """
+    from mmbench.ablation import run_ablation, write_report
 
     if len(cv.modalities) < 2:
         ctx.warn("ablation skipped: the pipeline uses a single modality")
-        return
-    directory = Path(ctx.options.results_dir) / ctx.suite.name / ctx.spec.name / "ablation"
+        return None, {}
     n = len(cv.modalities)
     limit = ctx.spec.ablation.max_subset_modalities
     total = 2**n - 1 if n <= limit else 2 * n + 1
-    with ctx.reporter.task(f"{ctx.spec.name}: ablations", total) as advance:
-        report = run_ablation(
-            ctx.table,
-            cv.spec,
-            ctx.folds,
-            cache=ctx.cache,
-            primary=ctx.spec.protocol.primary_metric,
-            max_subset_modalities=limit,
-            progress=lambda label, done, total: advance(label),
-        )
-    files = report.write(directory)
-    result.ablation = {
-        "shapley": report.shapley,
-        "ranking": report.ranking(),
-        "robustness": report.robustness,
-        "files": {k: str(v) for k, v in files.items()},
-    }
-    write_result(result, ctx.options.results_dir)
-    ctx.reporter.info(f"{ctx.spec.name}: ablation table {files.get('md', directory)}")
-    if ctx.tracker is not None and ctx.parent_id is not None:
-        try:
-            track_ablation(ctx.tracker, ctx.parent_id, report, ctx.tags("ablation"))
-        except MMBenchError as exc:
-            ctx.warn(f"MLflow logging of ablations failed (files kept): {exc}")
+    try:
+        with ctx.reporter.task(f"{ctx.spec.name}: ablations", total) as advance:
+            report = run_ablation(
+                ctx.table,
+                cv.spec,
+                ctx.folds,
+                cache=ctx.cache,
+                primary=ctx.spec.protocol.primary_metric,
+                max_subset_modalities=limit,
+                progress=lambda label, done, total: advance(label),
+            )
+    except MMBenchError as exc:
+        ctx.warn(f"ablation failed (the result is still written): {exc}")
+        return None, {}
+    files = write_report(report, ctx.layout.ablation_dir(ctx.spec.name))
+    ctx.reporter.info(f"{ctx.spec.name}: ablation table {files['md']}")
+    return report, files
 
 
-def _search(ctx: _Context) -> tuple[Any, str, dict[str, Any]]:
+def _search(ctx: _Context) -> tuple[Any, str, Any]:
     from mmbench.pipeline import evaluate_pipeline
+    from mmbench.results import SearchSummary
     from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
-    from mmbench.search.study import default_storage
-    from mmbench.tracking import StudyRecorder
 
     spec, options = ctx.spec, ctx.options
     space = spec.search or SearchSpace()
     n_trials = options.trials or spec.budget.trials
     settings = SearchSettings(
         study_name=f"{ctx.suite.name}.{spec.name}",
-        storage=options.storage or default_storage(options.results_dir, ctx.suite.name),
+        storage=options.storage or ctx.layout.study_storage(),
         n_trials=n_trials,
         timeout=options.timeout or spec.budget.timeout_s,
         sampler=space.sampler,
@@ -308,10 +306,7 @@ def _search(ctx: _Context) -> tuple[Any, str, dict[str, Any]]:
         seed=ctx.suite.seed,
         resume=options.resume,
     )
-    hooks = TrialHooks()
-    if ctx.tracker is not None and ctx.parent_id is not None:
-        rec = StudyRecorder(ctx.tracker, ctx.parent_id, ctx.tags("trial"))
-        hooks = TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end)
+    hooks = ctx.job.trial_hooks() if ctx.job is not None else TrialHooks()
     with ctx.reporter.task(f"{spec.name}: search", n_trials) as advance:
         outcome = run_search(
             ctx.table,
@@ -326,17 +321,17 @@ def _search(ctx: _Context) -> tuple[Any, str, dict[str, Any]]:
     if cv is None:  # best trial came from an earlier process (resumed study): score it again
         cv = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
     study = ctx.study = outcome.study
-    search = {
-        "study": study.study_name,
-        "storage": _redact(settings.storage or ""),
-        "n_trials": len(study.trials),
-        "new_trials": outcome.n_new_trials,
-        "states": _state_counts(study),
-        "best_trial": _best_number(study),
-        "seconds": outcome.seconds,
-        "optuna_seconds": outcome.optuna_seconds,
-        "tracking_seconds": ctx.tracker.seconds if ctx.tracker is not None else 0.0,
-    }
+    search = SearchSummary(
+        study=study.study_name,
+        storage=_redact(settings.storage or ""),
+        n_trials=len(study.trials),
+        new_trials=outcome.n_new_trials,
+        states=_state_counts(study),
+        best_trial=_best_number(study),
+        seconds=outcome.seconds,
+        optuna_seconds=outcome.optuna_seconds,
+        tracking_seconds=ctx.job.seconds if ctx.job is not None else 0.0,
+    )
     return cv, "search", search
 
 
@@ -383,9 +378,7 @@ def _refit_and_test(ctx: _Context, cv: Any, name: str) -> dict[str, float] | Non
 
     ctx.reporter.info(f"{ctx.spec.name}: refitting {name} on all training rows")
     model = fit_pipeline(ctx.table, cv.spec, seed=ctx.suite.seed, modalities=cv.modalities)
-    ctx.model_path = model.save(
-        Path(ctx.options.results_dir) / ctx.suite.name / ctx.spec.name / "models" / f"{name}.joblib"
-    )
+    ctx.model_path = model.save(ctx.layout.model_file(ctx.spec.name, name))
     if ctx.spec.test_source is None:
         return None
     test = load_table(
@@ -393,154 +386,3 @@ def _refit_and_test(ctx: _Context, cv: Any, name: str) -> dict[str, float] | Non
     )
     proba = model.predict_proba(test)
     return compute_metrics(test.labels, proba, threshold=model.threshold)
-
-
-def build_result(
-    suite: Suite,
-    spec: DatasetSpec,
-    table: Any,
-    cv: Any,
-    pipeline_name: str,
-    wall: float,
-    search: dict[str, Any] | None = None,
-    test_metrics: dict[str, float] | None = None,
-) -> Any:
-    from mmbench.device import resolve_device
-    from mmbench.evaluation import chance_level
-    from mmbench.results import DatasetInfo, FoldRecord, RunResult, provenance
-
-    summary = cv.summary
-    return RunResult(
-        suite=suite.name,
-        dataset=DatasetInfo(
-            name=spec.name,
-            source=spec.source.describe(),
-            revision=spec.source.revision,
-            fingerprint=table.fingerprint,
-            n_rows=len(table),
-            n_classes=table.n_classes,
-            classes=table.classes,
-            modalities=cv.modalities,
-            recipe=table.meta.get("recipe"),
-        ),
-        pipeline_name=pipeline_name,
-        pipeline=cv.spec.model_dump(mode="json"),
-        seed=suite.seed,
-        protocol=spec.protocol.model_dump(),
-        metrics=summary,
-        chance={m: chance_level(m, table.labels, table.n_classes) for m in summary},
-        folds=[
-            FoldRecord(key=f.key, metrics=f.metrics, seconds=f.seconds, error=f.error)
-            for f in cv.folds
-        ],
-        test_metrics=test_metrics,
-        durations={**cv.seconds, "wall": wall},
-        search=search,
-        provenance=provenance(str(resolve_device(cv.spec.training.device))),
-    )
-
-
-def save_and_track(ctx: _Context, result: Any, cv: Any) -> DatasetOutcome:
-    """Write the result file first, then log to MLflow; a tracking failure keeps the file."""
-    from mmbench.results import write_result
-
-    options = ctx.options
-    path = write_result(result, options.results_dir)
-    outcome = DatasetOutcome(
-        ctx.spec.name,
-        pipeline=result.pipeline_name,
-        result=result,
-        path=path,
-        warnings=ctx.warnings,
-    )
-    ctx.reporter.info(f"{ctx.spec.name}: wrote {path}")
-    outcome.warnings.extend(cv.failures)
-    if ctx.tracker is None or ctx.parent_id is None:
-        return outcome
-    try:
-        run_id = track_result(ctx, result, cv)
-        result.tracking = {
-            "run_id": run_id,
-            "parent_run_id": ctx.parent_id,
-            "experiment_id": ctx.tracker.experiment_id,
-            "tracking_uri": ctx.tracker.uri,
-        }
-        write_result(result, options.results_dir)
-    except MMBenchError as exc:
-        ctx.warn(f"MLflow logging failed (result file kept): {exc}")
-    return outcome
-
-
-def track_result(ctx: _Context, result: Any, cv: Any) -> str:
-    """Log the chosen pipeline: params, per-fold and mean metrics, test metrics, pictures.
-
-    Without a search this is the dataset's parent run itself; after a search it is a child run
-    tagged ``mmbench.kind=best`` beside the trial runs.
-    """
-    import tempfile
-
-    from mmbench.tracking import cv_metrics, fold_steps
-
-    tracker = ctx.tracker
-    if result.search is None:
-        run_id = ctx.parent_id
-        kind = "best" if result.pipeline_name == "default" else "reference"
-        tracker.log(run_id, tags={"mmbench.kind": kind, "mmbench.pipeline": result.pipeline_name})
-    else:
-        run_id = tracker.start_run(f"{ctx.run_label}-best", ctx.tags("best"), ctx.parent_id)
-    metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
-    metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
-    tracker.log(
-        run_id,
-        params={**cv.spec.flat_params(), **protocol_params(ctx.spec, ctx.suite)},
-        metrics=metrics,
-        steps=fold_steps([f.metrics for f in cv.folds if f.ok]),
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in _pictures(ctx, cv, Path(tmp)):
-            tracker.log_artifact(run_id, path, "plots")
-    if ctx.model_path is not None:
-        _log_model(ctx, str(run_id))
-    if result.search is not None:
-        tracker.log(
-            ctx.parent_id, metrics=cv_metrics(result.metrics), tags={"mmbench.best_run_id": run_id}
-        )
-        tracker.end_run(run_id, "FINISHED")
-    return str(run_id)
-
-
-def _log_model(ctx: _Context, run_id: str) -> None:
-    """The refitted pipeline as an MLflow pyfunc model with signature and input example."""
-    from mmbench.serving import log_pyfunc
-
-    assert ctx.model_path is not None and ctx.tracker is not None
-    try:
-        ctx.tracker.timed(
-            log_pyfunc, ctx.tracker.uri, run_id, ctx.model_path, ctx.spec.modalities, ctx.table
-        )
-    except MMBenchError as exc:  # the model file on disk is kept either way
-        ctx.warn(f"MLflow model logging failed ({exc}); the model is saved at {ctx.model_path}")
-
-
-def _pictures(ctx: _Context, cv: Any, directory: Path) -> list[Path]:
-    from mmbench import plots
-
-    proba, mask = plots.oof_average(cv.oof)
-    y, classes = ctx.table.labels[mask], ctx.table.classes
-    out = [
-        plots.confusion_matrix_png(y, proba[mask], classes, directory / "confusion_matrix.png"),
-        plots.roc_pr_png(y, proba[mask], classes, directory / "roc_pr_curves.png"),
-    ]
-    study = ctx.study
-    if study is not None:
-        out += plots.optuna_pngs(study, directory)
-    return out
-
-
-def protocol_params(spec: DatasetSpec, suite: Suite) -> dict[str, Any]:
-    return {
-        "protocol.folds": spec.protocol.folds,
-        "protocol.repeats": spec.protocol.repeats,
-        "protocol.primary_metric": spec.protocol.primary_metric,
-        "seed": suite.seed,
-    }

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mmbench.suite import Suite, parse_suite
+
+if TYPE_CHECKING:
+    from mmbench.results import AblationReport, RunResult
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +66,104 @@ def tiny_suite(
 
 
 FAST_TRAINING = {"epochs": 6, "batch_size": 32, "patience": 3}
+
+
+def make_result(
+    dataset: str = "d",
+    pipeline: str = "default",
+    mean: float = 0.5,
+    *,
+    scores: Sequence[float] | None = None,
+    std: float = 0.01,
+    metric: str = "f1_macro",
+    chance: float = 0.2,
+    test: float | None = None,
+    suite: str = "toy",
+    fingerprint: str = "f" * 16,
+    keys: list[str] | None = None,
+    seed: int = 0,
+    lr: float = 0.003,
+    created: str = "2025-01-01T00:00:00+00:00",
+    commit: str | None = "a" * 40,
+) -> RunResult:
+    """A hand-made result of ``metric``: two folds at ``mean`` summarized as ``mean ± std``, or
+    the given fold ``scores`` with their own mean and sample std (what the regression gate reads).
+
+    Results of one test differ only where the caller says, e.g. the pipeline's learning rate.
+    """
+    import numpy as np
+
+    from mmbench.results import DatasetInfo, FoldRecord, Provenance, RunResult
+
+    if scores is None:
+        scores = [mean, mean]
+    else:
+        mean, std = float(np.mean(scores)), float(np.std(scores, ddof=1))
+    keys = keys or [f"r0f{i}" for i in range(len(scores))]
+    return RunResult(
+        suite=suite,
+        dataset=DatasetInfo(
+            name=dataset,
+            source="synthetic",
+            fingerprint=fingerprint,
+            n_rows=100,
+            n_classes=3,
+            classes=["a", "b", "c"],
+            modalities=["image", "text"],
+        ),
+        pipeline_name=pipeline,
+        pipeline={"fusion": {"name": "early"}, "training": {"lr": lr}},
+        seed=seed,
+        protocol={"folds": len(scores), "repeats": 1, "primary_metric": metric},
+        metrics={metric: {"mean": mean, "std": std}},
+        chance={metric: chance},
+        folds=[
+            FoldRecord(key=k, metrics={metric: s}, seconds=1.0)
+            for k, s in zip(keys, scores, strict=True)
+        ],
+        test_metrics=None if test is None else {metric: test},
+        provenance=Provenance(
+            mmbench_version="0.1.0",
+            git_commit=commit,
+            python="3.11",
+            packages={},
+            hardware={},
+            created_at=created,
+        ),
+    )
+
+
+def crafted_report(metric: str = "f1_macro") -> AblationReport:
+    """An ablation of two modalities over two folds; fold scores are chosen by hand, not trained."""
+    import numpy as np
+
+    from mmbench.ablation import build_report, plan_subsets, row_from_cv
+    from mmbench.config import PipelineSpec
+    from mmbench.evaluation import METRICS, Fold
+    from mmbench.pipeline import CVResult, FoldResult
+
+    spec = PipelineSpec(encoders={"image": "timm/test_resnet", "text": "tfidf"})
+    scores = {("image", "text"): [0.8, 0.7], ("image",): [0.7, 0.7], ("text",): [0.4, 0.3]}
+    folds = [Fold(0, k, np.arange(4), np.arange(4, 6), seed=k) for k in range(2)]
+
+    def cv(subset: tuple[str, ...]) -> CVResult:
+        results = [
+            FoldResult(key=f.key, metrics={metric: s})
+            for f, s in zip(folds, scores[subset], strict=True)
+        ]
+        if len(subset) == 2:
+            for r, (img, txt) in zip(results, [(0.3, 0.6), (0.3, 0.5)], strict=True):
+                r.missing_metrics = {"image": {metric: img}, "text": {metric: txt}}
+        return CVResult(spec, list(subset), results, np.zeros((1, 6, 3)), {"total": 1.0}, {})
+
+    rows = [row_from_cv(s, k, cv(s)) for s, k in plan_subsets(["image", "text"], 5)]
+    return build_report(
+        "toy",
+        spec,
+        METRICS.get(metric),
+        ["image", "text"],
+        folds,
+        [0.2, 0.2],
+        rows,
+        cv(("image", "text")),
+    )

@@ -4,22 +4,21 @@ import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import crafted_report
 
 from mmbench.ablation import (
-    AblationReport,
-    build_report,
     fold_shapley,
     plan_subsets,
-    row_from_cv,
+    render_markdown,
+    report_frame,
     run_ablation,
     shapley_values,
-    track_ablation,
+    write_report,
 )
 from mmbench.config import PipelineSpec
-from mmbench.evaluation import METRICS, Fold
-from mmbench.pipeline import CVResult, FoldResult
+from mmbench.errors import MMBenchError
+from mmbench.results import read_ablation
 
 # --------------------------------------------------------------------------- Shapley arithmetic
 
@@ -69,35 +68,6 @@ def test_plan_covers_every_subset_or_falls_back_to_loo_and_singles() -> None:
 # --------------------------------------------------------------------------- report from crafted folds
 
 
-def crafted_report(metric: str = "f1_macro") -> AblationReport:
-    """Two modalities, two folds; fold scores are chosen by hand, not trained."""
-    spec = PipelineSpec(encoders={"image": "timm/test_resnet", "text": "tfidf"})
-    scores = {("image", "text"): [0.8, 0.7], ("image",): [0.7, 0.7], ("text",): [0.4, 0.3]}
-    folds = [Fold(0, k, np.arange(4), np.arange(4, 6), seed=k) for k in range(2)]
-
-    def cv(subset: tuple[str, ...]) -> CVResult:
-        results = [
-            FoldResult(key=f.key, metrics={metric: s})
-            for f, s in zip(folds, scores[subset], strict=True)
-        ]
-        if len(subset) == 2:
-            for r, (img, txt) in zip(results, [(0.3, 0.6), (0.3, 0.5)], strict=True):
-                r.missing_metrics = {"image": {metric: img}, "text": {metric: txt}}
-        return CVResult(spec, list(subset), results, np.zeros((1, 6, 3)), {"total": 1.0}, {})
-
-    rows = [row_from_cv(s, k, cv(s)) for s, k in plan_subsets(["image", "text"], 5)]
-    return build_report(
-        "toy",
-        spec,
-        METRICS.get(metric),
-        ["image", "text"],
-        folds,
-        [0.2, 0.2],
-        rows,
-        cv(("image", "text")),
-    )
-
-
 def test_report_attribution_from_crafted_scores(tmp_path: Path) -> None:
     report = crafted_report()
     assert report.ranking() == ["image", "text"]
@@ -106,10 +76,10 @@ def test_report_attribution_from_crafted_scores(tmp_path: Path) -> None:
     assert report.leave_one_out["image"]["mean"] == pytest.approx(0.4)  # full − text alone
     assert report.robustness["image"]["drop"] == pytest.approx(0.45)
     assert report.robustness["text"]["mean"] == pytest.approx(0.55)
-    frame = report.to_frame()
+    frame = report_frame(report)
     assert list(frame["modalities"]) == ["image+text", "image", "text"]
-    assert "| image | +0.450 ± 0.000 | +0.400 ± 0.000 | +0.450 ± 0.071 |" in report.to_markdown()
-    paths = report.write(tmp_path)
+    assert "| image | +0.450 ± 0.000 | +0.400 ± 0.000 | +0.450 ± 0.071 |" in render_markdown(report)
+    paths = write_report(report, tmp_path)
     assert {p.name for p in paths.values()} == {
         "ablation.csv",
         "ablation.json",
@@ -117,8 +87,13 @@ def test_report_attribution_from_crafted_scores(tmp_path: Path) -> None:
         "ablation.png",
     }
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
-    again = AblationReport.from_dict(json.loads(paths["json"].read_text()))
-    assert again == report
+    assert read_ablation(paths["json"]) == report
+    data = json.loads(paths["json"].read_text())
+    assert data["schema_version"] == 1 and data["rows"][0]["modalities"] == ["image", "text"]
+    assert data["pipeline"]["encoders"]["text"] == {"name": "tfidf", "options": {}}
+    paths["json"].write_text(json.dumps({**data, "schema_version": 2}))
+    with pytest.raises(MMBenchError, match="ablation report schema version 2"):
+        read_ablation(paths["json"])
 
 
 def test_lower_is_better_metric_flips_drops_not_shapley() -> None:
@@ -126,25 +101,6 @@ def test_lower_is_better_metric_flips_drops_not_shapley() -> None:
     assert report.shapley is not None and report.shapley["image"]["mean"] > 0
     assert report.ranking() == ["text", "image"]
     assert report.leave_one_out["image"]["mean"] < 0
-
-
-def test_track_ablation_logs_child_runs_and_artifacts(tmp_path: Path) -> None:
-    from mmbench.tracking import Tracker
-
-    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", experiment="mmbench/test")
-    parent = tracker.start_run("toy", {"mmbench.kind": "best"})
-    report = crafted_report()
-    ids = track_ablation(tracker, parent, report, {"mmbench.dataset": "toy"}, tmp_path / "files")
-    assert set(ids) == {"image+text", "image", "text"}
-    child = tracker.client.get_run(ids["image"])
-    assert child.data.tags["mmbench.kind"] == "ablation"
-    assert child.data.tags["mmbench.ablation.modalities"] == "image"
-    assert child.data.tags["mlflow.parentRunId"] == parent
-    assert child.data.metrics["cv.f1_macro"] == pytest.approx(0.7)
-    run = tracker.client.get_run(parent)
-    assert run.data.metrics["ablation.shapley.image"] == pytest.approx(0.45)
-    artifacts = {a.path for a in tracker.client.list_artifacts(parent, "ablation")}
-    assert "ablation/ablation.png" in artifacts and "ablation/ablation.json" in artifacts
 
 
 # --------------------------------------------------------------------------- ground truth

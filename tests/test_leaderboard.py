@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import make_result
 
 from mmbench.cli import main
 from mmbench.errors import MMBenchError
@@ -16,57 +17,7 @@ from mmbench.leaderboard import (
     render,
     write_leaderboard,
 )
-from mmbench.results import (
-    DatasetInfo,
-    FoldRecord,
-    Provenance,
-    RunResult,
-    load_results,
-    write_result,
-)
-
-
-def make_result(
-    dataset: str,
-    pipeline: str,
-    mean: float,
-    *,
-    metric: str = "f1_macro",
-    chance: float = 0.2,
-    std: float = 0.01,
-    test: float | None = None,
-    suite: str = "toy",
-    created: str = "2025-01-01T00:00:00+00:00",
-    commit: str = "a" * 40,
-) -> RunResult:
-    return RunResult(
-        suite=suite,
-        dataset=DatasetInfo(
-            name=dataset,
-            source="synthetic",
-            fingerprint="f" * 16,
-            n_rows=100,
-            n_classes=3,
-            classes=["a", "b", "c"],
-            modalities=["image", "text"],
-        ),
-        pipeline_name=pipeline,
-        pipeline={"fusion": {"name": "early"}},
-        seed=0,
-        protocol={"folds": 2, "repeats": 1, "primary_metric": metric},
-        metrics={metric: {"mean": mean, "std": std}},
-        chance={metric: chance},
-        folds=[FoldRecord(key=f"r0f{i}", metrics={metric: mean}, seconds=1.0) for i in range(2)],
-        test_metrics=None if test is None else {metric: test},
-        provenance=Provenance(
-            mmbench_version="0.1.0",
-            git_commit=commit,
-            python="3.11",
-            packages={},
-            hardware={},
-            created_at=created,
-        ),
-    )
+from mmbench.results import load_results, write_result
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from conftest import make_result
 
 from mmbench.cli import main
 from mmbench.data.table import MultiModalTable
@@ -20,53 +22,15 @@ from mmbench.regress import (
     tolerance,
     write_baseline,
 )
-from mmbench.results import DatasetInfo, FoldRecord, Provenance, RunResult
+from mmbench.results import RunResult
 from mmbench.suite import load_suite
 
 BASE = [0.70, 0.75, 0.80, 0.72, 0.78]
 
 
-def result(
-    scores: list[float],
-    *,
-    dataset: str = "d",
-    metric: str = "f1_macro",
-    fingerprint: str = "f" * 16,
-    keys: list[str] | None = None,
-    seed: int = 0,
-    lr: float = 0.003,
-) -> RunResult:
-    keys = keys or [f"r0f{i}" for i in range(len(scores))]
-    mean, std = float(np.mean(scores)), float(np.std(scores, ddof=1))
-    return RunResult(
-        suite="toy",
-        dataset=DatasetInfo(
-            name=dataset,
-            source="synthetic",
-            fingerprint=fingerprint,
-            n_rows=100,
-            n_classes=3,
-            classes=["a", "b", "c"],
-            modalities=["text"],
-        ),
-        pipeline_name="regress",
-        pipeline={"fusion": {"name": "early"}, "training": {"lr": lr}},
-        seed=seed,
-        protocol={"folds": len(scores), "repeats": 1, "primary_metric": metric},
-        metrics={metric: {"mean": mean, "std": std}},
-        folds=[
-            FoldRecord(key=k, metrics={metric: s}, seconds=0.1)
-            for k, s in zip(keys, scores, strict=True)
-        ],
-        provenance=Provenance(
-            mmbench_version="0.1.0",
-            git_commit=None,
-            python="3.11",
-            packages={},
-            hardware={},
-            created_at="2025-01-01T00:00:00+00:00",
-        ),
-    )
+def result(scores: list[float], **kw: Any) -> RunResult:
+    """A rerun's (or baseline's) result: the given fold scores of one dataset."""
+    return make_result(kw.pop("dataset", "d"), "regress", scores=scores, **kw)
 
 
 def verdict_of(current: list[float], base: list[float] = BASE, metric: str = "f1_macro") -> str:

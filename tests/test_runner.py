@@ -62,10 +62,10 @@ def test_default_pipeline_end_to_end(tmp_path: Path) -> None:
     assert {"f1_macro", "roc_auc", "pr_auc", "balanced_accuracy", "log_loss"} <= set(result.metrics)
     assert result.metrics["f1_macro"]["mean"] > result.chance["f1_macro"] + 0.15
     assert result.provenance.packages["torch"] and result.provenance.mmbench_version
-    assert result.seed == 0 and result.protocol["folds"] == 3
+    assert result.seed == 0 and result.protocol.folds == 3
 
     [run] = runs_of(uri, "tiny-suite")
-    assert result.tracking and result.tracking["run_id"] == run.info.run_id
+    assert result.tracking and result.tracking.run_id == run.info.run_id
     assert run.data.params["encoder.image"] == "timm/test_resnet"
     assert run.data.params["fusion"] == "early"
     assert run.data.tags["mmbench.kind"] == "best"
@@ -96,7 +96,11 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
     [outcome] = run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri))
     assert outcome.error is None, outcome.error
     result = outcome.result
-    assert result.pipeline_name == "search" and result.search["n_trials"] == 3
+    assert (
+        result.pipeline_name == "search"
+        and result.search is not None
+        and result.search.n_trials == 3
+    )
 
     study = optuna.load_study(
         study_name="tiny-suite.tiny", storage=f"sqlite:///{res / 'tiny-suite' / 'optuna.db'}"
@@ -209,7 +213,7 @@ def test_reference_pipelines_and_ablations(tmp_path: Path) -> None:
     [own] = outcomes
     assert own.error is None, own.error
     ablation = read_result(own.path).ablation
-    assert ablation is not None and set(ablation["shapley"]) == {"text", "tabular"}
+    assert ablation is not None and set(ablation.shapley or {}) == {"text", "tabular"}
     assert (res / "tiny-suite" / "tiny" / "ablation" / "ablation.md").exists()
     refs = run_suite(
         suite,

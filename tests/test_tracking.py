@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,12 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FAST_TRAINING, tiny_suite
+from conftest import FAST_TRAINING, crafted_report, make_result, tiny_suite
 from mlflow import MlflowClient
 
+from mmbench.ablation import write_report
 from mmbench.errors import MMBenchError
+from mmbench.results import ResultLayout, TrackingIds, attach_tracking, read_result
 from mmbench.runner import RunOptions, run_suite
-from mmbench.tracking import Tracker, cv_metrics, fold_steps, tracking_uri
+from mmbench.tracking import (
+    JobInfo,
+    Tracker,
+    cv_metrics,
+    fold_steps,
+    start_job,
+    track_ablation,
+    tracking_uri,
+)
 
 
 def test_tracking_uri_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,6 +67,71 @@ def test_metric_naming_helpers() -> None:
 def test_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(MMBenchError, match="MLflow at"):
         Tracker("bogus-scheme://nowhere", "x")
+
+
+def test_track_ablation_logs_child_runs_and_artifacts(tmp_path: Path) -> None:
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", experiment="mmbench/test")
+    parent = tracker.start_run("toy", {"mmbench.kind": "best"})
+    report = crafted_report()
+    files = write_report(report, tmp_path / "files")
+    ids = track_ablation(tracker, parent, report, {"mmbench.dataset": "toy"}, files)
+    assert set(ids) == {"image+text", "image", "text"}
+    child = tracker.client.get_run(ids["image"])
+    assert child.data.tags["mmbench.kind"] == "ablation"
+    assert child.data.tags["mmbench.ablation.modalities"] == "image"
+    assert child.data.tags["mlflow.parentRunId"] == parent
+    assert child.data.metrics["cv.f1_macro"] == pytest.approx(0.7)
+    run = tracker.client.get_run(parent)
+    assert run.data.metrics["ablation.shapley.image"] == pytest.approx(0.45)
+    artifacts = {a.path for a in tracker.client.list_artifacts(parent, "ablation")}
+    assert "ablation/ablation.png" in artifacts and "ablation/ablation.json" in artifacts
+
+
+def job_info(kind: str = "study", label: str = "d") -> JobInfo:
+    return JobInfo(
+        suite="toy",
+        dataset="d",
+        label=label,
+        kind=kind,
+        seed=0,
+        fingerprint="f" * 16,
+        source="synthetic",
+        device="cpu",
+    )
+
+
+def test_job_tracker_unavailable_is_a_warning_and_none() -> None:
+    warnings: list[str] = []
+    job = start_job(job_info(), uri="bogus-scheme://nowhere", warn=warnings.append)
+    assert job is None
+    assert len(warnings) == 1 and "running untracked" in warnings[0]
+
+
+def test_job_parent_run_is_tagged_and_closed(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'job.db'}"
+    job = start_job(job_info(kind="reference", label="d/late"), uri=uri, warn=pytest.fail)
+    assert job is not None
+    job.close("FAILED")
+    run = MlflowClient(uri).get_run(job.parent_id)
+    assert run.info.run_name == "d/late" and run.info.status == "FAILED"
+    assert run.data.tags["mmbench.kind"] == "reference"
+    assert run.data.tags["mmbench.fingerprint"] == "f" * 16
+    assert run.data.tags["mmbench.device"] == "cpu"
+    assert job.seconds > 0
+
+
+def test_attach_tracking_adds_ids_and_keeps_the_rest(tmp_path: Path) -> None:
+    result = make_result("d", "default", 0.7)
+    path = ResultLayout(tmp_path, "toy").write(result)
+    assert path == tmp_path / "toy" / "d" / "default.json"
+    before = json.loads(path.read_text())
+    assert before["tracking"] is None
+    ids = {"run_id": "r", "parent_run_id": "p", "experiment_id": "1", "tracking_uri": "sqlite://"}
+    attached = attach_tracking(path, TrackingIds(**ids))
+    after = json.loads(path.read_text())
+    assert after["tracking"] == ids
+    assert {**after, "tracking": None} == before
+    assert read_result(path) == attached
 
 
 def free_port() -> int:

@@ -4,7 +4,8 @@ The objective samples a :class:`PipelineSpec`, cross-validates it with
 :func:`mmbench.pipeline.evaluate_pipeline` and reports each fold's score so that a pruner can stop
 a hopeless candidate early (Wilcoxon by default: made for k-fold instances). A candidate whose
 folds fail is a FAILED trial with its reason and the study goes on. Bookkeeping (MLflow) is not
-done here: callers pass :class:`TrialHooks`.
+done here: callers pass :class:`TrialHooks` (e.g. :meth:`mmbench.tracking.JobTracker.trial_hooks`),
+and the storage URL (by default :meth:`mmbench.results.ResultLayout.study_storage`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from mmbench.cache import FeatureCache
@@ -65,12 +65,6 @@ class SearchOutcome:
     n_new_trials: int
     seconds: float
     optuna_seconds: float
-
-
-def default_storage(results_dir: Path, suite: str) -> str:
-    path = (Path(results_dir) / suite / "optuna.db").resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
 
 
 def make_storage(url: str, heartbeat_s: int) -> Any:

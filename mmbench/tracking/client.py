@@ -1,9 +1,8 @@
-"""MLflow bookkeeping, designed for the comparison UI.
+"""The MLflow client: experiments, runs and batched logging, with every error an MMBenchError.
 
-Layout: one experiment per suite; a parent run per (dataset, study); nested child runs per trial
-and per ablation, tagged ``mmbench.kind``. Params use flat, stable names (``encoder.image``,
-``fusion``, ``lr``) and metrics ``cv.<metric>`` (mean), ``cv.<metric>.std`` and per-fold values as
-steps of ``fold.<metric>``. Everything a run logs goes out in a few ``log_batch`` calls.
+Params use flat, stable names (``encoder.image``, ``fusion``, ``lr``) and metrics ``cv.<metric>``
+(mean), ``cv.<metric>.std`` and per-fold values as steps of ``fold.<metric>``. Everything a run
+logs goes out in a few ``log_batch`` calls.
 
 Uses :class:`mlflow.MlflowClient` directly (no global "active run" state), so that it works the
 same against a local SQLite store and a remote ``mlflow server``.
@@ -144,49 +143,3 @@ def _finite(value: Any) -> bool:
 def _param_value(value: Any) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= 6000 else text[:5997] + "..."
-
-
-STATUS = {"complete": "FINISHED", "pruned": "KILLED", "interrupted": "KILLED", "failed": "FAILED"}
-
-
-class StudyRecorder:
-    """Mirrors an Optuna study's trials as nested MLflow child runs, one to one.
-
-    Each trial run carries the pipeline's flat params, per-fold metrics (``fold.<metric>`` by
-    step), mean metrics (``cv.<metric>``), per-epoch validation curves, its state and error.
-    """
-
-    def __init__(self, tracker: Tracker, parent_id: str, tags: Mapping[str, Any]) -> None:
-        self.tracker, self.parent_id, self.tags = tracker, parent_id, dict(tags)
-        self.runs: dict[int, str] = {}
-        self._curves: dict[int, list[tuple[str, float, int]]] = {}
-        self._started: dict[int, float] = {}
-
-    def start(self, trial: Any, spec: Any) -> None:
-        tags = {**self.tags, "mmbench.kind": "trial", "mmbench.trial": trial.number}
-        run_id = self.tracker.start_run(f"trial-{trial.number:03d}", tags, self.parent_id)
-        trial.set_user_attr("mlflow_run_id", run_id)
-        self.runs[trial.number] = run_id
-        self._curves[trial.number] = []
-        self._started[trial.number] = time.perf_counter()
-
-    def epoch(self, trial: Any, fold: Any, epoch: int, score: float) -> None:
-        self._curves[trial.number].append((f"epoch.val_score.{fold.key}", score, epoch))
-
-    def end(self, trial: Any, state: str, spec: Any, folds: list[Any], error: str | None) -> None:
-        from mmbench.evaluation import summarize
-
-        run_id = self.runs[trial.number]
-        ok = [f.metrics for f in folds if f.error is None]
-        duration = time.perf_counter() - self._started.pop(trial.number)
-        tags = {"mmbench.state": state}
-        if error:
-            tags["mmbench.error"] = error[:5000]
-        self.tracker.log(
-            run_id,
-            params=spec.flat_params(),
-            metrics={**cv_metrics(summarize(ok)), "duration_s": duration, "folds_done": len(ok)},
-            steps=fold_steps(ok) + self._curves.pop(trial.number, []),
-            tags=tags,
-        )
-        self.tracker.end_run(run_id, STATUS.get(state, "FAILED"))

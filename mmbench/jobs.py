@@ -1,0 +1,90 @@
+"""The steps of one benchmark job that ``mmbench run`` and ``mmbench regress`` share.
+
+Both cross-validate a dataset's fixed pipeline and turn a CV result into a
+:class:`~mmbench.results.RunResult` with these functions, so that the regression gate checks
+exactly what a run does. The runner adds search, refit, ablation and tracking around them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mmbench.errors import MMBenchError
+from mmbench.results import AblationSummary, RunResult, SearchSummary
+
+if TYPE_CHECKING:
+    from mmbench.data.table import MultiModalTable
+    from mmbench.evaluation import Fold
+    from mmbench.pipeline import CVResult
+    from mmbench.suite import DatasetSpec, Suite
+
+
+def evaluate_fixed(
+    spec: DatasetSpec,
+    table: MultiModalTable,
+    folds: list[Fold],
+    cache: Any = None,
+    on_fold: Any = None,
+) -> CVResult:
+    """CV of the dataset's fixed pipeline (the suite's ``pipeline`` or the default one)."""
+    from mmbench.config import default_pipeline
+    from mmbench.pipeline import evaluate_pipeline
+
+    pipeline = spec.pipeline or default_pipeline(table.modalities)
+    cv = evaluate_pipeline(table, pipeline, folds, cache=cache, on_fold=on_fold)
+    require_a_fold(cv)
+    return cv
+
+
+def require_a_fold(cv: CVResult) -> None:
+    """A job whose every fold failed has no score to record: that is an error, not a result."""
+    if not any(f.ok for f in cv.folds):
+        raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
+
+
+def build_result(
+    suite: Suite,
+    spec: DatasetSpec,
+    table: MultiModalTable,
+    cv: CVResult,
+    pipeline_name: str,
+    wall: float,
+    search: SearchSummary | None = None,
+    test_metrics: dict[str, float] | None = None,
+    ablation: AblationSummary | None = None,
+) -> RunResult:
+    """The complete result record of one job, ready to be written (tracking ids come later)."""
+    from mmbench.evaluation import chance_level
+    from mmbench.results import DatasetInfo, FoldRecord, provenance
+    from mmbench.device import resolve_device
+
+    summary = cv.summary
+    return RunResult(
+        suite=suite.name,
+        dataset=DatasetInfo(
+            name=spec.name,
+            source=spec.source.describe(),
+            revision=spec.source.revision,
+            fingerprint=table.fingerprint,
+            n_rows=len(table),
+            n_classes=table.n_classes,
+            classes=table.classes,
+            modalities=cv.modalities,
+            recipe=table.meta.get("recipe"),
+        ),
+        pipeline_name=pipeline_name,
+        pipeline=cv.spec,
+        seed=suite.seed,
+        protocol=spec.protocol,
+        metrics=summary,
+        chance={m: chance_level(m, table.labels, table.n_classes) for m in summary},
+        folds=[
+            FoldRecord(key=f.key, metrics=f.metrics, seconds=f.seconds, error=f.error)
+            for f in cv.folds
+        ],
+        test_metrics=test_metrics,
+        durations={**cv.seconds, "wall": wall},
+        search=search,
+        ablation=ablation,
+        provenance=provenance(str(resolve_device(cv.spec.training.device))),
+    )

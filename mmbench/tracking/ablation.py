@@ -1,0 +1,65 @@
+"""Modality ablations as MLflow child runs of the job's parent run, report files as artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mmbench.results import AblationReport
+from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
+
+
+def track_ablation(
+    tracker: Tracker,
+    parent_run_id: str,
+    report: AblationReport,
+    tags: Mapping[str, Any],
+    files: Mapping[str, Path],
+) -> dict[str, str]:
+    """One child run per evaluated subset under ``parent_run_id``; ``files`` as parent artifacts.
+
+    Children carry ``mmbench.kind=ablation`` and ``mmbench.ablation.modalities`` so the MLflow UI
+    can filter and compare them; the parent gets Shapley values and drops as metrics. ``files``
+    are the report files already written beside the result (``ablation.csv``, ``.json``...), so
+    MLflow holds exactly what the results folder holds. Returns subset label -> run id.
+    """
+    run_ids: dict[str, str] = {}
+    for r in report.rows:
+        run_tags = {
+            **tags,
+            "mmbench.kind": "ablation",
+            "mmbench.ablation.modalities": ",".join(r.modalities),
+            "mmbench.ablation.kind": r.kind,
+        }
+        run_id = tracker.start_run(f"ablation: {r.label}", run_tags, parent_id=parent_run_id)
+        tracker.log(
+            run_id,
+            params={
+                "ablation.modalities": r.label,
+                "ablation.kind": r.kind,
+                "ablation.n_modalities": len(r.modalities),
+            },
+            metrics=cv_metrics(r.metrics),
+            steps=fold_steps([f for f in r.folds if f]),
+        )
+        tracker.end_run(run_id, "FAILED" if r.failures else "FINISHED")
+        run_ids[r.label] = run_id
+    tracker.log(parent_run_id, metrics=summary_metrics(report))
+    for path in files.values():
+        tracker.log_artifact(parent_run_id, Path(path), "ablation")
+    return run_ids
+
+
+def summary_metrics(report: AblationReport) -> dict[str, float]:
+    """Flat ``ablation.*`` metrics for the parent run (NaN values are skipped by the tracker)."""
+    out: dict[str, float] = {}
+    for m in report.modalities:
+        if report.shapley:
+            out[f"ablation.shapley.{m}"] = report.shapley[m]["mean"]
+            out[f"ablation.shapley.{m}.std"] = report.shapley[m]["std"]
+        if m in report.leave_one_out:
+            out[f"ablation.loo_drop.{m}"] = report.leave_one_out[m]["mean"]
+        if m in report.robustness:
+            out[f"ablation.missing_drop.{m}"] = report.robustness[m]["drop"]
+    return out

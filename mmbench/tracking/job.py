@@ -1,0 +1,207 @@
+"""One benchmark job's MLflow runs, behind the few hooks the runner calls.
+
+The runner knows only this API: :func:`start_job` (a :class:`JobTracker`, or None when MLflow
+is unavailable), then :meth:`JobTracker.trial_hooks` for a search, :meth:`~JobTracker.record_result`
+and :meth:`~JobTracker.record_ablation` after the result file is written, and
+:meth:`~JobTracker.close`. Like an Optuna integration, none of it is needed for a run: a
+tracking failure is reported through ``warn`` and never costs a result file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmbench._io import git_commit
+from mmbench.errors import MMBenchError
+from mmbench.results import AblationReport, RunResult, TrackingIds
+from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
+
+if TYPE_CHECKING:
+    from mmbench.data.table import MultiModalTable
+    from mmbench.pipeline import CVResult
+    from mmbench.search.study import TrialHooks
+    from mmbench.suite import Modalities
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What one job's runs are named and tagged with."""
+
+    suite: str
+    dataset: str
+    label: str
+    """Parent run name: the dataset, or ``<dataset>/<reference pipeline>``."""
+    kind: str
+    """Parent run kind: ``study`` (the suite's own pipeline or search) or ``reference``."""
+    seed: int
+    fingerprint: str
+    source: str
+    device: str
+
+    def tags(self, kind: str) -> dict[str, Any]:
+        """Tags every run of the job carries, so the MLflow UI can filter by any of them."""
+        from mmbench import __version__
+
+        return {
+            "mmbench.suite": self.suite,
+            "mmbench.dataset": self.dataset,
+            "mmbench.kind": kind,
+            "mmbench.version": __version__,
+            "mmbench.git_commit": git_commit() or "unknown",
+            "mmbench.seed": self.seed,
+            "mmbench.device": self.device,
+            "mmbench.fingerprint": self.fingerprint,
+            "mmbench.source": self.source,
+        }
+
+
+def start_job(info: JobInfo, *, uri: str | None, warn: Warn) -> JobTracker | None:
+    """Open the experiment ``mmbench/<suite>`` and the job's parent run; None (warned) on failure."""
+    try:
+        return JobTracker(Tracker(uri, f"mmbench/{info.suite}"), info, warn)
+    except MMBenchError as exc:
+        warn(f"MLflow unavailable, running untracked (results are still written): {exc}")
+        return None
+
+
+class JobTracker:
+    """The parent run of one job and everything logged under it."""
+
+    def __init__(self, tracker: Tracker, info: JobInfo, warn: Warn) -> None:
+        self.tracker, self.info, self.warn = tracker, info, warn
+        self.parent_id = tracker.start_run(info.label, info.tags(info.kind))
+
+    @property
+    def seconds(self) -> float:
+        """Time spent talking to MLflow so far (reported in a search's result)."""
+        return self.tracker.seconds
+
+    def trial_hooks(self) -> TrialHooks:
+        """Hooks that mirror each Optuna trial as a child run of the parent."""
+        from mmbench.search.study import TrialHooks
+        from mmbench.tracking.study import StudyRecorder
+
+        rec = StudyRecorder(self.tracker, self.parent_id, self.info.tags("trial"))
+        return TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end)
+
+    def record_result(
+        self,
+        result: RunResult,
+        cv: CVResult,
+        *,
+        table: MultiModalTable,
+        modalities: Modalities,
+        model_path: Path | None = None,
+        study: Any = None,
+    ) -> TrackingIds | None:
+        """Log the chosen pipeline; its ids for :func:`mmbench.results.attach_tracking`, or None.
+
+        Without a search this is the parent run itself; after a search it is a child run tagged
+        ``mmbench.kind=best`` beside the trial runs.
+        """
+        try:
+            run_id = self._log_result(result, cv, table, study)
+            if model_path is not None:
+                self._log_model(run_id, model_path, modalities, table)
+            if result.search is not None:
+                self.tracker.end_run(run_id, "FINISHED")
+        except MMBenchError as exc:
+            self.warn(f"MLflow logging failed (result file kept): {exc}")
+            return None
+        return TrackingIds(
+            run_id=run_id,
+            parent_run_id=self.parent_id,
+            experiment_id=self.tracker.experiment_id,
+            tracking_uri=self.tracker.uri,
+        )
+
+    def record_ablation(self, report: AblationReport, files: Mapping[str, Path]) -> dict[str, str]:
+        """One child run per ablation subset, the report ``files`` as artifacts of the parent."""
+        from mmbench.tracking.ablation import track_ablation
+
+        try:
+            tags = self.info.tags("ablation")
+            return track_ablation(self.tracker, self.parent_id, report, tags, files)
+        except MMBenchError as exc:
+            self.warn(f"MLflow logging of ablations failed (files kept): {exc}")
+            return {}
+
+    def close(self, status: str) -> None:
+        """End the parent run (``FINISHED`` or ``FAILED``)."""
+        try:
+            self.tracker.end_run(self.parent_id, status)
+        except MMBenchError as exc:
+            self.warn(f"MLflow: {exc}")
+
+    def _log_result(
+        self, result: RunResult, cv: CVResult, table: MultiModalTable, study: Any
+    ) -> str:
+        """Params, per-fold and mean metrics, test metrics and pictures; returns the run id."""
+        tracker = self.tracker
+        if result.search is None:
+            run_id = self.parent_id
+            kind = "best" if result.pipeline_name == "default" else "reference"
+            tracker.log(
+                run_id, tags={"mmbench.kind": kind, "mmbench.pipeline": result.pipeline_name}
+            )
+        else:
+            run_id = tracker.start_run(
+                f"{self.info.label}-best", self.info.tags("best"), self.parent_id
+            )
+        metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
+        metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
+        tracker.log(
+            run_id,
+            params={**cv.spec.flat_params(), **protocol_params(result)},
+            metrics=metrics,
+            steps=fold_steps([f.metrics for f in cv.folds if f.ok]),
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in pictures(cv, table, study, Path(tmp)):
+                tracker.log_artifact(run_id, path, "plots")
+        if result.search is not None:
+            best = {"mmbench.best_run_id": run_id}
+            tracker.log(self.parent_id, metrics=cv_metrics(result.metrics), tags=best)
+        return str(run_id)
+
+    def _log_model(
+        self, run_id: str, model_path: Path, modalities: Modalities, table: MultiModalTable
+    ) -> None:
+        """The refitted pipeline as a pyfunc model; a failure warns, the file on disk is kept."""
+        from mmbench.tracking.serving import log_pyfunc
+
+        try:
+            self.tracker.timed(log_pyfunc, self.tracker.uri, run_id, model_path, modalities, table)
+        except MMBenchError as exc:
+            self.warn(f"MLflow model logging failed ({exc}); the model is saved at {model_path}")
+
+
+def protocol_params(result: RunResult) -> dict[str, Any]:
+    """The evaluation protocol as run params, so runs of different protocols are not compared."""
+    return {
+        "protocol.folds": result.protocol.folds,
+        "protocol.repeats": result.protocol.repeats,
+        "protocol.primary_metric": result.protocol.primary_metric,
+        "seed": result.seed,
+    }
+
+
+def pictures(cv: CVResult, table: MultiModalTable, study: Any, directory: Path) -> list[Path]:
+    """Confusion matrix and ROC/PR curves of the out-of-fold predictions; Optuna plots if any."""
+    from mmbench import plots
+
+    proba, mask = plots.oof_average(cv.oof)
+    y, classes = table.labels[mask], table.classes
+    out = [
+        plots.confusion_matrix_png(y, proba[mask], classes, directory / "confusion_matrix.png"),
+        plots.roc_pr_png(y, proba[mask], classes, directory / "roc_pr_curves.png"),
+    ]
+    if study is not None:
+        out += plots.optuna_pngs(study, directory)
+    return out

@@ -1,0 +1,54 @@
+"""Optuna trials as MLflow child runs, fed by the search's :class:`~mmbench.search.TrialHooks`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
+
+STATUS = {"complete": "FINISHED", "pruned": "KILLED", "interrupted": "KILLED", "failed": "FAILED"}
+
+
+class StudyRecorder:
+    """Mirrors an Optuna study's trials as nested MLflow child runs, one to one.
+
+    Each trial run carries the pipeline's flat params, per-fold metrics (``fold.<metric>`` by
+    step), mean metrics (``cv.<metric>``), per-epoch validation curves, its state and error.
+    """
+
+    def __init__(self, tracker: Tracker, parent_id: str, tags: Mapping[str, Any]) -> None:
+        self.tracker, self.parent_id, self.tags = tracker, parent_id, dict(tags)
+        self.runs: dict[int, str] = {}
+        self._curves: dict[int, list[tuple[str, float, int]]] = {}
+        self._started: dict[int, float] = {}
+
+    def start(self, trial: Any, spec: Any) -> None:
+        tags = {**self.tags, "mmbench.kind": "trial", "mmbench.trial": trial.number}
+        run_id = self.tracker.start_run(f"trial-{trial.number:03d}", tags, self.parent_id)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        self.runs[trial.number] = run_id
+        self._curves[trial.number] = []
+        self._started[trial.number] = time.perf_counter()
+
+    def epoch(self, trial: Any, fold: Any, epoch: int, score: float) -> None:
+        self._curves[trial.number].append((f"epoch.val_score.{fold.key}", score, epoch))
+
+    def end(self, trial: Any, state: str, spec: Any, folds: list[Any], error: str | None) -> None:
+        from mmbench.evaluation import summarize
+
+        run_id = self.runs[trial.number]
+        ok = [f.metrics for f in folds if f.error is None]
+        duration = time.perf_counter() - self._started.pop(trial.number)
+        tags = {"mmbench.state": state}
+        if error:
+            tags["mmbench.error"] = error[:5000]
+        self.tracker.log(
+            run_id,
+            params=spec.flat_params(),
+            metrics={**cv_metrics(summarize(ok)), "duration_s": duration, "folds_done": len(ok)},
+            steps=fold_steps(ok) + self._curves.pop(trial.number, []),
+            tags=tags,
+        )
+        self.tracker.end_run(run_id, STATUS.get(state, "FAILED"))
