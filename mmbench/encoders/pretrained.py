@@ -54,8 +54,8 @@ _DEPTHWISE_SEPARABLE = {
 class EfficientNetLite0Encoder(TimmEncoder):
     """Frozen (or fine-tuned) EfficientNet-Lite0 with bundled ImageNet-1k weights; 1280-d features.
 
-    Options: ``frozen``, ``image_size`` (square input side, default 224 as trained; 128 or 160
-    encode about 3x or 2x faster and are a cheap fidelity for searches), ``pool``, ``augment``
+    Options: ``frozen``, ``image_size`` (square input side, default 224 as trained; 160 or 128
+    encode 2-3x faster for a few points of accuracy, a cheap search fidelity), ``pool``, ``augment``
     (fine-tuning only), ``batch_size`` and ``device`` for inference. Inputs are resized
     (bicubic, crop 0.875) and normalized with mean = std = 0.5, as in TensorFlow training.
     """
@@ -96,10 +96,14 @@ class EfficientNetLite0Encoder(TimmEncoder):
 
     def create_model(self, weights: bool = True) -> Any:
         """timm's ``tf_efficientnet_lite0`` backbone, with the bundled weights unless ``weights=False``."""
+        import torch
+
         model = super().create_model(weights=False)
         if weights:
             load_lite0_weights(model)
-        return model
+        # Depthwise convs run ~1.6x faster on CPU (oneDNN) in channels-last layout; NCHW inputs
+        # follow the weights' layout, and outputs are identical up to float rounding.
+        return model.to(memory_format=torch.channels_last)
 
 
 def lite0_weights_path() -> str:
