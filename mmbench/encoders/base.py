@@ -95,7 +95,7 @@ def create_encoder(name: str, **options: Any) -> Encoder:
 
 def _ensure_builtin_encoders() -> None:
     """Import the modules that register the built-in encoders (cheap: they import lazily)."""
-    from mmbench.encoders import audio, image, pixels, tabular, text  # noqa: F401
+    from mmbench.encoders import audio, image, pixels, pretrained, tabular, text  # noqa: F401
 
 
 def zeros_for_missing(features: np.ndarray, present: Sequence[bool] | np.ndarray) -> np.ndarray:
