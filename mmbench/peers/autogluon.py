@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmbench.peers.base import PeerModel, register_peer
+from mmbench.peers.base import PeerModel, importable, register_peer
 from mmbench.peers.frame import TEXT_COLUMN
 
 LABEL_COLUMN = "__mmbench_label__"
@@ -28,6 +28,10 @@ AUTOGLUON_METRICS = {
     "pr_auc": "average_precision",
 }
 """mmbench metric -> AutoGluon ``eval_metric``; AutoGluon picks and weights models by it."""
+AUTOGLUON_CPUS = 1
+"""One core per model: on 2 shared cores, ``num_cpus="auto"`` let LightGBM's threads spin-wait
+(one 150-row fit 19.8 s against 2.7 s, and two models in a 30 s limit instead of five); mmbench's
+own heads train on one thread for the same reason."""
 
 
 def autogluon_metric(metric: str, n_classes: int) -> str:
@@ -60,7 +64,11 @@ def _fit_autogluon(
     time_limit_s: float | None,
     metric: str,
 ) -> PeerModel:
-    """A TabularPredictor in a temporary folder that lives as long as the returned model."""
+    """A TabularPredictor in a temporary folder that lives as long as the returned model.
+
+    ``seed`` is not used: AutoGluon seeds every model with its own fixed default (0), and
+    ``ag_args_fit={"random_seed": ...}`` is ignored by 1.6 (checked on the fitted models).
+    """
     from autogluon.tabular import TabularPredictor
 
     workdir = tempfile.TemporaryDirectory(prefix="mmbench-autogluon-")
@@ -79,7 +87,9 @@ def _fit_autogluon(
         presets=AUTOGLUON_PRESETS,
         feature_metadata=_autogluon_features(data),
         calibrate_decision_threshold=False,  # the harness scores arg-max of the probabilities
-        ag_args_fit={"random_seed": seed},
+        num_cpus=AUTOGLUON_CPUS,
+        # FastAI's network is not in the extra; without it AutoGluon warns and skips it anyway
+        excluded_model_types=[] if importable("fastai") else ["FASTAI"],
     )
     return _AutoGluon(predictor, workdir, n_classes)
 
@@ -89,7 +99,8 @@ def _autogluon_features(data: pd.DataFrame) -> Any:
     from autogluon.tabular import FeatureMetadata
 
     metadata = FeatureMetadata.from_df(data.drop(columns=[LABEL_COLUMN]))
-    if TEXT_COLUMN in data.columns:
+    inferred_text = metadata.get_features(required_special_types=["text"])
+    if TEXT_COLUMN in data.columns and TEXT_COLUMN not in inferred_text:
         metadata = metadata.add_special_types({TEXT_COLUMN: ["text"]})
     return metadata
 

@@ -47,7 +47,7 @@ class Peer:
 
     def available(self) -> str | None:
         """None when the peer can run, else a one-line reason with the install command."""
-        missing = [m for m in self.requires if not _importable(m)]
+        missing = [m for m in self.requires if not importable(m)]
         if not missing:
             return None
         target = f"mmbench[{self.extra}]" if self.extra else "mmbench"
@@ -100,7 +100,7 @@ class _Expanded:
         return np.divide(out, total, out=np.full_like(out, 1 / self.n_classes), where=total > 0)
 
 
-def _importable(module: str) -> bool:
+def importable(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it (parents excepted)."""
     try:
         return importlib.util.find_spec(module) is not None
