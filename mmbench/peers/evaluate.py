@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
+from mmbench.config import StrictModel
 from mmbench.errors import MMBenchError
 from mmbench.peers.base import Peer, PeerModel, get_peer
 from mmbench.peers.frame import peer_frame
@@ -25,19 +27,15 @@ if TYPE_CHECKING:
     from mmbench.pipeline import FoldResult
 
 
-@dataclass
-class PeerSpec:
-    """What a result file records about a peer in place of a pipeline spec."""
+class PeerSpec(StrictModel):
+    """What a result file records about a peer where a pipeline records its spec."""
 
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def model_dump(self, mode: str = "python") -> dict[str, Any]:
-        return {"peer": self.name, "options": dict(self.options)}
+    peer: str
+    options: dict[str, Any] = Field(default_factory=dict)
 
     def flat_params(self) -> dict[str, Any]:
         """MLflow parameters, named like a pipeline's (``peer``, ``peer.<option>``)."""
-        return {"peer": self.name, **{f"peer.{k}": v for k, v in sorted(self.options.items())}}
+        return {"peer": self.peer, **{f"peer.{k}": v for k, v in sorted(self.options.items())}}
 
 
 @dataclass
@@ -100,7 +98,7 @@ def cross_validate_peer(
         if on_fold is not None:
             on_fold(results[-1], i)
     fit = sum(r.seconds for r in results)
-    spec = PeerSpec(name, {"time_limit_s": time_limit_s, "metric": metric})
+    spec = PeerSpec(peer=name, options={"time_limit_s": time_limit_s, "metric": metric})
     seconds = {"encode": prepared, "fit": fit, "total": prepared + fit}
     return PeerCV(spec, list(table.modalities), results, oof, seconds)
 
