@@ -1,0 +1,107 @@
+"""Peers on real held-out rows: each available peer fitted on a suite's train file, scored on its test file.
+
+For every dataset of the suite (default ``benchmarks/suites/real.yaml``; run
+``benchmarks/real_data.py`` first), the train and test sources are loaded through the suite
+like any mmbench run, :func:`mmbench.peers.peer_frame` is computed once per split, and every
+available peer is refitted on all training rows and scored on the test rows with
+:func:`mmbench.evaluation.compute_metrics`. A peer whose extra is missing is listed as skipped.
+
+    python benchmarks/peers.py [--suite PATH] [--peer NAME ...] [--time-limit 120] [--name peers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import REPO, emit, table
+
+SUITE = REPO / "benchmarks" / "suites" / "real.yaml"
+HEADERS = ["dataset", "peer", "macro-F1", "ROC-AUC", "chance macro-F1", "fit s", "predict s"]
+
+
+def load_split(spec: Any, root: Path) -> tuple[Any, Any]:
+    """(train, test) tables; the test labels are encoded with the training classes."""
+    from mmbench.data import load_table
+
+    train = load_table(spec, root)
+    test = load_table(spec, root, split="test", classes=train.classes)
+    return train, test
+
+
+def score_dataset(
+    spec: Any, root: Path, peers: list[str], time_limit: float, seed: int
+) -> tuple[list[list[str]], str]:
+    """One table row per peer, and a line about the data and the frame computation."""
+    from mmbench.evaluation import chance_level, compute_metrics
+    from mmbench.peers import PEERS, fit_peer, peer_frame
+
+    train, test = load_split(spec, root)
+    start = time.perf_counter()
+    train_frame, test_frame = peer_frame(train), peer_frame(test)
+    note = (
+        f"- {spec.name}: {len(train)} train / {len(test)} test rows, {train.n_classes} classes, "
+        f"modalities {train.modalities}; peer frame {train_frame.shape[1]} columns, "
+        f"{time.perf_counter() - start:.1f} s for both splits"
+    )
+    chance = chance_level("f1_macro", test.labels, test.n_classes)
+    rows = []
+    for name in peers:
+        reason = PEERS.get(name).available()
+        if reason is not None:
+            rows.append([spec.name, name, "skipped", reason, "", "", ""])
+            continue
+        fit_start = time.perf_counter()
+        model = fit_peer(name, train, seed=seed, time_limit_s=time_limit, frame=train_frame)
+        fitted = time.perf_counter()
+        proba = model.predict_proba(test_frame)
+        predicted = time.perf_counter()
+        metrics = compute_metrics(test.labels, proba, ["f1_macro", "roc_auc"])
+        rows.append(
+            [spec.name, name, f"{metrics['f1_macro']:.3f}", f"{metrics['roc_auc']:.3f}",
+             f"{chance:.3f}", f"{fitted - fit_start:.1f}", f"{predicted - fitted:.1f}"]
+        )  # fmt: skip
+        print(f"  {spec.name} {name}: {metrics}", file=sys.stderr, flush=True)
+    return rows, note
+
+
+def main() -> None:
+    from mmbench.peers import PEERS
+    from mmbench.suite import load_suite
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", type=Path, default=SUITE)
+    parser.add_argument("--peer", action="append", choices=PEERS.names(), help="default: all")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per fit")
+    parser.add_argument("--name", default="peers", help="results/<name>.md")
+    args = parser.parse_args()
+    suite = load_suite(args.suite)
+    missing = [d.name for d in suite.datasets if not _files_exist(d, suite.root)]
+    if missing:
+        print(f"skipped: no data for {missing}; run benchmarks/real_data.py", file=sys.stderr)
+        return
+    rows, notes = [], []
+    for spec in suite.datasets:
+        found, note = score_dataset(
+            spec, suite.root, args.peer or PEERS.names(), args.time_limit, suite.seed
+        )
+        rows += found
+        notes.append(note)
+    body = (
+        f"Suite `{args.suite.name}`; each peer refitted on all training rows (time limit "
+        f"{args.time_limit:.0f} s per fit, seed {suite.seed}) and scored once on the held-out "
+        f"rows.\n\n" + "\n".join(notes) + "\n\n" + table(HEADERS, rows) + "\n"
+    )
+    emit(args.name, "Peers on held-out real data", body)
+
+
+def _files_exist(spec: Any, root: Path) -> bool:
+    sources = [spec.source, spec.test_source]
+    return all(s is not None and (root / str(s.path)).exists() for s in sources)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Peers run on mmbench's folds and are scored by mmbench's metrics, on small generated data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmbench.data import load_table
+from mmbench.data.table import MultiModalTable
+from mmbench.errors import MMBenchError, UnknownNameError
+from mmbench.evaluation import Fold, chance_level, cv_folds
+from mmbench.peers import (
+    PEERS,
+    Peer,
+    PeerUnavailable,
+    cross_validate_peer,
+    fit_peer,
+    holdout_peer,
+    peer_frame,
+)
+from mmbench.suite import parse_suite
+
+TABULAR = ["num_0", "num_1", "num_2", "num_3", "cat_0", "cat_1"]
+
+
+@pytest.fixture(scope="module")
+def table() -> MultiModalTable:
+    """150 generated rows with all four modalities, 3 imbalanced classes, 10% missing values."""
+    dataset = {
+        "name": "tiny",
+        "source": {
+            "kind": "synthetic",
+            "options": {"n_rows": 150, "n_classes": 3, "seed": 1, "missing": 0.1},
+        },
+        "target": "label",
+        "modalities": {"image": "image", "text": "text", "audio": "audio", "tabular": TABULAR},
+        "protocol": {"folds": 3},
+    }
+    suite = parse_suite({"name": "peers", "datasets": [dataset]})
+    return load_table(suite.datasets[0], Path.cwd())
+
+
+@pytest.fixture(scope="module")
+def frame(table: MultiModalTable) -> pd.DataFrame:
+    return peer_frame(table)
+
+
+def test_peer_frame_has_text_pixels_mfcc_and_tabular_columns(table, frame) -> None:
+    pixels = [f"px_{j}" for j in range(64)]
+    mfcc = [f"mfcc_mean_{j}" for j in range(20)] + [f"mfcc_std_{j}" for j in range(20)]
+    assert list(frame.columns) == ["text", *pixels, *mfcc, *TABULAR]
+    assert len(frame) == len(table)
+    no_image = ~table.present("image")
+    assert no_image.any() and frame.loc[no_image, pixels].isna().all().all()
+    seen = frame.loc[~no_image, pixels].to_numpy()
+    assert np.nanmin(seen) >= 0.0 and np.nanmax(seen) <= 1.0 and seen.std() > 0.01
+    no_audio = ~table.present("audio")
+    assert frame.loc[no_audio, mfcc].isna().all().all()
+    assert not frame.loc[~no_audio, mfcc].isna().any().any()
+    assert frame["text"].tolist() == table.text
+    pd.testing.assert_frame_equal(frame[TABULAR], table.tabular)
+
+
+def test_peer_frame_renames_a_tabular_column_that_clashes() -> None:
+    tab = pd.DataFrame({"text": [1.0, 2.0], "x": ["a", None]})
+    small = MultiModalTable("t", np.array([0, 1]), ["a", "b"], text=["hi", None], tabular=tab)
+    out = peer_frame(small)
+    assert list(out.columns) == ["text", "tabular.text", "x"]
+    assert out["text"].tolist() == ["hi", None]
+
+
+def test_tfidf_xgboost_scores_well_above_chance_on_the_folds(table, frame) -> None:
+    folds = cv_folds(table.labels, 3, 1, seed=0)
+    cv = cross_validate_peer("tfidf-xgboost", table, folds, frame=frame)
+    assert cv.ok and cv.failures == [] and len(cv.folds) == 3
+    chance = chance_level("f1_macro", table.labels, table.n_classes)
+    assert cv.mean("f1_macro") > chance + 0.2
+    assert cv.mean("roc_auc") > 0.75
+    assert len(cv.fold_scores("f1_macro")) == 3
+    oof = cv.oof[0]
+    assert not np.isnan(oof).any()  # every row was a validation row once
+    np.testing.assert_allclose(oof.sum(axis=1), 1.0, atol=1e-6)
+    assert (oof >= 0).all()
+    assert cv.spec.flat_params()["peer"] == "tfidf-xgboost"
+    assert cv.spec.model_dump(mode="json")["peer"] == "tfidf-xgboost"
+    assert cv.modalities == ["image", "text", "tabular", "audio"]
+    assert set(cv.seconds) == {"encode", "fit", "total"}
+
+
+def test_a_class_missing_from_training_gets_probability_zero(table, frame) -> None:
+    rows = np.arange(len(table))
+    without_2 = rows[table.labels != 2]
+    model = fit_peer("tfidf-xgboost", table.subset(without_2), seed=0, frame=frame.iloc[without_2])
+    proba = model.predict_proba(frame)
+    assert proba.shape == (len(table), 3)
+    assert (proba[:, 2] == 0).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert (proba[table.labels == 0].argmax(axis=1) == 0).mean() > 0.6
+
+    only_0 = rows[table.labels == 0][:10]
+    constant = PEERS.get("tfidf-xgboost").fit(frame.iloc[only_0], table.labels[only_0], 3, seed=0)
+    np.testing.assert_array_equal(constant.predict_proba(frame.iloc[:4]), [[1, 0, 0]] * 4)
+
+
+def test_a_failing_fold_is_recorded_and_the_others_still_run(table, frame) -> None:
+    good = cv_folds(table.labels, 3, 1, seed=0)[0]
+    empty = Fold(0, 1, train=np.array([], dtype=np.int64), valid=good.train[:10], seed=1)
+    cv = cross_validate_peer("tfidf-xgboost", table, [good, empty], frame=frame)
+    assert not cv.ok and cv.folds[0].ok and not cv.folds[1].ok
+    assert cv.failures and cv.failures[0].startswith("r0f1: ")
+    assert not np.isnan(cv.summary["f1_macro"]["mean"])
+    assert np.isnan(cv.oof[0, good.train[:10]]).all()
+
+
+def test_holdout_scores_the_test_rows_with_every_metric(table) -> None:
+    rows = np.arange(len(table))
+    train, test = table.subset(rows[rows % 4 != 0]), table.subset(rows[rows % 4 == 0])
+    score = holdout_peer("tfidf-xgboost", train, test, seed=0)
+    assert {"f1_macro", "roc_auc", "log_loss"} <= set(score.metrics)
+    assert score.metrics["roc_auc"] > 0.7 and score.fit_seconds > 0
+    renamed = MultiModalTable("t", test.labels, ["x", "y", "z"], text=test.text)
+    with pytest.raises(MMBenchError, match="training classes"):
+        holdout_peer("tfidf-xgboost", train.without(["image", "audio", "tabular"]), renamed, seed=0)
+
+
+def test_unknown_or_uninstalled_peers_say_what_to_do() -> None:
+    with pytest.raises(UnknownNameError, match="did you mean 'tfidf-xgboost'"):
+        PEERS.get("tfidf-xgbost")
+    assert PEERS.get("tfidf-xgboost").available() is None
+    assert PEERS.get("autogluon").extra == "peers"
+    ghost = Peer(
+        "ghost", "needs a missing package", ("no_such_pkg_zz.sub",), lambda *a: None, "peers"
+    )
+    reason = ghost.available()
+    assert reason == "ghost: no_such_pkg_zz.sub is not installed: pip install 'mmbench[peers]'"
+    with pytest.raises(PeerUnavailable, match=r"mmbench\[peers\]"):
+        ghost.fit(pd.DataFrame({"x": [1.0, 2.0]}), np.array([0, 1]), 2, seed=0)
+
+
+@pytest.mark.slow
+def test_autogluon_fits_under_a_small_time_limit(table, frame) -> None:
+    pytest.importorskip("autogluon.tabular", reason="autogluon is not installed (mmbench[peers])")
+    folds = cv_folds(table.labels, 3, 1, seed=0)[:1]
+    cv = cross_validate_peer("autogluon", table, folds, time_limit_s=30, frame=frame)
+    assert cv.ok, cv.failures
+    chance = chance_level("f1_macro", table.labels, table.n_classes)
+    assert cv.mean("f1_macro") > chance + 0.1
+    proba = cv.oof[0, folds[0].valid]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert cv.folds[0].seconds < 90
