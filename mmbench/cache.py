@@ -25,7 +25,7 @@ import numpy as np
 
 from mmbench._io import TMP_PREFIX, atomic_write
 
-_ENTRY_SUFFIXES = (".npy", ".json")
+_ENTRY_SUFFIXES = (".npy", ".npz", ".json")
 
 
 def default_cache_dir() -> Path:
@@ -108,16 +108,18 @@ class FeatureCache:
         """The cached array for ``key``, or ``compute()``'s result, stored for next time."""
         if self.root is None:
             self.misses += 1
-            return np.asarray(compute())
+            return _as_array(compute())
         path = self.path_for(key)
         cached = _read(path)
+        if cached is None:
+            cached = _read_sparse(path.with_suffix(".npz"))
         if cached is not None:
             self.hits += 1
             self.seconds_saved += _recorded_seconds(path.with_suffix(".json"))
             return cached
         self.misses += 1
         start = time.perf_counter()
-        array = np.asarray(compute())
+        array = _as_array(compute())
         seconds = time.perf_counter() - start
         self._write(path, key, array, seconds)
         return array
@@ -133,7 +135,12 @@ class FeatureCache:
         }
         text = json.dumps(sidecar, sort_keys=True, indent=1, default=_json_default)
         atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
-        atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+        if _is_sparse(array):
+            from scipy import sparse
+
+            atomic_write(path.with_suffix(".npz"), lambda f: sparse.save_npz(f, array))
+        else:
+            atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
     def clear(self) -> int:
         """Delete every cache entry under ``root`` (and nothing else); returns files removed."""
@@ -171,6 +178,27 @@ def _read(path: Path) -> np.ndarray | None:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
+
+
+def _read_sparse(path: Path) -> Any:
+    """A stored ``scipy.sparse`` matrix (n-gram TF-IDF), or None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    from scipy import sparse
+
+    try:
+        return sparse.load_npz(path).tocsr()
+    except (OSError, ValueError, EOFError, KeyError):
+        return None
+
+
+def _is_sparse(x: Any) -> bool:
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")
+
+
+def _as_array(x: Any) -> Any:
+    """Dense features as an ndarray; sparse ones stay sparse (CSR)."""
+    return x.tocsr() if _is_sparse(x) else np.asarray(x)
 
 
 def _recorded_seconds(sidecar: Path) -> float:

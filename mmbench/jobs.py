@@ -54,9 +54,9 @@ def build_result(
     ablation: AblationSummary | None = None,
 ) -> RunResult:
     """The complete result record of one job, ready to be written (tracking ids come later)."""
+    from mmbench.device import resolve_device
     from mmbench.evaluation import chance_level
     from mmbench.results import DatasetInfo, FoldRecord, provenance
-    from mmbench.device import resolve_device
 
     summary = cv.summary
     return RunResult(

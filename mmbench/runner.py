@@ -203,8 +203,8 @@ class _Context:
         self.model_path, self.study, self.warnings, self.job = None, None, [], None
         if not self.options.track:
             return
-        from mmbench.tracking import JobInfo, start_job
         from mmbench.device import resolve_device
+        from mmbench.tracking import JobInfo, start_job
 
         info = JobInfo(
             suite=self.suite.name,

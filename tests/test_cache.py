@@ -146,3 +146,15 @@ def test_index_digest_and_default_dir(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MMBENCH_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "mmbench" / "features"
+
+
+def test_sparse_features_round_trip_as_sparse(tmp_path: Path) -> None:
+    from scipy import sparse
+
+    cache = FeatureCache(tmp_path)
+    matrix = sparse.random(20, 500, density=0.02, random_state=0, format="csr", dtype=np.float32)
+    first = cache.get_or_compute(key(sparse=True), lambda: matrix)
+    again = FeatureCache(tmp_path).get_or_compute(key(sparse=True), lambda: pytest.fail("miss"))
+    assert sparse.issparse(first) and sparse.issparse(again)
+    assert (again != matrix).nnz == 0 and again.shape == (20, 500)
+    assert cache.clear() == 2  # the .npz and its sidecar

@@ -151,3 +151,19 @@ def test_log_loss_of_confident_predictions_is_finite_and_quiet() -> None:
         warnings.simplefilter("error")  # "y_prob values do not sum to one" would raise
         value = compute_metrics(y, proba, ["log_loss"])["log_loss"]
     assert 0 < value < 1e-5
+
+
+def test_class_weights_tuned_for_macro_f1_favour_the_rare_class() -> None:
+    from mmbench.evaluation import compute_metrics, tune_class_weights
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.1).astype(np.int64)  # 10 % minority
+    p1 = np.clip(0.25 * y + rng.normal(0.15, 0.1, 2000), 0.001, 0.999)  # under-confident
+    proba = np.stack([1 - p1, p1], axis=1)
+    weights = tune_class_weights(y, proba, "f1_macro")
+    assert weights is not None and weights[1] > weights[0]
+    before = compute_metrics(y, proba, ["f1_macro", "roc_auc"])
+    after = compute_metrics(y, proba, ["f1_macro", "roc_auc"], weights=weights)
+    assert after["f1_macro"] > before["f1_macro"] + 0.05
+    assert after["roc_auc"] == before["roc_auc"]  # ranking metrics ignore the decision rule
+    assert tune_class_weights(y, proba, "log_loss") is None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mmbench.config import FusionSpec, TrainSpec
 from mmbench.errors import MMBenchError, UnknownNameError, did_you_mean
-from mmbench.fusion import catalog, xgb
+from mmbench.fusion import catalog, linear, xgb
 from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, FusionInfo, Head
 from mmbench.fusion.catalog import check_options
 
@@ -30,7 +30,7 @@ __all__ = [
     "fusion_names",
 ]
 
-del catalog, xgb  # imported for their registrations
+del catalog, linear, xgb  # imported for their registrations
 
 
 def fusion_names() -> list[str]:

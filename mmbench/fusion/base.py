@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mmbench.budget import NO_DEADLINE, Deadline
 from mmbench.config import Param
 from mmbench.registry import Registry
 
@@ -33,10 +34,12 @@ class FusionInfo:
     options (:meth:`~mmbench.config.TrainSpec.torch_only`) do not apply to it.
     ``search_space``: default search ranges of its options, used when a suite's search space does
     not give ``fusion_options`` for it. ``default_search``: whether the default search space picks
-    this fusion at all.
+    this fusion at all. ``sparse``: the head takes ``scipy.sparse`` feature blocks (e.g. the
+    n-gram TF-IDF) as they are; torch heads need dense ones.
     """
 
     torch: bool = True
+    sparse: bool = False
     search_space: Mapping[str, Param] = field(default_factory=dict)
     default_search: bool = True
 
@@ -52,8 +55,9 @@ EpochCallback = Callable[[int, float], None]
 class FeatureSet:
     """Rows of per-modality inputs for a head.
 
-    ``features[m]`` is ``(n, ...)``: a feature matrix for frozen encoders, or model inputs
-    (pixels, token ids) for trainable encoders whose tower is trained with the head.
+    ``features[m]`` is ``(n, ...)``: a feature matrix for frozen encoders (a ``scipy.sparse`` CSR
+    matrix for sparse encoders, which only heads registered with ``sparse=True`` accept), or
+    model inputs (pixels, token ids) for trainable encoders whose tower is trained with the head.
     """
 
     features: dict[str, np.ndarray]
@@ -62,7 +66,7 @@ class FeatureSet:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(next(iter(self.features.values())))
+        return int(next(iter(self.features.values())).shape[0])
 
     @property
     def modalities(self) -> list[str]:
@@ -78,14 +82,27 @@ class FeatureSet:
     def drop(self, modalities: set[str] | list[str]) -> FeatureSet:
         """Mark ``modalities`` missing on every row (missing-modality robustness checks)."""
         present = {m: (np.zeros_like(p) if m in modalities else p) for m, p in self.present.items()}
-        features = {
-            m: (np.zeros_like(x) if m in modalities else x) for m, x in self.features.items()
-        }
+        features = {m: (_zeros_like(x) if m in modalities else x) for m, x in self.features.items()}
         return FeatureSet(features=features, present=present, labels=self.labels)
 
 
+def is_sparse(x: Any) -> bool:
+    """A ``scipy.sparse`` matrix (e.g. n-gram TF-IDF), checked without importing scipy."""
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")
+
+
+def _zeros_like(x: Any) -> Any:
+    return x.multiply(0).tocsr() if is_sparse(x) else np.zeros_like(x)
+
+
 class Head(ABC):
-    """A classifier over a :class:`FeatureSet`, trained per fold."""
+    """A classifier over a :class:`FeatureSet`, trained per fold.
+
+    ``deadline`` is set by the caller before :meth:`fit`; heads check it between units of work
+    (epochs, boosting rounds) and raise :class:`~mmbench.budget.DeadlineReached` once it passed.
+    """
+
+    deadline: Deadline = NO_DEADLINE
 
     @abstractmethod
     def fit(

@@ -13,7 +13,7 @@ from torch import nn
 
 from mmbench.config import FusionSpec, TrainSpec
 from mmbench.errors import MMBenchError
-from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
+from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head, is_sparse
 from mmbench.fusion.modules import masked
 from mmbench.fusion.training import TrainHistory, fit_module, predict_logits
 
@@ -86,6 +86,14 @@ class TorchHead(Head):
                 f"fusion {self.fusion_spec.name!r} was built for {list(self.input_dims)} but the "
                 f"data lack {missing}"
             )
+        sparse = [m for m, x in data.features.items() if is_sparse(x)]
+        if sparse:
+            accepting = ", ".join(FUSIONS.names(sparse=True))
+            raise MMBenchError(
+                f"fusion {self.fusion_spec.name!r} needs dense features but {sparse} are sparse "
+                f"(e.g. tfidf with sparse: true); use a dense encoder or a sparse-capable fusion "
+                f"({accepting})"
+            )
 
     def fit(
         self,
@@ -101,8 +109,21 @@ class TorchHead(Head):
         self._fit_scaler(train)
         train = self._standardize(train)
         valid = None if valid is None else self._standardize(valid)
+        deadline = self.deadline
+
+        def epoch_done(epoch: int, score: float) -> None:
+            deadline.check(f"epoch {epoch}")
+            if on_epoch is not None:
+                on_epoch(epoch, score)
+
         self.history = fit_module(
-            self.net, train, valid, self.training, self.n_classes, seed=self.seed, on_epoch=on_epoch
+            self.net,
+            train,
+            valid,
+            self.training,
+            self.n_classes,
+            seed=self.seed,
+            on_epoch=epoch_done,
         )
         self._weights = self._modality_weights(train)
         return self

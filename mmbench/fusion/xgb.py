@@ -11,36 +11,64 @@ from typing import Any
 
 import numpy as np
 
+from mmbench.budget import Deadline
 from mmbench.config import Range, TrainSpec
 from mmbench.device import resolve_device
 from mmbench.errors import MMBenchError
-from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
+from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head, is_sparse
 from mmbench.fusion.regularisers import class_weights
 
 
-def feature_matrix(data: FeatureSet, modalities: list[str]) -> np.ndarray:
-    """``[x_1 | ... | x_M | present_1 ... present_M]`` with missing rows of ``x_m`` as NaN."""
-    blocks, flags = [], []
+def feature_matrix(data: FeatureSet, modalities: list[str]) -> Any:
+    """``[x_1 | ... | x_M | present_1 ... present_M]`` with missing rows of ``x_m`` as NaN.
+
+    When any block is sparse (n-gram TF-IDF) the result is a CSR matrix; XGBoost then treats
+    absent entries as missing, as it would in a hand-written sparse pipeline.
+    """
+    blocks: list[Any] = []
+    flags = []
     for m in modalities:
         if m not in data.features:
             raise MMBenchError(
                 f"the xgboost head was trained with modality {m!r}; the data lack it"
             )
-        x = np.asarray(data.features[m])
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
-            raise MMBenchError(
-                f"the xgboost head needs a numeric (rows, dim) feature matrix per modality; "
-                f"{m!r} has shape {x.shape} and dtype {x.dtype} (a trainable encoder?)"
-            )
         present = np.asarray(data.present[m], dtype=bool)
-        x = x.astype(np.float32, copy=True)
-        x[~present] = np.nan
-        blocks.append(x)
+        blocks.append(_block(data.features[m], present, m))
         flags.append(present.astype(np.float32)[:, None])
+    if any(is_sparse(b) for b in blocks):
+        from scipy import sparse
+
+        return sparse.hstack([sparse.csr_matrix(b) for b in blocks + flags], format="csr")
     return np.concatenate(blocks + flags, axis=1)
 
 
+def _block(x: Any, present: np.ndarray, modality: str) -> Any:
+    if is_sparse(x):
+        return x.tocsr().multiply(present[:, None].astype(np.float32)).tocsr()
+    x = np.asarray(x)
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+        raise MMBenchError(
+            f"the xgboost head needs a numeric (rows, dim) feature matrix per modality; "
+            f"{modality!r} has shape {x.shape} and dtype {x.dtype} (a trainable encoder?)"
+        )
+    x = x.astype(np.float32, copy=True)
+    x[~present] = np.nan
+    return x
+
+
 SINGLE_THREAD_CELLS = 2_000_000
+
+
+def _deadline_callback(deadline: Deadline) -> Any:
+    """An XGBoost callback that stops a fit between boosting rounds once the budget is spent."""
+    import xgboost
+
+    class _CheckDeadline(xgboost.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            deadline.check(f"boosting round {epoch}")
+            return False
+
+    return _CheckDeadline()
 
 
 class XGBoostHead(Head):
@@ -70,6 +98,7 @@ class XGBoostHead(Head):
             device=resolve_device(self.training.device, option="training.device"),
             eval_metric="logloss" if self.n_classes == 2 else "mlogloss",
             early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
+            callbacks=[_deadline_callback(self.deadline)],
         )
 
     def _weights(self, train_labels: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
@@ -101,6 +130,7 @@ class XGBoostHead(Head):
                 fit_kwargs["sample_weight_eval_set"] = [weights]
         self.model = self._classifier(early_stopping=use_valid, n_cells=x.size)
         self.model.fit(x, y, **fit_kwargs)
+        self.model.set_params(callbacks=None)  # a fitted model must pickle (saved pipelines)
         # Predict on CPU: inputs are numpy, and a GPU booster would warn about the copy.
         self.model.get_booster().set_param({"device": "cpu"})
         return self
@@ -140,6 +170,7 @@ class XGBoostHead(Head):
 @FUSIONS.register(
     "xgboost",
     torch=False,
+    sparse=True,
     search_space={
         "n_estimators": [100, 200, 400],
         "max_depth": Range(low=2, high=6),
