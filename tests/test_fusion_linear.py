@@ -79,5 +79,5 @@ def test_an_expired_deadline_stops_training_between_units_of_work(fusion: str) -
         FusionSpec(name=fusion), TrainSpec(epochs=5), {"text": 50, "tabular": 4}, 3, seed=0
     )
     head.deadline = Deadline.after(-1.0)
-    with pytest.raises(DeadlineReached, match="epoch 0|boosting round 0"):
+    with pytest.raises(DeadlineReached, match=r"epoch 0|boosting round 0"):
         head.fit(data.take(np.arange(150)), data.take(np.arange(150, 200)))
