@@ -88,6 +88,8 @@ class SearchSpace(StrictModel):
     sampler: Literal["tpe", "random", "cmaes", "nsga2"] = "tpe"
     pruner: Literal["wilcoxon", "median", "hyperband", "none"] = "wilcoxon"
     objectives: list[Literal["latency_ms"]] = Field(default_factory=list)
+    portfolio: bool = True
+    """Start a new study with known-strong configurations (:mod:`mmbench.search.portfolio`)."""
 
     encoders: dict[str, list[str] | str] = Field(default_factory=default_encoders)
     encoder_options: dict[str, dict[str, Param]] = Field(default_factory=default_encoder_options)
