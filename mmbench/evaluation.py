@@ -72,7 +72,7 @@ def tune_class_weights(
     metric: str,
     *,
     passes: int = 2,
-    grid: Sequence[float] = (0.5, 0.67, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0),
+    grid: Sequence[float] = (0.67, 0.8, 0.9, 1.1, 1.25, 1.5),
 ) -> np.ndarray | None:
     """Per-class weights ``w`` so that ``argmax(proba * w)`` maximizes label metric ``metric``.
 

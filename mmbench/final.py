@@ -64,9 +64,40 @@ def plan_ensemble(
     weights = [w for _, w in chosen]
     cvs = [ok[n] for n in trials]
     blend = sum(w * cv.oof for w, cv in zip(weights, cvs, strict=True))
-    decision = tune_class_weights(y, oof_rows(np.asarray(blend))[0][mask], primary)
+    decision = _decision_rule(np.asarray(blend), labels, folds, primary)
     cv = _blend_cv(cvs[0], np.asarray(blend), labels, folds, decision)
     return EnsemblePlan(trials, weights, cvs, selection, decision, cv, len(ranked))
+
+
+MIN_DECISION_GAIN = 0.002
+
+
+def _decision_rule(
+    oof: np.ndarray, labels: np.ndarray, folds: list[Fold], primary: str
+) -> np.ndarray | None:
+    """Per-class decision weights, kept only when they help on rows they were not tuned on.
+
+    Weights tuned on every out-of-fold row always look better on those rows. So each fold's
+    rows are scored with weights tuned on the other folds' rows, and the rule is adopted (tuned
+    on all rows) only when that cross-validated score beats the plain arg-max.
+    """
+    metric = METRICS.get(primary)
+    if not metric.needs_labels:
+        return None
+    plain, tuned = [], []
+    for fold in folds:
+        rest = np.setdiff1d(np.flatnonzero(~np.isnan(oof[fold.repeat]).any(axis=1)), fold.valid)
+        weights = tune_class_weights(labels[rest], oof[fold.repeat, rest], primary)
+        proba = oof[fold.repeat, fold.valid]
+        plain.append(compute_metrics(labels[fold.valid], proba, [primary])[primary])
+        tuned.append(
+            compute_metrics(labels[fold.valid], proba, [primary], weights=weights)[primary]
+        )
+    sign = 1.0 if metric.higher_is_better else -1.0
+    if sign * (np.mean(tuned) - np.mean(plain)) < MIN_DECISION_GAIN:
+        return None
+    proba, mask = oof_rows(oof)
+    return tune_class_weights(labels[mask], proba[mask], primary)
 
 
 def _blend_cv(

@@ -101,6 +101,7 @@ def encode(
     cache: FeatureCache | None = None,
     *,
     keep_fitted: bool = False,
+    deadline: Deadline = NO_DEADLINE,
 ) -> tuple[FeatureSet, dict[str, Any]]:
     """Features of every row, with data-dependent encoders fitted on ``train`` rows only.
 
@@ -122,7 +123,8 @@ def encode(
             def compute(enc: Encoder = enc, values: Any = values) -> np.ndarray:
                 if enc.fits_on_data:
                     enc.fit(take(values, train), table.labels[train])
-                return enc.transform(values)
+                    return enc.transform(values)
+                return transform_in_chunks(enc, values, deadline)
 
             features[m] = cache.get_or_compute(key, compute)
         if enc.trainable:
@@ -132,6 +134,27 @@ def encode(
 
 
 PROBE_ROWS = 16
+CHUNK_ROWS = 256
+
+
+def transform_in_chunks(enc: Encoder, values: Any, deadline: Deadline = NO_DEADLINE) -> Any:
+    """``enc.transform(values)`` a chunk of rows at a time, checking ``deadline`` in between.
+
+    Frozen encoders treat rows independently, so chunking changes nothing but when a long
+    encoding (a pretrained backbone over thousands of images) can stop for the budget.
+    """
+    if deadline.at is None or len(values) <= CHUNK_ROWS:
+        return enc.transform(values)
+    parts = []
+    for start in range(0, len(values), CHUNK_ROWS):
+        deadline.check(f"encoding with {enc.name}")
+        rows = np.arange(start, min(start + CHUNK_ROWS, len(values)))
+        parts.append(enc.transform(take(values, rows)))
+    if hasattr(parts[0], "tocsr"):
+        from scipy import sparse
+
+        return sparse.vstack(parts, format="csr")
+    return np.concatenate(parts, axis=0)
 
 
 def encode_seconds(
@@ -302,7 +325,7 @@ def _run_fold(
     result = FoldResult(key=fold.key)
     try:
         encoders = build_encoders(spec, modalities)
-        features, towers = encode(table, encoders, fold.train, cache)
+        features, towers = encode(table, encoders, fold.train, cache, deadline=deadline)
         encoded = time.perf_counter()
         timing["encode"] += encoded - start
         callback = None if on_epoch is None else (lambda e, s: on_epoch(fold, e, s))

@@ -59,7 +59,8 @@ def default_encoders() -> dict[str, list[str]]:
 def default_encoder_options() -> dict[str, dict[str, Param]]:
     """Searched encoder options: ``sparse`` only for heads that take sparse input."""
     return {
-        "efficientnet_lite0": {"image_size": [128, 224]},
+        "efficientnet_lite0": {"image_size": [96, 128, 224]},
+        "pixels": {"size": [8, 16]},
         "tfidf": {"sparse": [True, False], "svd_dim": [64, 256]},
     }
 

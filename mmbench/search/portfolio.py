@@ -16,7 +16,7 @@ from typing import Any
 from mmbench.config import Range
 from mmbench.space import SearchSpace, as_list
 
-CHEAP_MEDIA = {"encoder.image": "pixels", "encoder.audio": "logmel"}
+CHEAP_MEDIA = {"encoder.image": "pixels", "encoder.image.pixels.size": 8, "encoder.audio": "logmel"}
 PRETRAINED_IMAGE = {
     "encoder.image": "efficientnet_lite0",
     "encoder.image.efficientnet_lite0.image_size": 128,
