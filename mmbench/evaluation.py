@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from pydantic import Field
 
+from mmbench.config import StrictModel
 from mmbench.registry import Registry
 
 
@@ -290,3 +293,17 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
     if len(arr) == 0:
         return {"mean": float("nan"), "std": float("nan")}
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+
+
+if TYPE_CHECKING:
+    MetricName = str
+else:  # the vocabulary is the metric registry: a new metric is valid in suites at once
+    MetricName = Literal[tuple(metric_names())]
+
+
+class Protocol(StrictModel):
+    """Evaluation protocol: repeated stratified k-fold CV."""
+
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(1, ge=1)
+    primary_metric: MetricName = "f1_macro"

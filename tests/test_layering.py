@@ -216,7 +216,9 @@ def test_cycle_finder_finds_cycles() -> None:
     assert cycles(graph) == [["a", "b", "c"]]
 
 
-PACKAGE_PATHS = {name: path.relative_to(PACKAGE).as_posix() for name, path in package_modules().items()}
+PACKAGE_PATHS = {
+    name: path.relative_to(PACKAGE).as_posix() for name, path in package_modules().items()
+}
 
 
 def test_cli_help_does_not_import_heavy_packages() -> None:
