@@ -196,9 +196,10 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_imports_point_down() -> None:
+    modules = package_modules()
     upward = [
-        f"mmbench/{PACKAGE_PATHS[name]}:{line}: {name} (layer {LAYER_OF[name]}) imports "
-        f"{target} (layer {LAYER_OF[target]})"
+        f"mmbench/{modules[name].relative_to(PACKAGE).as_posix()}:{line}: {name} "
+        f"(layer {LAYER_OF[name]}) imports {target} (layer {LAYER_OF[target]})"
         for name, targets in import_graph().items()
         for target, line in targets.items()
         if name in LAYER_OF and target in LAYER_OF and LAYER_OF[target] > LAYER_OF[name]
@@ -209,6 +210,22 @@ def test_imports_point_down() -> None:
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
     assert not found, f"import cycles: {found}"
+
+
+def test_lazy_relative_and_type_only_imports_are_edges(tmp_path: Path) -> None:
+    path = tmp_path / "loading.py"
+    path.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from . import table\n"
+        "if TYPE_CHECKING:\n"
+        "    from mmbench.suite import Suite\n"
+        "def f():\n"
+        "    from mmbench.search.study import run_search\n"
+        "    import mmbench.cli\n"
+    )
+    known = dict.fromkeys(["data", "data.table", "suite", "search", "search.study", "cli"], path)
+    edges = imports_of("data.loading", path, known)
+    assert edges == {"data.table": 2, "suite": 4, "search.study": 6, "cli": 7}
 
 
 def test_cycle_finder_finds_cycles() -> None:
