@@ -147,7 +147,7 @@ def _load_disk(spec: SourceSpec, root: Path) -> Any:
 def _load_synthetic(spec: SourceSpec, root: Path) -> Any:
     from mmbench.data import synthetic
 
-    accepted = list(inspect.signature(synthetic.generate).parameters)
+    accepted = list(inspect.signature(synthetic.recipe).parameters)
     for key in spec.options:
         if key not in accepted:
             raise DataError(
