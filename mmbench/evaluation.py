@@ -11,6 +11,7 @@ same F1 that scores folds.
 from __future__ import annotations
 
 import hashlib
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -280,6 +281,45 @@ def summarize(fold_scores: Sequence[dict[str, float]]) -> dict[str, dict[str, fl
         std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         out[name] = {"mean": float(values.mean()), "std": std}
     return out
+
+
+class ScoredFold(typing.Protocol):
+    """One fold's outcome as :class:`FoldScores` reads it (:class:`mmbench.pipeline.FoldResult`)."""
+
+    key: str
+    metrics: dict[str, float]
+    error: str | None
+
+    @property
+    def ok(self) -> bool: ...
+
+
+class FoldScores:
+    """What every cross-validation result says about its ``folds``, pipeline or peer alike.
+
+    A mixin for the dataclasses that hold ``folds`` (:class:`mmbench.pipeline.CVResult`,
+    :class:`mmbench.peers.PeerCV`), so that search, leaderboards and tracking read both the same way.
+    """
+
+    folds: Sequence[ScoredFold]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.folds) and all(f.ok for f in self.folds)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{f.key}: {f.error}" for f in self.folds if not f.ok]
+
+    @property
+    def summary(self) -> dict[str, dict[str, float]]:
+        return summarize([f.metrics for f in self.folds if f.ok])
+
+    def mean(self, metric: str) -> float:
+        return self.summary.get(metric, {}).get("mean", float("nan"))
+
+    def fold_scores(self, metric: str) -> list[float]:
+        return [f.metrics.get(metric, float("nan")) for f in self.folds]
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
