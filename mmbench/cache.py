@@ -104,6 +104,13 @@ class FeatureCache:
         digest = key_digest(key)
         return self.root / digest[:2] / f"{digest}.npy"
 
+    def contains(self, key: dict[str, Any]) -> bool:
+        """Whether features for ``key`` are stored (a later ``get_or_compute`` costs no encoding)."""
+        if self.root is None:
+            return False
+        path = self.path_for(key)
+        return path.is_file() or path.with_suffix(".npz").is_file()
+
     def get_or_compute(self, key: dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The cached array for ``key``, or ``compute()``'s result, stored for next time."""
         if self.root is None:

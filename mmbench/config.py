@@ -166,3 +166,15 @@ DEFAULT_ENCODERS: dict[str, str] = {
 def default_pipeline(modalities: list[str]) -> PipelineSpec:
     """The single default pipeline: cheap frozen encoders, early fusion MLP."""
     return PipelineSpec(encoders={m: EncoderSpec(name=DEFAULT_ENCODERS[m]) for m in modalities})
+
+
+class PeerSpec(StrictModel):
+    """What a result file records about a peer tool (e.g. AutoGluon) where a pipeline records
+    its spec: the peer's name and the options it ran with."""
+
+    peer: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def flat_params(self) -> dict[str, Any]:
+        """MLflow parameters, named like a pipeline's (``peer``, ``peer.<option>``)."""
+        return {"peer": self.peer, **{f"peer.{k}": v for k, v in sorted(self.options.items())}}

@@ -86,5 +86,11 @@ def build_result(
         durations={**cv.seconds, "wall": wall},
         search=search,
         ablation=ablation,
-        provenance=provenance(str(resolve_device(cv.spec.training.device))),
+        provenance=provenance(str(resolve_device(_device(cv.spec)))),
     )
+
+
+def _device(spec: Any) -> str:
+    """The device a pipeline trains on; peers (no torch training spec) run where they run."""
+    training = getattr(spec, "training", None)
+    return "auto" if training is None else training.device

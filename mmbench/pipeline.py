@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mmbench.budget import NO_DEADLINE, Deadline, DeadlineReached
 from mmbench.cache import FeatureCache, feature_key
 from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
@@ -98,18 +99,21 @@ def encode(
     encoders: dict[str, Encoder],
     train: np.ndarray,
     cache: FeatureCache | None = None,
+    *,
+    keep_fitted: bool = False,
 ) -> tuple[FeatureSet, dict[str, Any]]:
     """Features of every row, with data-dependent encoders fitted on ``train`` rows only.
 
     Returns the feature set and the towers of trainable encoders. Frozen encoders are cached
-    once per dataset; fitted ones once per (dataset, training rows).
+    once per dataset; fitted ones once per (dataset, training rows), unless ``keep_fitted``:
+    then they are always fitted, because the caller keeps them to encode new rows later.
     """
     cache = cache or FeatureCache(None)
     features: dict[str, np.ndarray] = {}
     towers: dict[str, Any] = {}
     for m, enc in encoders.items():
         values = table[m]
-        if enc.trainable and enc.fits_on_data:  # the tower depends on the fitted state
+        if enc.fits_on_data and (enc.trainable or keep_fitted):  # its fitted state is needed
             features[m] = enc.fit(take(values, train), table.labels[train]).transform(values)
         else:
             fit_rows = train if enc.fits_on_data else None
@@ -125,6 +129,48 @@ def encode(
             towers[m] = enc.build_tower()
     present = {m: table.present(m) for m in encoders}
     return FeatureSet(features=features, present=present, labels=table.labels), towers
+
+
+PROBE_ROWS = 16
+
+
+def encode_seconds(
+    table: MultiModalTable,
+    spec: PipelineSpec,
+    cache: FeatureCache | None,
+    measured: dict[str, float] | None = None,
+) -> float:
+    """Wall seconds the frozen encoders of ``spec`` would spend on the rows not yet cached.
+
+    Measured, not guessed: each uncached frozen encoder transforms a small probe of rows (after
+    one warm-up row that pays for loading its model) and the rate is extrapolated to the table.
+    ``measured`` memoizes rates by encoder spec across calls (one probe per encoder and study).
+    Encoders fitted per fold (TF-IDF, scalers) are cheap and not probed.
+    """
+    cache = cache or FeatureCache(None)
+    measured = {} if measured is None else measured
+    total = 0.0
+    for m in [m for m in table.modalities if m in spec.encoders]:
+        enc = create_encoder(spec.encoders[m].name, **spec.encoders[m].options)
+        if enc.fits_on_data or enc.trainable:
+            continue
+        if cache.contains(feature_key(table.fingerprint, m, enc.spec(), None)):
+            continue
+        ident = repr(enc.spec())
+        if ident not in measured:
+            measured[ident] = _seconds_per_row(enc, table[m])
+        total += measured[ident] * len(table)
+    return total
+
+
+def _seconds_per_row(enc: Encoder, values: Any) -> float:
+    rows = [i for i in range(len(values)) if values[i] is not None][: PROBE_ROWS + 1]
+    if len(rows) < 2:
+        return 0.0
+    enc.transform(take(values, np.array(rows[:1])))  # loads the model
+    start = time.perf_counter()
+    enc.transform(take(values, np.array(rows[1:])))
+    return (time.perf_counter() - start) / (len(rows) - 1)
 
 
 def input_dims(features: FeatureSet, towers: dict[str, Any]) -> dict[str, int]:
@@ -157,14 +203,19 @@ def fit_head(
     n_classes: int,
     seed: int,
     on_epoch: EpochCallback | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> tuple[Head, float | None]:
-    """Train a head on ``train`` (inner hold-out for early stopping); returns it and a threshold."""
+    """Train a head on ``train`` (inner hold-out for early stopping); returns it and a threshold.
+
+    The head checks ``deadline`` between epochs or boosting rounds.
+    """
     from mmbench.fusion import create_head
 
     assert train.labels is not None
     head = create_head(
         spec.fusion, spec.training, input_dims(train, towers), n_classes, seed=seed, towers=towers
     )
+    head.deadline = deadline
     split = inner_split(train.labels, seed)
     if split is None:
         head.fit(train, None, on_epoch=on_epoch)
@@ -189,8 +240,12 @@ def evaluate_pipeline(
     on_fold: Callable[[FoldResult, int], None] | None = None,
     reraise: tuple[type[BaseException], ...] = (),
     test_time_missing: bool = False,
+    deadline: Deadline = NO_DEADLINE,
 ) -> CVResult:
     """Cross-validate ``spec`` on ``table`` (restricted to ``modalities`` when given).
+
+    ``deadline`` is checked before every fold and by the heads between epochs or boosting
+    rounds; :class:`~mmbench.budget.DeadlineReached` propagates (the CV is incomplete).
 
     With ``test_time_missing``, each fold's trained head is also scored with every modality in
     turn marked missing on the validation rows (``FoldResult.missing_metrics``), which shows how
@@ -206,9 +261,21 @@ def evaluate_pipeline(
     oof = np.full((repeats, len(table), table.n_classes), np.nan, dtype=np.float64)
     results: list[FoldResult] = []
     timing = {"encode": 0.0, "fit": 0.0}
+    reraise = (*reraise, DeadlineReached)
     for i, fold in enumerate(folds):
+        deadline.check(f"fold {fold.key}")
         result = _run_fold(
-            table, spec, modalities, fold, cache, oof, timing, on_epoch, reraise, test_time_missing
+            table,
+            spec,
+            modalities,
+            fold,
+            cache,
+            oof,
+            timing,
+            on_epoch,
+            reraise,
+            test_time_missing,
+            deadline,
         )
         results.append(result)
         if on_fold is not None:
@@ -229,6 +296,7 @@ def _run_fold(
     on_epoch: Callable[[Fold, int, float], None] | None,
     reraise: tuple[type[BaseException], ...],
     test_time_missing: bool = False,
+    deadline: Deadline = NO_DEADLINE,
 ) -> FoldResult:
     start = time.perf_counter()
     result = FoldResult(key=fold.key)
@@ -239,7 +307,7 @@ def _run_fold(
         timing["encode"] += encoded - start
         callback = None if on_epoch is None else (lambda e, s: on_epoch(fold, e, s))
         head, threshold = fit_head(
-            spec, features.take(fold.train), towers, table.n_classes, fold.seed, callback
+            spec, features.take(fold.train), towers, table.n_classes, fold.seed, callback, deadline
         )
         valid = features.take(fold.valid)
         predict_start = time.perf_counter()
@@ -307,12 +375,21 @@ class FittedPipeline:
 
 
 def fit_pipeline(
-    table: MultiModalTable, spec: PipelineSpec, seed: int, modalities: list[str] | None = None
+    table: MultiModalTable,
+    spec: PipelineSpec,
+    seed: int,
+    modalities: list[str] | None = None,
+    *,
+    cache: FeatureCache | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> FittedPipeline:
-    """Fit encoders and head on every row of ``table`` (the refit after a search)."""
+    """Fit encoders and head on every row of ``table`` (the refit after a search).
+
+    Frozen features come from ``cache`` when given (the search already encoded every row).
+    """
     modalities = modalities or [m for m in table.modalities if m in spec.encoders]
     encoders = build_encoders(spec, modalities)
     all_rows = np.arange(len(table))
-    features, towers = encode(table, encoders, all_rows, cache=None)
-    head, threshold = fit_head(spec, features, towers, table.n_classes, seed)
+    features, towers = encode(table, encoders, all_rows, cache=cache, keep_fitted=True)
+    head, threshold = fit_head(spec, features, towers, table.n_classes, seed, deadline=deadline)
     return FittedPipeline(spec, list(table.classes), encoders, head, threshold)

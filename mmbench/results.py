@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import mmbench
 from mmbench._io import git_commit, write_json_atomic
-from mmbench.config import PipelineSpec
+from mmbench.config import PeerSpec, PipelineSpec
 from mmbench.errors import MMBenchError
 from mmbench.suite import Protocol
 
@@ -85,6 +85,42 @@ class SearchSummary(_Model):
     seconds: float
     optuna_seconds: float
     tracking_seconds: float
+
+
+class BudgetSummary(_Model):
+    """The job's wall-clock contract: what it was given and what it used."""
+
+    timeout_s: float | None
+    """The dataset's ``budget.timeout_s`` (search, final model and test scoring together)."""
+    wall_s: float
+    """Seconds from the job's start to its test score (before writing and tracking)."""
+    search_s: float
+    final_s: float
+    """Refitting the final model(s) and scoring the held-out rows."""
+    trials_run: int
+    trials_cut: int = 0
+    """Trials stopped or declined because of the deadline (recorded with their reason)."""
+
+
+class EnsembleMember(_Model):
+    trial: int
+    weight: float
+    pipeline: PipelineSpec
+
+
+class EnsembleSummary(_Model):
+    """Greedy ensemble selection over the search's trials (see :mod:`mmbench.ensemble`)."""
+
+    members: list[EnsembleMember]
+    oof_score: float
+    """The blend's primary metric on the out-of-fold rows it was selected on (optimistic)."""
+    best_single_oof_score: float
+    candidates: int
+    decision_weights: list[float] | None = None
+    """Per-class decision weights tuned on the blend's out-of-fold predictions."""
+    dropped: list[int] = Field(default_factory=list)
+    """Members selected but not refitted because the budget ran out (weights renormalized)."""
+    final_model: str = "refit on all training rows"
 
 
 class TrackingIds(_Model):
@@ -194,7 +230,7 @@ class RunResult(_Model):
     suite: str
     dataset: DatasetInfo
     pipeline_name: str
-    pipeline: PipelineSpec
+    pipeline: PipelineSpec | PeerSpec
     seed: int
     protocol: Protocol
     metrics: dict[str, dict[str, float]]
@@ -205,6 +241,8 @@ class RunResult(_Model):
     test_metrics: dict[str, float] | None = None
     durations: dict[str, float] = Field(default_factory=dict)
     search: SearchSummary | None = None
+    budget: BudgetSummary | None = None
+    ensemble: EnsembleSummary | None = None
     ablation: AblationSummary | None = None
     tracking: TrackingIds | None = None
     provenance: Provenance

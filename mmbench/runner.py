@@ -60,10 +60,9 @@ def run_suite(
     reporter = reporter or Reporter(enabled=False)
     specs = [suite.dataset(n) for n in options.datasets] if options.datasets else suite.datasets
     if options.pipelines:
-        from mmbench.baselines import REFERENCE_PIPELINES
-
-        for name in options.pipelines:
-            REFERENCE_PIPELINES.get(name)  # unknown names fail before any work, with a hint
+        options = _available_references(options, reporter)
+        if not options.pipelines:  # every one skipped: nothing to run
+            return []
     outcomes: list[DatasetOutcome] = []
     for spec in specs:
         try:
@@ -72,6 +71,31 @@ def run_suite(
             reporter.error(f"{spec.name}: {exc}")
             outcomes.append(DatasetOutcome(spec.name, error=str(exc)))
     return outcomes
+
+
+def _available_references(options: RunOptions, reporter: Reporter) -> RunOptions:
+    """Check ``--pipeline`` names before any work; peers whose extra is missing are skipped."""
+    import dataclasses
+
+    from mmbench.baselines import REFERENCE_PIPELINES
+    from mmbench.errors import UnknownNameError, did_you_mean
+    from mmbench.peers import PEERS
+
+    keep = []
+    for name in options.pipelines:
+        if name in PEERS:
+            reason = PEERS.get(name).available()
+            if reason is not None:
+                reporter.error(f"skipping peer {name}: {reason}")
+                continue
+        elif name not in REFERENCE_PIPELINES:
+            known = [*REFERENCE_PIPELINES.names(), *PEERS.names()]
+            raise UnknownNameError(
+                f"unknown reference pipeline {name!r}{did_you_mean(name, known)}; "
+                f"known: {', '.join(known)}"
+            )
+        keep.append(name)
+    return dataclasses.replace(options, pipelines=keep)
 
 
 def run_dataset(
@@ -104,7 +128,7 @@ def run_dataset(
     jobs: list[str | None] = list(options.pipelines) or [None]
     for reference in jobs:
         try:
-            outcomes.append(_run_job(ctx, reference))
+            outcomes.extend(_run_job(ctx, reference))
         except MMBenchError as exc:
             label = f"{spec.name} ({reference})" if reference else spec.name
             reporter.error(f"{label}: {exc}")
@@ -112,51 +136,77 @@ def run_dataset(
     return outcomes
 
 
-def _run_job(ctx: _Context, reference: str | None) -> DatasetOutcome:
+def _run_job(ctx: _Context, reference: str | None) -> list[DatasetOutcome]:
     """One pipeline (or search) on the loaded dataset; the parent MLflow run spans all of it."""
     ctx.begin(reference)
     status = "FAILED"
     try:
-        outcome = _evaluate_and_record(ctx, reference)
+        outcomes = _evaluate_and_record(ctx, reference)
         status = "FINISHED"
-        return outcome
+        return outcomes
     finally:
         ctx.end(status)
 
 
-def _evaluate_and_record(ctx: _Context, reference: str | None) -> DatasetOutcome:
-    """Evaluate, (ablate), write the complete result once, then track it and attach the ids."""
+@dataclass
+class _Scored:
+    """One candidate a job scored, before it becomes a result file."""
+
+    cv: Any
+    name: str
+    test_metrics: dict[str, float] | None = None
+    search: Any = None  # SearchSummary
+    budget: Any = None  # BudgetSummary
+    ensemble: Any = None  # EnsembleSummary
+    model_path: Path | None = None
+    final: Any = None  # FinalModel of an ensemble, for held-out scoring
+
+
+def _evaluate_and_record(ctx: _Context, reference: str | None) -> list[DatasetOutcome]:
+    """Evaluate, (ablate), write each complete result once, then track it and attach the ids.
+
+    A search job scores two candidates: the best trial (``search``) and the final ensemble
+    (``ensemble``); other jobs score one.
+    """
+    start = time.perf_counter()
+    if reference is not None:
+        scored = [_reference(ctx, reference)]
+    elif (ctx.options.trials or ctx.spec.budget.trials) > 1:
+        scored = _search_job(ctx, start)
+    else:
+        scored = [_single(ctx)]
+    wall = time.perf_counter() - start  # the job's own time; ablations are reported apart
+    outcomes = []
+    for i, item in enumerate(scored):
+        ablate = i == 0 and ctx.ablates(reference)
+        outcomes.append(_record(ctx, item, wall, ablate))
+    return outcomes
+
+
+def _record(ctx: _Context, item: _Scored, wall: float, ablate: bool) -> DatasetOutcome:
     from mmbench.jobs import build_result
     from mmbench.results import AblationSummary
 
-    start = time.perf_counter()
     spec = ctx.spec
-    search = None
-    if reference is not None:
-        cv, name = _reference(ctx, reference), reference
-    elif (ctx.options.trials or spec.budget.trials) > 1:
-        cv, name, search = _search(ctx)
-    else:
-        cv, name = _single(ctx), "default"
-    test_metrics = _refit_and_test(ctx, cv, name) if (search or spec.test_source) else None
-    wall = time.perf_counter() - start  # the job's own time; ablations are reported apart
-    report, files = _ablate(ctx, cv) if ctx.ablates(reference) else (None, {})
+    report, files = _ablate(ctx, item.cv) if ablate else (None, {})
     result = build_result(
         ctx.suite,
         spec,
         ctx.table,
-        cv,
-        name,
+        item.cv,
+        item.name,
         wall=wall,
-        search=search,
-        test_metrics=test_metrics,
+        search=item.search,
+        test_metrics=item.test_metrics,
         ablation=AblationSummary.of(report, files) if report is not None else None,
     )
+    result.budget, result.ensemble = item.budget, item.ensemble
     path = ctx.layout.write(result)
     ctx.reporter.info(f"{spec.name}: wrote {path}")
-    outcome = DatasetOutcome(spec.name, name, result, path, warnings=ctx.warnings)
-    outcome.warnings.extend(cv.failures)
-    outcome.result = _track(ctx, result, path, cv, report, files)
+    outcome = DatasetOutcome(spec.name, item.name, result, path, warnings=list(ctx.warnings))
+    outcome.warnings.extend(item.cv.failures)
+    ctx.model_path = item.model_path
+    outcome.result = _track(ctx, result, path, item.cv, report, files)
     return outcome
 
 
@@ -233,25 +283,71 @@ class _Context:
         self.reporter.error(message)
 
 
-def _single(ctx: _Context) -> Any:
+def _single(ctx: _Context) -> _Scored:
     from mmbench.jobs import evaluate_fixed
 
     with ctx.reporter.task(f"{ctx.spec.name}: {len(ctx.folds)} folds", len(ctx.folds)) as advance:
-        return evaluate_fixed(
+        cv = evaluate_fixed(
             ctx.spec, ctx.table, ctx.folds, cache=ctx.cache, on_fold=lambda r, i: advance(r)
         )
+    item = _Scored(cv, "default")
+    if ctx.spec.test_source is not None:
+        item.test_metrics, item.model_path = _refit_and_test(ctx, cv, "default")
+    return item
 
 
-def _reference(ctx: _Context, name: str) -> Any:
+def _reference(ctx: _Context, name: str) -> _Scored:
     from mmbench.baselines import evaluate_reference
     from mmbench.jobs import require_a_fold
+    from mmbench.peers import PEERS
 
+    if name in PEERS:
+        return _peer(ctx, name)
     ctx.reporter.info(f"{ctx.spec.name}: reference pipeline {name}")
     _, cv = evaluate_reference(
         name, ctx.table, ctx.folds, primary=ctx.spec.protocol.primary_metric, cache=ctx.cache
     )
     require_a_fold(cv)
-    return cv
+    item = _Scored(cv, name)
+    if ctx.spec.test_source is not None:
+        item.test_metrics, item.model_path = _refit_and_test(ctx, cv, name)
+    return item
+
+
+def _peer(ctx: _Context, name: str) -> _Scored:
+    """A peer tool on the same folds; its held-out model gets the job's whole time budget.
+
+    Each CV fold gets ``timeout / folds``, so the CV costs about one budget, and the model
+    refitted on all rows for the held-out score gets the full ``timeout``, like mmbench's job.
+    """
+    from mmbench.evaluation import compute_metrics
+    from mmbench.jobs import require_a_fold
+    from mmbench.peers import cross_validate_peer, fit_peer, peer_frame
+
+    spec, table = ctx.spec, ctx.table
+    timeout = ctx.options.timeout or spec.budget.timeout_s
+    primary = spec.protocol.primary_metric
+    ctx.reporter.info(f"{spec.name}: peer {name}")
+    frame = peer_frame(table)
+    with ctx.reporter.task(f"{spec.name}: {name}", len(ctx.folds)) as advance:
+        cv = cross_validate_peer(
+            name,
+            table,
+            ctx.folds,
+            time_limit_s=None if timeout is None else timeout / len(ctx.folds),
+            metric=primary,
+            frame=frame,
+            on_fold=lambda r, i: advance(r),
+        )
+    require_a_fold(cv)
+    item = _Scored(cv, name)
+    if spec.test_source is not None:
+        model = fit_peer(
+            name, table, seed=ctx.suite.seed, time_limit_s=timeout, metric=primary, frame=frame
+        )
+        test = _test_table(ctx)
+        item.test_metrics = compute_metrics(test.labels, model.predict_proba(peer_frame(test)))
+    return item
 
 
 def _ablate(ctx: _Context, cv: Any) -> tuple[Any, dict[str, Path]]:
@@ -286,10 +382,117 @@ def _ablate(ctx: _Context, cv: Any) -> tuple[Any, dict[str, Path]]:
     return report, files
 
 
-def _search(ctx: _Context) -> tuple[Any, str, Any]:
+FINAL_RESERVE = 0.2
+"""Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
+
+
+def _search_job(ctx: _Context, start: float) -> list[_Scored]:
+    """Search within the budget, then build the final ensemble and score both on held-out rows.
+
+    ``timeout_s`` bounds the whole job: the search stops :data:`FINAL_RESERVE` of it early
+    (trials check the deadline between folds, epochs and boosting rounds), and the final phase
+    refits ensemble members only while they fit before the job's deadline.
+    """
+    from mmbench.budget import NO_DEADLINE, Deadline
+    from mmbench.final import fit_final, plan_ensemble
+
+    timeout = ctx.options.timeout or ctx.spec.budget.timeout_s
+    deadline = Deadline.after(None if timeout is None else timeout - (time.perf_counter() - start))
+    search_deadline = NO_DEADLINE if timeout is None else deadline.earlier(FINAL_RESERVE * timeout)
+    best, outcome = _search(ctx, search_deadline)
+    searched = time.perf_counter()
+    primary = ctx.spec.protocol.primary_metric
+    plan = plan_ensemble(outcome.results, ctx.table.labels, ctx.folds, primary)
+    single = _fit(ctx, best.cv, "search")
+    best.model_path = single.path
+    scored = [best]
+    fitted = {best.search.best_trial: single.model} if best.search.best_trial is not None else {}
+    if plan is not None:
+        final = fit_final(
+            ctx.table, plan, seed=ctx.suite.seed, cache=ctx.cache, deadline=deadline, fitted=fitted
+        )
+        scored.append(_ensemble_item(ctx, plan, final, best.search))
+    _score_held_out(ctx, single.model, scored)
+    budget = _budget(ctx, timeout, start, searched, outcome)
+    for item in scored:
+        item.budget = budget
+    return scored
+
+
+@dataclass
+class _Refit:
+    model: Any
+    path: Path
+
+
+def _fit(ctx: _Context, cv: Any, name: str) -> _Refit:
+    from mmbench.pipeline import fit_pipeline
+
+    ctx.reporter.info(f"{ctx.spec.name}: refitting {name} on all training rows")
+    model = fit_pipeline(
+        ctx.table, cv.spec, seed=ctx.suite.seed, modalities=cv.modalities, cache=ctx.cache
+    )
+    return _Refit(model, model.save(ctx.layout.model_file(ctx.spec.name, name)))
+
+
+def _ensemble_item(ctx: _Context, plan: Any, final: Any, search: Any) -> _Scored:
+    from mmbench.results import EnsembleMember, EnsembleSummary
+
+    summary = EnsembleSummary(
+        members=[
+            EnsembleMember(trial=t, weight=w, pipeline=m.spec)
+            for t, w, m in zip(final.trials, final.weights, final.members, strict=True)
+        ],
+        oof_score=plan.selection.score,
+        best_single_oof_score=plan.selection.best_single_score,
+        candidates=plan.candidates,
+        decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
+        dropped=final.dropped,
+    )
+    final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
+    return _Scored(plan.cv, "ensemble", search=search, ensemble=summary, final=final)
+
+
+def _score_held_out(ctx: _Context, single: Any, scored: list[_Scored]) -> None:
+    """Held-out metrics of the best trial and of the ensemble (test rows encoded once each)."""
+    from mmbench.evaluation import compute_metrics
+
+    if ctx.spec.test_source is None:
+        return
+    test = _test_table(ctx)
+    single_proba = single.predict_proba(test)
+    scored[0].test_metrics = compute_metrics(test.labels, single_proba, threshold=single.threshold)
+    for item in scored[1:]:
+        final = item.final
+        known = {
+            t: single_proba for t, m in zip(final.trials, final.members, strict=True) if m is single
+        }
+        proba = final.predict_proba(test, known=known)
+        item.test_metrics = compute_metrics(test.labels, proba, weights=final.decision)
+
+
+def _budget(
+    ctx: _Context, timeout: float | None, start: float, searched: float, outcome: Any
+) -> Any:
+    from mmbench.results import BudgetSummary
+
+    now = time.perf_counter()
+    cut = sum(1 for t in outcome.study.trials if "reason" in t.user_attrs)
+    return BudgetSummary(
+        timeout_s=timeout,
+        wall_s=now - start,
+        search_s=searched - start,
+        final_s=now - searched,
+        trials_run=outcome.n_new_trials,
+        trials_cut=cut,
+    )
+
+
+def _search(ctx: _Context, deadline: Any) -> tuple[_Scored, Any]:
     from mmbench.pipeline import evaluate_pipeline
     from mmbench.results import SearchSummary
     from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
+    from mmbench.search.portfolio import portfolio
 
     spec, options = ctx.spec, ctx.options
     space = spec.search or SearchSpace()
@@ -305,6 +508,8 @@ def _search(ctx: _Context) -> tuple[Any, str, Any]:
         primary=spec.protocol.primary_metric,
         seed=ctx.suite.seed,
         resume=options.resume,
+        deadline=deadline,
+        portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
     )
     hooks = ctx.job.trial_hooks() if ctx.job is not None else TrialHooks()
     with ctx.reporter.task(f"{spec.name}: search", n_trials) as advance:
@@ -332,7 +537,7 @@ def _search(ctx: _Context) -> tuple[Any, str, Any]:
         optuna_seconds=outcome.optuna_seconds,
         tracking_seconds=ctx.job.seconds if ctx.job is not None else 0.0,
     )
-    return cv, "search", search
+    return _Scored(cv, "search", search=search), outcome
 
 
 class _TrialStatus:
@@ -370,19 +575,19 @@ def _redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
 
 
-def _refit_and_test(ctx: _Context, cv: Any, name: str) -> dict[str, float] | None:
-    """Fit the chosen pipeline on all training rows, save it, score the held-out test source."""
+def _test_table(ctx: _Context) -> Any:
     from mmbench.data import load_table
-    from mmbench.evaluation import compute_metrics
-    from mmbench.pipeline import fit_pipeline
 
-    ctx.reporter.info(f"{ctx.spec.name}: refitting {name} on all training rows")
-    model = fit_pipeline(ctx.table, cv.spec, seed=ctx.suite.seed, modalities=cv.modalities)
-    ctx.model_path = model.save(ctx.layout.model_file(ctx.spec.name, name))
-    if ctx.spec.test_source is None:
-        return None
-    test = load_table(
+    return load_table(
         ctx.spec, ctx.suite.root, split="test", seed=ctx.suite.seed, classes=ctx.table.classes
     )
-    proba = model.predict_proba(test)
-    return compute_metrics(test.labels, proba, threshold=model.threshold)
+
+
+def _refit_and_test(ctx: _Context, cv: Any, name: str) -> tuple[dict[str, float], Path]:
+    """Fit a fixed pipeline on all training rows, save it, score the held-out test source."""
+    from mmbench.evaluation import compute_metrics
+
+    refit = _fit(ctx, cv, name)
+    test = _test_table(ctx)
+    proba = refit.model.predict_proba(test)
+    return compute_metrics(test.labels, proba, threshold=refit.model.threshold), refit.path

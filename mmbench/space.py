@@ -40,6 +40,30 @@ def default_training_space() -> dict[str, Param]:
     }
 
 
+def default_encoders() -> dict[str, list[str]]:
+    """Encoder choices per modality when a suite's search space names none.
+
+    Representation is searched, not fixed: a pretrained image backbone and the cheap raw
+    thumbnail; n-gram TF-IDF (sparse for linear and tree heads, SVD-reduced for neural ones) and
+    MiniLM sentence embeddings; log-mel and MFCC statistics. Expensive encoders are only started
+    when their measured cost fits the time left (:mod:`mmbench.search.study`).
+    """
+    return {
+        "image": ["efficientnet_lite0", "pixels"],
+        "text": ["tfidf", "minilm"],
+        "tabular": ["tabular"],
+        "audio": ["logmel", "mfcc"],
+    }
+
+
+def default_encoder_options() -> dict[str, dict[str, Param]]:
+    """Searched encoder options: ``sparse`` only for heads that take sparse input."""
+    return {
+        "efficientnet_lite0": {"image_size": [128, 224]},
+        "tfidf": {"sparse": [True, False], "svd_dim": [64, 256]},
+    }
+
+
 def default_fusions() -> list[str]:
     """Fusions the default space picks from, in registration order (Optuna's choice order)."""
     return [e.name for e in FUSIONS.entries(default_search=True)]
@@ -64,9 +88,11 @@ class SearchSpace(StrictModel):
     sampler: Literal["tpe", "random", "cmaes", "nsga2"] = "tpe"
     pruner: Literal["wilcoxon", "median", "hyperband", "none"] = "wilcoxon"
     objectives: list[Literal["latency_ms"]] = Field(default_factory=list)
+    portfolio: bool = True
+    """Start a new study with known-strong configurations (:mod:`mmbench.search.portfolio`)."""
 
-    encoders: dict[str, list[str] | str] = Field(default_factory=dict)
-    encoder_options: dict[str, dict[str, Param]] = Field(default_factory=dict)
+    encoders: dict[str, list[str] | str] = Field(default_factory=default_encoders)
+    encoder_options: dict[str, dict[str, Param]] = Field(default_factory=default_encoder_options)
     fusion: list[str] | str = Field(default_factory=default_fusions)
     fusion_options: dict[str, dict[str, Param]] = Field(default_factory=default_fusion_options)
     training: dict[str, Param] = Field(default_factory=default_training_space)

@@ -59,13 +59,26 @@ def tiny_suite(
     if pipeline is not None:
         dataset["pipeline"] = pipeline
     if search is not None:
-        dataset["search"] = search
+        dataset["search"] = cheap_search(search)
     suite = parse_suite({"name": "tiny-suite", "seed": 0, "datasets": [dataset]})
     suite.path = tmp_path / "suite.yaml"
     return suite
 
 
 FAST_TRAINING = {"epochs": 6, "batch_size": 32, "patience": 3}
+
+CHEAP_ENCODERS = {
+    "image": "timm/test_resnet",
+    "text": "tfidf",
+    "tabular": "tabular",
+    "audio": "logmel",
+}
+"""One cheap encoder per modality: the default search space also tries pretrained ones."""
+
+
+def cheap_search(search: dict[str, Any]) -> dict[str, Any]:
+    """A search section that keeps its own encoders, or else uses :data:`CHEAP_ENCODERS`."""
+    return {"encoders": CHEAP_ENCODERS, "encoder_options": {}, **search}
 
 
 def make_result(

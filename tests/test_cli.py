@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FAST_TRAINING
+from conftest import FAST_TRAINING, cheap_search
 
 from mmbench.cli import main
 
@@ -22,6 +22,7 @@ def write_suite(tmp_path: Path, **dataset: object) -> Path:
                 "modalities": {"text": "text", "tabular": ["num_0", "num_1", "cat_0"]},
                 "protocol": {"folds": 3},
                 **dataset,
+                **({"search": cheap_search(dataset["search"])} if "search" in dataset else {}),
             }
         ],
     }

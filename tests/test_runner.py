@@ -93,9 +93,11 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
         },
     )
     res = tmp_path / "res"
-    [outcome] = run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri))
+    outcome, ensemble = run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri))
     assert outcome.error is None, outcome.error
     result = outcome.result
+    assert ensemble.result.pipeline_name == "ensemble" and ensemble.result.ensemble is not None
+    assert ensemble.result.ensemble.oof_score >= ensemble.result.ensemble.best_single_oof_score
     assert (
         result.pipeline_name == "search"
         and result.search is not None
@@ -157,10 +159,12 @@ def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
     raw = suite.model_dump(mode="json", exclude={"path"})
     raw["datasets"][0]["test_source"] = {"kind": "parquet", "path": "test.parquet"}
     suite = parse_suite(raw, path=tmp_path / "suite.yaml")
-    [outcome] = run_suite(suite, RunOptions(results_dir=tmp_path / "res", track=False))
+    outcome, ensemble = run_suite(suite, RunOptions(results_dir=tmp_path / "res", track=False))
     assert outcome.error is None, outcome.error
     test_metrics = outcome.result.test_metrics
     assert test_metrics is not None and test_metrics["f1_macro"] > 0.45
+    assert ensemble.result.test_metrics["f1_macro"] > 0.45  # the final model, scored once
+    assert ensemble.result.budget.trials_run == 2
     model = FittedPipeline.load(
         tmp_path / "res" / "tiny-suite" / "tiny" / "models" / "search.joblib"
     )

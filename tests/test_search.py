@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-from conftest import FAST_TRAINING, tiny_suite
+from conftest import FAST_TRAINING, cheap_search, tiny_suite
 from optuna.trial import TrialState
 
 from mmbench.data import load_table
@@ -107,7 +107,9 @@ def settings(tmp_path: Path, n_trials: int, **kw: Any) -> SearchSettings:
     )
 
 
-FAST_SPACE = {"fusion": ["early", "late"], "training": {**FAST_TRAINING, "lr": [3e-3, 1e-2]}}
+FAST_SPACE = cheap_search(
+    {"fusion": ["early", "late"], "training": {**FAST_TRAINING, "lr": [3e-3, 1e-2]}}
+)
 
 
 def test_failed_trial_is_recorded_and_study_goes_on(tmp_path: Path) -> None:
@@ -130,11 +132,13 @@ def test_failed_trial_is_recorded_and_study_goes_on(tmp_path: Path) -> None:
 def test_bad_candidate_is_pruned(tmp_path: Path) -> None:
     table, folds = make_problem(tmp_path, n_rows=200, folds=5)
     space = SearchSpace.model_validate(
-        {
-            "fusion": "early",
-            "pruner": "wilcoxon",
-            "training": {**FAST_TRAINING, "epochs": 8, "lr": [1e-2, 1e-9]},
-        }
+        cheap_search(
+            {
+                "fusion": "early",
+                "pruner": "wilcoxon",
+                "training": {**FAST_TRAINING, "epochs": 8, "lr": [1e-2, 1e-9]},
+            }
+        )
     )
     study = open_study(settings(tmp_path, 2))
     study.enqueue_trial({"lr": 1e-2})
@@ -377,3 +381,19 @@ def test_study_in_postgresql_resumes(tmp_path: Path, postgres_url: str) -> None:
     outcome = run_search(table, folds, space, cfg)
     assert outcome.n_new_trials == 1
     assert [t.state for t in outcome.study.trials] == [TrialState.COMPLETE] * 3
+
+
+def test_default_space_searches_representations_sparse_only_for_sparse_heads() -> None:
+    space = SearchSpace()
+    seen_sparse = set()
+    for spec, params in sample_many(space, 150, ["image", "text", "tabular"]):
+        text, fusion = spec.encoders["text"], spec.fusion.name
+        assert spec.encoders["image"].name in ("efficientnet_lite0", "pixels")
+        if text.name != "tfidf":
+            continue
+        sparse = text.options["sparse"]
+        assert ("encoder.text.tfidf.sparse" in params) == FUSIONS.meta(fusion).sparse
+        assert ("encoder.text.tfidf.svd_dim" in params) == (not sparse)  # SVD only when dense
+        if sparse:
+            seen_sparse.add(fusion)
+    assert seen_sparse == {"linear", "xgboost"}

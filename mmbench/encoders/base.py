@@ -35,6 +35,8 @@ class Encoder(ABC):
     fits_on_data: ClassVar[bool] = False
     trainable: bool = False
     """Whether ``transform`` returns model inputs for a tower (see :meth:`build_tower`)."""
+    dense_only_options: ClassVar[tuple[str, ...]] = ()
+    """Options that only matter for dense output, so a search skips them with ``sparse: true``."""
 
     def __init__(self, name: str, **options: Any) -> None:
         self.name = name

@@ -47,6 +47,7 @@ class TfidfEncoder(Encoder):
     modality = "text"
     fits_on_data = True
     version = 1
+    dense_only_options = ("svd_dim",)
 
     def __init__(
         self,

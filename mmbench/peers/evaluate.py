@@ -10,13 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
-from mmbench.config import StrictModel
+from mmbench.config import PeerSpec
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import Fold, FoldScores, compute_metrics
 from mmbench.peers.base import Peer, PeerModel, get_peer
@@ -25,17 +24,6 @@ from mmbench.peers.frame import peer_frame
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
     from mmbench.pipeline import FoldResult
-
-
-class PeerSpec(StrictModel):
-    """What a result file records about a peer where a pipeline records its spec."""
-
-    peer: str
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    def flat_params(self) -> dict[str, Any]:
-        """MLflow parameters, named like a pipeline's (``peer``, ``peer.<option>``)."""
-        return {"peer": self.peer, **{f"peer.{k}": v for k, v in sorted(self.options.items())}}
 
 
 @dataclass

@@ -19,17 +19,14 @@ from mmbench.space import SearchSpace, as_list
 
 
 def sample_pipeline(space: SearchSpace, trial: Any, modalities: list[str]) -> PipelineSpec:
-    """Draw one pipeline from ``trial`` (an Optuna trial) for the given modalities."""
-    encoders = {}
-    for m in modalities:
-        choices = as_list(space.encoders.get(m, DEFAULT_ENCODERS[m]))
-        name = suggest(trial, f"encoder.{m}", choices)
-        opts = {
-            k: suggest(trial, f"encoder.{m}.{name}.{k}", p)
-            for k, p in space.encoder_options.get(name, {}).items()
-        }
-        encoders[m] = EncoderSpec(name=name, options=opts)
+    """Draw one pipeline from ``trial`` (an Optuna trial) for the given modalities.
+
+    The fusion is drawn first, since which representations fit depends on it: sparse encoder
+    output (``sparse: true``) only for heads that declare ``sparse=True``.
+    """
     fusion = suggest(trial, "fusion", space.fusions())
+    sparse_ok = FUSIONS.meta(fusion).sparse if fusion in FUSIONS else False
+    encoders = {m: _encoder(space, trial, m, sparse_ok) for m in modalities}
     fusion_opts = {
         k: suggest(trial, f"fusion.{fusion}.{k}", p)
         for k, p in space.fusion_options.get(fusion, {}).items()
@@ -42,6 +39,31 @@ def sample_pipeline(space: SearchSpace, trial: Any, modalities: list[str]) -> Pi
         )
     except ValueError as exc:
         raise MMBenchError(f"search space produced an invalid pipeline: {exc}") from None
+
+
+def _encoder(space: SearchSpace, trial: Any, modality: str, sparse_ok: bool) -> EncoderSpec:
+    """The modality's encoder and its options; dense-only options are skipped when sparse."""
+    choices = as_list(space.encoders.get(modality, DEFAULT_ENCODERS[modality]))
+    name = suggest(trial, f"encoder.{modality}", choices)
+    params = space.encoder_options.get(name, {})
+    options: dict[str, Any] = {}
+    if "sparse" in params:
+        key = f"encoder.{modality}.{name}.sparse"
+        options["sparse"] = bool(suggest(trial, key, params["sparse"])) if sparse_ok else False
+    skip = _dense_only(name) if options.get("sparse") else ()
+    for k, p in params.items():
+        if k != "sparse" and k not in skip:
+            options[k] = suggest(trial, f"encoder.{modality}.{name}.{k}", p)
+    return EncoderSpec(name=name, options=options)
+
+
+def _dense_only(name: str) -> tuple[str, ...]:
+    from mmbench.encoders.base import ENCODERS, _ensure_builtin_encoders
+
+    _ensure_builtin_encoders()
+    family = name.partition("/")[0]
+    builder = ENCODERS.get(family) if family in ENCODERS else None
+    return tuple(getattr(builder, "dense_only_options", ()))
 
 
 def _training(space: SearchSpace, trial: Any, fusion: str) -> dict[str, Any]:

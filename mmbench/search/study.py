@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mmbench.budget import NO_DEADLINE, CostModel, Deadline, DeadlineReached
 from mmbench.cache import FeatureCache
 from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS, Fold
-from mmbench.pipeline import CVResult, FoldResult, evaluate_pipeline
+from mmbench.pipeline import CVResult, FoldResult, encode_seconds, evaluate_pipeline
 from mmbench.search.sampling import sample_pipeline
 from mmbench.space import SearchSpace
 
@@ -31,6 +32,10 @@ PrunerName = Literal["wilcoxon", "median", "hyperband", "none"]
 
 class TrialFailed(Exception):
     """Raised inside the objective so Optuna records the trial as FAILED and goes on."""
+
+
+class _TooExpensive(Exception):
+    """A candidate's measured cost exceeds the time left: it is pruned before it starts."""
 
 
 @dataclass
@@ -46,6 +51,10 @@ class SearchSettings:
     seed: int = 0
     resume: bool = False
     heartbeat_s: int = 30
+    deadline: Deadline = NO_DEADLINE
+    """When trials must be over; checked between folds, epochs and boosting rounds."""
+    portfolio: list[dict[str, Any]] = field(default_factory=list)
+    """Optuna params of known-strong trials, enqueued (in order) when the study is new."""
 
 
 @dataclass
@@ -65,6 +74,8 @@ class SearchOutcome:
     n_new_trials: int
     seconds: float
     optuna_seconds: float
+    results: dict[int, CVResult] = field(default_factory=dict)
+    """CV of every trial that completed in this process (out-of-fold predictions for ensembles)."""
 
 
 def make_storage(url: str, heartbeat_s: int) -> Any:
@@ -156,6 +167,9 @@ def open_study(settings: SearchSettings) -> Any:
         load_if_exists=True,
     )
     optuna.storages.fail_stale_trials(study)
+    if not study.trials:
+        for params in settings.portfolio:
+            study.enqueue_trial(params, user_attrs={"portfolio": True}, skip_if_exists=True)
     return study
 
 
@@ -204,13 +218,16 @@ def run_search(
     callbacks = [on_trial] if on_trial else []
     before = finished_trials(study)
     start = time.perf_counter()
-    if remaining:
+    timeout = settings.timeout
+    if settings.deadline.at is not None:
+        timeout = max(0.0, min(timeout or math.inf, settings.deadline.remaining()))
+    if remaining and (timeout is None or timeout > 0):
         study.optimize(
             objective,
             n_trials=remaining,
-            timeout=settings.timeout,
+            timeout=timeout,
             catch=(TrialFailed,),
-            callbacks=callbacks,
+            callbacks=[*callbacks, _stop_at(settings.deadline)],
             gc_after_trial=False,
         )
     seconds = time.perf_counter() - start
@@ -225,7 +242,18 @@ def run_search(
         n_new_trials=finished_trials(study) - before,
         seconds=seconds,
         optuna_seconds=max(0.0, seconds - objective.seconds_in_objective),
+        results=objective.results,
     )
+
+
+def _stop_at(deadline: Deadline) -> Callable[[Any, Any], None]:
+    """An Optuna callback that ends ``optimize`` once the deadline has passed."""
+
+    def callback(study: Any, trial: Any) -> None:
+        if deadline.expired():
+            study.stop()
+
+    return callback
 
 
 def best_trial(study: Any) -> Any:
@@ -256,6 +284,8 @@ class _Objective:
         self.cache, self.hooks = cache, hooks
         self.results: dict[int, CVResult] = {}
         self.seconds_in_objective = 0.0
+        self.costs = CostModel()
+        self.encode_rates: dict[str, float] = {}
         self.sign = 1.0 if METRICS.get(settings.primary).higher_is_better else -1.0
 
     def __call__(self, trial: Any) -> float | tuple[float, ...]:
@@ -283,7 +313,9 @@ class _Objective:
         if self.hooks.start:
             self.hooks.start(trial, spec)
         done: list[FoldResult] = []
+        started = time.perf_counter()
         try:
+            self._check_cost(spec)
             cv = evaluate_pipeline(
                 self.table,
                 spec,
@@ -292,7 +324,12 @@ class _Objective:
                 on_fold=lambda r, i: self._report(trial, r, i, done),
                 on_epoch=self._epoch_hook(trial),
                 reraise=(optuna.TrialPruned,),
+                deadline=self.settings.deadline,
             )
+        except (DeadlineReached, _TooExpensive) as exc:
+            trial.set_user_attr("reason", str(exc))
+            self._end(trial, "pruned", spec, done, str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
         except optuna.TrialPruned:
             self._end(trial, "pruned", spec, done, None)
             raise
@@ -304,9 +341,30 @@ class _Objective:
             self._end(trial, "failed", spec, done, reason)
             raise TrialFailed(reason)
         self.results[trial.number] = cv
+        self.costs.record(spec.fusion.name, time.perf_counter() - started)
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         values = self._values(cv)
         self._end(trial, "complete", spec, done, None)
         return values
+
+    def _check_cost(self, spec: PipelineSpec) -> None:
+        """Decline, before any work, a candidate that cannot finish in the time left.
+
+        Two measured costs: seconds to encode the rows its frozen encoders have not cached yet
+        (a probe of a few rows), and the longest finished trial with the same head.
+        """
+        deadline = self.settings.deadline
+        if deadline.at is None:
+            return
+        left = deadline.remaining()
+        encode = encode_seconds(self.table, spec, self.cache, self.encode_rates)
+        if encode > left:
+            raise _TooExpensive(f"encoding would take ~{encode:.0f} s; {left:.0f} s left")
+        if not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
+            took = self.costs.estimate(spec.fusion.name)
+            raise _TooExpensive(
+                f"a {spec.fusion.name} trial took {took:.0f} s; {left - encode:.0f} s left"
+            )
 
     def _values(self, cv: CVResult) -> float | tuple[float, ...]:
         primary = cv.mean(self.settings.primary)

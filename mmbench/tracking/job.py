@@ -150,9 +150,10 @@ class JobTracker:
             tracker.log(
                 run_id, tags={"mmbench.kind": kind, "mmbench.pipeline": result.pipeline_name}
             )
-        else:
+        else:  # after a search: the best trial ("best") or the final ensemble ("ensemble")
+            kind = "ensemble" if result.ensemble is not None else "best"
             run_id = tracker.start_run(
-                f"{self.info.label}-best", self.info.tags("best"), self.parent_id
+                f"{self.info.label}-{kind}", self.info.tags(kind), self.parent_id
             )
         metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
         metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
@@ -165,9 +166,22 @@ class JobTracker:
         with tempfile.TemporaryDirectory() as tmp:
             for path in pictures(cv, table, study, Path(tmp)):
                 tracker.log_artifact(run_id, path, "plots")
-        if result.search is not None:
+        if result.ensemble is not None:
+            members = ", ".join(
+                f"trial {m.trial} × {m.weight:.2f}" for m in result.ensemble.members
+            )
+            tracker.log(run_id, tags={"mmbench.ensemble.members": members})
+            tracker.log(self.parent_id, tags={"mmbench.ensemble_run_id": run_id})
+        elif result.search is not None:
             best = {"mmbench.best_run_id": run_id}
             tracker.log(self.parent_id, metrics=cv_metrics(result.metrics), tags=best)
+        if result.budget is not None:
+            budget = result.budget
+            tracker.log(
+                run_id,
+                metrics={"budget.wall_s": budget.wall_s, "budget.trials_run": budget.trials_run},
+                tags={"mmbench.budget.timeout_s": budget.timeout_s},
+            )
         return str(run_id)
 
     def _log_model(

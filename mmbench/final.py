@@ -1,0 +1,172 @@
+"""The final model of a search: an ensemble of trials with a tuned decision rule, refitted.
+
+After the search, every trial that completed in this process has out-of-fold (OOF)
+probabilities on the same folds. :func:`plan_ensemble` runs greedy ensemble selection over the
+best of them (:mod:`mmbench.ensemble`) and, when the primary metric depends on the decision
+(macro-F1, balanced accuracy), tunes per-class decision weights on the blend's OOF predictions.
+:func:`fit_final` then refits the members on all training rows, heaviest first, for as long as
+the job's deadline allows, and returns one model that predicts like a pipeline.
+
+Why refit rather than average the fold models: a refitted member sees every training row and is
+one model to store and serve; the cost is one fit per member, which the deadline bounds. Members
+that do not fit in the time left are dropped and the others' weights renormalized (recorded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmbench.budget import NO_DEADLINE, Deadline
+from mmbench.ensemble import EnsembleSelection, oof_rows, select_ensemble
+from mmbench.evaluation import METRICS, Fold, compute_metrics, tune_class_weights
+from mmbench.pipeline import CVResult, FittedPipeline, FoldResult, fit_pipeline
+
+if TYPE_CHECKING:
+    from mmbench.cache import FeatureCache
+    from mmbench.data.table import MultiModalTable
+
+MAX_CANDIDATES = 12
+
+
+@dataclass
+class EnsemblePlan:
+    """Which trials to blend, with which weights and decision rule, and the blend's CV."""
+
+    trials: list[int]
+    weights: list[float]
+    cvs: list[CVResult]
+    selection: EnsembleSelection
+    decision: np.ndarray | None
+    cv: CVResult
+    candidates: int
+
+
+def plan_ensemble(
+    results: dict[int, CVResult], labels: np.ndarray, folds: list[Fold], primary: str
+) -> EnsemblePlan | None:
+    """Select an ensemble among the best completed trials; None without a usable trial."""
+    metric = METRICS.get(primary)
+    sign = 1.0 if metric.higher_is_better else -1.0
+    ok = {n: cv for n, cv in results.items() if cv.ok}
+    ranked = sorted(ok, key=lambda n: -sign * ok[n].mean(primary))[:MAX_CANDIDATES]
+    if not ranked:
+        return None
+    probas = [oof_rows(ok[n].oof)[0] for n in ranked]
+    mask = np.logical_and.reduce([oof_rows(ok[n].oof)[1] for n in ranked])
+    y = labels[mask]
+    selection = select_ensemble([p[mask] for p in probas], y, lambda t, p: sign * metric.fn(t, p))
+    chosen = sorted(selection.weights.items(), key=lambda kv: -kv[1])
+    trials = [ranked[i] for i, _ in chosen]
+    weights = [w for _, w in chosen]
+    cvs = [ok[n] for n in trials]
+    blend = sum(w * cv.oof for w, cv in zip(weights, cvs, strict=True))
+    decision = tune_class_weights(y, oof_rows(np.asarray(blend))[0][mask], primary)
+    cv = _blend_cv(cvs[0], np.asarray(blend), labels, folds, decision)
+    return EnsemblePlan(trials, weights, cvs, selection, decision, cv, len(ranked))
+
+
+def _blend_cv(
+    head: CVResult, oof: np.ndarray, labels: np.ndarray, folds: list[Fold], decision: Any
+) -> CVResult:
+    """The blend scored fold by fold like a pipeline (on rows it was selected on)."""
+    results = []
+    for fold in folds:
+        proba = oof[fold.repeat, fold.valid]
+        metrics = compute_metrics(labels[fold.valid], proba, weights=decision)
+        results.append(FoldResult(key=fold.key, metrics=metrics))
+    return CVResult(head.spec, head.modalities, results, oof, {"encode": 0.0, "fit": 0.0}, {})
+
+
+@dataclass
+class FinalModel:
+    """Weighted average of refitted pipelines' probabilities, with a decision rule."""
+
+    members: list[FittedPipeline]
+    weights: list[float]
+    classes: list[str]
+    decision: np.ndarray | None = None
+    trials: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+
+    def predict_proba(
+        self, table: MultiModalTable, known: dict[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """The weighted blend; ``known`` maps trial -> its probabilities on ``table`` already
+        computed by the caller (each member encodes the rows only once)."""
+        known = known or {}
+        parts = [
+            known[t] if t in known else m.predict_proba(table)
+            for t, m in zip(self.trials, self.members, strict=True)
+        ]
+        total = sum(w * p for w, p in zip(self.weights, parts, strict=True))
+        proba = np.asarray(total, dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, table: MultiModalTable) -> list[str]:
+        from mmbench.evaluation import predict_labels
+
+        labels = predict_labels(self.predict_proba(table), weights=self.decision)
+        return [self.classes[i] for i in labels]
+
+    def score(self, table: MultiModalTable) -> dict[str, float]:
+        """Every metric on labelled rows (e.g. the held-out test source)."""
+        return compute_metrics(table.labels, self.predict_proba(table), weights=self.decision)
+
+    def save(self, path: str | Path) -> Path:
+        import joblib
+
+        from mmbench._io import atomic_write
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: joblib.dump(self, f))
+        return path
+
+
+def fit_final(
+    table: MultiModalTable,
+    plan: EnsemblePlan,
+    *,
+    seed: int,
+    cache: FeatureCache | None = None,
+    deadline: Deadline = NO_DEADLINE,
+    fitted: dict[int, FittedPipeline] | None = None,
+) -> FinalModel:
+    """Refit the plan's members on all rows, heaviest first, while the deadline allows.
+
+    The heaviest member is always refitted. A later one is skipped when its measured cost (its
+    CV fit time per fold, scaled to all rows) exceeds the time left. ``fitted`` holds members
+    already refitted (e.g. the best single trial), reused as they are.
+    """
+    fitted = dict(fitted or {})
+    members, weights, trials, dropped = [], [], [], []
+    for trial, weight, cv in zip(plan.trials, plan.weights, plan.cvs, strict=True):
+        if trial not in fitted:
+            if members and _refit_seconds(cv) > deadline.remaining():
+                dropped.append(trial)
+                continue
+            fitted[trial] = fit_pipeline(
+                table, cv.spec, seed=seed, modalities=cv.modalities, cache=cache
+            )
+        members.append(fitted[trial])
+        weights.append(weight)
+        trials.append(trial)
+    total = sum(weights)
+    return FinalModel(
+        members,
+        [w / total for w in weights],
+        list(table.classes),
+        decision=plan.decision,
+        trials=trials,
+        dropped=dropped,
+    )
+
+
+def _refit_seconds(cv: CVResult) -> float:
+    """One fold's fit time, scaled from its training rows to all rows (a cautious estimate)."""
+    n_folds = max(1, sum(1 for f in cv.folds if f.ok))
+    return 1.5 * cv.seconds.get("fit", 0.0) / n_folds

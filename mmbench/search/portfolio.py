@@ -1,0 +1,78 @@
+"""Known-strong starting points: every study first runs a small portfolio, cheapest first.
+
+A sampler needs several finished trials before it samples well, and at a fixed wall-clock budget
+a slow random first trial can eat the budget. So a study begins with configurations that are
+strong across many datasets (they are not tuned to any one): a class-balanced linear model and
+gradient-boosted trees over sparse n-grams, one-hot categoricals and cheap media features — a
+result within seconds — then the same heads over pretrained image features, then a small MLP
+over dense features. Each entry names Optuna parameters of the default space; values the suite's
+space does not offer are dropped and left to the sampler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmbench.config import Range
+from mmbench.space import SearchSpace, as_list
+
+CHEAP_MEDIA = {"encoder.image": "pixels", "encoder.audio": "logmel"}
+PRETRAINED_IMAGE = {
+    "encoder.image": "efficientnet_lite0",
+    "encoder.image.efficientnet_lite0.image_size": 128,
+}
+SPARSE_TEXT = {"encoder.text": "tfidf", "encoder.text.tfidf.sparse": True}
+
+PORTFOLIO: list[dict[str, Any]] = [
+    {"fusion": "linear", "fusion.linear.C": 1.0, **SPARSE_TEXT, **CHEAP_MEDIA},
+    {
+        "fusion": "xgboost",
+        "fusion.xgboost.n_estimators": 400,
+        "fusion.xgboost.max_depth": 6,
+        "fusion.xgboost.learning_rate": 0.1,
+        **SPARSE_TEXT,
+        **CHEAP_MEDIA,
+    },
+    {"fusion": "linear", "fusion.linear.C": 1.0, **SPARSE_TEXT, **CHEAP_MEDIA, **PRETRAINED_IMAGE},
+    {
+        "fusion": "early",
+        "fusion.early.hidden": 256,
+        "encoder.text": "tfidf",
+        "encoder.text.tfidf.svd_dim": 256,
+        **CHEAP_MEDIA,
+        **PRETRAINED_IMAGE,
+    },
+]
+
+
+def portfolio(space: SearchSpace, modalities: list[str]) -> list[dict[str, Any]]:
+    """The portfolio entries that fit ``space``, restricted to ``modalities``, duplicates removed."""
+    out: list[dict[str, Any]] = []
+    for entry in PORTFOLIO:
+        params = {k: v for k, v in entry.items() if _offered(space, modalities, k, v)}
+        if params.get("fusion") == entry["fusion"] and params not in out:
+            out.append(params)
+    return out
+
+
+def _offered(space: SearchSpace, modalities: list[str], name: str, value: Any) -> bool:
+    """Whether the space can produce ``value`` for Optuna parameter ``name``."""
+    if name == "fusion":
+        return value in space.fusions()
+    if name.startswith("encoder."):
+        parts = name.split(".")
+        if parts[1] not in modalities:
+            return False
+        if len(parts) == 2:
+            return value in as_list(space.encoders.get(parts[1], []))
+        return _contains(space.encoder_options.get(parts[2], {}).get(parts[3]), value)
+    _, fusion, option = name.split(".", 2)
+    return _contains(space.fusion_options.get(fusion, {}).get(option), value)
+
+
+def _contains(param: Any, value: Any) -> bool:
+    if isinstance(param, Range):
+        return param.low <= value <= param.high
+    if isinstance(param, list):
+        return value in param
+    return False
