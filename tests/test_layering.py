@@ -71,8 +71,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "peers.autogluon",
         "peers.tfidf_xgboost",
     ),
-    ("search", "search.sampling", "search.study"),  # many candidates
-    ("results", "ablation", "jobs", "plots"),  # one dataset's job and its result file
+    ("search", "search.sampling", "search.portfolio", "search.study"),  # many candidates
+    ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
     ("leaderboard", "regress"),  # many result files
     (
         "tracking",
