@@ -1,10 +1,13 @@
 """mmbench: benchmark multi-modal classification pipelines.
 
-The package is layered so that dependencies point one way:
+The package is layered so that dependencies point one way (ARCHITECTURE.md has the full table,
+``tests/test_layering.py`` enforces it):
 
-    data, encoders, fusion, training, evaluation   (know nothing of what composes them)
-        -> pipeline, cache                          (one candidate, scored by CV)
-        -> search, tracking, ablation, results      (many candidates, bookkeeping)
+    errors, registry, config, evaluation           (foundation, specs, folds and metrics)
+        -> data -> encoders -> fusion               (know nothing of what composes them)
+        -> suite, space -> cache -> pipeline        (one candidate, scored by CV)
+        -> peers, search -> results, ablation       (many candidates, bookkeeping)
+        -> leaderboard, regress -> tracking         (many results; MLflow behind hooks)
         -> runner -> cli                            (composition and user interface)
 
 Heavy packages (torch, timm, mlflow, optuna, datasets) are imported lazily where used.

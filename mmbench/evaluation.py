@@ -11,11 +11,15 @@ same F1 that scores folds.
 from __future__ import annotations
 
 import hashlib
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from pydantic import Field
 
+from mmbench.config import StrictModel
 from mmbench.registry import Registry
 
 
@@ -279,6 +283,45 @@ def summarize(fold_scores: Sequence[dict[str, float]]) -> dict[str, dict[str, fl
     return out
 
 
+class ScoredFold(typing.Protocol):
+    """One fold's outcome as :class:`FoldScores` reads it (:class:`mmbench.pipeline.FoldResult`)."""
+
+    key: str
+    metrics: dict[str, float]
+    error: str | None
+
+    @property
+    def ok(self) -> bool: ...
+
+
+class FoldScores:
+    """What every cross-validation result says about its ``folds``, pipeline or peer alike.
+
+    A mixin for the dataclasses that hold ``folds`` (:class:`mmbench.pipeline.CVResult`,
+    :class:`mmbench.peers.PeerCV`), so that search, leaderboards and tracking read both the same way.
+    """
+
+    folds: Sequence[ScoredFold]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.folds) and all(f.ok for f in self.folds)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{f.key}: {f.error}" for f in self.folds if not f.ok]
+
+    @property
+    def summary(self) -> dict[str, dict[str, float]]:
+        return summarize([f.metrics for f in self.folds if f.ok])
+
+    def mean(self, metric: str) -> float:
+        return self.summary.get(metric, {}).get("mean", float("nan"))
+
+    def fold_scores(self, metric: str) -> list[float]:
+        return [f.metrics.get(metric, float("nan")) for f in self.folds]
+
+
 def mean_std(values: Sequence[float]) -> dict[str, float]:
     """Mean and sample std over the finite values (NaN when there are none, std 0 for one).
 
@@ -290,3 +333,17 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
     if len(arr) == 0:
         return {"mean": float("nan"), "std": float("nan")}
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+
+
+if TYPE_CHECKING:
+    MetricName = str
+else:  # the vocabulary is the metric registry: a new metric is valid in suites at once
+    MetricName = Literal[tuple(metric_names())]
+
+
+class Protocol(StrictModel):
+    """Evaluation protocol: repeated stratified k-fold CV."""
+
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(1, ge=1)
+    primary_metric: MetricName = "f1_macro"

@@ -8,11 +8,17 @@ A registry may also carry *metadata* per entry, so that what a component declare
 elsewhere. ``Registry("fusion", meta=FusionInfo)`` builds ``FusionInfo(**meta)`` from the
 keywords of ``register(name, **meta)``; a keyword the metadata type does not know is a
 ``TypeError`` at registration. Registries without a metadata type accept no keywords.
+
+Registry packages (:mod:`mmbench.encoders`, :mod:`mmbench.fusion`, :mod:`mmbench.peers`) fill
+their registry with :func:`import_submodules`: every module of the package is imported, and the
+ones defining a built-in register it, so a new built-in is one new file and no list to extend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+import pkgutil
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic
 
@@ -96,3 +102,16 @@ class Registry(Generic[T, M]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def import_submodules(package: str, path: Iterable[str], *, skip: Collection[str] = ()) -> None:
+    """Import every module of ``package`` (in name order) so that each registers what it defines.
+
+    Called at the end of a registry package's ``__init__`` as
+    ``import_submodules(__name__, __path__, skip=...)``. Private modules (``_util``) and those in
+    ``skip`` are left alone: helpers that import torch at module level and are imported lazily
+    where they are used, so that importing the package stays cheap.
+    """
+    for info in pkgutil.iter_modules(list(path)):
+        if not info.name.startswith("_") and info.name not in skip:
+            importlib.import_module(f"{package}.{info.name}")

@@ -8,93 +8,32 @@ the key path and, for unknown keys, the closest valid key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from mmbench.config import PipelineSpec, StrictModel
+from mmbench.data.spec import FILE_KINDS, DataSpec, Modalities, SourceKind, SourceSpec
 from mmbench.errors import SuiteError, did_you_mean
-from mmbench.evaluation import metric_names
+from mmbench.evaluation import MetricName, Protocol
 from mmbench.space import SearchSpace
 
-SourceKind = Literal[
-    "hub", "parquet", "csv", "json", "imagefolder", "audiofolder", "disk", "synthetic"
+__all__ = [  # the data and protocol halves live below, in the layers that read them
+    "FILE_KINDS",
+    "Ablation",
+    "Budget",
+    "DataSpec",
+    "DatasetSpec",
+    "MetricName",
+    "Modalities",
+    "Protocol",
+    "SourceKind",
+    "SourceSpec",
+    "Suite",
+    "load_suite",
+    "parse_suite",
 ]
-if TYPE_CHECKING:
-    MetricName = str
-else:  # the vocabulary is the metric registry: a new metric is valid in suites at once
-    MetricName = Literal[tuple(metric_names())]
-FILE_KINDS = ("parquet", "csv", "json", "imagefolder", "audiofolder", "disk")
-
-
-class SourceSpec(StrictModel):
-    """Where rows come from. ``path`` is relative to the suite file."""
-
-    kind: SourceKind
-    id: str | None = Field(None, description="hub dataset id, e.g. 'org/name'")
-    revision: str | None = Field(None, description="hub commit/tag; required for reproducibility")
-    config: str | None = Field(None, description="hub config name")
-    split: str = "train"
-    path: str | list[str] | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _check_kind(self) -> SourceSpec:
-        if self.kind == "hub":
-            if not self.id:
-                raise ValueError("a hub source needs 'id' (e.g. id: org/name)")
-            if not self.revision:
-                raise ValueError(
-                    f"hub source {self.id!r} needs a pinned 'revision' (a commit sha or tag) "
-                    "so that results are reproducible"
-                )
-        elif self.kind in FILE_KINDS and not self.path:
-            raise ValueError(f"a {self.kind} source needs 'path'")
-        return self
-
-    def describe(self) -> str:
-        if self.kind == "hub":
-            return f"hub:{self.id}@{self.revision}"
-        if self.kind == "synthetic":
-            return "synthetic"
-        return f"{self.kind}:{self.path}"
-
-
-class Modalities(StrictModel):
-    """Columns carrying each modality. Image and audio take one column; text and tabular several."""
-
-    image: list[str] = Field(default_factory=list)
-    text: list[str] = Field(default_factory=list)
-    tabular: list[str] = Field(default_factory=list)
-    audio: list[str] = Field(default_factory=list)
-
-    @field_validator("image", "text", "tabular", "audio", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("image", "audio")
-    @classmethod
-    def _single(cls, value: list[str]) -> list[str]:
-        if len(value) > 1:
-            raise ValueError("takes exactly one column")
-        return value
-
-    def present(self) -> list[str]:
-        """Modalities with at least one column, in canonical order."""
-        return [m for m in ("image", "text", "tabular", "audio") if getattr(self, m)]
-
-    def columns(self) -> list[str]:
-        return [c for m in self.present() for c in getattr(self, m)]
-
-
-class Protocol(StrictModel):
-    """Evaluation protocol: repeated stratified k-fold CV."""
-
-    folds: int = Field(5, ge=2)
-    repeats: int = Field(1, ge=1)
-    primary_metric: MetricName = "f1_macro"
 
 
 class Budget(StrictModel):
@@ -116,29 +55,15 @@ class Ablation(StrictModel):
         return {"enabled": value} if isinstance(value, bool) else value
 
 
-class DatasetSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    source: SourceSpec
-    test_source: SourceSpec | None = None
-    target: str
-    modalities: Modalities
-    on_unreadable: Literal["error", "missing"] = "error"
-    max_rows: int | None = Field(None, ge=2, description="stratified subsample for quick runs")
-    protocol: Protocol = Field(default_factory=Protocol)
+class DatasetSpec(DataSpec):
+    """One dataset entry: the data (:class:`~mmbench.data.spec.DataSpec`) and what to run on it."""
+
     budget: Budget = Field(default_factory=Budget)
     ablation: Ablation = Field(default_factory=Ablation)
     pipeline: PipelineSpec | None = None
     search: SearchSpace | None = Field(
         None, description="what the Optuna study explores when budget.trials > 1"
     )
-
-    @model_validator(mode="after")
-    def _check_modalities(self) -> DatasetSpec:
-        if not self.modalities.present():
-            raise ValueError("'modalities' must name columns for at least one modality")
-        if self.target in self.modalities.columns():
-            raise ValueError(f"target column {self.target!r} is also listed as a modality column")
-        return self
 
 
 class Suite(StrictModel):

@@ -1,4 +1,16 @@
-"""Dependencies point one way: the lower layers never import the layers that compose them."""
+"""Dependencies point one way: every module has a layer and imports only its own layer or lower.
+
+:data:`LAYERS` lists every module of the package, bottom layer first (ARCHITECTURE.md draws the
+same picture). A module imports modules of its own layer or of layers below it, never above, and
+the import graph has no cycles. Every ``import`` counts: module level, inside functions (lazy
+imports of heavy code) and under ``if TYPE_CHECKING:`` (an annotation is knowledge too).
+
+A package's ``__init__`` is named after the package (``"encoders"``); the parent packages that
+Python initialises before a submodule are not edges. ``from pkg import name`` is an edge to
+``pkg.name`` when that is a module, else to ``pkg``. Registry packages (``encoders``, ``fusion``,
+``peers``) import their modules with :func:`mmbench.registry.import_submodules`, which this
+graph does not see: that is how a new built-in needs no edit elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -8,48 +20,222 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mmbench"
-LOWER = (
-    "data",
-    "encoders",
-    "fusion",
-    "device",
-    "space",
-    "suite",
-    "evaluation",
-    "cache",
-    "config",
-    "registry",
-    "hub",
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # foundation: no knowledge of benchmarking
+    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub"),
+    ("config",),  # pipeline and training specs
+    ("evaluation", "ensemble"),  # folds, metrics, scoring of out-of-fold probabilities
+    (
+        "data",
+        "data.spec",
+        "data.table",
+        "data.media",
+        "data.validate",
+        "data.synthetic",
+        "data.sources",
+        "data.loading",
+    ),
+    (
+        "encoders",
+        "encoders.base",
+        "encoders._util",
+        "encoders.towers",
+        "encoders.audio",
+        "encoders.image",
+        "encoders.pixels",
+        "encoders.pretrained",
+        "encoders.tabular",
+        "encoders.text",
+    ),
+    (
+        "fusion",
+        "fusion.base",
+        "fusion.catalog",
+        "fusion.linear",
+        "fusion.modules",
+        "fusion.regularisers",
+        "fusion.training",
+        "fusion.torch_head",
+        "fusion.xgb",
+    ),
+    ("space", "suite"),  # the suite schema and its search space
+    ("cache",),  # the feature cache between encoders and heads
+    ("pipeline",),  # one candidate, scored by cross-validation
+    (
+        "baselines",
+        "peers",
+        "peers.base",
+        "peers.frame",
+        "peers.evaluate",
+        "peers.autogluon",
+        "peers.tfidf_xgboost",
+    ),
+    ("search", "search.sampling", "search.portfolio", "search.study"),  # many candidates
+    ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
+    ("leaderboard", "regress"),  # many result files
+    (
+        "tracking",
+        "tracking.client",
+        "tracking.study",
+        "tracking.ablation",
+        "tracking.serving",
+        "tracking.job",
+    ),
+    ("runner",),  # composes a suite run
+    ("cli",),
 )
-UPPER = ("search", "tracking", "runner", "cli", "ablation", "leaderboard", "regress", "results")
+
+LAYER_OF = {module: depth for depth, layer in enumerate(LAYERS) for module in layer}
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
+def module_name(path: Path) -> str:
+    """``mmbench/data/__init__.py`` -> ``data``; ``mmbench/__init__.py`` -> ``mmbench``."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts) or "mmbench"
+
+
+def package_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _resolve(dotted: str, modules: dict[str, Path]) -> str | None:
+    """``mmbench.a.b`` -> the longest known module prefix (``a.b`` or ``a``)."""
+    if dotted == "mmbench":
+        return "mmbench"
+    if not dotted.startswith("mmbench."):
+        return None
+    parts = dotted.split(".")[1:]
+    while parts and ".".join(parts) not in modules:
+        parts.pop()
+    return ".".join(parts) if parts else "mmbench"
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path]) -> dict[str, int]:
+    """Modules of the package that ``name`` imports, with the first line of each."""
+    found: dict[str, int] = {}
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[str] = []
         if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against this module's package
+                anchor = ["mmbench", *package.split(".")] if package else ["mmbench"]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [f"{base}.{a.name}" for a in node.names]
+        for target in targets:
+            resolved = _resolve(target, modules)
+            if resolved is not None and resolved != name:
+                found.setdefault(resolved, node.lineno)
+    return found
 
 
-def layer_files(layer: str) -> list[Path]:
-    folder = PACKAGE / layer
-    return sorted(folder.rglob("*.py")) if folder.is_dir() else [PACKAGE / f"{layer}.py"]
+def import_graph() -> dict[str, dict[str, int]]:
+    modules = package_modules()
+    return {name: imports_of(name, path, modules) for name, path in modules.items()}
 
 
-def test_lower_layers_do_not_import_upper_layers() -> None:
-    offenders = []
-    for layer in LOWER:
-        for path in layer_files(layer):
-            if not path.exists():
+def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph.get(child, {}))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
                 continue
-            for mod in imported_modules(path):
-                if any(mod == f"mmbench.{u}" or mod.startswith(f"mmbench.{u}.") for u in UPPER):
-                    offenders.append(f"{path.relative_to(PACKAGE)} imports {mod}")
-    assert not offenders, offenders
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    modules = set(package_modules())
+    missing = sorted(modules - set(LAYER_OF))
+    assert not missing, (
+        f"modules without a layer: {missing}; add each to LAYERS in tests/test_layering.py "
+        "(the lowest layer whose modules it may import) and to ARCHITECTURE.md"
+    )
+    stale = sorted(set(LAYER_OF) - modules)
+    assert not stale, f"LAYERS names modules that no longer exist: {stale}"
+    repeated = sorted(m for m in LAYER_OF if sum(m in layer for layer in LAYERS) > 1)
+    assert not repeated, f"modules listed in more than one layer: {repeated}"
+
+
+def test_imports_point_down() -> None:
+    modules = package_modules()
+    upward = [
+        f"mmbench/{modules[name].relative_to(PACKAGE).as_posix()}:{line}: {name} "
+        f"(layer {LAYER_OF[name]}) imports {target} (layer {LAYER_OF[target]})"
+        for name, targets in import_graph().items()
+        for target, line in targets.items()
+        if name in LAYER_OF and target in LAYER_OF and LAYER_OF[target] > LAYER_OF[name]
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(import_graph())
+    assert not found, f"import cycles: {found}"
+
+
+def test_lazy_relative_and_type_only_imports_are_edges(tmp_path: Path) -> None:
+    path = tmp_path / "loading.py"
+    path.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from . import table\n"
+        "if TYPE_CHECKING:\n"
+        "    from mmbench.suite import Suite\n"
+        "def f():\n"
+        "    from mmbench.search.study import run_search\n"
+        "    import mmbench.cli\n"
+    )
+    known = dict.fromkeys(["data", "data.table", "suite", "search", "search.study", "cli"], path)
+    edges = imports_of("data.loading", path, known)
+    assert edges == {"data.table": 2, "suite": 4, "search.study": 6, "cli": 7}
+
+
+def test_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1, "d": 1}, "d": {}, "e": {"e": 1}}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+PACKAGE_PATHS = {
+    name: path.relative_to(PACKAGE).as_posix() for name, path in package_modules().items()
+}
 
 
 def test_cli_help_does_not_import_heavy_packages() -> None:

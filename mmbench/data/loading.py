@@ -28,13 +28,13 @@ from mmbench.errors import DataError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from mmbench.suite import DatasetSpec, Modalities, SourceSpec
+    from mmbench.data.spec import DataSpec, Modalities, SourceSpec
 
 TEXT_SEPARATOR = " . "
 
 
 def load_table(
-    dataset: DatasetSpec,
+    dataset: DataSpec,
     root: Path,
     *,
     split: Literal["train", "test"] = "train",
@@ -81,7 +81,7 @@ def load_table(
     )
 
 
-def _source(dataset: DatasetSpec, split: str) -> SourceSpec:
+def _source(dataset: DataSpec, split: str) -> SourceSpec:
     if split == "train":
         return dataset.source
     if split == "test":
@@ -149,7 +149,7 @@ def stratified_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def _as_arrow(ds: Any, dataset: DatasetSpec, rows: np.ndarray) -> pa.Table:
+def _as_arrow(ds: Any, dataset: DataSpec, rows: np.ndarray) -> pa.Table:
     """The needed columns of the chosen rows as one Arrow table (undecoded, no Python objects)."""
     columns = list(dict.fromkeys(dataset.modalities.columns()))
     subset = ds.select_columns(columns)
@@ -160,7 +160,7 @@ def _as_arrow(ds: Any, dataset: DatasetSpec, rows: np.ndarray) -> pa.Table:
 
 def _modalities(
     table: pa.Table,
-    dataset: DatasetSpec,
+    dataset: DataSpec,
     features: dict[str, Any],
     root: Path,
     rows: np.ndarray,

@@ -1,4 +1,4 @@
-"""Turning a :class:`~mmbench.suite.SourceSpec` into a ``datasets.Dataset``.
+"""Turning a :class:`~mmbench.data.spec.SourceSpec` into a ``datasets.Dataset``.
 
 Every failure becomes a :class:`~mmbench.errors.DataError` that names the source and, for local
 files, the resolved path, so a typo in a suite never surfaces as a deep stack trace. Image and
@@ -22,7 +22,7 @@ from mmbench.hub import hub_offline_forced, hub_reachable, offline_mode
 if TYPE_CHECKING:
     import datasets
 
-    from mmbench.suite import Modalities, SourceSpec
+    from mmbench.data.spec import Modalities, SourceSpec
 
 
 def load_source(
@@ -147,7 +147,7 @@ def _load_disk(spec: SourceSpec, root: Path) -> Any:
 def _load_synthetic(spec: SourceSpec, root: Path) -> Any:
     from mmbench.data import synthetic
 
-    accepted = list(inspect.signature(synthetic.generate).parameters)
+    accepted = list(inspect.signature(synthetic.recipe).parameters)
     for key in spec.options:
         if key not in accepted:
             raise DataError(

@@ -140,45 +140,31 @@ def recipe(
     }
 
 
-def generate(
-    n_rows: int = 600,
-    n_classes: int = 3,
-    seed: int = 0,
-    imbalance: float = 0.5,
-    signal: dict[str, float] | None = None,
-    image_size: int = 32,
-    audio_seconds: float = 0.5,
-    sample_rate: int = 8000,
-    missing: float = 0.0,
-) -> datasets.Dataset:
+def generate(**options: Any) -> datasets.Dataset:
     """Build the dataset described in the module docstring; the recipe is JSON in ``info.description``.
 
-    Same arguments give byte-identical data. Raises DataError for out-of-range arguments.
+    ``options`` are :func:`recipe`'s keywords (one signature, one set of defaults). Same options
+    give byte-identical data. Raises DataError for out-of-range options.
     """
     import datasets
     import pyarrow as pa
 
-    params = recipe(
-        n_rows=n_rows,
-        n_classes=n_classes,
-        seed=seed,
-        imbalance=imbalance,
-        signal=signal,
-        image_size=image_size,
-        audio_seconds=audio_seconds,
-        sample_rate=sample_rate,
-        missing=missing,
-    )
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
+    params = recipe(**options)
+    n_rows, n_classes, missing = params["n_rows"], params["n_classes"], params["missing"]
+    audio_seconds, sample_rate = params["audio_seconds"], params["sample_rate"]
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(params["seed"]).spawn(6)]
     label_rng, image_rng, text_rng, tab_rng, audio_rng, missing_rng = streams
-    labels = _draw_labels(n_rows, n_classes, imbalance, label_rng)
+    labels = _draw_labels(n_rows, n_classes, params["imbalance"], label_rng)
 
     def shown(rng: np.random.Generator, modality: str) -> np.ndarray:
         keep = rng.random(n_rows) < params["signal"][modality]
         return np.where(keep, labels, rng.integers(0, n_classes, n_rows))
 
     columns: dict[str, list[Any]] = {}
-    images = [_render_image(c, n_classes, image_size, image_rng) for c in shown(image_rng, "image")]
+    images = [
+        _render_image(c, n_classes, params["image_size"], image_rng)
+        for c in shown(image_rng, "image")
+    ]
     texts = [_render_text(c, n_classes, text_rng) for c in shown(text_rng, "text")]
     columns.update(_render_tabular(shown(tab_rng, "tabular"), n_classes, tab_rng))
     waves = [

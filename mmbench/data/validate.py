@@ -18,14 +18,14 @@ from mmbench.data.table import MediaRef
 from mmbench.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
-    from mmbench.suite import DatasetSpec
+    from mmbench.data.spec import DataSpec
 
 MAX_LISTED = 5
 _NUMERIC = ("bool", "int", "uint", "float", "double", "half")
 _STRINGS = ("string", "large_string")
 
 
-def check_columns(available: list[str], dataset: DatasetSpec, where: str) -> None:
+def check_columns(available: list[str], dataset: DataSpec, where: str) -> None:
     """Every column the suite names exists; the message suggests the closest real column."""
     roles = [("target", dataset.target)] + [
         (m, c) for m in dataset.modalities.present() for c in getattr(dataset.modalities, m)
@@ -39,7 +39,7 @@ def check_columns(available: list[str], dataset: DatasetSpec, where: str) -> Non
     raise DataError(f"{where}: not found: {listed}. Available columns: {available}")
 
 
-def check_features(features: dict[str, Any], dataset: DatasetSpec, where: str) -> None:
+def check_features(features: dict[str, Any], dataset: DataSpec, where: str) -> None:
     """Column types fit their role: media are images/audio/paths, tabular cells are scalars."""
     import datasets
 

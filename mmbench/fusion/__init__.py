@@ -3,8 +3,10 @@
 :func:`create_head` is the one public factory. Every fusion is registered in :data:`FUSIONS`
 with a :class:`FusionInfo`: torch fusions (``early``, ``late``, ``hybrid``, ``attention``,
 ``gated``) are ``nn.Module`` builders trained by the shared loop in :mod:`mmbench.fusion.training`;
-other heads (``xgboost``, ``torch=False``) build a :class:`Head` themselves. Importing this package
-does not import torch or xgboost.
+other heads (``xgboost``, ``torch=False``) build a :class:`Head` themselves. Every module of this
+package is imported here, and those defining a fusion register it with ``@FUSIONS.register``, so
+a new fusion is one new file; ``modules`` and ``torch_head`` import torch and are imported only
+where used, so importing this package does not import torch or xgboost.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from mmbench.config import FusionSpec, TrainSpec
 from mmbench.errors import MMBenchError, UnknownNameError, did_you_mean
-from mmbench.fusion import catalog, linear, xgb
 from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, FusionInfo, Head
 from mmbench.fusion.catalog import check_options
+from mmbench.registry import import_submodules
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,7 +32,7 @@ __all__ = [
     "fusion_names",
 ]
 
-del catalog, linear, xgb  # imported for their registrations
+import_submodules(__name__, __path__, skip=("modules", "torch_head"))
 
 
 def fusion_names() -> list[str]:

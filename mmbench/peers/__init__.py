@@ -18,7 +18,6 @@ script would: a tiny grayscale thumbnail as pixel columns and MFCC summary stati
 
 from __future__ import annotations
 
-from mmbench.peers import autogluon, tfidf_xgboost  # noqa: F401  (register the built-in peers)
 from mmbench.peers.base import PEERS, Peer, PeerModel, PeerUnavailable, get_peer, register_peer
 from mmbench.peers.evaluate import (
     HoldoutScore,
@@ -29,6 +28,9 @@ from mmbench.peers.evaluate import (
     holdout_peer,
 )
 from mmbench.peers.frame import categorical_columns, peer_frame
+from mmbench.registry import import_submodules
+
+import_submodules(__name__, __path__)  # each peer module registers itself: a new peer is one file
 
 __all__ = [
     "PEERS",

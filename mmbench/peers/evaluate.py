@@ -17,17 +17,17 @@ import pandas as pd
 
 from mmbench.config import PeerSpec
 from mmbench.errors import MMBenchError
+from mmbench.evaluation import Fold, FoldScores, compute_metrics
 from mmbench.peers.base import Peer, PeerModel, get_peer
 from mmbench.peers.frame import peer_frame
 
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
-    from mmbench.evaluation import Fold
     from mmbench.pipeline import FoldResult
 
 
 @dataclass
-class PeerCV:
+class PeerCV(FoldScores):
     """A peer's cross-validation, with the attributes of :class:`mmbench.pipeline.CVResult`."""
 
     spec: PeerSpec
@@ -36,26 +36,6 @@ class PeerCV:
     oof: np.ndarray
     seconds: dict[str, float]
     cache: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0})
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.folds) and all(f.ok for f in self.folds)
-
-    @property
-    def failures(self) -> list[str]:
-        return [f"{f.key}: {f.error}" for f in self.folds if not f.ok]
-
-    @property
-    def summary(self) -> dict[str, dict[str, float]]:
-        from mmbench.evaluation import summarize
-
-        return summarize([f.metrics for f in self.folds if f.ok])
-
-    def mean(self, metric: str) -> float:
-        return self.summary.get(metric, {}).get("mean", float("nan"))
-
-    def fold_scores(self, metric: str) -> list[float]:
-        return [f.metrics.get(metric, float("nan")) for f in self.folds]
 
 
 def cross_validate_peer(
@@ -100,7 +80,6 @@ def _run_fold(
     time_limit_s: float | None,
     metric: str,
 ) -> FoldResult:
-    from mmbench.evaluation import compute_metrics
     from mmbench.pipeline import FoldResult
 
     start = time.perf_counter()
@@ -166,7 +145,6 @@ def holdout_peer(
     metric: str = "f1_macro",
 ) -> HoldoutScore:
     """Fit on ``train``, score ``test`` (its classes in ``train``'s order) with every metric."""
-    from mmbench.evaluation import compute_metrics
 
     if list(test.classes) != list(train.classes):
         raise MMBenchError("test rows must use the training classes, in the same order")
