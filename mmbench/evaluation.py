@@ -59,7 +59,9 @@ def metric_names() -> list[str]:
 
 
 def predict_labels(
-    proba: np.ndarray, threshold: float | None = None, weights: Sequence[float] | None = None
+    proba: np.ndarray,
+    threshold: float | None = None,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Arg-max labels; for binary problems an optional tuned threshold on P(class 1); or the
     arg-max of ``proba * weights`` with per-class decision weights (:func:`tune_class_weights`)."""
@@ -204,7 +206,7 @@ def compute_metrics(
     proba: np.ndarray,
     names: Sequence[str] | None = None,
     threshold: float | None = None,
-    weights: Sequence[float] | None = None,
+    weights: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, float]:
     """Every requested metric (default: all) of probabilities ``proba`` against labels ``y``.
 

@@ -174,7 +174,10 @@ def fit_final(
     already refitted (e.g. the best single trial), reused as they are.
     """
     fitted = dict(fitted or {})
-    members, weights, trials, dropped = [], [], [], []
+    members: list[FittedPipeline] = []
+    weights: list[float] = []
+    trials: list[int] = []
+    dropped: list[int] = []
     for trial, weight, cv in zip(plan.trials, plan.weights, plan.cvs, strict=True):
         if trial not in fitted:
             if members and _refit_seconds(cv) > deadline.remaining():

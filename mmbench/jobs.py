@@ -14,7 +14,7 @@ from mmbench.results import AblationSummary, RunResult, SearchSummary
 
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
-    from mmbench.evaluation import Fold
+    from mmbench.evaluation import Fold, FoldScores
     from mmbench.pipeline import CVResult
     from mmbench.suite import DatasetSpec, Suite
 
@@ -36,7 +36,7 @@ def evaluate_fixed(
     return cv
 
 
-def require_a_fold(cv: CVResult) -> None:
+def require_a_fold(cv: FoldScores) -> None:
     """A job whose every fold failed has no score to record: that is an error, not a result."""
     if not any(f.ok for f in cv.folds):
         raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")

@@ -22,7 +22,7 @@ from mmbench.cache import FeatureCache, feature_key
 from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
 from mmbench.encoders.base import Encoder, create_encoder
-from mmbench.evaluation import Fold, compute_metrics, summarize, tune_binary_threshold
+from mmbench.evaluation import Fold, FoldScores, compute_metrics, tune_binary_threshold
 from mmbench.fusion.base import EpochCallback, FeatureSet, Head
 
 INNER_HOLDOUT = 0.15
@@ -47,7 +47,7 @@ class FoldResult:
 
 
 @dataclass
-class CVResult:
+class CVResult(FoldScores):
     """Out-of-fold probabilities (``oof[repeat, row]``), fold scores and their summary."""
 
     spec: PipelineSpec
@@ -56,24 +56,6 @@ class CVResult:
     oof: np.ndarray
     seconds: dict[str, float]
     cache: dict[str, int]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.folds) and all(f.ok for f in self.folds)
-
-    @property
-    def failures(self) -> list[str]:
-        return [f"{f.key}: {f.error}" for f in self.folds if not f.ok]
-
-    @property
-    def summary(self) -> dict[str, dict[str, float]]:
-        return summarize([f.metrics for f in self.folds if f.ok])
-
-    def mean(self, metric: str) -> float:
-        return self.summary.get(metric, {}).get("mean", float("nan"))
-
-    def fold_scores(self, metric: str) -> list[float]:
-        return [f.metrics.get(metric, float("nan")) for f in self.folds]
 
 
 def take(values: Any, index: np.ndarray) -> Any:

@@ -40,7 +40,7 @@ def default_training_space() -> dict[str, Param]:
     }
 
 
-def default_encoders() -> dict[str, list[str]]:
+def default_encoders() -> dict[str, list[str] | str]:
     """Encoder choices per modality when a suite's search space names none.
 
     Representation is searched, not fixed: a pretrained image backbone and the cheap raw
@@ -118,9 +118,8 @@ class SearchSpace(StrictModel):
 
     def check_names(self) -> None:
         """Fail early, with did-you-mean, on unknown encoder or fusion names and options."""
-        from mmbench.encoders.base import ENCODERS, _ensure_builtin_encoders
+        from mmbench.encoders.base import ENCODERS  # importing it registers the built-ins
 
-        _ensure_builtin_encoders()
         for choices in self.encoders.values():
             for name in as_list(choices):
                 ENCODERS.get(name.partition("/")[0])

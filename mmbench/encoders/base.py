@@ -94,12 +94,6 @@ def create_encoder(name: str, **options: Any) -> Encoder:
     return encoder
 
 
-def _ensure_builtin_encoders() -> None:
-    """Nothing to do: importing this module imported :mod:`mmbench.encoders`, which registers
-    every built-in encoder. Kept until :meth:`mmbench.space.SearchSpace.check_names` stops calling it.
-    """
-
-
 def zeros_for_missing(features: np.ndarray, present: Sequence[bool] | np.ndarray) -> np.ndarray:
     """Zero the rows whose input was missing."""
     mask = np.asarray(present, dtype=bool)

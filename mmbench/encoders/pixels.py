@@ -40,6 +40,8 @@ class PixelEncoder(Encoder):
         for i, ref in enumerate(values):
             if ref is None:
                 continue
-            image = load_image(ref, row=i).convert(mode).resize((size, size), Image.BILINEAR)
+            image = (
+                load_image(ref, row=i).convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+            )
             out[i] = np.asarray(image, dtype=np.float32).reshape(-1) / 255.0
         return out

@@ -58,9 +58,8 @@ def _encoder(space: SearchSpace, trial: Any, modality: str, sparse_ok: bool) -> 
 
 
 def _dense_only(name: str) -> tuple[str, ...]:
-    from mmbench.encoders.base import ENCODERS, _ensure_builtin_encoders
+    from mmbench.encoders.base import ENCODERS  # importing it registers the built-ins
 
-    _ensure_builtin_encoders()
     family = name.partition("/")[0]
     builder = ENCODERS.get(family) if family in ENCODERS else None
     return tuple(getattr(builder, "dense_only_options", ()))
