@@ -327,6 +327,8 @@ class _Objective:
                 deadline=self.settings.deadline,
             )
         except (DeadlineReached, _TooExpensive) as exc:
+            if isinstance(exc, DeadlineReached):  # it took at least this long: remember that
+                self.costs.record(spec.fusion.name, time.perf_counter() - started)
             trial.set_user_attr("reason", str(exc))
             self._end(trial, "pruned", spec, done, str(exc))
             raise optuna.TrialPruned(str(exc)) from None
