@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from mmbench.pipeline import FittedPipeline
 from mmbench.results import SCHEMA_VERSION, read_result
-from mmbench.runner import RunOptions, run_suite
+from mmbench.runner import Reporter, RunOptions, run_suite
 from mmbench.suite import parse_suite
 
 ALL_MODALITIES = {
@@ -242,3 +242,27 @@ def test_unknown_reference_pipeline_suggests_closest(tmp_path: Path) -> None:
     suite = tiny_suite(tmp_path)
     with pytest.raises(UnknownNameError, match="did you mean 'late-fusion-mlp'"):
         run_suite(suite, RunOptions(results_dir=tmp_path, pipelines=["late-fusion"]))
+
+
+def test_peer_runs_on_the_same_folds_and_missing_extra_is_skipped(tmp_path: Path) -> None:
+    import importlib.util
+
+    from mmbench.config import PeerSpec
+    from mmbench.results import ResultLayout
+
+    suite = tiny_suite(tmp_path, n_rows=120)
+    res = tmp_path / "res"
+    reporter = Reporter(enabled=False)
+    names = ["tfidf-xgboost", "autogluon"]
+    outcomes = run_suite(suite, RunOptions(results_dir=res, track=False, pipelines=names), reporter)
+    by_name = {o.pipeline: o for o in outcomes}
+    peer = by_name["tfidf-xgboost"]
+    assert peer.error is None, peer.error
+    assert (
+        isinstance(peer.result.pipeline, PeerSpec) and peer.result.pipeline.peer == "tfidf-xgboost"
+    )
+    assert peer.result.metrics["f1_macro"]["mean"] > peer.result.chance["f1_macro"] + 0.2
+    [written] = ResultLayout(res, "tiny-suite").load()  # read back through the typed model
+    assert written.pipeline == peer.result.pipeline
+    if importlib.util.find_spec("autogluon") is None:
+        assert "autogluon" not in by_name  # skipped with the install hint, not an error

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -397,3 +398,45 @@ def test_default_space_searches_representations_sparse_only_for_sparse_heads() -
         if sparse:
             seen_sparse.add(fusion)
     assert seen_sparse == {"linear", "xgboost"}
+
+
+def test_deadline_cuts_a_running_trial_and_records_why(tmp_path: Path) -> None:
+    """The budget is a contract: a trial still training at the deadline stops between epochs,
+    is recorded with its reason, and the study stops starting trials."""
+    from mmbench.budget import Deadline
+
+    table, folds = make_problem(tmp_path, n_rows=150, folds=3)
+    slow = {**FAST_TRAINING, "epochs": 5000, "patience": None}
+    space = SearchSpace.model_validate({**FAST_SPACE, "fusion": "early", "training": slow})
+    start = time.monotonic()
+    with pytest.raises(MMBenchError, match="no completed trial"):
+        run_search(table, folds, space, settings(tmp_path, 5, deadline=Deadline.after(3.0)))
+    assert time.monotonic() - start < 3.0 + 3.0  # not the minutes 5000 epochs would take
+    [trial] = open_study(settings(tmp_path, 5, resume=True)).trials
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["reason"].startswith("time budget reached during epoch")
+
+
+def test_new_study_runs_the_portfolio_first_cheapest_first(tmp_path: Path) -> None:
+    from mmbench.search.portfolio import portfolio
+
+    space = SearchSpace()
+    entries = portfolio(space, ["text", "tabular"])
+    assert [e["fusion"] for e in entries][:2] == ["linear", "linear"]
+    assert entries[0]["encoder.text.tfidf.sparse"] is True  # seconds, not minutes
+    assert all(not k.startswith("encoder.image") for e in entries for k in e)  # no image here
+    narrow = SearchSpace.model_validate({"fusion": ["early"], "encoders": {"text": "tfidf"}})
+    assert [e["fusion"] for e in portfolio(narrow, ["text"])] == ["early"]
+    table, folds = make_problem(tmp_path)
+    cheap = SearchSpace.model_validate(
+        {
+            **FAST_SPACE,
+            "fusion": ["linear", "early"],
+            "encoders": {"text": "tfidf", "tabular": "tabular"},
+        }
+    )
+    first = portfolio(cheap, table.modalities)
+    outcome = run_search(table, folds, cheap, settings(tmp_path, 2, portfolio=first))
+    trials = outcome.study.trials
+    assert trials[0].params["fusion"] == "linear" and trials[0].user_attrs["portfolio"]
+    assert trials[0].state == TrialState.COMPLETE and trials[0].user_attrs["seconds"] > 0

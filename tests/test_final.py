@@ -1,0 +1,96 @@
+"""The final model: ensemble plan from trials' out-of-fold predictions, a decision rule that must
+earn its place on rows it was not tuned on, and refitted members within the deadline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from conftest import FAST_TRAINING, tiny_suite
+
+from mmbench.budget import Deadline
+from mmbench.config import PipelineSpec
+from mmbench.data import load_table
+from mmbench.evaluation import cv_folds
+from mmbench.final import fit_final, plan_ensemble
+from mmbench.pipeline import CVResult, FoldResult, evaluate_pipeline
+
+
+def fake_cv(oof: np.ndarray, labels: np.ndarray, folds: list) -> CVResult:
+    from mmbench.evaluation import compute_metrics
+
+    results = [FoldResult(f.key, compute_metrics(labels[f.valid], oof[0, f.valid])) for f in folds]
+    return CVResult(PipelineSpec(), ["text"], results, oof, {"fit": 1.0}, {})
+
+
+def expert(labels: np.ndarray, good: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    proba = rng.dirichlet(np.ones(3), size=len(labels))
+    proba[good] = 0.05
+    proba[good, labels[good]] = 0.9
+    return proba[None]
+
+
+def test_plan_blends_complementary_trials_and_scores_the_blend_per_fold() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    folds = cv_folds(labels, 3, 1, seed=0)
+    half = np.arange(300) < 150
+    results = {
+        4: fake_cv(expert(labels, half, rng), labels, folds),
+        7: fake_cv(expert(labels, ~half, rng), labels, folds),
+        9: fake_cv(rng.dirichlet(np.ones(3), size=300)[None], labels, folds),
+    }
+    plan = plan_ensemble(results, labels, folds, "f1_macro")
+    assert plan is not None and set(plan.trials) == {4, 7}
+    assert abs(sum(plan.weights) - 1) < 1e-9
+    assert plan.cv.mean("f1_macro") > max(results[4].mean("f1_macro"), results[7].mean("f1_macro"))
+    assert len(plan.cv.folds) == 3 and plan.candidates == 3
+
+
+def test_decision_rule_is_dropped_when_it_does_not_help_held_out_folds() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 300)
+    folds = cv_folds(labels, 3, 1, seed=0)
+    calibrated = np.eye(3)[labels] * 0.6 + 0.4 * rng.dirichlet(np.ones(3), size=300)
+    plan = plan_ensemble({0: fake_cv(calibrated[None], labels, folds)}, labels, folds, "f1_macro")
+    assert plan is not None and plan.decision is None  # arg-max is already right
+
+
+def test_decision_rule_adopted_for_a_systematically_under_predicted_class() -> None:
+    rng = np.random.default_rng(2)
+    labels = (rng.random(900) < 0.15).astype(np.int64)  # rare class 1
+    folds = cv_folds(labels, 3, 1, seed=0)
+    p1 = np.clip(0.3 * labels + rng.normal(0.2, 0.1, 900), 0.01, 0.99)  # under-confident
+    oof = np.stack([1 - p1, p1], axis=1)[None]
+    plan = plan_ensemble({0: fake_cv(oof, labels, folds)}, labels, folds, "f1_macro")
+    assert plan is not None and plan.decision is not None
+    assert plan.decision[1] > plan.decision[0]
+    assert plan.cv.mean("f1_macro") > fake_cv(oof, labels, folds).mean("f1_macro")
+
+
+def test_fit_final_refits_members_and_drops_those_that_do_not_fit_in_time(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, n_rows=120, folds=3)
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    folds = cv_folds(table.labels, 3, 1, seed=0)
+    specs = [
+        PipelineSpec.model_validate(
+            {
+                "encoders": {"text": "tfidf", "tabular": "tabular"},
+                "fusion": f,
+                "training": FAST_TRAINING,
+            }
+        )
+        for f in ("linear", "early")
+    ]
+    results = {i: evaluate_pipeline(table, s, folds) for i, s in enumerate(specs)}
+    plan = plan_ensemble(results, table.labels, folds, "f1_macro")
+    assert plan is not None
+    plan.trials, plan.weights, plan.cvs = [0, 1], [0.5, 0.5], [results[0], results[1]]
+    final = fit_final(table, plan, seed=0)
+    proba = final.predict_proba(table)
+    assert proba.shape == (len(table), table.n_classes) and np.allclose(proba.sum(1), 1)
+    assert final.trials == [0, 1] and final.dropped == []
+    expired = fit_final(table, plan, seed=0, deadline=Deadline.after(-1))
+    assert expired.trials == [0] and expired.dropped == [1] and expired.weights == [1.0]
+    loaded = final.save(tmp_path / "ensemble.joblib")
+    assert loaded.exists()
