@@ -193,15 +193,17 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
 @pytest.mark.slow
 def test_search_logs_to_a_local_mlflow_server(tmp_path: Path, mlflow_server: str) -> None:
     suite = tiny_suite(tmp_path, trials=2, search={"fusion": "early", "training": FAST_TRAINING})
-    [outcome] = run_suite(
+    outcomes = run_suite(
         suite, RunOptions(results_dir=tmp_path / "res", tracking_uri=mlflow_server)
     )
-    assert outcome.error is None and not outcome.warnings, outcome.warnings
+    assert [o.pipeline for o in outcomes] == ["search", "ensemble"]
+    for outcome in outcomes:
+        assert outcome.error is None and not outcome.warnings, outcome.warnings
     client = MlflowClient(tracking_uri=mlflow_server)
     exp = client.get_experiment_by_name("mmbench/tiny-suite")
     runs = client.search_runs([exp.experiment_id])
     kinds = sorted(r.data.tags["mmbench.kind"] for r in runs)
-    assert kinds == ["best", "study", "trial", "trial"]
+    assert kinds == ["best", "ensemble", "study", "trial", "trial"]
     best = next(r for r in runs if r.data.tags["mmbench.kind"] == "best")
     artifacts = {a.path for a in client.list_artifacts(best.info.run_id)}
     assert "plots" in artifacts  # uploaded through the server's artifact proxy
