@@ -11,8 +11,9 @@ Recipe (``version`` 1), per row:
 - ``label``: class ``k`` has frequency proportional to ``(1 - imbalance) ** k`` (0 = balanced),
   allocated exactly (largest remainder, every class at least one row) and shuffled. Names are
   ``class_0``, ``class_1``, ... (zero-padded past ten classes so string order is class order).
-- ``image``: an RGB PNG of ``image_size`` pixels: a smooth random background texture plus pixel
-  noise, and one filled shape whose *form* and *hue* both encode the shown class (position, size,
+- ``image``: an RGB image of ``image_size`` pixels, stored as BMP (uncompressed, so its bytes and
+  the dataset fingerprint do not depend on the zlib build Pillow ships with): a smooth random
+  background texture plus pixel noise, and one filled shape whose *form* and *hue* both encode the shown class (position, size,
   rotation, saturation and brightness are random nuisances).
 - ``text``: one English sentence from a template; exactly one word comes from the shown class's
   vocabulary (e.g. "stormy", "gloomy"), all other slots are filled with neutral words.
@@ -265,7 +266,7 @@ def _render_image(c: int, n_classes: int, size: int, rng: np.random.Generator) -
     pixels = np.asarray(img, dtype=np.float64) + rng.normal(0, 12, size=(size, size, 3))
     out = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
     buf = io.BytesIO()
-    out.save(buf, format="PNG")
+    out.save(buf, format="BMP")  # uncompressed: the same bytes under any zlib build
     return buf.getvalue()
 
 
