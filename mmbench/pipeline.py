@@ -362,12 +362,7 @@ class FittedPipeline:
 
     def save(self, path: str | Path) -> Path:
         """Pickle the fitted encoders and head (torch modules included) to ``path``."""
-        import joblib
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path)
-        return path
+        return dump(self, path)
 
     @staticmethod
     def load(path: str | Path) -> FittedPipeline:
@@ -398,3 +393,73 @@ def fit_pipeline(
     features, towers = encode(table, encoders, all_rows, cache=cache, keep_fitted=True)
     head, threshold = fit_head(spec, features, towers, table.n_classes, seed, deadline=deadline)
     return FittedPipeline(spec, list(table.classes), encoders, head, threshold)
+
+
+def dump(model: Any, path: str | Path) -> Path:
+    """Pickle ``model`` to ``path`` atomically (a reader never sees half a file)."""
+    import joblib
+
+    from mmbench._io import atomic_write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: joblib.dump(model, f))
+    return path
+
+
+@dataclass
+class FoldModels:
+    """The models a cross-validation trains, kept: one head per fold, probabilities averaged.
+
+    Frozen encoders are stateless, so one instance of each encodes new rows once for every fold;
+    encoders that learn from data (TF-IDF, scalers) are kept per fold, fitted on that fold's
+    training rows. Each fold's model is the one whose out-of-fold predictions the search scored,
+    so the ensemble weights and decision rule tuned on those predictions describe these models.
+    """
+
+    spec: PipelineSpec
+    classes: list[str]
+    frozen: dict[str, Encoder]
+    fitted: list[dict[str, Encoder]]
+    heads: list[Head]
+
+    def predict_proba(self, table: MultiModalTable) -> np.ndarray:
+        shared = {m: enc.transform(table[m]) for m, enc in self.frozen.items()}
+        present = {m: table.present(m) for m in [*self.frozen, *self.fitted[0]]}
+        total = np.zeros((len(table), len(self.classes)))
+        for encoders, head in zip(self.fitted, self.heads, strict=True):
+            own = {m: enc.transform(table[m]) for m, enc in encoders.items()}
+            total += head.predict_proba(FeatureSet(features={**shared, **own}, present=present))
+        return total / len(self.heads)
+
+    def save(self, path: str | Path) -> Path:
+        return dump(self, path)
+
+
+def fit_fold_models(
+    table: MultiModalTable,
+    spec: PipelineSpec,
+    folds: list[Fold],
+    modalities: list[str] | None = None,
+    *,
+    cache: FeatureCache | None = None,
+    deadline: Deadline = NO_DEADLINE,
+) -> FoldModels:
+    """Train ``spec`` on every fold's training rows as :func:`evaluate_pipeline` does, and keep
+    the models (frozen features come from ``cache``; the deadline is checked between folds and
+    by the heads). Raises :class:`~mmbench.budget.DeadlineReached` when it passes."""
+    modalities = modalities or [m for m in table.modalities if m in spec.encoders]
+    frozen: dict[str, Encoder] = {}
+    fitted: list[dict[str, Encoder]] = []
+    heads: list[Head] = []
+    for fold in folds:
+        deadline.check(f"fold model {fold.key}")
+        encoders = build_encoders(spec, modalities)
+        features, towers = encode(table, encoders, fold.train, cache, keep_fitted=True)
+        head, _ = fit_head(
+            spec, features.take(fold.train), towers, table.n_classes, fold.seed, deadline=deadline
+        )
+        frozen = frozen or {m: e for m, e in encoders.items() if not e.fits_on_data}
+        fitted.append({m: e for m, e in encoders.items() if e.fits_on_data})
+        heads.append(head)
+    return FoldModels(spec, list(table.classes), frozen, fitted, heads)

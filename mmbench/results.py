@@ -106,6 +106,7 @@ class EnsembleMember(_Model):
     trial: int
     weight: float
     pipeline: PipelineSpec
+    fit: Literal["folds", "refit"] = "refit"  # its CV's fold models averaged, or one refit
 
 
 class EnsembleSummary(_Model):

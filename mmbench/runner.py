@@ -409,7 +409,13 @@ def _search_job(ctx: _Context, start: float) -> list[_Scored]:
     fitted = {best.search.best_trial: single.model} if best.search.best_trial is not None else {}
     if plan is not None:
         final = fit_final(
-            ctx.table, plan, seed=ctx.suite.seed, cache=ctx.cache, deadline=deadline, fitted=fitted
+            ctx.table,
+            plan,
+            ctx.folds,
+            seed=ctx.suite.seed,
+            cache=ctx.cache,
+            deadline=deadline,
+            fitted=fitted,
         )
         scored.append(_ensemble_item(ctx, plan, final, best.search))
     _score_held_out(ctx, single.model, scored)
@@ -440,7 +446,7 @@ def _ensemble_item(ctx: _Context, plan: Any, final: Any, search: Any) -> _Scored
 
     summary = EnsembleSummary(
         members=[
-            EnsembleMember(trial=t, weight=w, pipeline=m.spec)
+            EnsembleMember(trial=t, weight=w, pipeline=m.spec, fit=final.fit_kind(m))
             for t, w, m in zip(final.trials, final.weights, final.members, strict=True)
         ],
         oof_score=plan.selection.score,

@@ -13,7 +13,7 @@ from mmbench.config import PipelineSpec
 from mmbench.data import load_table
 from mmbench.evaluation import cv_folds
 from mmbench.final import fit_final, plan_ensemble
-from mmbench.pipeline import CVResult, FoldResult, evaluate_pipeline
+from mmbench.pipeline import CVResult, FoldModels, FoldResult, evaluate_pipeline, fit_fold_models
 
 
 def fake_cv(oof: np.ndarray, labels: np.ndarray, folds: list) -> CVResult:
@@ -86,11 +86,46 @@ def test_fit_final_refits_members_and_drops_those_that_do_not_fit_in_time(tmp_pa
     plan = plan_ensemble(results, table.labels, folds, "f1_macro")
     assert plan is not None
     plan.trials, plan.weights, plan.cvs = [0, 1], [0.5, 0.5], [results[0], results[1]]
-    final = fit_final(table, plan, seed=0)
+    final = fit_final(table, plan, folds, seed=0)
     proba = final.predict_proba(table)
     assert proba.shape == (len(table), table.n_classes) and np.allclose(proba.sum(1), 1)
     assert final.trials == [0, 1] and final.dropped == []
-    expired = fit_final(table, plan, seed=0, deadline=Deadline.after(-1))
+    assert [final.fit_kind(m) for m in final.members] == ["folds", "folds"]
+    expired = fit_final(table, plan, folds, seed=0, deadline=Deadline.after(-1))
     assert expired.trials == [0] and expired.dropped == [1] and expired.weights == [1.0]
+    assert final.fit_kind(expired.members[0]) == "refit"  # the heaviest is always kept
     loaded = final.save(tmp_path / "ensemble.joblib")
     assert loaded.exists()
+
+
+def test_fold_models_are_the_models_the_cv_scored(tmp_path: Path) -> None:
+    """Each kept fold model reproduces its fold's out-of-fold predictions, so weights tuned on
+    those predictions describe the final model; new rows get the average of the folds."""
+    suite = tiny_suite(tmp_path, n_rows=120, folds=3)
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    folds = cv_folds(table.labels, 3, 1, seed=0)
+    for fusion in ("linear", "early"):
+        spec = PipelineSpec.model_validate(
+            {
+                "encoders": {"text": "tfidf", "tabular": "tabular"},
+                "fusion": fusion,
+                "training": FAST_TRAINING,
+            }
+        )
+        cv = evaluate_pipeline(table, spec, folds)
+        models = fit_fold_models(table, spec, folds)
+        assert len(models.heads) == 3 and set(models.frozen) | set(models.fitted[0]) == {
+            "text",
+            "tabular",
+        }
+        for i, fold in enumerate(folds):
+            one = FoldModels(
+                spec, table.classes, models.frozen, [models.fitted[i]], [models.heads[i]]
+            )
+            rows = table.subset(fold.valid)
+            assert np.allclose(one.predict_proba(rows), cv.oof[0, fold.valid], atol=1e-6), fusion
+        each = [
+            FoldModels(spec, table.classes, models.frozen, [f], [h]).predict_proba(table)
+            for f, h in zip(models.fitted, models.heads, strict=True)
+        ]
+        assert np.allclose(models.predict_proba(table), np.mean(each, axis=0))
