@@ -194,7 +194,7 @@ def fit_final(
     trials: list[int] = []
     dropped: list[int] = []
     for trial, weight, cv in zip(plan.trials, plan.weights, plan.cvs, strict=True):
-        member = _fold_models(table, cv, folds, cache, deadline)
+        member: FittedPipeline | FoldModels | None = _fold_models(table, cv, folds, cache, deadline)
         if member is None and (trial in fitted or not members):
             member = fitted.get(trial) or fit_pipeline(
                 table, cv.spec, seed=seed, modalities=cv.modalities, cache=cache
