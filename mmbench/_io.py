@@ -20,10 +20,22 @@ TMP_PREFIX = ".tmp-"
 """Prefix of in-flight temporary files; readers skip dot-files, cache cleanup removes these."""
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file (0o666 less the umask, usually 0o644)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()  # read once, at import: the umask is process state
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Write through a temporary file in the same directory, then rename it over ``path``.
 
     A reader (or a crash) never sees a half-written file: it finds the old content or the new.
+    The file gets the permissions a plain ``open()`` would give it (not ``mkstemp``'s 0600), so
+    result files stay readable by the CI job or web server that publishes them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +43,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            os.fchmod(f.fileno(), FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite: CV-evaluate (or search) every dataset")
     run.add_argument("suite", type=Path, help="suite YAML file, e.g. suites/smoke.yaml")
     run.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
-    run.add_argument("--trials", type=int, help="override the suite's trial budget")
-    run.add_argument("--timeout", type=float, help="search wall-clock budget per dataset, s")
+    run.add_argument("--trials", type=positive(int), help="override the suite's trial budget")
+    run.add_argument(
+        "--timeout", type=positive(float), help="search wall-clock budget per dataset, s"
+    )
     run.add_argument("--storage", help="Optuna storage URL (default: SQLite beside results)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted study")
     run.add_argument("--results", type=Path, default=Path("results"), help="results directory")
@@ -56,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("suite", type=Path)
     show.add_argument("--storage", help="Optuna storage URL (default: SQLite beside results)")
     show.add_argument("--results", type=Path, default=Path("results"), help="results directory")
-    show.add_argument("--top", type=int, default=5, help="trials per study")
+    show.add_argument("--top", type=positive(int), default=5, help="trials per study")
 
     val = sub.add_parser("validate", help="check a suite file without running it")
     val.add_argument("suite", type=Path)
@@ -188,11 +190,29 @@ def suite_name(path: Path) -> str:
     return load_suite(path).name
 
 
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse ``type``: a number of ``kind`` greater than zero, else a usage error."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmbench.leaderboard import load_leaderboard, render, render_rich, write_leaderboard
 
     name = suite_name(args.suite)
     board = load_leaderboard(args.results, name)
+    for problem in board.skipped:
+        print(f"warning: skipped {problem}", file=sys.stderr)
     if args.write:
         command = f"mmbench leaderboard {args.suite} --results {args.results} --write"
         print(f"wrote {write_leaderboard(args.results, name, command=command)}")

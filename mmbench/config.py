@@ -26,6 +26,11 @@ def check_modality_keys(value: dict[str, T]) -> dict[str, T]:
     return value
 
 
+SAFE_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+"""Suite and dataset names become folder names under ``results/``: letters, digits, ``_ - .``,
+not starting with a dot (so ``..`` cannot climb out of the results directory)."""
+
+
 class StrictModel(BaseModel):
     """Base for every spec: unknown keys are errors, values are validated on assignment."""
 

@@ -17,10 +17,11 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmbench._io import atomic_write
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS
 from mmbench.results import ResultLayout, RunResult
@@ -76,6 +77,8 @@ class Leaderboard:
     overall: list[Overall]
     """Best first: lowest mean rank, then highest mean normalized score."""
     provenance: dict[str, Any]
+    skipped: list[str] = field(default_factory=list)
+    """One line per result file that could not be read and was left out."""
 
     def to_markdown(self, title: bool = True) -> str:
         return render_markdown(self, title=title)
@@ -183,14 +186,17 @@ def provenance_summary(results: Sequence[RunResult]) -> dict[str, Any]:
 def load_leaderboard(results_dir: Path, suite: str) -> Leaderboard:
     """The leaderboard of ``suite`` from its result files under ``results_dir``."""
     layout = ResultLayout(results_dir, suite)
-    results = layout.load()
+    results, skipped = layout.load_readable()
     if not results:
         where = layout.root
         raise MMBenchError(
             f"no result files for suite {suite!r} in {where}/ (expected <dataset>/<pipeline>.json); "
             f"run the suite first, e.g. `mmbench run suites/{suite}.yaml --results {results_dir}`"
+            + "".join(f"\n  skipped {p}" for p in skipped)
         )
-    return build_leaderboard(results, suite)
+    board = build_leaderboard(results, suite)
+    board.skipped = skipped
+    return board
 
 
 # --------------------------------------------------------------------------- rendering
@@ -375,8 +381,9 @@ def write_leaderboard(
         f"- mmbench versions: {', '.join(prov['mmbench_versions'])}",
         f"- git commits: {', '.join(c[:12] + ('-dirty' if c.endswith('-dirty') else '') for c in prov['git_commits'])}",
         f"- results created: {created[0]} … {created[-1]}" if created else "- results created: —",
+        *(f"- **skipped, unreadable:** {problem}" for problem in board.skipped),
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(header) + "\n" + render_markdown(board, title=False))
+    text = "\n".join(header) + "\n" + render_markdown(board, title=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
     return path

@@ -339,6 +339,17 @@ class ResultLayout:
     def load(self) -> list[RunResult]:
         return [read_result(p) for p in self.result_files()]
 
+    def load_readable(self) -> tuple[list[RunResult], list[str]]:
+        """Every result file that can be read, and one problem line per file that cannot
+        (so one broken file does not hide the others)."""
+        results, problems = [], []
+        for path in self.result_files():
+            try:
+                results.append(read_result(path))
+            except MMBenchError as exc:
+                problems.append(str(exc))
+        return results, problems
+
 
 def write_result(result: RunResult, results_dir: Path) -> Path:
     """Write ``result`` where :class:`ResultLayout` puts it under ``results_dir``."""

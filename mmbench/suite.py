@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from mmbench.config import PipelineSpec, StrictModel
+from mmbench.config import SAFE_NAME, PipelineSpec, StrictModel
 from mmbench.data.spec import FILE_KINDS, DataSpec, Modalities, SourceKind, SourceSpec
 from mmbench.errors import SuiteError, did_you_mean
 from mmbench.evaluation import MetricName, Protocol
@@ -67,7 +67,7 @@ class DatasetSpec(DataSpec):
 
 
 class Suite(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME)
     description: str = ""
     seed: int = 0
     datasets: list[DatasetSpec] = Field(min_length=1)
@@ -105,8 +105,19 @@ def load_suite(path: str | Path) -> Suite:
         if path.parent.is_dir():
             hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")])
         raise SuiteError(f"{path}: suite file not found{hint}")
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.y*ml"))
+        inside = f" (it holds {', '.join(found)})" if found else ""
+        raise SuiteError(f"{path}: is a directory, not a suite YAML file{inside}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SuiteError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "a suite is a UTF-8 YAML file"
+        ) from None
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read the suite file: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise SuiteError(f"{path}: not valid YAML: {exc}") from None
     return parse_suite(raw, source=str(path), path=path)
@@ -138,6 +149,11 @@ def format_validation_error(exc: ValidationError, source: str, raw: Any) -> str:
                 msg += f"; valid keys: {', '.join(valid)}"
         elif err["type"] == "literal_error":
             msg = f"{msg}, got {err.get('input')!r}"
+        elif err["type"] == "string_pattern_mismatch" and loc[-1:] == ["name"]:
+            msg = (
+                f"{err.get('input')!r} is not a safe name: names become folders under results/, "
+                "so use letters, digits, '_', '-' and '.', not starting with '.'"
+            )
         lines.append(f"{source}: {where}: {msg}")
     return "invalid suite\n  " + "\n  ".join(lines)
 

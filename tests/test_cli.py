@@ -70,3 +70,17 @@ def test_show_without_studies_is_a_clear_error(
     path = write_suite(tmp_path)
     assert main(["show", str(path), "--results", str(tmp_path / "none")]) == 2
     assert "run `mmbench run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--trials", "0"), ("--trials", "-3"), ("--timeout", "0"), ("--timeout", "-5")],
+)
+def test_budget_flags_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture, flag: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(write_suite(tmp_path)), flag, value, "--results", str(tmp_path)])
+    assert exc.value.code == 2
+    assert f"argument {flag}: must be greater than 0, got {value}" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()  # rejected before any work

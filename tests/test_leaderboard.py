@@ -110,6 +110,29 @@ def test_no_result_files_is_a_clear_error(tmp_path: Path) -> None:
         load_leaderboard(tmp_path, "toy")
 
 
+def test_result_files_get_the_mode_open_would_give_them(results_dir: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mode = (results_dir / "toy" / "alpha" / "early.json").stat().st_mode & 0o777
+    assert mode == 0o666 & ~umask  # 0644 under the usual umask, not mkstemp's 0600
+
+
+def test_a_broken_result_file_is_skipped_with_a_warning(
+    results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = results_dir / "toy" / "alpha" / "truncated.json"
+    broken.write_text('{"schema_version": 1, "suite": "to')
+    board = load_leaderboard(results_dir, "toy")
+    assert [e.pipeline for e in board.datasets["alpha"]] == ["early", "xgb", "late"]
+    assert len(board.skipped) == 1 and str(broken) in board.skipped[0]
+    text = write_leaderboard(results_dir, "toy").read_text()
+    assert "skipped, unreadable" in text and "truncated.json" in text
+    assert main(["leaderboard", str(write_suite(results_dir)), "--results", str(results_dir)]) == 0
+    assert f"warning: skipped {broken}" in capsys.readouterr().err
+
+
 def write_suite(tmp_path: Path, name: str = "toy") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(

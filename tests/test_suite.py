@@ -112,6 +112,24 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_suite(bad)
 
 
+def test_directory_or_non_utf8_suite_path_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "smoke.yaml").write_text("name: x\n")
+    with pytest.raises(SuiteError, match=r"is a directory, not a suite YAML file.*smoke\.yaml"):
+        load_suite(tmp_path)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SuiteError, match=r"not UTF-8 text \(byte 0xe9 at offset 9\)"):
+        load_suite(latin1)
+
+
+@pytest.mark.parametrize("name", ["..", ".", ".hidden", "../../etc", "a/b"])
+def test_names_that_could_leave_the_results_folder_are_rejected(name: str) -> None:
+    for raw in ({**minimal(), "name": name}, minimal(name=name)):
+        with pytest.raises(SuiteError, match=r"is not a safe name: names become folders"):
+            parse_suite(raw)
+    assert parse_suite(minimal(name="v1.2_ok-name")).datasets[0].name == "v1.2_ok-name"
+
+
 def test_pipeline_spec_in_suite_is_validated() -> None:
     ok = minimal(
         pipeline={"encoders": {"text": "tfidf"}, "fusion": "late", "training": {"epochs": 3}}

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mmbench.config import StrictModel
+from mmbench.config import SAFE_NAME, StrictModel
 from mmbench.evaluation import Protocol
 
 SourceKind = Literal[
@@ -86,7 +86,7 @@ class DataSpec(StrictModel):
     ``protocol`` is here because loading checks that every class has enough rows for its folds.
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME)
     source: SourceSpec
     test_source: SourceSpec | None = None
     target: str
