@@ -224,6 +224,33 @@ def test_missing_column_is_named_with_a_suggestion(tmp_path: Path) -> None:
     assert "did you mean 'caption'" in message
 
 
+def test_an_all_missing_tabular_column_is_named(tmp_path: Path) -> None:
+    toy_frame(tmp_path).assign(age=np.nan).to_parquet(tmp_path / "data.parquet")
+    ds = spec({"kind": "parquet", "path": "data.parquet"}, TOY_MODALITIES, protocol={"folds": 2})
+    with pytest.raises(
+        DataError, match=r"dataset 'toy'.*tabular column\(s\) \['age'\] have no value"
+    ):
+        load_table(ds, tmp_path)
+
+
+def test_non_utf8_csv_and_empty_parquet_say_what_is_wrong(tmp_path: Path) -> None:
+    frame = toy_frame(tmp_path).assign(title="café")
+    frame.to_csv(tmp_path / "latin1.csv", index=False, encoding="latin-1")
+    ds = spec({"kind": "csv", "path": "latin1.csv"}, TOY_MODALITIES, protocol={"folds": 2})
+    with pytest.raises(DataError, match=r"latin1\.csv'\] are not UTF-8 text.*encoding: latin-1"):
+        load_table(ds, tmp_path)
+    fixed = spec(
+        {"kind": "csv", "path": "latin1.csv", "options": {"encoding": "latin-1"}},
+        TOY_MODALITIES,
+        protocol={"folds": 2},
+    )
+    assert load_table(fixed, tmp_path).text[1].startswith("café")
+    frame.iloc[:0].to_parquet(tmp_path / "empty.parquet")
+    ds = spec({"kind": "parquet", "path": "empty.parquet"}, TOY_MODALITIES)
+    with pytest.raises(DataError, match=r"dataset 'toy'.*empty\.parquet' has no rows"):
+        load_table(ds, tmp_path)
+
+
 def test_single_class_is_rejected(tmp_path: Path) -> None:
     frame = toy_frame(tmp_path).assign(label="cat")
     frame.to_parquet(tmp_path / "data.parquet")

@@ -21,6 +21,7 @@ from mmbench.data.validate import (
     check_columns,
     check_features,
     check_media,
+    check_tabular,
     first_rows,
 )
 from mmbench.errors import DataError
@@ -71,6 +72,8 @@ def load_table(
     parts, unreadable = _modalities(
         table, dataset, dict(ds.features), Path(root), rows, where, progress
     )
+    if split == "train" and "tabular" in parts:
+        check_tabular(parts["tabular"], where + note)
     meta = _provenance(spec, split, len(ds), len(rows))
     if note:
         meta["subsample"] = {"max_rows": limit, "seed": seed}

@@ -94,12 +94,45 @@ def _load_files(spec: SourceSpec, root: Path) -> Any:
     import datasets
 
     files = [str(p) for p in resolve_paths(spec, root)]
+    if spec.kind == "parquet":
+        _check_parquet_rows(files)
     try:
         return datasets.load_dataset(spec.kind, data_files=files, split="train", **spec.options)
     except Exception as exc:
+        cause = root_cause(exc)
+        if isinstance(cause, UnicodeDecodeError):
+            raise DataError(
+                f"{spec.kind} file(s) {files} are not {cause.encoding.upper()} text (byte "
+                f"{cause.object[cause.start]:#04x}); give the source its encoding, e.g. "
+                "`options: {encoding: latin-1}`"
+            ) from None
         raise DataError(
-            f"could not read {spec.kind} files {files}: {type(exc).__name__}: {exc}"
+            f"could not read {spec.kind} files {files}: {type(cause).__name__}: {cause}"
         ) from None
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception ``exc`` was raised from (``datasets`` wraps the useful one)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        if isinstance(exc, UnicodeDecodeError):
+            break  # what pyarrow raised while decoding is less clear than this
+        exc = inner
+    return exc
+
+
+def _check_parquet_rows(files: list[str]) -> None:
+    """An empty parquet file is an error that names it (``datasets`` fails obscurely)."""
+    import pyarrow.parquet as pq
+
+    for f in files:
+        try:
+            rows = pq.ParquetFile(f).metadata.num_rows
+        except Exception as exc:
+            raise DataError(f"parquet file {f!r} cannot be read: {exc}") from None
+        if rows == 0:
+            raise DataError(f"parquet file {f!r} has no rows")
 
 
 def _load_folder(spec: SourceSpec, root: Path) -> Any:

@@ -66,6 +66,16 @@ def check_features(features: dict[str, Any], dataset: DataSpec, where: str) -> N
         )
 
 
+def check_tabular(frame: Any, where: str) -> None:
+    """A tabular column with no value in any row is a mistake in the suite (or the data)."""
+    empty = [str(c) for c in frame.columns if frame[c].isna().all()]
+    if empty:
+        raise DataError(
+            f"{where}: tabular column(s) {empty} have no value in any row; fix the data or drop "
+            "them from modalities.tabular"
+        )
+
+
 def _is_string(feature: Any) -> bool:
     return getattr(feature, "dtype", None) in _STRINGS and type(feature).__name__ == "Value"
 
