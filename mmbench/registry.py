@@ -104,6 +104,28 @@ class Registry(Generic[T, M]):
         return iter(self.names())
 
 
+def option_problems(
+    builder: Callable[..., Any], options: Iterable[str], what: str, supplied: Collection[str] = ()
+) -> list[str]:
+    """One line per option ``builder`` does not accept, with the closest valid one.
+
+    ``supplied`` names arguments the framework passes itself (not user options). A builder
+    taking ``**kwargs`` accepts anything.
+    """
+    import inspect
+
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return []
+    valid = [p for p in params if p not in supplied and p != "self"]
+    return [
+        f"unknown option {key!r} for {what}{did_you_mean(key, valid)}; "
+        f"valid options: {', '.join(valid)}"
+        for key in options
+        if key not in valid
+    ]
+
+
 def import_submodules(package: str, path: Iterable[str], *, skip: Collection[str] = ()) -> None:
     """Import every module of ``package`` (in name order) so that each registers what it defines.
 

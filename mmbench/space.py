@@ -22,7 +22,9 @@ from pydantic import Field, field_validator
 
 from mmbench.config import Param, Range, StrictModel, TrainSpec, check_modality_keys
 from mmbench.errors import MMBenchError, did_you_mean
-from mmbench.fusion import FUSIONS, check_options
+from mmbench.fusion import FUSIONS
+from mmbench.fusion.catalog import POSITIONAL
+from mmbench.registry import option_problems
 
 
 def default_training_space() -> dict[str, Param]:
@@ -118,17 +120,40 @@ class SearchSpace(StrictModel):
 
     def check_names(self) -> None:
         """Fail early, with did-you-mean, on unknown encoder or fusion names and options."""
-        from mmbench.encoders.base import ENCODERS  # importing it registers the built-ins
+        problems = self.name_problems()
+        if problems:
+            raise MMBenchError("; ".join(problems))
 
-        for choices in self.encoders.values():
-            for name in as_list(choices):
-                ENCODERS.get(name.partition("/")[0])
-        known = FUSIONS.names()
+    def name_problems(self) -> list[str]:
+        """Every unknown encoder or fusion name or option in this space, one line each."""
+        encoders = [name for choices in self.encoders.values() for name in as_list(choices)]
+        problems = [p for name in encoders for p in encoder_problems(name, {})]
+        for name, options in self.encoder_options.items():  # an unknown name is said once
+            problems += encoder_problems(name, options, name_known=name in encoders)
         for name in self.fusions():
-            if name not in FUSIONS:
-                raise MMBenchError(f"unknown fusion {name!r}{did_you_mean(name, known)}")
-            options = self.fusion_options.get(name, {})
-            check_options(FUSIONS.get(name), options, f"fusion {name!r}")
+            problems += fusion_problems(name, self.fusion_options.get(name, {}))
+        return problems
+
+
+def encoder_problems(name: str, options: dict[str, Any], *, name_known: bool = False) -> list[str]:
+    """Is ``name`` (``family`` or ``family/model``) a registered encoder taking ``options``?"""
+    from mmbench.encoders.base import ENCODERS  # importing it registers the built-ins
+
+    family = name.partition("/")[0]
+    if family not in ENCODERS:
+        return [] if name_known else [_unknown("encoder", family, ENCODERS.names())]
+    return option_problems(ENCODERS.get(family), options, f"encoder {name!r}")
+
+
+def fusion_problems(name: str, options: dict[str, Any]) -> list[str]:
+    """Is ``name`` a registered fusion taking ``options``?"""
+    if name not in FUSIONS:
+        return [_unknown("fusion", name, FUSIONS.names())]
+    return option_problems(FUSIONS.get(name), options, f"fusion {name!r}", POSITIONAL)
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    return f"unknown {kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}"
 
 
 def as_list(value: Any) -> list[Any]:

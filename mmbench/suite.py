@@ -131,8 +131,30 @@ def parse_suite(raw: Any, source: str = "<suite>", path: Path | None = None) -> 
         suite = Suite.model_validate(raw)
     except ValidationError as exc:
         raise SuiteError(format_validation_error(exc, source, raw)) from None
+    problems = name_problems(suite)
+    if problems:
+        raise SuiteError("invalid suite\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
     suite.path = path.resolve() if path else None
     return suite
+
+
+def name_problems(suite: Suite) -> list[str]:
+    """Every unknown encoder, fusion or option name in the suite's pipelines and search spaces,
+    all at once (before any data is loaded), each with where it is."""
+    from mmbench.space import encoder_problems, fusion_problems
+
+    problems = []
+    for i, d in enumerate(suite.datasets):
+        where = f"datasets[{i}]({d.name})"
+        if d.search is not None:
+            problems += [f"{where}.search: {p}" for p in d.search.name_problems()]
+        if d.pipeline is not None:
+            found = [
+                p for e in d.pipeline.encoders.values() for p in encoder_problems(e.name, e.options)
+            ]
+            found += fusion_problems(d.pipeline.fusion.name, d.pipeline.fusion.options)
+            problems += [f"{where}.pipeline: {p}" for p in found]
+    return problems
 
 
 def format_validation_error(exc: ValidationError, source: str, raw: Any) -> str:

@@ -130,6 +130,31 @@ def test_names_that_could_leave_the_results_folder_are_rejected(name: str) -> No
     assert parse_suite(minimal(name="v1.2_ok-name")).datasets[0].name == "v1.2_ok-name"
 
 
+def test_every_unknown_encoder_fusion_and_option_is_reported_at_once() -> None:
+    raw = minimal(
+        search={
+            "fusion": ["early", "erly"],
+            "encoders": {"text": "tfidff"},
+            "encoder_options": {"pixels": {"sise": [8]}},
+            "fusion_options": {"early": {"hiden": [64]}},
+        },
+        pipeline={"fusion": {"name": "lineer"}, "encoders": {"text": {"name": "tfidf"}}},
+    )
+    with pytest.raises(SuiteError) as info:
+        parse_suite(raw, source="s.yaml")
+    lines = str(info.value).splitlines()[1:]
+    expected = [
+        "datasets[0](toy).search: unknown encoder 'tfidff' (did you mean 'tfidf'?)",
+        "datasets[0](toy).search: unknown option 'sise' for encoder 'pixels' (did you mean 'size'?)",
+        "datasets[0](toy).search: unknown fusion 'erly' (did you mean 'early'?)",
+        "datasets[0](toy).search: unknown option 'hiden' for fusion 'early' (did you mean 'hidden'?)",
+        "datasets[0](toy).pipeline: unknown fusion 'lineer' (did you mean 'linear'?)",
+    ]
+    assert len(lines) == len(expected)
+    for line, start in zip(sorted(lines), sorted(expected), strict=True):
+        assert line.strip().startswith(f"s.yaml: {start}")
+
+
 def test_pipeline_spec_in_suite_is_validated() -> None:
     ok = minimal(
         pipeline={"encoders": {"text": "tfidf"}, "fusion": "late", "training": {"epochs": 3}}

@@ -9,12 +9,12 @@ keyword arguments of its builder; :func:`check_options` turns typos into readabl
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mmbench.errors import MMBenchError, did_you_mean
 from mmbench.fusion.base import FUSIONS
+from mmbench.registry import option_problems
 
 if TYPE_CHECKING:
     from torch import nn
@@ -25,14 +25,9 @@ POSITIONAL = ("input_dims", "n_classes", "dropout", "seed", "training")
 
 def check_options(builder: Callable[..., Any], options: dict[str, Any], what: str) -> None:
     """Reject options the builder does not accept, suggesting the closest valid one."""
-    params = inspect.signature(builder).parameters
-    valid = [p for p in params if p not in POSITIONAL]
-    for key in options:
-        if key not in valid:
-            hint = did_you_mean(key, valid)
-            raise MMBenchError(
-                f"unknown option {key!r} for {what}{hint}; valid options: {', '.join(valid)}"
-            )
+    problems = option_problems(builder, options, what, POSITIONAL)
+    if problems:
+        raise MMBenchError(problems[0])
 
 
 @FUSIONS.register("early", search_space={"hidden": [64, 128, 256]})
