@@ -67,7 +67,7 @@ def run_suite(
     for spec in specs:
         try:
             outcomes.extend(run_dataset(suite, spec, options, reporter))
-        except MMBenchError as exc:
+        except (MMBenchError, OSError) as exc:  # OSError: e.g. a full disk while loading
             reporter.error(f"{spec.name}: {exc}")
             outcomes.append(DatasetOutcome(spec.name, error=str(exc)))
     return outcomes
@@ -129,7 +129,7 @@ def run_dataset(
     for reference in jobs:
         try:
             outcomes.extend(_run_job(ctx, reference))
-        except MMBenchError as exc:
+        except (MMBenchError, OSError) as exc:  # OSError: a model, cache or study file
             label = f"{spec.name} ({reference})" if reference else spec.name
             reporter.error(f"{label}: {exc}")
             outcomes.append(DatasetOutcome(spec.name, pipeline=reference, error=str(exc)))
@@ -201,7 +201,15 @@ def _record(ctx: _Context, item: _Scored, wall: float, ablate: bool) -> DatasetO
         ablation=AblationSummary.of(report, files) if report is not None else None,
     )
     result.budget, result.ensemble = item.budget, item.ensemble
-    path = ctx.layout.write(result)
+    try:
+        path = ctx.layout.write(result)
+    except OSError as exc:  # a full or read-only disk: say what was computed before failing
+        metric, mean, std = result.primary()
+        raise MMBenchError(
+            f"could not write its result file ({exc}); computed {item.name}: {metric} "
+            f"{mean:.4f} ± {std:.4f} over {len(result.folds)} folds"
+            + (f", held-out {result.test_metrics}" if result.test_metrics else "")
+        ) from None
     ctx.reporter.info(f"{spec.name}: wrote {path}")
     outcome = DatasetOutcome(spec.name, item.name, result, path, warnings=list(ctx.warnings))
     outcome.warnings.extend(item.cv.failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,24 @@ def test_peer_runs_on_the_same_folds_and_missing_extra_is_skipped(tmp_path: Path
     assert written.pipeline == peer.result.pipeline
     if importlib.util.find_spec("autogluon") is None:
         assert "autogluon" not in by_name  # skipped with the install hint, not an error
+
+
+def test_a_result_that_cannot_be_written_is_reported_with_its_scores_and_the_next_dataset_runs(
+    tmp_path: Path,
+) -> None:
+    """A full or read-only results disk: the computed scores reach the user, the other datasets
+    still run and nothing half-written is left behind."""
+    linear = {"encoders": {"text": "tfidf", "tabular": "tabular"}, "fusion": "linear"}
+    one = tiny_suite(tmp_path, pipeline=linear)
+    second = one.datasets[0].model_copy(update={"name": "second"})
+    suite = one.model_copy(update={"datasets": [one.datasets[0], second]})
+    res = tmp_path / "res"
+    (res / "tiny-suite").mkdir(parents=True)
+    (res / "tiny-suite" / "tiny").write_text("a file where the dataset's folder should be")
+    options = RunOptions(results_dir=res, track=False, ablate=False)
+    blocked, written = run_suite(suite, options)
+    assert blocked.error is not None and blocked.result is None
+    assert "could not write its result file" in blocked.error
+    assert re.search(r"f1_macro 0\.\d{4} ± 0\.\d{4} over 3 folds", blocked.error)
+    assert written.error is None and written.path is not None and written.path.exists()
+    assert not [p for p in res.rglob(".tmp-*")]
