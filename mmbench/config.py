@@ -168,9 +168,17 @@ DEFAULT_ENCODERS: dict[str, str] = {
 }
 
 
-def default_pipeline(modalities: list[str]) -> PipelineSpec:
-    """The single default pipeline: cheap frozen encoders, early fusion MLP."""
-    return PipelineSpec(encoders={m: EncoderSpec(name=DEFAULT_ENCODERS[m]) for m in modalities})
+def default_pipeline(modalities: list[str], given: PipelineSpec | None = None) -> PipelineSpec:
+    """The single default pipeline: cheap frozen encoders, early fusion MLP.
+
+    With ``given`` (a suite's ``pipeline``), that pipeline — and when it names no encoder at
+    all, the default encoders for every modality (``pipeline: {fusion: linear}`` means "this
+    head over the usual features"); naming some encoders restricts it to those modalities.
+    """
+    defaults = {m: EncoderSpec(name=DEFAULT_ENCODERS[m]) for m in modalities}
+    if given is None:
+        return PipelineSpec(encoders=defaults)
+    return given if given.encoders else given.model_copy(update={"encoders": defaults})
 
 
 class PeerSpec(StrictModel):

@@ -139,13 +139,16 @@ class FinalModel:
     dropped: list[int] = field(default_factory=list)
 
     def predict_proba(
-        self, table: MultiModalTable, known: dict[int, np.ndarray] | None = None
+        self,
+        table: MultiModalTable,
+        known: dict[int, np.ndarray] | None = None,
+        cache: FeatureCache | None = None,
     ) -> np.ndarray:
         """The weighted blend; ``known`` maps trial -> its probabilities on ``table`` already
-        computed by the caller (each member encodes the rows only once)."""
+        computed by the caller; frozen features come from ``cache`` when given."""
         known = known or {}
         parts = [
-            known[t] if t in known else m.predict_proba(table)
+            known[t] if t in known else m.predict_proba(table, cache)
             for t, m in zip(self.trials, self.members, strict=True)
         ]
         total = sum(w * p for w, p in zip(self.weights, parts, strict=True))

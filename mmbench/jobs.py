@@ -30,7 +30,7 @@ def evaluate_fixed(
     from mmbench.config import default_pipeline
     from mmbench.pipeline import evaluate_pipeline
 
-    pipeline = spec.pipeline or default_pipeline(table.modalities)
+    pipeline = default_pipeline(table.modalities, spec.pipeline)
     cv = evaluate_pipeline(table, pipeline, folds, cache=cache, on_fold=on_fold)
     require_a_fold(cv)
     return cv

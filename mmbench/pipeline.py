@@ -349,8 +349,12 @@ class FittedPipeline:
     head: Head
     threshold: float | None = None
 
-    def predict_proba(self, table: MultiModalTable) -> np.ndarray:
-        features = {m: enc.transform(table[m]) for m, enc in self.encoders.items()}
+    def predict_proba(
+        self, table: MultiModalTable, cache: FeatureCache | None = None
+    ) -> np.ndarray:
+        """Class probabilities of ``table``'s rows; frozen features come from (and go to)
+        ``cache`` when given, so scoring the same rows again does not encode them again."""
+        features = transform(table, self.encoders, cache)
         present = {m: table.present(m) for m in self.encoders}
         return self.head.predict_proba(FeatureSet(features=features, present=present))
 
@@ -395,6 +399,29 @@ def fit_pipeline(
     return FittedPipeline(spec, list(table.classes), encoders, head, threshold)
 
 
+def transform(
+    table: MultiModalTable,
+    encoders: dict[str, Encoder],
+    cache: FeatureCache | None = None,
+    deadline: Deadline = NO_DEADLINE,
+) -> dict[str, Any]:
+    """Features of every row of ``table`` from fitted or frozen encoders (frozen ones through
+    ``cache``, keyed like :func:`encode` keys them)."""
+    cache = cache or FeatureCache(None)
+    features: dict[str, Any] = {}
+    for m, enc in encoders.items():
+        if enc.fits_on_data:
+            features[m] = enc.transform(table[m])
+            continue
+        key = feature_key(table.fingerprint, m, enc.spec(), None)
+
+        def compute(enc: Encoder = enc, values: Any = table[m]) -> Any:
+            return transform_in_chunks(enc, values, deadline)
+
+        features[m] = cache.get_or_compute(key, compute)
+    return features
+
+
 def dump(model: Any, path: str | Path) -> Path:
     """Pickle ``model`` to ``path`` atomically (a reader never sees half a file)."""
     import joblib
@@ -423,8 +450,10 @@ class FoldModels:
     fitted: list[dict[str, Encoder]]
     heads: list[Head]
 
-    def predict_proba(self, table: MultiModalTable) -> np.ndarray:
-        shared = {m: enc.transform(table[m]) for m, enc in self.frozen.items()}
+    def predict_proba(
+        self, table: MultiModalTable, cache: FeatureCache | None = None
+    ) -> np.ndarray:
+        shared = transform(table, self.frozen, cache)
         present = {m: table.present(m) for m in [*self.frozen, *self.fitted[0]]}
         total = np.zeros((len(table), len(self.classes)))
         for encoders, head in zip(self.fitted, self.heads, strict=True):

@@ -414,6 +414,7 @@ def _search_job(ctx: _Context, start: float) -> list[_Scored]:
     single = _fit(ctx, best.cv, "search")
     best.model_path = single.path
     scored = [best]
+    test = _held_out(ctx, single.model, best, plan, deadline)
     fitted = {best.search.best_trial: single.model} if best.search.best_trial is not None else {}
     if plan is not None:
         final = fit_final(
@@ -425,12 +426,53 @@ def _search_job(ctx: _Context, start: float) -> list[_Scored]:
             deadline=deadline,
             fitted=fitted,
         )
-        scored.append(_ensemble_item(ctx, plan, final, best.search))
-    _score_held_out(ctx, single.model, scored)
+        item = _ensemble_item(ctx, plan, final, best.search)
+        scored.append(item)
+        if test is not None:
+            item.test_metrics = _score_final(ctx, final, single.model, test)
     budget = _budget(ctx, timeout, start, searched, outcome)
     for item in scored:
         item.budget = budget
     return scored
+
+
+def _held_out(
+    ctx: _Context, single: Any, best: _Scored, plan: Any, deadline: Any
+) -> tuple[Any, Any] | None:
+    """Score the best trial on the held-out rows *before* the final fit, and encode those rows
+    for the ensemble's members into the feature cache while the deadline allows, so the time the
+    final fit is given is what is really left. Returns the test table and the best trial's
+    probabilities (None without a test source)."""
+    from mmbench.budget import DeadlineReached
+    from mmbench.evaluation import compute_metrics
+    from mmbench.pipeline import build_encoders, transform
+
+    if ctx.spec.test_source is None:
+        return None
+    test = _test_table(ctx)
+    proba = single.predict_proba(test, ctx.cache)
+    best.test_metrics = compute_metrics(test.labels, proba, threshold=single.threshold)
+    for cv in plan.cvs if plan is not None else []:
+        frozen = {
+            m: e for m, e in build_encoders(cv.spec, cv.modalities).items() if not e.fits_on_data
+        }
+        try:
+            transform(test, frozen, ctx.cache, deadline)
+        except DeadlineReached:
+            break
+    return test, proba
+
+
+def _score_final(ctx: _Context, final: Any, single: Any, held_out: tuple[Any, Any]) -> dict:
+    """The ensemble's held-out metrics (the best trial's probabilities reused if a member)."""
+    from mmbench.evaluation import compute_metrics
+
+    test, single_proba = held_out
+    known = {
+        t: single_proba for t, m in zip(final.trials, final.members, strict=True) if m is single
+    }
+    proba = final.predict_proba(test, known=known, cache=ctx.cache)
+    return compute_metrics(test.labels, proba, weights=final.decision)
 
 
 @dataclass
@@ -465,24 +507,6 @@ def _ensemble_item(ctx: _Context, plan: Any, final: Any, search: Any) -> _Scored
     )
     final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
     return _Scored(plan.cv, "ensemble", search=search, ensemble=summary, final=final)
-
-
-def _score_held_out(ctx: _Context, single: Any, scored: list[_Scored]) -> None:
-    """Held-out metrics of the best trial and of the ensemble (test rows encoded once each)."""
-    from mmbench.evaluation import compute_metrics
-
-    if ctx.spec.test_source is None:
-        return
-    test = _test_table(ctx)
-    single_proba = single.predict_proba(test)
-    scored[0].test_metrics = compute_metrics(test.labels, single_proba, threshold=single.threshold)
-    for item in scored[1:]:
-        final = item.final
-        known = {
-            t: single_proba for t, m in zip(final.trials, final.members, strict=True) if m is single
-        }
-        proba = final.predict_proba(test, known=known)
-        item.test_metrics = compute_metrics(test.labels, proba, weights=final.decision)
 
 
 def _budget(
@@ -603,5 +627,5 @@ def _refit_and_test(ctx: _Context, cv: Any, name: str) -> tuple[dict[str, float]
 
     refit = _fit(ctx, cv, name)
     test = _test_table(ctx)
-    proba = refit.model.predict_proba(test)
+    proba = refit.model.predict_proba(test, ctx.cache)
     return compute_metrics(test.labels, proba, threshold=refit.model.threshold), refit.path

@@ -166,6 +166,7 @@ def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
     assert test_metrics is not None and test_metrics["f1_macro"] > 0.45
     assert ensemble.result.test_metrics["f1_macro"] > 0.45  # the final model, scored once
     assert ensemble.result.budget.trials_run == 2
+    assert {m.fit for m in ensemble.result.ensemble.members} == {"folds"}  # no deadline: kept
     model = FittedPipeline.load(
         tmp_path / "res" / "tiny-suite" / "tiny" / "models" / "search.joblib"
     )
@@ -288,3 +289,15 @@ def test_a_result_that_cannot_be_written_is_reported_with_its_scores_and_the_nex
     assert re.search(r"f1_macro 0\.\d{4} ± 0\.\d{4} over 3 folds", blocked.error)
     assert written.error is None and written.path is not None and written.path.exists()
     assert not [p for p in res.rglob(".tmp-*")]
+
+
+def test_a_pipeline_naming_only_its_head_gets_the_default_encoders(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path, pipeline={"fusion": "linear"})
+    [outcome] = run_suite(suite, RunOptions(results_dir=tmp_path, track=False, ablate=False))
+    assert outcome.error is None, outcome.error
+    pipeline = outcome.result.pipeline
+    assert pipeline.fusion.name == "linear"
+    assert {m: e.name for m, e in pipeline.encoders.items()} == {
+        "text": "tfidf",
+        "tabular": "tabular",
+    }
