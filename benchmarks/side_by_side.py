@@ -31,7 +31,7 @@ HEADERS = [
     "held-out macro-F1",
     "held-out ROC-AUC",
     "CV macro-F1",
-    "wall s",
+    "wall s (search + final)",
     "budget s",
     "trials",
 ]
@@ -77,7 +77,9 @@ def _row(r: Any) -> list[str]:
         f"{test.get('f1_macro', float('nan')):.4f}",
         f"{test.get('roc_auc', float('nan')):.4f}",
         f"{r.metrics['f1_macro']['mean']:.3f} ± {r.metrics['f1_macro']['std']:.3f}",
-        f"{(budget.wall_s if budget else r.durations['wall']):.0f}",
+        f"{budget.wall_s:.0f} ({budget.search_s:.0f} + {budget.final_s:.0f})"
+        if budget
+        else f"{r.durations['wall']:.0f}",
         f"{budget.timeout_s:.0f}" if budget and budget.timeout_s else "",
         f"{budget.trials_run} ({budget.trials_cut} cut)" if budget else "",
     ]
@@ -90,13 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer", action="append", dest="peers", help="default: all peers")
     parser.add_argument("--cache", type=Path, help="feature cache (default: a fresh empty one)")
     parser.add_argument("--name", default="side_by_side", help="benchmarks/results/<name>.md")
+    parser.add_argument("--results", type=Path, help="keep the result files here (default: temp)")
     args = parser.parse_args(argv)
     if not args.suite.exists():
         print(f"{args.suite} not found", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "cache"
-        results = Path(tmp) / "results"
+        results = args.results or Path(tmp) / "results"
         run(args.suite, args.budget, args.peers or PEERS, cache, results)
         from mmbench.suite import load_suite
 
