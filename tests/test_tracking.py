@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -140,9 +142,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path."""
+@contextlib.contextmanager
+def running_mlflow_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path: (url, process)."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -162,7 +164,10 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     ]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    # its own process group: `mlflow server` runs the app in child processes
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -179,14 +184,25 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.5)
         else:
             pytest.fail("mlflow server did not become healthy in 90 s")
-        yield url
+        yield url, proc
     finally:
-        proc.terminate()
+        kill_group(proc, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            kill_group(proc, signal.SIGKILL)
         log.close()
+
+
+def kill_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    with running_mlflow_server(tmp_path) as (url, _):
+        yield url
 
 
 @pytest.mark.server
@@ -212,3 +228,45 @@ def test_search_logs_to_a_local_mlflow_server(tmp_path: Path, mlflow_server: str
     mlflow.set_tracking_uri(mlflow_server)
     served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/model")
     assert len(served.predict(served.input_example)) == len(served.input_example)
+
+
+def test_an_unreachable_tracking_server_costs_seconds_not_minutes(tmp_path: Path) -> None:
+    """A dead tracking URI is found by one short /health check: one warning, untracked run,
+    result file written (MLflow's own retries would stall every call for minutes)."""
+    suite = tiny_suite(tmp_path, pipeline={"fusion": "linear"})
+    dead = f"http://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    [outcome] = run_suite(suite, RunOptions(results_dir=tmp_path / "res", tracking_uri=dead))
+    assert time.monotonic() - start < 60  # a behaviour bound, far below MLflow's retry storm
+    assert outcome.error is None and outcome.path is not None and outcome.path.exists()
+    [warning] = outcome.warnings
+    assert "running untracked" in warning and "did not answer /health" in warning
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_server_that_dies_mid_search_is_warned_once_and_never_fails_a_trial(
+    tmp_path: Path,
+) -> None:
+    import optuna
+
+    from mmbench.tracking.client import Tracker
+    from mmbench.tracking.study import StudyRecorder
+
+    warnings: list[str] = []
+    with running_mlflow_server(tmp_path) as (url, proc):
+        tracker = Tracker(url, "mmbench/dies")
+        parent = tracker.start_run("parent", {})
+        recorder = StudyRecorder(tracker, parent, {}, warnings.append)
+        study = optuna.create_study()
+        first = study.ask()
+        recorder.start(first, None)
+        assert first.user_attrs["mlflow_run_id"]
+        kill_group(proc, signal.SIGKILL)
+        proc.wait(timeout=15)
+        for _ in range(3):  # the next trials: no exception, one warning in all
+            recorder.start(study.ask(), None)
+    assert len(warnings) == 1 and "the search goes on untracked" in warnings[0]
+    assert tracker.failed is not None
+    with pytest.raises(MMBenchError, match="failed earlier, not retried"):
+        tracker.end_run(parent)

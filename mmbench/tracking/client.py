@@ -21,6 +21,13 @@ from mmbench.errors import MMBenchError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 MAX_PARAMS, MAX_METRICS, MAX_TAGS = 100, 1000, 100
+REACH_TIMEOUT_S = 3.0
+"""How long a tracking server gets to answer ``/health`` before the job runs untracked."""
+HTTP_DEFAULTS = {  # MLflow's own defaults retry a dead server for minutes per call
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
 
 
 def tracking_uri(explicit: str | None = None) -> str:
@@ -41,24 +48,37 @@ class Tracker:
         # a "View run at <url>" line per ended run would bury the progress bars
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        for key, value in HTTP_DEFAULTS.items():  # the user's settings win
+            os.environ.setdefault(key, value)
 
         self.uri = tracking_uri(uri)
+        self.failed: str | None = None  # the first error: later calls fail at once
+        self.seconds = 0.0  # time spent talking to MLflow, reported by benchmarks
+        self.timed(check_reachable, self.uri)
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
         except Exception as exc:
             raise MMBenchError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
-        self.seconds = 0.0  # time spent talking to MLflow, reported by benchmarks
         self.experiment_id = self.timed(self._experiment, experiment)
 
     def timed(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn`` counting its time as tracking time; its errors become MMBenchError."""
+        """Call ``fn`` counting its time as tracking time; its errors become MMBenchError.
+
+        After the first error every later call fails at once: a tracking server that went away
+        costs one timeout, not one per trial.
+        """
+        if self.failed is not None:
+            raise MMBenchError(f"MLflow at {self.uri} failed earlier, not retried: {self.failed}")
         start = time.perf_counter()
         try:
             return fn(*args, **kwargs)
-        except MMBenchError:
-            raise
         except Exception as exc:
-            raise MMBenchError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
+            self.failed = (
+                str(exc) if isinstance(exc, MMBenchError) else f"{type(exc).__name__}: {exc}"
+            )
+            if isinstance(exc, MMBenchError):
+                raise
+            raise MMBenchError(f"MLflow at {self.uri}: {self.failed}") from exc
         finally:
             self.seconds += time.perf_counter() - start
 
@@ -115,6 +135,22 @@ class Tracker:
 
     def run_url(self, run_id: str) -> str:
         return f"{self.uri} experiment {self.experiment_id} run {run_id}"
+
+
+def check_reachable(uri: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """For an ``http(s)://`` tracking URI, the server must answer ``/health`` within
+    ``timeout`` seconds (a dead or hung server otherwise stalls every call for minutes)."""
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as resp:
+            resp.read(64)
+    except Exception as exc:  # refused, timed out, DNS, HTTP error: all mean "not usable"
+        raise MMBenchError(
+            f"tracking server {uri} did not answer /health within {timeout:g} s ({exc})"
+        ) from None
 
 
 def cv_metrics(summary: Mapping[str, Mapping[str, float]], prefix: str = "cv") -> dict[str, float]:

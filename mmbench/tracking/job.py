@@ -87,7 +87,7 @@ class JobTracker:
         from mmbench.search.study import TrialHooks
         from mmbench.tracking.study import StudyRecorder
 
-        rec = StudyRecorder(self.tracker, self.parent_id, self.info.tags("trial"))
+        rec = StudyRecorder(self.tracker, self.parent_id, self.info.tags("trial"), self.warn)
         return TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end)
 
     def record_result(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from mmbench.errors import MMBenchError
 from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
 
 STATUS = {"complete": "FINISHED", "pruned": "KILLED", "interrupted": "KILLED", "failed": "FAILED"}
@@ -18,24 +19,47 @@ class StudyRecorder:
     step), mean metrics (``cv.<metric>``), per-epoch validation curves, its state and error.
     """
 
-    def __init__(self, tracker: Tracker, parent_id: str, tags: Mapping[str, Any]) -> None:
-        self.tracker, self.parent_id, self.tags = tracker, parent_id, dict(tags)
+    def __init__(
+        self,
+        tracker: Tracker,
+        parent_id: str,
+        tags: Mapping[str, Any],
+        warn: Callable[[str], None] = print,
+    ) -> None:
+        self.tracker, self.parent_id, self.tags, self.warn = tracker, parent_id, dict(tags), warn
         self.runs: dict[int, str] = {}
         self._curves: dict[int, list[tuple[str, float, int]]] = {}
         self._started: dict[int, float] = {}
 
     def start(self, trial: Any, spec: Any) -> None:
+        """Open the trial's run; a tracking failure is warned about once and never fails the
+        trial (the tracker then refuses every later call at once)."""
+        if self.tracker.failed is not None:
+            return
         tags = {**self.tags, "mmbench.kind": "trial", "mmbench.trial": trial.number}
-        run_id = self.tracker.start_run(f"trial-{trial.number:03d}", tags, self.parent_id)
+        try:
+            run_id = self.tracker.start_run(f"trial-{trial.number:03d}", tags, self.parent_id)
+        except MMBenchError as exc:
+            self.warn(f"MLflow failed, the search goes on untracked: {exc}")
+            return
         trial.set_user_attr("mlflow_run_id", run_id)
         self.runs[trial.number] = run_id
         self._curves[trial.number] = []
         self._started[trial.number] = time.perf_counter()
 
     def epoch(self, trial: Any, fold: Any, epoch: int, score: float) -> None:
-        self._curves[trial.number].append((f"epoch.val_score.{fold.key}", score, epoch))
+        if trial.number in self._curves:
+            self._curves[trial.number].append((f"epoch.val_score.{fold.key}", score, epoch))
 
     def end(self, trial: Any, state: str, spec: Any, folds: list[Any], error: str | None) -> None:
+        if trial.number not in self.runs or self.tracker.failed is not None:
+            return
+        try:
+            self._end(trial, state, spec, folds, error)
+        except MMBenchError as exc:
+            self.warn(f"MLflow failed, the search goes on untracked: {exc}")
+
+    def _end(self, trial: Any, state: str, spec: Any, folds: list[Any], error: str | None) -> None:
         from mmbench.evaluation import summarize
 
         run_id = self.runs[trial.number]
