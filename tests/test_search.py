@@ -16,7 +16,7 @@ from mmbench.errors import MMBenchError, SuiteError
 from mmbench.evaluation import cv_folds
 from mmbench.fusion import FUSIONS
 from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search, sample_pipeline
-from mmbench.search.study import open_study
+from mmbench.search.study import open_study, worker_id
 from mmbench.suite import parse_suite
 
 
@@ -440,3 +440,33 @@ def test_new_study_runs_the_portfolio_first_cheapest_first(tmp_path: Path) -> No
     trials = outcome.study.trials
     assert trials[0].params["fusion"] == "linear" and trials[0].user_attrs["portfolio"]
     assert trials[0].state == TrialState.COMPLETE and trials[0].user_attrs["seconds"] > 0
+
+
+def test_resume_retries_first_the_trial_a_killed_local_worker_left_running(
+    tmp_path: Path,
+) -> None:
+    """A worker killed on this machine is known dead at once (no heartbeat grace period): an
+    immediate resume fails its RUNNING trial, queues the same configuration, runs it first
+    and counts it once."""
+    import subprocess
+    import sys
+
+    table, folds = make_problem(tmp_path)
+    run_search(table, folds, SearchSpace.model_validate(FAST_SPACE), settings(tmp_path, 1))
+    study = open_study(settings(tmp_path, 2, resume=True))
+    done = study.trials[0]
+    orphan = study.ask(fixed_distributions=done.distributions)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphan.set_user_attr("worker", {"host": worker_id()["host"], "pid": int(dead.stdout)})
+    orphan_params = dict(orphan.params)
+
+    outcome = run_search(
+        table, folds, SearchSpace.model_validate(FAST_SPACE), settings(tmp_path, 2, resume=True)
+    )
+    trials = outcome.study.trials
+    assert trials[1].state == TrialState.FAIL and trials[1].user_attrs["interrupted"]
+    assert trials[2].params == orphan_params and trials[2].user_attrs["retry_of"] == 1
+    assert trials[2].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert [t.state for t in trials].count(TrialState.RUNNING) == 0 and len(trials) == 3
