@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 from collections.abc import Iterator
-from urllib.parse import urlparse
 
 HUB_PROBE_TIMEOUT_S = 2.0
 _TRUE = {"1", "ON", "YES", "TRUE"}
@@ -25,21 +23,27 @@ def hub_offline_forced() -> bool:
 
 
 def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to the hub opens within ``timeout`` (DNS included).
+    """Whether the hub *answers* an HTTP request within ``timeout`` (DNS and TLS included).
 
-    The probe runs in a daemon thread because name resolution ignores socket timeouts and can
-    hang for much longer on a machine without network.
+    Any HTTP response counts, an error status too; a refused connection, a failed lookup or an
+    endpoint that accepts the connection but never answers (a proxy or firewall that swallows
+    requests) does not — with those, the libraries' own timeouts and retries take minutes. The
+    probe runs in a daemon thread because name resolution ignores socket timeouts.
     """
+    import urllib.error
+    import urllib.request
+
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
     result: list[bool] = []
 
     def probe() -> None:
         try:
-            socket.create_connection((host, port), timeout=timeout).close()
+            with urllib.request.urlopen(endpoint, timeout=timeout) as resp:
+                resp.read(1)
             result.append(True)
-        except OSError:
+        except urllib.error.HTTPError:
+            result.append(True)  # it answered
+        except (OSError, ValueError):
             result.append(False)
 
     thread = threading.Thread(target=probe, daemon=True)

@@ -210,6 +210,24 @@ def test_hub_unreachable_without_offline_env_also_fails_fast(
         load_source(source, tmp_path)
 
 
+def test_a_hub_endpoint_that_never_answers_fails_fast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy that accepts the connection and swallows the request (a real listening socket
+    that never replies) counts as unreachable: offline mode, a clear error in seconds."""
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes connections; nobody ever reads or answers
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        source = SourceSpec(kind="hub", id="mmbench-test/no-such-dataset", revision="abc123")
+        start = time.monotonic()
+        with pytest.raises(DataError, match="hub is unreachable"):
+            load_source(source, tmp_path)
+        assert time.monotonic() - start < 30  # not the minutes of the libraries' retries
+
+
 # -- validation ----------------------------------------------------------------------------------
 
 
