@@ -270,3 +270,35 @@ def test_a_server_that_dies_mid_search_is_warned_once_and_never_fails_a_trial(
     assert tracker.failed is not None
     with pytest.raises(MMBenchError, match="failed earlier, not retried"):
         tracker.end_run(parent)
+
+
+def test_resume_closes_the_mlflow_run_a_killed_worker_left_running(tmp_path: Path) -> None:
+    import optuna
+
+    from mmbench.search.study import worker_id
+    from mmbench.tracking.client import Tracker
+
+    suite = tiny_suite(tmp_path, trials=2, search={"fusion": "early", "training": FAST_TRAINING})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    res = tmp_path / "res"
+    run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri))
+    # what `kill -9` leaves: a RUNNING trial of a dead local process with an open MLflow run
+    storage = ResultLayout(res, "tiny-suite").study_storage()
+    study = optuna.load_study(study_name="tiny-suite.tiny", storage=storage)
+    orphan = study.ask(fixed_distributions=study.trials[0].distributions)
+    run_id = Tracker(uri, "mmbench/tiny-suite").start_run("trial-killed", {"mmbench.kind": "trial"})
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphan.set_user_attr("mlflow_run_id", run_id)
+    orphan.set_user_attr("worker", {"host": worker_id()["host"], "pid": int(dead.stdout)})
+
+    options = RunOptions(results_dir=res, tracking_uri=uri, resume=True, trials=3)
+    search, _ = run_suite(suite, options)
+    assert search.error is None, search.error
+    assert MlflowClient(tracking_uri=uri).get_run(run_id).info.status == "KILLED"
+    states = [
+        t.state.name
+        for t in optuna.load_study(study_name="tiny-suite.tiny", storage=storage).trials
+    ]
+    assert "RUNNING" not in states and states.count("FAIL") == 1

@@ -64,6 +64,9 @@ class TrialHooks:
     start: Callable[[Any, PipelineSpec], None] | None = None
     epoch: Callable[[Any, Fold, int, float], None] | None = None
     end: Callable[[Any, str, PipelineSpec, list[FoldResult], str | None], None] | None = None
+    abandoned: Callable[[Any], None] | None = None
+    """Called on resume with each failed trial whose process died before it ended (heartbeat
+    expired, or a dead local worker), so its bookkeeping (e.g. an MLflow run) can be closed."""
 
 
 @dataclass
@@ -220,6 +223,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _report_abandoned(study: Any, hooks: TrialHooks) -> None:
+    """Hand every failed trial that never ended itself (no error of its own) to the hook."""
+    from optuna.trial import TrialState
+
+    if hooks.abandoned is None:
+        return
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if "error" not in t.user_attrs:
+            hooks.abandoned(t)
+
+
 def _study_index(name: str) -> int:
     _, _, k = name.rpartition("#")
     return int(k) if "#" in name and k.isdigit() else 1
@@ -260,6 +274,7 @@ def run_search(
     space.check_names()
     hooks = hooks or TrialHooks()
     study = open_study(settings)
+    _report_abandoned(study, hooks)
     remaining = max(0, settings.n_trials - finished_trials(study))
     objective = _Objective(table, folds, space, settings, cache, hooks)
     callbacks = [on_trial] if on_trial else []

@@ -88,7 +88,7 @@ class JobTracker:
         from mmbench.tracking.study import StudyRecorder
 
         rec = StudyRecorder(self.tracker, self.parent_id, self.info.tags("trial"), self.warn)
-        return TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end)
+        return TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end, abandoned=rec.abandoned)
 
     def record_result(
         self,

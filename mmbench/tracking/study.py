@@ -47,6 +47,19 @@ class StudyRecorder:
         self._curves[trial.number] = []
         self._started[trial.number] = time.perf_counter()
 
+    def abandoned(self, trial: Any) -> None:
+        """Close as KILLED the run of a trial whose process died (idempotent: a run that is
+        no longer RUNNING is left as it is)."""
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id is None or self.tracker.failed is not None:
+            return
+        try:
+            run = self.tracker.timed(self.tracker.client.get_run, run_id)
+            if run.info.status == "RUNNING":
+                self.tracker.end_run(run_id, "KILLED")
+        except MMBenchError as exc:
+            self.warn(f"MLflow failed, the search goes on untracked: {exc}")
+
     def epoch(self, trial: Any, fold: Any, epoch: int, score: float) -> None:
         if trial.number in self._curves:
             self._curves[trial.number].append((f"epoch.val_score.{fold.key}", score, epoch))
