@@ -274,7 +274,8 @@ class _Context:
             source=self.spec.source.describe(),
             device=str(resolve_device("auto")),
         )
-        self.job = start_job(info, uri=self.options.tracking_uri, warn=self.warn)
+        resume = self.options.resume and reference is None
+        self.job = start_job(info, uri=self.options.tracking_uri, warn=self.warn, resume=resume)
 
     def end(self, status: str) -> None:
         if self.job is not None:

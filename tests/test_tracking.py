@@ -302,3 +302,11 @@ def test_resume_closes_the_mlflow_run_a_killed_worker_left_running(tmp_path: Pat
         for t in optuna.load_study(study_name="tiny-suite.tiny", storage=storage).trials
     ]
     assert "RUNNING" not in states and states.count("FAIL") == 1
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("mmbench/tiny-suite").experiment_id
+    [parent] = client.search_runs([exp], "tags.`mmbench.kind` = 'study'")  # reopened, no 2nd
+    assert parent.info.status == "FINISHED"
+    trials = client.search_runs([exp], "tags.`mmbench.kind` = 'trial'")
+    mine = [t for t in trials if t.info.run_id != run_id]  # not the hand-made orphan run
+    assert {t.data.tags["mlflow.parentRunId"] for t in mine} == {parent.info.run_id}
+    assert len(mine) == 3  # two trials of the first run, the killed trial's retry

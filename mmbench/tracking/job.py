@@ -61,10 +61,16 @@ class JobInfo:
         }
 
 
-def start_job(info: JobInfo, *, uri: str | None, warn: Warn) -> JobTracker | None:
-    """Open the experiment ``mmbench/<suite>`` and the job's parent run; None (warned) on failure."""
+def start_job(
+    info: JobInfo, *, uri: str | None, warn: Warn, resume: bool = False
+) -> JobTracker | None:
+    """Open the experiment ``mmbench/<suite>`` and the job's parent run; None (warned) on failure.
+
+    With ``resume`` the latest parent run of the same job is reopened, so a resumed study's
+    trials land under the run that holds its earlier ones.
+    """
     try:
-        return JobTracker(Tracker(uri, f"mmbench/{info.suite}"), info, warn)
+        return JobTracker(Tracker(uri, f"mmbench/{info.suite}"), info, warn, resume=resume)
     except MMBenchError as exc:
         warn(f"MLflow unavailable, running untracked (results are still written): {exc}")
         return None
@@ -73,9 +79,28 @@ def start_job(info: JobInfo, *, uri: str | None, warn: Warn) -> JobTracker | Non
 class JobTracker:
     """The parent run of one job and everything logged under it."""
 
-    def __init__(self, tracker: Tracker, info: JobInfo, warn: Warn) -> None:
+    def __init__(self, tracker: Tracker, info: JobInfo, warn: Warn, resume: bool = False) -> None:
         self.tracker, self.info, self.warn = tracker, info, warn
-        self.parent_id = tracker.start_run(info.label, info.tags(info.kind))
+        earlier = self._earlier_parent() if resume else None
+        if earlier is not None:
+            tracker.timed(tracker.client.update_run, earlier, status="RUNNING")
+        self.parent_id = earlier or tracker.start_run(info.label, info.tags(info.kind))
+
+    def _earlier_parent(self) -> str | None:
+        """The latest parent run of this job (same suite, dataset, label and kind), if any."""
+        query = (
+            f"tags.`mmbench.kind` = '{self.info.kind}' "
+            f"and tags.`mmbench.dataset` = '{self.info.dataset}' "
+            f"and attributes.run_name = '{self.info.label}'"
+        )
+        runs = self.tracker.timed(
+            self.tracker.client.search_runs,
+            [self.tracker.experiment_id],
+            filter_string=query,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return str(runs[0].info.run_id) if runs else None
 
     @property
     def seconds(self) -> float:
