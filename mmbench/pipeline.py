@@ -96,17 +96,16 @@ def encode(
     towers: dict[str, Any] = {}
     for m, enc in encoders.items():
         values = table[m]
-        if enc.fits_on_data and (enc.trainable or keep_fitted):  # its fitted state is needed
+        if not enc.fits_on_data:
+            features[m] = frozen_features(table, m, enc, cache, deadline)
+        elif enc.trainable or keep_fitted:  # its fitted state is needed
             features[m] = enc.fit(take(values, train), table.labels[train]).transform(values)
         else:
-            fit_rows = train if enc.fits_on_data else None
-            key = feature_key(table.fingerprint, m, enc.spec(), fit_rows)
+            key = feature_key(table.fingerprint, m, enc.spec(), train)
 
             def compute(enc: Encoder = enc, values: Any = values) -> np.ndarray:
-                if enc.fits_on_data:
-                    enc.fit(take(values, train), table.labels[train])
-                    return enc.transform(values)
-                return transform_in_chunks(enc, values, deadline)
+                enc.fit(take(values, train), table.labels[train])
+                return enc.transform(values)
 
             features[m] = cache.get_or_compute(key, compute)
         if enc.trainable:
@@ -408,18 +407,24 @@ def transform(
     """Features of every row of ``table`` from fitted or frozen encoders (frozen ones through
     ``cache``, keyed like :func:`encode` keys them)."""
     cache = cache or FeatureCache(None)
-    features: dict[str, Any] = {}
-    for m, enc in encoders.items():
-        if enc.fits_on_data:
-            features[m] = enc.transform(table[m])
-            continue
-        key = feature_key(table.fingerprint, m, enc.spec(), None)
+    return {
+        m: enc.transform(table[m])
+        if enc.fits_on_data
+        else frozen_features(table, m, enc, cache, deadline)
+        for m, enc in encoders.items()
+    }
 
-        def compute(enc: Encoder = enc, values: Any = table[m]) -> Any:
-            return transform_in_chunks(enc, values, deadline)
 
-        features[m] = cache.get_or_compute(key, compute)
-    return features
+def frozen_features(
+    table: MultiModalTable,
+    modality: str,
+    enc: Encoder,
+    cache: FeatureCache,
+    deadline: Deadline = NO_DEADLINE,
+) -> Any:
+    """A frozen encoder's features of every row, cached once per (dataset, encoder spec)."""
+    key = feature_key(table.fingerprint, modality, enc.spec(), None)
+    return cache.get_or_compute(key, lambda: transform_in_chunks(enc, table[modality], deadline))
 
 
 def dump(model: Any, path: str | Path) -> Path:
@@ -429,8 +434,7 @@ def dump(model: Any, path: str | Path) -> Path:
     from mmbench._io import atomic_write
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: joblib.dump(model, f))
+    atomic_write(path, lambda f: joblib.dump(model, f))  # creates the folder too
     return path
 
 

@@ -453,7 +453,8 @@ def _held_out(
     test = _test_table(ctx)
     proba = single.predict_proba(test, ctx.cache)
     best.test_metrics = compute_metrics(test.labels, proba, threshold=single.threshold)
-    for cv in plan.cvs if plan is not None else []:
+    members = plan.cvs if plan is not None and ctx.cache.enabled else []  # no cache: no use
+    for cv in members:
         frozen = {
             m: e for m, e in build_encoders(cv.spec, cv.modalities).items() if not e.fits_on_data
         }

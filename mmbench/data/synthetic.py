@@ -13,8 +13,8 @@ Recipe (``version`` 1), per row:
   ``class_0``, ``class_1``, ... (zero-padded past ten classes so string order is class order).
 - ``image``: an RGB image of ``image_size`` pixels, stored as BMP (uncompressed, so its bytes and
   the dataset fingerprint do not depend on the zlib build Pillow ships with): a smooth random
-  background texture plus pixel noise, and one filled shape whose *form* and *hue* both encode the shown class (position, size,
-  rotation, saturation and brightness are random nuisances).
+  background texture plus pixel noise, and one filled shape whose *form* and *hue* both encode
+  the shown class (position, size, rotation, saturation and brightness are random nuisances).
 - ``text``: one English sentence from a template; exactly one word comes from the shown class's
   vocabulary (e.g. "stormy", "gloomy"), all other slots are filled with neutral words.
 - tabular: ``num_0``/``num_1`` place the shown class on a circle (radius 1.5, unit Gaussian noise),
