@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from mmbench.budget import NO_DEADLINE, CostModel, Deadline, DeadlineReached
@@ -23,6 +24,7 @@ from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS, Fold
 from mmbench.pipeline import CVResult, FoldResult, encode_seconds, evaluate_pipeline
+from mmbench.search import coordination as coord
 from mmbench.search.sampling import sample_pipeline
 from mmbench.space import SearchSpace
 
@@ -36,6 +38,10 @@ class TrialFailed(Exception):
 
 class _TooExpensive(Exception):
     """A candidate's measured cost exceeds the time left: it is pruned before it starts."""
+
+
+class _Skipped(Exception):
+    """A trial that does no work and uses no budget: a duplicate or a surplus trial."""
 
 
 @dataclass
@@ -55,6 +61,15 @@ class SearchSettings:
     """When trials must be over; checked between folds, epochs and boosting rounds."""
     portfolio: list[dict[str, Any]] = field(default_factory=list)
     """Optuna params of known-strong trials, enqueued (in order) when the study is new."""
+    worker: int | None = None
+    """None: a lone process (the study's budget is this one's, seed as given). Else one of
+    several workers on the study: its sampler seed is its own, the budget the study's
+    (:mod:`mmbench.search.coordination`); -1: derive the seed from host and process id."""
+    exact_name: bool = False
+    """Join or create ``study_name`` itself (workers told which study to share)."""
+    trial_dir: Path | None = None
+    """Where each completed trial's CV result is kept, so a finalizing process (another worker,
+    a resume) can build the ensemble from every trial of the study."""
 
 
 @dataclass
@@ -133,7 +148,8 @@ def open_study(settings: SearchSettings) -> Any:
     """Create the study, or with ``resume`` continue the latest one of this name.
 
     Without ``resume`` an existing study is kept and a new one named ``<name>#<k>`` is started,
-    so earlier trials are never deleted.
+    so earlier trials are never deleted. Creation is race-safe (one of many workers creates the
+    study, writes its budget and enqueues the portfolio; the others join it).
     """
     import warnings
 
@@ -142,7 +158,49 @@ def open_study(settings: SearchSettings) -> Any:
     # heartbeats, grouped TPE and the Wilcoxon pruner are flagged experimental; we rely on them
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is the caller's to show
-    storage = make_storage(settings.storage or "sqlite:///:memory:", settings.heartbeat_s)
+    _quiet_skips()
+    storage = coord.open_storage(settings.storage or "sqlite:///:memory:", settings.heartbeat_s)
+    name = settings.study_name if settings.exact_name else study_name(storage, settings)
+    directions: list[Literal["maximize", "minimize"]] = [_direction(settings.primary)]
+    directions += ["minimize" for _ in settings.objectives]
+    multi = len(directions) > 1
+    study, created = coord.create_or_join(
+        storage,
+        name,
+        directions=directions,
+        sampler=make_sampler(
+            settings.sampler, coord.worker_seed(settings.seed, settings.worker), multi
+        ),
+        pruner=None if multi else make_pruner(settings.pruner),
+    )
+    if not created and study.trials:  # a seed that has not proposed this study's trials yet
+        seed = coord.worker_seed(settings.seed, settings.worker) + len(study.trials)
+        study.sampler = make_sampler(settings.sampler, seed, multi)
+    optuna.storages.fail_stale_trials(study)
+    retry_dead_local_trials(study)
+    if created or settings.worker is None:  # a lone process's budget is the one it was given
+        deadline = settings.deadline.remaining()
+        coord.write_budget(
+            study, settings.n_trials, time.time() + deadline if math.isfinite(deadline) else None
+        )
+    if created:
+        for params in settings.portfolio:
+            study.enqueue_trial(params, user_attrs={"portfolio": True}, skip_if_exists=True)
+    return study
+
+
+def _quiet_skips() -> None:
+    import logging
+
+    logger = logging.getLogger("optuna.study._optimize")  # filters do not see child records
+    if not any(isinstance(f, coord.QuietSkips) for f in logger.filters):
+        logger.addFilter(coord.QuietSkips())
+
+
+def study_name(storage: Any, settings: SearchSettings) -> str:
+    """``settings.study_name``, its latest ``#k`` with ``resume``, else the next free ``#k``."""
+    import optuna
+
     existing = sorted(
         (
             s.study_name
@@ -153,28 +211,10 @@ def open_study(settings: SearchSettings) -> Any:
         key=_study_index,
     )
     if settings.resume and existing:
-        name = existing[-1]
-    elif existing:
-        name = f"{settings.study_name}#{_study_index(existing[-1]) + 1}"
-    else:
-        name = settings.study_name
-    directions: list[Literal["maximize", "minimize"]] = [_direction(settings.primary)]
-    directions += ["minimize" for _ in settings.objectives]
-    multi = len(directions) > 1
-    study = optuna.create_study(
-        storage=storage,
-        study_name=name,
-        directions=directions,
-        sampler=make_sampler(settings.sampler, settings.seed, multi),
-        pruner=None if multi else make_pruner(settings.pruner),
-        load_if_exists=True,
-    )
-    optuna.storages.fail_stale_trials(study)
-    retry_dead_local_trials(study)
-    if not study.trials:
-        for params in settings.portfolio:
-            study.enqueue_trial(params, user_attrs={"portfolio": True}, skip_if_exists=True)
-    return study
+        return existing[-1]
+    if existing:
+        return f"{settings.study_name}#{_study_index(existing[-1]) + 1}"
+    return settings.study_name
 
 
 def worker_id() -> dict[str, Any]:
@@ -230,7 +270,7 @@ def _report_abandoned(study: Any, hooks: TrialHooks) -> None:
     if hooks.abandoned is None:
         return
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if "error" not in t.user_attrs:
+        if not any(k in t.user_attrs for k in ("error", *coord.SKIP_ATTRS)):
             hooks.abandoned(t)
 
 
@@ -247,15 +287,15 @@ def finished_trials(study: Any) -> int:
     """Trials that used budget: complete, pruned, or failed for a reason of their own.
 
     A trial interrupted by Ctrl-C (or left running by a killed process and then failed by the
-    heartbeat) did not get to finish, so a resumed study runs it again.
+    heartbeat) did not get to finish, so a resumed study runs it again; duplicates and surplus
+    trials did no work.
     """
     from optuna.trial import TrialState
 
-    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     return sum(
         1
-        for t in study.get_trials(deepcopy=False, states=done)
-        if t.state != TrialState.FAIL or "error" in t.user_attrs
+        for t in study.get_trials(deepcopy=False)
+        if t.state != TrialState.RUNNING and coord.counts(t)
     )
 
 
@@ -269,27 +309,25 @@ def run_search(
     hooks: TrialHooks | None = None,
     on_trial: Callable[[Any, Any], None] | None = None,
 ) -> SearchOutcome:
-    """Run (or resume) the study until ``n_trials`` trials have finished in total."""
+    """Run (or resume, or join) the study until its trial budget or deadline is spent."""
 
     space.check_names()
     hooks = hooks or TrialHooks()
     study = open_study(settings)
+    settings = _shared_budget(study, settings)
     _report_abandoned(study, hooks)
-    remaining = max(0, settings.n_trials - finished_trials(study))
     objective = _Objective(table, folds, space, settings, cache, hooks)
-    callbacks = [on_trial] if on_trial else []
     before = finished_trials(study)
     start = time.perf_counter()
     timeout = settings.timeout
     if settings.deadline.at is not None:
         timeout = max(0.0, min(timeout or math.inf, settings.deadline.remaining()))
-    if remaining and (timeout is None or timeout > 0):
+    if coord.budget_taken(study) < settings.n_trials and (timeout is None or timeout > 0):
         study.optimize(
             objective,
-            n_trials=remaining,
             timeout=timeout,
-            catch=(TrialFailed,),
-            callbacks=[*callbacks, _stop_at(settings.deadline)],
+            catch=(TrialFailed, _Skipped),
+            callbacks=[*([on_trial] if on_trial else []), objective.stop_when_spent],
             gc_after_trial=False,
         )
     seconds = time.perf_counter() - start
@@ -308,14 +346,19 @@ def run_search(
     )
 
 
-def _stop_at(deadline: Deadline) -> Callable[[Any, Any], None]:
-    """An Optuna callback that ends ``optimize`` once the deadline has passed."""
+def _shared_budget(study: Any, settings: SearchSettings) -> SearchSettings:
+    """A worker adopts the budget the study's creator wrote (trials and deadline)."""
+    import dataclasses
 
-    def callback(study: Any, trial: Any) -> None:
-        if deadline.expired():
-            study.stop()
-
-    return callback
+    budget = coord.read_budget(study)
+    if settings.worker is None or not budget:
+        return settings
+    deadline = settings.deadline
+    if budget.get("deadline") is not None:
+        deadline = Deadline.after(float(budget["deadline"]) - time.time())
+    return dataclasses.replace(
+        settings, n_trials=int(budget.get("n_trials", settings.n_trials)), deadline=deadline
+    )
 
 
 def best_trial(study: Any) -> Any:
@@ -349,6 +392,18 @@ class _Objective:
         self.costs = CostModel()
         self.encode_rates: dict[str, float] = {}
         self.sign = 1.0 if METRICS.get(settings.primary).higher_is_better else -1.0
+        self.duplicates_in_a_row = 0
+        self.exhausted = False
+
+    def stop_when_spent(self, study: Any, trial: Any) -> None:
+        """An Optuna callback: stop once the study's budget is taken (by any worker), the
+        deadline has passed, or the sampler keeps proposing configurations already run."""
+        if (
+            self.settings.deadline.expired()
+            or self.exhausted
+            or coord.budget_taken(study) >= self.settings.n_trials
+        ):
+            study.stop()
 
     def __call__(self, trial: Any) -> float | tuple[float, ...]:
         start = time.perf_counter()
@@ -356,6 +411,10 @@ class _Objective:
             return self._evaluate(trial)
         except TrialFailed as exc:
             trial.set_user_attr("error", str(exc))
+            raise
+        except _Skipped:
+            self.duplicates_in_a_row += 1
+            self.exhausted = self.duplicates_in_a_row >= coord.MAX_CONSECUTIVE_DUPLICATES
             raise
         except KeyboardInterrupt:
             # Optuna stores the trial as FAILED; mark it so resume does not count it as budget
@@ -371,6 +430,8 @@ class _Objective:
             spec = sample_pipeline(self.space, trial, self.table.modalities)
         except MMBenchError as exc:
             raise TrialFailed(str(exc)) from None
+        self._skip_if_repeated(trial)
+        self.duplicates_in_a_row = 0
         trial.set_user_attr("pipeline", spec.model_dump(mode="json"))
         trial.set_user_attr("worker", worker_id())
         if self.hooks.start:
@@ -406,11 +467,26 @@ class _Objective:
             self._end(trial, "failed", spec, done, reason)
             raise TrialFailed(reason)
         self.results[trial.number] = cv
+        if self.settings.trial_dir is not None:
+            coord.save_trial_cv(self.settings.trial_dir, trial.study.study_name, trial.number, cv)
         self.costs.record(spec.fusion.name, time.perf_counter() - started)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         values = self._values(cv)
         self._end(trial, "complete", spec, done, None)
         return values
+
+    def _skip_if_repeated(self, trial: Any) -> None:
+        """End at once a trial another worker's budget already covers, or one that repeats a
+        configuration that ran; neither uses budget."""
+        study = trial.study
+        if coord.budget_taken(study, before=trial.number) >= self.settings.n_trials:
+            trial.set_user_attr("surplus", True)
+            self.exhausted = True  # the budget is spent: this worker is done
+            raise _Skipped("the study's trial budget was taken by other workers")
+        earlier = coord.duplicate_of(study, trial)
+        if earlier is not None:
+            trial.set_user_attr("duplicate_of", earlier)
+            raise _Skipped(f"duplicate of trial {earlier}")
 
     def _check_cost(self, spec: PipelineSpec) -> None:
         """Decline, before any work, a candidate that cannot finish in the time left.

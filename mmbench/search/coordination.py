@@ -1,0 +1,226 @@
+"""Many workers on one Optuna study: created once, one shared budget, no repeated configuration,
+finalized once.
+
+The storage (a SQLite file, PostgreSQL, a journal file) is the only thing workers share, so
+every agreement between them goes through it:
+
+- **Creation** is ``create_study(load_if_exists=False)``: exactly one worker creates the study
+  (and enqueues the portfolio, and writes the budget), every other one gets
+  ``DuplicatedStudyError`` and loads it. Opening a fresh database retries, because Optuna
+  creating its tables from several processes at once can fail in all but one of them.
+- **The budget** (trials and the wall-clock deadline) is written into the study by its creator,
+  so workers started later or elsewhere stop at the same point. A trial counts once it is
+  running or has used budget (:func:`counts`); a trial that finds the budget already taken by
+  trials numbered before it is a *surplus* trial: it ends at once, recorded but not counted.
+- **Configurations** are compared by their sampled parameters: a trial that repeats one that ran
+  (or is running on another worker) is recorded as a failed *duplicate* without any work.
+- **Finalizing** (refit, ensemble, held-out scoring, result files) is claimed by inserting a
+  study attribute under a unique key: the database lets exactly one insert succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from mmbench.errors import MMBenchError
+
+BUDGET_ATTR = "mmbench.budget"
+"""Study user attribute: ``{"n_trials": int, "deadline": epoch seconds or None}``."""
+SKIP_ATTRS = ("duplicate_of", "surplus")
+"""User attributes of trials that did no work and use no budget."""
+MAX_CONSECUTIVE_DUPLICATES = 25
+"""A worker whose sampler proposes only known configurations this many times in a row stops:
+the search space is exhausted (or nearly so) for this sampler."""
+
+
+def open_storage(url: str, heartbeat_s: int, attempts: int = 6) -> Any:
+    """:func:`mmbench.search.study.make_storage`, retried: on a fresh database several workers
+    create Optuna's tables at once and all but one may fail (e.g. PostgreSQL's
+    ``UniqueViolation`` on a table's type); by the next attempt the tables exist."""
+    from mmbench.search.study import make_storage
+
+    for attempt in range(attempts):
+        try:
+            return make_storage(url, heartbeat_s)
+        except MMBenchError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+    raise AssertionError("unreachable")
+
+
+def create_or_join(storage: Any, name: str, **create: Any) -> tuple[Any, bool]:
+    """The study ``name``: created by this call (``True``) or loaded as another worker made it."""
+    import optuna
+
+    for attempt in range(4):
+        try:
+            return optuna.create_study(storage=storage, study_name=name, **create), True
+        except optuna.exceptions.DuplicatedStudyError:
+            kwargs = {k: v for k, v in create.items() if k in ("sampler", "pruner")}
+            return optuna.load_study(study_name=name, storage=storage, **kwargs), False
+        except optuna.exceptions.StorageInternalError:  # a concurrent first write: try again
+            if attempt == 3:
+                raise
+            time.sleep(0.2 + random.random() * 0.3)
+    raise AssertionError("unreachable")
+
+
+def worker_seed(seed: int, worker: int | None) -> int:
+    """The sampler seed of one worker: ``seed`` for a lone process (reproducible), else distinct
+    per worker (by index, or by host and process id for a worker started on its own), so that
+    workers do not propose the same configurations."""
+    import socket
+
+    if worker is None:
+        return seed
+    if worker < 0:
+        worker = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 100_000
+    return seed + 7919 * (worker + 1)
+
+
+def write_budget(study: Any, n_trials: int, deadline_epoch: float | None) -> None:
+    study.set_user_attr(BUDGET_ATTR, {"n_trials": n_trials, "deadline": deadline_epoch})
+
+
+def read_budget(study: Any) -> dict[str, Any]:
+    """The budget the study's creator wrote (empty for a study made by an older mmbench)."""
+    return dict(study.user_attrs.get(BUDGET_ATTR) or {})
+
+
+def counts(t: Any) -> bool:
+    """Whether trial ``t`` holds part of the budget: running, or finished for a reason of its
+    own. Trials interrupted (Ctrl-C, a dead worker), duplicates and surplus trials do not."""
+    from optuna.trial import TrialState
+
+    if any(k in t.user_attrs for k in SKIP_ATTRS):
+        return False
+    if t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return t.state == TrialState.FAIL and "error" in t.user_attrs
+
+
+def budget_taken(study: Any, before: int | None = None) -> int:
+    """Trials that hold budget (numbered below ``before`` when given)."""
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if (before is None or t.number < before) and counts(t)
+    )
+
+
+def config_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def duplicate_of(study: Any, trial: Any) -> int | None:
+    """The number of an earlier trial that ran (or runs) the same parameters as ``trial``."""
+    key = config_key(trial.params)
+    for t in study.get_trials(deepcopy=False):
+        if t.number != trial.number and counts(t) and config_key(t.params) == key:
+            return int(t.number)
+    return None
+
+
+def claim(study: Any, key: str, value: Any) -> bool:
+    """Atomically record ``key`` in the study; True for exactly one caller per key.
+
+    On a database the unique (study, key) index of Optuna's study attributes decides; on a
+    journal file an exclusively created marker file does; an in-memory study is one process.
+    """
+    from optuna.storages import JournalStorage, RDBStorage
+
+    storage = study._storage
+    rdb = getattr(storage, "_backend", storage)  # under Optuna's in-process cache wrapper
+    key = f"mmbench.claim.{key}"
+    if isinstance(rdb, RDBStorage):
+        return _insert_unique(rdb, study._study_id, key, value)
+    journal = storage._backend if isinstance(storage, JournalStorage) else None
+    path = getattr(journal, "_file_path", None)
+    if path is not None:
+        try:
+            os.close(os.open(f"{path}.{study.study_name}.{key}", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+    elif key in study.system_attrs:
+        return False
+    study._storage.set_study_system_attr(study._study_id, key, value)
+    return True
+
+
+def claimed(study: Any, key: str) -> Any:
+    """What the winner of :func:`claim` recorded under ``key`` (None if nobody claimed it)."""
+    return study.system_attrs.get(f"mmbench.claim.{key}")
+
+
+def _insert_unique(storage: Any, study_id: int, key: str, value: Any) -> bool:
+    from optuna.storages._rdb import models
+    from sqlalchemy.exc import IntegrityError
+
+    table = models.StudySystemAttributeModel.__table__
+    row = {"study_id": study_id, "key": key, "value_json": json.dumps(value)}
+    try:
+        with storage.engine.begin() as conn:
+            conn.execute(table.insert().values(**row))
+    except IntegrityError:
+        return False
+    return True
+
+
+def trial_cv_file(directory: Path, study: str, number: int) -> Path:
+    return Path(directory) / _safe(study) / f"trial-{number:05d}.joblib"
+
+
+def save_trial_cv(directory: Path, study: str, number: int, cv: Any) -> None:
+    """Keep a completed trial's CV result (out-of-fold predictions, fold scores) on disk."""
+    import joblib
+
+    from mmbench._io import atomic_write
+
+    atomic_write(trial_cv_file(directory, study, number), lambda f: joblib.dump(cv, f))
+
+
+def load_trial_cvs(directory: Path | None, study: str, numbers: list[int]) -> dict[int, Any]:
+    """The kept CV results of trials ``numbers`` (those whose file is missing or unreadable are
+    left out: the caller evaluates them again)."""
+    import joblib
+
+    out: dict[int, Any] = {}
+    for n in numbers if directory is not None else []:
+        path = trial_cv_file(directory, study, n)
+        try:
+            out[n] = joblib.load(path)
+        except FileNotFoundError:
+            continue
+        except Exception:  # a half-written or foreign file: evaluate again
+            continue
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+class QuietSkips:
+    """A filter for Optuna's two "Trial N failed" lines about a duplicate or surplus trial,
+    which did no work (its reason is a user attribute of the trial)."""
+
+    def __init__(self) -> None:
+        self.skipped: set[str] = set()
+
+    def filter(self, record: Any) -> bool:
+        text = record.getMessage()
+        number = text.split(" ", 2)[1] if text.startswith("Trial ") else ""
+        if "_Skipped(" in text:
+            self.skipped.add(number)
+            return False
+        if number in self.skipped and "failed with value" in text:
+            self.skipped.discard(number)
+            return False
+        return True
