@@ -292,6 +292,7 @@ class ResultLayout:
     <results>/<suite>/<dataset>/<pipeline>.json      one result file per job
     <results>/<suite>/<dataset>/ablation/ablation.*  the ablation report (csv, json, md, png)
     <results>/<suite>/<dataset>/models/<pipeline>.joblib   the refitted pipeline
+    <results>/<suite>/<dataset>/runs/trials/<study>/trial-NNNNN.joblib   trials' CV results
     <results>/<suite>/optuna.db                      the suite's Optuna studies
     <results>/<suite>/LEADERBOARD.md                 generated from the result files
     """
@@ -308,6 +309,10 @@ class ResultLayout:
 
     def ablation_dir(self, dataset: str) -> Path:
         return self.root / dataset / "ablation"
+
+    def trials_dir(self, dataset: str) -> Path:
+        """Each completed trial's CV result, kept for the process that finalizes the study."""
+        return self.root / dataset / "runs" / "trials"
 
     def model_file(self, dataset: str, pipeline: str) -> Path:
         return self.root / dataset / "models" / f"{pipeline}.joblib"

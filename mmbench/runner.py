@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mmbench.errors import MMBenchError
 from mmbench.progress import Reporter
@@ -41,6 +41,15 @@ class RunOptions:
     """Reference pipelines to run instead of the suite's own (see :mod:`mmbench.baselines`)."""
     ablate: bool | None = None
     """Run modality ablations after the suite's pipeline; None: as the suite says."""
+    worker: int | None = None
+    """None: a lone process. Else this process is one of several workers sharing each dataset's
+    study (see :mod:`mmbench.search.coordination`); -1: a worker started on its own."""
+    finalize: Literal["always", "claim", "never", "only"] = "always"
+    """After a search: write the results (``always``), only if this worker finishes the study
+    and wins the claim (``claim``), never (a worker whose parent finalizes), or run no trial
+    and only finalize what the study holds (``only``: ``mmbench finalize``)."""
+    studies: dict[str, str] = field(default_factory=dict)
+    """Dataset → the exact study to join (workers started by ``run --workers``)."""
 
 
 @dataclass
@@ -171,7 +180,7 @@ def _evaluate_and_record(ctx: _Context, reference: str | None) -> list[DatasetOu
     start = time.perf_counter()
     if reference is not None:
         scored = [_reference(ctx, reference)]
-    elif (ctx.options.trials or ctx.spec.budget.trials) > 1:
+    elif ctx.searches():
         scored = _search_job(ctx, start)
     else:
         scored = [_single(ctx)]
@@ -252,13 +261,17 @@ class _Context:
     cache: Any
     layout: ResultLayout
     job: Any = None  # JobTracker, None when untracked
+    info: Any = None  # JobInfo of the job's runs
     model_path: Path | None = None
     study: Any = None
     warnings: list[str] = field(default_factory=list)
+    trial_results: dict[int, Any] = field(default_factory=dict)
+    """CV result of every completed trial of the study that is known (for the ensemble)."""
 
     def begin(self, reference: str | None) -> None:
         """Reset per-job state and, when tracking, open the job's parent MLflow run."""
         self.model_path, self.study, self.warnings, self.job = None, None, [], None
+        self.trial_results = {}
         if not self.options.track:
             return
         from mmbench.device import resolve_device
@@ -274,8 +287,21 @@ class _Context:
             source=self.spec.source.describe(),
             device=str(resolve_device("auto")),
         )
-        resume = self.options.resume and reference is None
-        self.job = start_job(info, uri=self.options.tracking_uri, warn=self.warn, resume=resume)
+        self.info = info
+        if reference is not None or not self.searches():
+            self.job = start_job(info, uri=self.options.tracking_uri, warn=self.warn)
+
+    def searches(self) -> bool:
+        """Whether the suite's own job is an Optuna search (else a single candidate)."""
+        return (self.options.trials or self.spec.budget.trials) > 1
+
+    def track_study(self, study: Any) -> None:
+        """A search job's parent run is the study's own: opened once the study is."""
+        if self.options.track:
+            from mmbench.tracking import start_job
+
+            uri = self.options.tracking_uri
+            self.job = start_job(self.info, uri=uri, warn=self.warn, study=study)
 
     def end(self, status: str) -> None:
         if self.job is not None:
@@ -409,9 +435,11 @@ def _search_job(ctx: _Context, start: float) -> list[_Scored]:
     deadline = Deadline.after(None if timeout is None else timeout - (time.perf_counter() - start))
     search_deadline = NO_DEADLINE if timeout is None else deadline.earlier(FINAL_RESERVE * timeout)
     best, outcome = _search(ctx, search_deadline)
+    if best is None:  # another worker (or the parent process) finalizes the study
+        return []
     searched = time.perf_counter()
     primary = ctx.spec.protocol.primary_metric
-    plan = plan_ensemble(outcome.results, ctx.table.labels, ctx.folds, primary)
+    plan = plan_ensemble(ctx.trial_results, ctx.table.labels, ctx.folds, primary)
     single = _fit(ctx, best.cv, "search")
     best.model_path = single.path
     scored = [best]
@@ -528,31 +556,18 @@ def _budget(
     )
 
 
-def _search(ctx: _Context, deadline: Any) -> tuple[_Scored, Any]:
-    from mmbench.pipeline import evaluate_pipeline
+def _search(ctx: _Context, deadline: Any) -> tuple[_Scored | None, Any]:
+    """Run (or join) the study; the best trial's item, or None when this process does not
+    finalize the study (see :attr:`RunOptions.finalize`)."""
     from mmbench.results import SearchSummary
-    from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
-    from mmbench.search.portfolio import portfolio
+    from mmbench.search import TrialHooks, run_search
+    from mmbench.search.study import open_study
 
-    spec, options = ctx.spec, ctx.options
-    space = spec.search or SearchSpace()
-    n_trials = options.trials or spec.budget.trials
-    settings = SearchSettings(
-        study_name=f"{ctx.suite.name}.{spec.name}",
-        storage=options.storage or ctx.layout.study_storage(),
-        n_trials=n_trials,
-        timeout=options.timeout or spec.budget.timeout_s,
-        sampler=space.sampler,
-        pruner=space.pruner,
-        objectives=list(space.objectives),
-        primary=spec.protocol.primary_metric,
-        seed=ctx.suite.seed,
-        resume=options.resume,
-        deadline=deadline,
-        portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
-    )
+    settings, space = _search_settings(ctx, deadline)
+    study = ctx.study = open_study(settings)
+    ctx.track_study(study)
     hooks = ctx.job.trial_hooks() if ctx.job is not None else TrialHooks()
-    with ctx.reporter.task(f"{spec.name}: search", n_trials) as advance:
+    with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
         outcome = run_search(
             ctx.table,
             ctx.folds,
@@ -561,11 +576,12 @@ def _search(ctx: _Context, deadline: Any) -> tuple[_Scored, Any]:
             cache=ctx.cache,
             hooks=hooks,
             on_trial=lambda study, trial: advance(_TrialStatus(study, trial)),
+            study=study,
+            optimize=ctx.options.finalize != "only",
         )
-    cv = outcome.best_cv
-    if cv is None:  # best trial came from an earlier process (resumed study): score it again
-        cv = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
-    study = ctx.study = outcome.study
+    if not _finalizes(ctx, study):
+        return None, outcome
+    cv = _best_cv(ctx, outcome, settings)
     search = SearchSummary(
         study=study.study_name,
         storage=_redact(settings.storage or ""),
@@ -578,6 +594,77 @@ def _search(ctx: _Context, deadline: Any) -> tuple[_Scored, Any]:
         tracking_seconds=ctx.job.seconds if ctx.job is not None else 0.0,
     )
     return _Scored(cv, "search", search=search), outcome
+
+
+def _search_settings(ctx: _Context, deadline: Any) -> tuple[Any, Any]:
+    from mmbench.search import SearchSettings, SearchSpace
+    from mmbench.search.portfolio import portfolio
+
+    spec, options = ctx.spec, ctx.options
+    space = spec.search or SearchSpace()
+    exact = options.studies.get(spec.name)
+    settings = SearchSettings(
+        study_name=exact or f"{ctx.suite.name}.{spec.name}",
+        storage=options.storage or ctx.layout.study_storage(),
+        n_trials=options.trials or spec.budget.trials,
+        timeout=options.timeout or spec.budget.timeout_s,
+        sampler=space.sampler,
+        pruner=space.pruner,
+        objectives=list(space.objectives),
+        primary=spec.protocol.primary_metric,
+        seed=ctx.suite.seed,
+        # workers join the latest study; ``finalize`` works on it
+        resume=options.resume or options.worker is not None or options.finalize == "only",
+        deadline=deadline,
+        portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
+        worker=options.worker,
+        exact_name=exact is not None,
+        trial_dir=ctx.layout.trials_dir(spec.name),
+    )
+    return settings, space
+
+
+def _finalizes(ctx: _Context, study: Any) -> bool:
+    """Whether this process writes the study's results: the one that ends it, exactly once."""
+    from optuna.trial import TrialState
+
+    from mmbench.search.coordination import claim
+    from mmbench.search.study import finished_trials, worker_id
+
+    mode = ctx.options.finalize
+    if mode in ("always", "only"):
+        return True
+    name = ctx.spec.name
+    if mode == "never":
+        return False
+    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        ctx.reporter.info(f"{name}: trials still run on other workers; the last one finalizes")
+        return False
+    if not claim(study, f"finalize.{finished_trials(study)}", worker_id()):
+        ctx.reporter.info(f"{name}: another worker finalized study {study.study_name}")
+        return False
+    return True
+
+
+def _best_cv(ctx: _Context, outcome: Any, settings: Any) -> Any:
+    """The CV results of the study's completed trials (this process's, and those other
+    processes kept on disk) into ``ctx.trial_results``; the best trial's, evaluated again if
+    no process kept it."""
+    from optuna.trial import TrialState
+
+    from mmbench.pipeline import evaluate_pipeline
+    from mmbench.search.coordination import load_trial_cvs
+
+    study = outcome.study
+    done = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    results = dict(outcome.results)
+    missing = [n for n in done if n not in results]
+    results.update(load_trial_cvs(settings.trial_dir, study.study_name, missing))
+    best = _best_number(study)
+    if best is not None and best not in results:
+        results[best] = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
+    ctx.trial_results = results
+    return results[best] if best is not None else outcome.best_cv
 
 
 class _TrialStatus:

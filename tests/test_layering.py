@@ -71,7 +71,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "peers.autogluon",
         "peers.tfidf_xgboost",
     ),
-    ("search", "search.sampling", "search.portfolio", "search.study"),  # many candidates
+    (
+        "search",
+        "search.sampling",
+        "search.portfolio",
+        "search.coordination",
+        "search.study",
+    ),  # many candidates
     ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
     ("leaderboard", "regress"),  # many result files
     (

@@ -28,8 +28,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from mmbench.errors import MMBenchError
-
 BUDGET_ATTR = "mmbench.budget"
 """Study user attribute: ``{"n_trials": int, "deadline": epoch seconds or None}``."""
 SKIP_ATTRS = ("duplicate_of", "surplus")
@@ -37,22 +35,6 @@ SKIP_ATTRS = ("duplicate_of", "surplus")
 MAX_CONSECUTIVE_DUPLICATES = 25
 """A worker whose sampler proposes only known configurations this many times in a row stops:
 the search space is exhausted (or nearly so) for this sampler."""
-
-
-def open_storage(url: str, heartbeat_s: int, attempts: int = 6) -> Any:
-    """:func:`mmbench.search.study.make_storage`, retried: on a fresh database several workers
-    create Optuna's tables at once and all but one may fail (e.g. PostgreSQL's
-    ``UniqueViolation`` on a table's type); by the next attempt the tables exist."""
-    from mmbench.search.study import make_storage
-
-    for attempt in range(attempts):
-        try:
-            return make_storage(url, heartbeat_s)
-        except MMBenchError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
-    raise AssertionError("unreachable")
 
 
 def create_or_join(storage: Any, name: str, **create: Any) -> tuple[Any, bool]:
@@ -148,7 +130,7 @@ def claim(study: Any, key: str, value: Any) -> bool:
             os.close(os.open(f"{path}.{study.study_name}.{key}", os.O_CREAT | os.O_EXCL))
         except FileExistsError:
             return False
-    elif key in study.system_attrs:
+    elif key in _system_attrs(study):
         return False
     study._storage.set_study_system_attr(study._study_id, key, value)
     return True
@@ -156,7 +138,11 @@ def claim(study: Any, key: str, value: Any) -> bool:
 
 def claimed(study: Any, key: str) -> Any:
     """What the winner of :func:`claim` recorded under ``key`` (None if nobody claimed it)."""
-    return study.system_attrs.get(f"mmbench.claim.{key}")
+    return _system_attrs(study).get(f"mmbench.claim.{key}")
+
+
+def _system_attrs(study: Any) -> dict[str, Any]:
+    return dict(study._storage.get_study_system_attrs(study._study_id))
 
 
 def _insert_unique(storage: Any, study_id: int, key: str, value: Any) -> bool:
@@ -192,7 +178,9 @@ def load_trial_cvs(directory: Path | None, study: str, numbers: list[int]) -> di
     import joblib
 
     out: dict[int, Any] = {}
-    for n in numbers if directory is not None else []:
+    if directory is None:
+        return out
+    for n in numbers:
         path = trial_cv_file(directory, study, n)
         try:
             out[n] = joblib.load(path)

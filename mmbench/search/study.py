@@ -96,7 +96,27 @@ class SearchOutcome:
     """CV of every trial that completed in this process (out-of-fold predictions for ensembles)."""
 
 
-def make_storage(url: str, heartbeat_s: int) -> Any:
+def make_storage(url: str, heartbeat_s: int, attempts: int = 6) -> Any:
+    """:func:`_make_storage`, retried: on a fresh database several workers create Optuna's
+    tables at once and all but one may fail (e.g. PostgreSQL's ``UniqueViolation`` on a table's
+    type); by the next attempt the tables exist."""
+    import random
+
+    for attempt in range(attempts):
+        try:
+            return _make_storage(url, heartbeat_s)
+        except MMBenchError as exc:
+            if attempt == attempts - 1 or not any(m in str(exc) for m in _RACES):
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+    raise AssertionError("unreachable")
+
+
+_RACES = ("UniqueViolation", "IntegrityError", "duplicate key", "already exists", "locked")
+"""What Optuna creating its tables from several processes at once fails with."""
+
+
+def _make_storage(url: str, heartbeat_s: int) -> Any:
     """RDB (SQLite, PostgreSQL...) with heartbeats and retry of stale trials, or a journal file."""
     import optuna
 
@@ -159,7 +179,7 @@ def open_study(settings: SearchSettings) -> Any:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is the caller's to show
     _quiet_skips()
-    storage = coord.open_storage(settings.storage or "sqlite:///:memory:", settings.heartbeat_s)
+    storage = make_storage(settings.storage or "sqlite:///:memory:", settings.heartbeat_s)
     name = settings.study_name if settings.exact_name else study_name(storage, settings)
     directions: list[Literal["maximize", "minimize"]] = [_direction(settings.primary)]
     directions += ["minimize" for _ in settings.objectives]
@@ -308,12 +328,18 @@ def run_search(
     cache: FeatureCache | None = None,
     hooks: TrialHooks | None = None,
     on_trial: Callable[[Any, Any], None] | None = None,
+    study: Any = None,
+    optimize: bool = True,
 ) -> SearchOutcome:
-    """Run (or resume, or join) the study until its trial budget or deadline is spent."""
+    """Run (or resume, or join) the study until its trial budget or deadline is spent.
+
+    ``study``: one the caller opened with :func:`open_study` (e.g. to attach tracking to it
+    first). ``optimize=False`` runs no trial: the outcome of what the study holds.
+    """
 
     space.check_names()
     hooks = hooks or TrialHooks()
-    study = open_study(settings)
+    study = study if study is not None else open_study(settings)
     settings = _shared_budget(study, settings)
     _report_abandoned(study, hooks)
     objective = _Objective(table, folds, space, settings, cache, hooks)
@@ -322,7 +348,8 @@ def run_search(
     timeout = settings.timeout
     if settings.deadline.at is not None:
         timeout = max(0.0, min(timeout or math.inf, settings.deadline.remaining()))
-    if coord.budget_taken(study) < settings.n_trials and (timeout is None or timeout > 0):
+    spent = coord.budget_taken(study) >= settings.n_trials or (timeout is not None and timeout <= 0)
+    if optimize and not spent:
         study.optimize(
             objective,
             timeout=timeout,

@@ -62,45 +62,51 @@ class JobInfo:
 
 
 def start_job(
-    info: JobInfo, *, uri: str | None, warn: Warn, resume: bool = False
+    info: JobInfo, *, uri: str | None, warn: Warn, study: Any = None
 ) -> JobTracker | None:
     """Open the experiment ``mmbench/<suite>`` and the job's parent run; None (warned) on failure.
 
-    With ``resume`` the latest parent run of the same job is reopened, so a resumed study's
-    trials land under the run that holds its earlier ones.
+    A search job passes its Optuna ``study``: the study keeps its parent run's id, so a resumed
+    study, and every worker on it, logs under one parent run (the first worker to record its
+    run id wins; the others delete the run they opened and join that one).
     """
     try:
-        return JobTracker(Tracker(uri, f"mmbench/{info.suite}"), info, warn, resume=resume)
+        tracker = Tracker(uri, f"mmbench/{info.suite}")
+        return JobTracker(tracker, info, warn, parent_id=_study_parent(tracker, info, study))
     except MMBenchError as exc:
         warn(f"MLflow unavailable, running untracked (results are still written): {exc}")
         return None
 
 
+def _study_parent(tracker: Tracker, info: JobInfo, study: Any) -> str | None:
+    """The study's parent run (reopened), a new one it now records, or None without a study."""
+    from mmbench.search.coordination import claim, claimed
+
+    if study is None:
+        return None
+    known = claimed(study, PARENT_CLAIM)
+    if known is None:
+        tags = {**info.tags(info.kind), "mmbench.study": study.study_name}
+        mine = tracker.start_run(info.label, tags)
+        if claim(study, PARENT_CLAIM, mine):
+            return mine
+        tracker.timed(tracker.client.delete_run, mine)
+        known = claimed(study, PARENT_CLAIM)
+    tracker.timed(tracker.client.update_run, known, status="RUNNING")
+    return str(known)
+
+
+PARENT_CLAIM = "mlflow_parent_run"
+
+
 class JobTracker:
     """The parent run of one job and everything logged under it."""
 
-    def __init__(self, tracker: Tracker, info: JobInfo, warn: Warn, resume: bool = False) -> None:
+    def __init__(
+        self, tracker: Tracker, info: JobInfo, warn: Warn, parent_id: str | None = None
+    ) -> None:
         self.tracker, self.info, self.warn = tracker, info, warn
-        earlier = self._earlier_parent() if resume else None
-        if earlier is not None:
-            tracker.timed(tracker.client.update_run, earlier, status="RUNNING")
-        self.parent_id = earlier or tracker.start_run(info.label, info.tags(info.kind))
-
-    def _earlier_parent(self) -> str | None:
-        """The latest parent run of this job (same suite, dataset, label and kind), if any."""
-        query = (
-            f"tags.`mmbench.kind` = '{self.info.kind}' "
-            f"and tags.`mmbench.dataset` = '{self.info.dataset}' "
-            f"and attributes.run_name = '{self.info.label}'"
-        )
-        runs = self.tracker.timed(
-            self.tracker.client.search_runs,
-            [self.tracker.experiment_id],
-            filter_string=query,
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        return str(runs[0].info.run_id) if runs else None
+        self.parent_id = parent_id or tracker.start_run(info.label, info.tags(info.kind))
 
     @property
     def seconds(self) -> float:
@@ -177,6 +183,7 @@ class JobTracker:
             )
         else:  # after a search: the best trial ("best") or the final ensemble ("ensemble")
             kind = "ensemble" if result.ensemble is not None else "best"
+            self._delete_children(kind)  # a resumed or finalized-again study: one of each
             run_id = tracker.start_run(
                 f"{self.info.label}-{kind}", self.info.tags(kind), self.parent_id
             )
@@ -208,6 +215,15 @@ class JobTracker:
                 tags={"mmbench.budget.timeout_s": budget.timeout_s},
             )
         return str(run_id)
+
+    def _delete_children(self, kind: str) -> None:
+        """Delete earlier child runs of ``kind`` under the parent run."""
+        query = f"tags.`mlflow.parentRunId` = '{self.parent_id}' and tags.`mmbench.kind` = '{kind}'"
+        runs = self.tracker.timed(
+            self.tracker.client.search_runs, [self.tracker.experiment_id], filter_string=query
+        )
+        for run in runs:
+            self.tracker.timed(self.tracker.client.delete_run, run.info.run_id)
 
     def _log_model(
         self, run_id: str, model_path: Path, modalities: Modalities, table: MultiModalTable
