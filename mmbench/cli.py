@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--storage", help="Optuna storage URL (default: SQLite beside results)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted study")
+    run.add_argument(
+        "--workers",
+        type=positive(int),
+        default=1,
+        help="search with N local worker processes on each study, then finalize once",
+    )
     run.add_argument("--results", type=Path, default=Path("results"), help="results directory")
     run.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or sqlite)")
     run.add_argument("--no-track", action="store_true", help="do not log to MLflow")
@@ -54,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="modality ablations after the run (default: as the suite says)",
     )
 
+    add_worker_parsers(sub, run)
     show = sub.add_parser("show", help="best trials per dataset from a suite's Optuna studies")
     show.add_argument("suite", type=Path)
     show.add_argument("--storage", help="Optuna storage URL (default: SQLite beside results)")
@@ -79,7 +86,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def add_worker_parsers(sub: Any, run: argparse.ArgumentParser) -> None:
+    """``worker`` and ``finalize``: ``run``'s options, for one process of a shared study."""
+    common = [
+        a
+        for a in run._actions
+        if a.dest not in ("help", "workers", "pipeline", "resume") and a.option_strings
+    ]
+    worker = sub.add_parser(
+        "worker",
+        help="join each dataset's study in a shared --storage; the last worker finalizes it",
+    )
+    final = sub.add_parser(
+        "finalize",
+        help="write the results of each dataset's latest study (refit, ensemble, held-out)",
+    )
+    for parser in (worker, final):
+        parser.add_argument("suite", type=Path, help="suite YAML file")
+        for action in common:
+            parser._add_action(action)
+    worker.add_argument("--worker-index", type=int, default=-1, help=argparse.SUPPRESS)
+    worker.add_argument(
+        "--finalize", choices=["claim", "never"], default="claim", help=argparse.SUPPRESS
+    )
+    worker.add_argument("--study", action="append", default=[], help=argparse.SUPPRESS)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    studies = dict(s.split("=", 1) for s in args.study)
+    return _run(args, worker=args.worker_index, finalize=args.finalize, studies=studies)
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    return _run(args, finalize="only")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.workers > 1 and args.pipeline:
+        raise MMBenchError("--workers shares searches; reference --pipeline jobs run without it")
+    return _run(args, workers=args.workers)
+
+
+def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
     from mmbench.runner import Reporter, RunOptions, run_suite
     from mmbench.suite import load_suite
 
@@ -95,12 +143,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         trials=args.trials,
         timeout=args.timeout,
         storage=args.storage,
-        resume=args.resume,
+        resume=getattr(args, "resume", False),
         progress=not args.quiet,
-        pipelines=args.pipeline,
+        pipelines=getattr(args, "pipeline", []),
         ablate=args.ablate,
+        **role,
     )
-    outcomes = run_suite(suite, options, Reporter(enabled=not args.quiet))
+    reporter = Reporter(enabled=not args.quiet)
+    if workers > 1:
+        from mmbench.workers import run_with_workers
+
+        outcomes = run_with_workers(args.suite, suite, options, workers, reporter)
+    else:
+        outcomes = run_suite(suite, options, reporter)
     print_summary(outcomes)
     return 1 if any(o.error for o in outcomes) else 0
 
@@ -115,6 +170,10 @@ def _quiet_library_progress() -> None:
 def print_summary(outcomes: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    if not outcomes:  # a worker whose studies another process finalizes
+        print("no result file written here: the process that ends each study writes them")
+        return
 
     table = Table(title="mmbench results", title_justify="left")
     for col in ("dataset", "pipeline", "metric", "CV mean ± std", "chance", "ROC-AUC", "s"):
@@ -301,6 +360,8 @@ def _short(value: Any) -> str:
 
 COMMANDS = {
     "run": cmd_run,
+    "worker": cmd_worker,
+    "finalize": cmd_finalize,
     "validate": cmd_validate,
     "show": cmd_show,
     "leaderboard": cmd_leaderboard,

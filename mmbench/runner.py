@@ -68,6 +68,8 @@ def run_suite(
     """Run every selected dataset of ``suite``; one failing dataset does not stop the others."""
     reporter = reporter or Reporter(enabled=False)
     specs = [suite.dataset(n) for n in options.datasets] if options.datasets else suite.datasets
+    if options.worker is not None:  # workers share searches; a single candidate is not one
+        specs = [s for s in specs if (options.trials or s.budget.trials) > 1]
     if options.pipelines:
         options = _available_references(options, reporter)
         if not options.pipelines:  # every one skipped: nothing to run

@@ -180,3 +180,59 @@ def crafted_report(metric: str = "f1_macro") -> AblationReport:
         rows,
         cv(("image", "text")),
     )
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (skipped where the server is not installed)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    pytest.importorskip("psycopg2")
+    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    as_root = os.geteuid() == 0
+    if as_root and not shutil.which("runuser"):
+        pytest.skip("running as root without runuser: cannot start PostgreSQL")
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    root = Path(tempfile.mkdtemp(prefix="mmbench-pg-"))  # not under pytest's 0700 tmp dir
+    data = root / "data"
+    root.chmod(0o755)
+    if as_root:
+        shutil.chown(root, "postgres")
+    port = _free_port()
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
+
+    try:
+        run("initdb", "-D", str(data), "-U", "mmbench", "--auth=trust")
+        run(
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {root}",
+        )
+        yield f"postgresql+psycopg2://mmbench@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*prefix, "pg_ctl", "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -89,6 +89,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.job",
     ),
     ("runner",),  # composes a suite run
+    ("workers",),  # many local worker processes on one run
     ("cli",),
 )
 

@@ -101,6 +101,12 @@ def make_storage(url: str, heartbeat_s: int, attempts: int = 6) -> Any:
     tables at once and all but one may fail (e.g. PostgreSQL's ``UniqueViolation`` on a table's
     type); by the next attempt the tables exist."""
     import random
+    import warnings
+
+    import optuna
+
+    # heartbeats, grouped TPE and the Wilcoxon pruner are flagged experimental; we rely on them
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     for attempt in range(attempts):
         try:
@@ -424,7 +430,10 @@ class _Objective:
 
     def stop_when_spent(self, study: Any, trial: Any) -> None:
         """An Optuna callback: stop once the study's budget is taken (by any worker), the
-        deadline has passed, or the sampler keeps proposing configurations already run."""
+        deadline has passed, or the sampler keeps proposing configurations already run. Also
+        retries the trials of workers on this host that died meanwhile (they run next)."""
+        if retry_dead_local_trials(study):
+            _report_abandoned(study, self.hooks)
         if (
             self.settings.deadline.expired()
             or self.exhausted

@@ -1,0 +1,131 @@
+"""``mmbench run --workers N``: N local worker processes on each dataset's study, then one
+finalize.
+
+The parent process prepares what workers would otherwise race for (Optuna's tables, the
+MLflow store and experiment, and the name of each dataset's study: the latest one with
+``--resume``, else a new ``#k``), starts N ``mmbench worker`` processes told which study to
+join, waits for them, and finalizes every study once (refit, ensemble, held-out scores, result
+files), from every trial the workers ran. Each worker's output goes to a log file under
+``<results>/<suite>/runs/workers/``. Workers on other machines join the same way with
+``mmbench worker SUITE --storage URL``; see the README for that recipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mmbench.errors import MMBenchError
+from mmbench.results import ResultLayout
+from mmbench.runner import DatasetOutcome, Reporter, RunOptions, run_suite
+from mmbench.suite import DatasetSpec, Suite
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerPlan:
+    """What every worker of one ``run --workers`` shares."""
+
+    storage: str
+    studies: dict[str, str]
+    """Dataset → the study its workers join."""
+    log_dir: Path
+
+
+def run_with_workers(
+    suite_path: Path, suite: Suite, options: RunOptions, n: int, reporter: Reporter
+) -> list[DatasetOutcome]:
+    """Search every dataset with ``n`` worker processes, then finalize in this process."""
+    plan = prepare(suite, options)
+    if plan.studies:
+        codes = _run_workers(suite_path, options, plan, n, reporter)
+        failed = [i for i, code in enumerate(codes) if code not in (0, 1)]
+        if failed:
+            reporter.error(
+                f"workers {failed} exited with an error; see their logs in {plan.log_dir}"
+            )
+    final = dataclasses.replace(
+        options, storage=plan.storage, studies=plan.studies, finalize="only", resume=True
+    )
+    return run_suite(suite, final, reporter)
+
+
+def prepare(suite: Suite, options: RunOptions) -> WorkerPlan:
+    """Create the shared storage's tables and MLflow's store once, and name each study."""
+    from mmbench.search.study import SearchSettings, make_storage, study_name
+
+    layout = ResultLayout(options.results_dir, suite.name)
+    url = options.storage or layout.study_storage()
+    storage = make_storage(url, heartbeat_s=30)
+    studies = {}
+    for spec in _selected(suite, options):
+        if (options.trials or spec.budget.trials) <= 1:
+            continue  # a single candidate: the finalize step evaluates it
+        base = SearchSettings(study_name=f"{suite.name}.{spec.name}", resume=options.resume)
+        studies[spec.name] = study_name(storage, base)
+    if options.track and studies:
+        _prepare_tracking(suite, options)
+    log_dir = layout.root / "runs" / "workers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return WorkerPlan(storage=url, studies=studies, log_dir=log_dir)
+
+
+def _selected(suite: Suite, options: RunOptions) -> list[DatasetSpec]:
+    names = options.datasets
+    return [suite.dataset(n) for n in names] if names else list(suite.datasets)
+
+
+def _prepare_tracking(suite: Suite, options: RunOptions) -> None:
+    """Create the MLflow store and experiment before workers race to (a failure is left to
+    the workers, which run untracked with one warning)."""
+    from mmbench.tracking.client import Tracker
+
+    with contextlib.suppress(MMBenchError):
+        Tracker(options.tracking_uri, f"mmbench/{suite.name}")
+
+
+def worker_command(
+    suite_path: Path, options: RunOptions, plan: WorkerPlan, index: int
+) -> list[str]:
+    """The ``mmbench worker`` command line of worker ``index``."""
+    cmd = [sys.executable, "-m", "mmbench.cli", "worker", str(suite_path), "--quiet"]
+    cmd += ["--storage", plan.storage, "--results", str(options.results_dir)]
+    cmd += ["--worker-index", str(index), "--finalize", "never"]
+    for dataset, study in plan.studies.items():
+        cmd += ["--dataset", dataset, "--study", f"{dataset}={study}"]
+    for flag, value in (
+        ("--trials", options.trials),
+        ("--timeout", options.timeout),
+        ("--tracking-uri", options.tracking_uri),
+        ("--cache-dir", options.cache_dir),
+    ):
+        if value is not None:
+            cmd += [flag, str(value)]
+    cmd += ["--no-track"] if not options.track else []
+    cmd += ["--no-cache"] if not options.use_cache else []
+    return cmd
+
+
+def _run_workers(
+    suite_path: Path, options: RunOptions, plan: WorkerPlan, n: int, reporter: Reporter
+) -> list[int]:
+    """Start ``n`` workers and wait for all of them; their exit codes."""
+    procs = []
+    for i in range(n):
+        log = (plan.log_dir / f"worker-{i}.log").open("wb")
+        cmd = worker_command(suite_path, options, plan, i)
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
+    reporter.info(f"{n} workers searching {', '.join(plan.studies)}; logs in {plan.log_dir}")
+    start = time.perf_counter()
+    try:
+        codes = [p.wait() for p, _ in procs]
+    finally:
+        for p, log in procs:
+            if p.poll() is None:
+                p.terminate()
+            log.close()
+    reporter.info(f"workers done in {time.perf_counter() - start:.0f} s (exit codes {codes})")
+    return codes

@@ -1,0 +1,167 @@
+"""Many workers on one study: `run --workers`, `mmbench worker` on PostgreSQL, a killed worker.
+
+The tests marked ``faults`` start several real processes (and a PostgreSQL server); the default
+run deselects them and ``.ci/run`` runs them (``pytest -m faults``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from mmbench.final import MAX_CANDIDATES
+from mmbench.search.coordination import config_key, counts
+
+SUITE = {
+    "name": "wk",
+    "seed": 0,
+    "datasets": [
+        {
+            "name": "tiny",
+            "source": {"kind": "synthetic", "options": {"n_rows": 150, "n_classes": 3, "seed": 1}},
+            "target": "label",
+            "modalities": {
+                "text": "text",
+                "tabular": ["num_0", "num_1", "num_2", "num_3", "cat_0", "cat_1"],
+            },
+            "protocol": {"folds": 3},
+            "budget": {"trials": 8},
+            "search": {
+                "encoders": {"text": "tfidf", "tabular": "tabular"},
+                "encoder_options": {},
+                "fusion": "early",
+                "training": {
+                    "epochs": 6,
+                    "batch_size": 32,
+                    "patience": 3,
+                    "lr": {"low": 1e-3, "high": 1e-2, "log": True},
+                },
+            },
+        }
+    ],
+}
+
+
+def write_suite(tmp_path: Path, epochs: int = 6) -> Path:
+    suite = json.loads(json.dumps(SUITE))
+    suite["datasets"][0]["search"]["training"]["epochs"] = epochs
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def mmbench(*args: str, **kwargs: Any) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mmbench.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def ran(study: Any) -> list[Any]:
+    """Trials that hold budget (not duplicates, surplus or interrupted ones)."""
+    return [t for t in study.get_trials(deepcopy=False) if counts(t)]
+
+
+def test_run_with_two_workers_shares_one_study_and_finalizes_once(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    res = tmp_path / "res"
+    proc = mmbench("run", str(suite), "--workers", "2", "--results", str(res), "--no-track")
+    out, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, out
+    study = optuna.load_study(study_name="wk.tiny", storage=f"sqlite:///{res / 'wk/optuna.db'}")
+    trials = ran(study)
+    assert len(trials) == 8 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({config_key(t.params) for t in trials}) == 8
+    assert len({t.user_attrs["worker"]["pid"] for t in trials}) == 2  # both workers searched
+    assert sorted(p.name for p in (res / "wk/tiny").glob("*.json")) == [
+        "ensemble.json",
+        "search.json",
+    ]
+    ensemble = json.loads((res / "wk/tiny/ensemble.json").read_text())["ensemble"]
+    assert ensemble["candidates"] == min(8, MAX_CANDIDATES)  # among every worker's trials
+    logs = [p.read_text() for p in sorted((res / "wk/runs/workers").glob("*.log"))]
+    assert len(logs) == 2 and not any("wrote" in log for log in logs)  # the parent finalized
+    assert out.count("wrote") == 2, out
+
+
+@pytest.mark.faults
+def test_four_workers_on_a_fresh_postgresql_share_one_40_trial_study(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    suite = write_suite(tmp_path)
+    res = tmp_path / "res"
+    args = ["worker", str(suite), "--storage", postgres_url, "--results", str(res)]
+    args += ["--trials", "40", "--no-track", "--no-ablate"]
+    procs = [mmbench(*args) for _ in range(4)]  # all at once: the creation race
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    study = optuna.load_study(study_name="wk.tiny", storage=postgres_url)
+    trials = ran(study)
+    assert len(trials) == 40
+    assert len({config_key(t.params) for t in trials}) == 40
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert sum("wrote" in out for out in outs) == 1, outs  # exactly one worker finalized
+    assert sorted(p.name for p in (res / "wk/tiny").glob("*.json")) == [
+        "ensemble.json",
+        "search.json",
+    ]
+    result = json.loads((res / "wk/tiny/search.json").read_text())
+    assert result["search"]["states"]["complete"] >= 40
+
+
+@pytest.mark.faults
+def test_a_worker_killed_mid_trial_is_retried_and_nothing_is_left_running(
+    tmp_path: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    suite = write_suite(tmp_path, epochs=60)
+    res, uri = tmp_path / "res", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    args = ["worker", str(suite), "--storage", storage, "--results", str(res)]
+    args += ["--trials", "6", "--tracking-uri", uri, "--no-ablate"]
+    victim = mmbench(*args)
+    study = _wait_for_running_trial(storage, victim.pid)
+    survivor = mmbench(*args)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate(timeout=60)
+    out, _ = survivor.communicate(timeout=600)
+    assert survivor.returncode == 0, out
+    trials = study.get_trials()
+    killed = [t for t in trials if t.user_attrs.get("worker", {}).get("pid") == victim.pid]
+    assert killed and killed[0].state == TrialState.FAIL
+    assert any(t.user_attrs.get("retry_of") == killed[0].number for t in trials)
+    assert len(ran(study)) == 6 and all(t.state != TrialState.RUNNING for t in trials)
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("mmbench/wk").experiment_id])
+    assert runs and not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
+    assert "wrote" in out
+
+
+def _wait_for_running_trial(storage: str, pid: int, timeout: float = 120) -> Any:
+    """The study, once worker ``pid`` has a RUNNING trial."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            study = optuna.load_study(study_name="wk.tiny", storage=storage)
+        except KeyError:  # not created yet
+            continue
+        running = study.get_trials(states=(TrialState.RUNNING,))
+        if any(t.user_attrs.get("worker", {}).get("pid") == pid for t in running):
+            return study
+    pytest.fail("the worker never started a trial")
