@@ -105,6 +105,13 @@ def add_worker_parsers(sub: Any, run: argparse.ArgumentParser) -> None:
         parser.add_argument("suite", type=Path, help="suite YAML file")
         for action in common:
             parser._add_action(action)
+    track = sub.add_parser(
+        "track", help="log to MLflow what a run could not (server down, --no-track); idempotent"
+    )
+    track.add_argument("suite", type=Path, help="suite YAML file")
+    for action in common:
+        if action.dest in ("results", "storage", "tracking_uri"):
+            track._add_action(action)
     worker.add_argument("--worker-index", type=int, default=-1, help=argparse.SUPPRESS)
     worker.add_argument(
         "--finalize", choices=["claim", "never"], default="claim", help=argparse.SUPPRESS
@@ -115,6 +122,28 @@ def add_worker_parsers(sub: Any, run: argparse.ArgumentParser) -> None:
 def cmd_worker(args: argparse.Namespace) -> int:
     studies = dict(s.split("=", 1) for s in args.study)
     return _run(args, worker=args.worker_index, finalize=args.finalize, studies=studies)
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from mmbench.results import ResultLayout
+    from mmbench.tracking.backfill import backfill
+
+    layout = ResultLayout(args.results, suite_name(args.suite))
+    report = backfill(
+        layout,
+        uri=args.tracking_uri,
+        storage=args.storage,
+        warn=lambda m: print(f"warning: {m}", file=sys.stderr),
+    )
+    for path in report.results:
+        print(f"logged {path}")
+    print(
+        f"{len(report.results)} result files and {report.trials} trial runs logged; "
+        f"{report.already} already tracked"
+    )
+    for problem in report.problems:
+        print(f"mmbench: error: {problem}", file=sys.stderr)
+    return 1 if report.problems else 0
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
@@ -362,6 +391,7 @@ COMMANDS = {
     "run": cmd_run,
     "worker": cmd_worker,
     "finalize": cmd_finalize,
+    "track": cmd_track,
     "validate": cmd_validate,
     "show": cmd_show,
     "leaderboard": cmd_leaderboard,

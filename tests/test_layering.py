@@ -87,6 +87,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.ablation",
         "tracking.serving",
         "tracking.job",
+        "tracking.backfill",
     ),
     ("runner",),  # composes a suite run
     ("workers",),  # many local worker processes on one run

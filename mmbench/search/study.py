@@ -574,6 +574,8 @@ class _Objective:
     def _end(
         self, trial: Any, state: str, spec: PipelineSpec, done: list[FoldResult], err: str | None
     ) -> None:
+        # the fold scores stay with the trial, so tracking can be filled in later
+        trial.set_user_attr("folds", [f.metrics for f in done if f.ok])
         if self.hooks.end:
             self.hooks.end(trial, state, spec, done, err)
 

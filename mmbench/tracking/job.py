@@ -10,6 +10,7 @@ tracking failure is reported through ``warn`` and never costs a result file.
 from __future__ import annotations
 
 import tempfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,26 +73,27 @@ def start_job(
     """
     try:
         tracker = Tracker(uri, f"mmbench/{info.suite}")
-        return JobTracker(tracker, info, warn, parent_id=_study_parent(tracker, info, study))
+        return JobTracker(tracker, info, warn, parent_id=study_parent(tracker, info, study))
     except MMBenchError as exc:
         warn(f"MLflow unavailable, running untracked (results are still written): {exc}")
         return None
 
 
-def _study_parent(tracker: Tracker, info: JobInfo, study: Any) -> str | None:
+def study_parent(tracker: Tracker, info: JobInfo, study: Any) -> str | None:
     """The study's parent run (reopened), a new one it now records, or None without a study."""
     from mmbench.search.coordination import claim, claimed
 
     if study is None:
         return None
-    known = claimed(study, PARENT_CLAIM)
+    key = f"{PARENT_CLAIM}.{zlib.crc32(tracker.uri.encode()):08x}"  # one per tracking store
+    known = claimed(study, key)
     if known is None:
         tags = {**info.tags(info.kind), "mmbench.study": study.study_name}
         mine = tracker.start_run(info.label, tags)
-        if claim(study, PARENT_CLAIM, mine):
+        if claim(study, key, mine):
             return mine
         tracker.timed(tracker.client.delete_run, mine)
-        known = claimed(study, PARENT_CLAIM)
+        known = claimed(study, key)
     tracker.timed(tracker.client.update_run, known, status="RUNNING")
     return str(known)
 
@@ -124,21 +126,23 @@ class JobTracker:
     def record_result(
         self,
         result: RunResult,
-        cv: CVResult,
+        cv: CVResult | None = None,
         *,
-        table: MultiModalTable,
-        modalities: Modalities,
+        table: MultiModalTable | None = None,
+        modalities: Modalities | None = None,
         model_path: Path | None = None,
         study: Any = None,
     ) -> TrackingIds | None:
         """Log the chosen pipeline; its ids for :func:`mmbench.results.attach_tracking`, or None.
 
         Without a search this is the parent run itself; after a search it is a child run tagged
-        ``mmbench.kind=best`` beside the trial runs.
+        ``mmbench.kind=best`` beside the trial runs. Everything logged comes from the result
+        file, so that ``mmbench track`` can log it later; the CV's pictures and the model need
+        ``cv``, ``table`` and ``model_path``.
         """
         try:
             run_id = self._log_result(result, cv, table, study)
-            if model_path is not None:
+            if model_path is not None and modalities is not None and table is not None:
                 self._log_model(run_id, model_path, modalities, table)
             if result.search is not None:
                 self.tracker.end_run(run_id, "FINISHED")
@@ -171,7 +175,7 @@ class JobTracker:
             self.warn(f"MLflow: {exc}")
 
     def _log_result(
-        self, result: RunResult, cv: CVResult, table: MultiModalTable, study: Any
+        self, result: RunResult, cv: CVResult | None, table: MultiModalTable | None, study: Any
     ) -> str:
         """Params, per-fold and mean metrics, test metrics and pictures; returns the run id."""
         tracker = self.tracker
@@ -191,13 +195,14 @@ class JobTracker:
         metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
         tracker.log(
             run_id,
-            params={**cv.spec.flat_params(), **protocol_params(result)},
+            params={**result.pipeline.flat_params(), **protocol_params(result)},
             metrics=metrics,
-            steps=fold_steps([f.metrics for f in cv.folds if f.ok]),
+            steps=fold_steps([f.metrics for f in result.folds if f.error is None]),
         )
-        with tempfile.TemporaryDirectory() as tmp:
-            for path in pictures(cv, table, study, Path(tmp)):
-                tracker.log_artifact(run_id, path, "plots")
+        if cv is not None and table is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                for path in pictures(cv, table, study, Path(tmp)):
+                    tracker.log_artifact(run_id, path, "plots")
         if result.ensemble is not None:
             members = ", ".join(
                 f"trial {m.trial} × {m.weight:.2f}" for m in result.ensemble.members

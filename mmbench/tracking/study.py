@@ -37,6 +37,7 @@ class StudyRecorder:
         if self.tracker.failed is not None:
             return
         tags = {**self.tags, "mmbench.kind": "trial", "mmbench.trial": trial.number}
+        tags["mmbench.study"] = trial.study.study_name
         try:
             run_id = self.tracker.start_run(f"trial-{trial.number:03d}", tags, self.parent_id)
         except MMBenchError as exc:
@@ -89,3 +90,54 @@ class StudyRecorder:
             tags=tags,
         )
         self.tracker.end_run(run_id, STATUS.get(state, "FAILED"))
+
+    def backfill(self, study: Any, trial: Any) -> bool:
+        """Log a finished trial (a FrozenTrial) from what the study holds, if its run is missing
+        or was left RUNNING (tracking failed mid-trial); True when something was logged.
+        Idempotent: a trial whose run has ended is left as it is."""
+        from mmbench.config import PipelineSpec
+
+        state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(trial.state.name, "failed")
+        run_id = self._trial_run(study, trial)
+        if run_id is not None:
+            run = self.tracker.timed(self.tracker.client.get_run, run_id)
+            if run.info.status != "RUNNING":
+                return False
+        else:
+            tags = {**self.tags, "mmbench.kind": "trial", "mmbench.trial": trial.number}
+            tags["mmbench.study"] = study.study_name
+            run_id = self.tracker.start_run(f"trial-{trial.number:03d}", tags, self.parent_id)
+        self.runs[trial.number] = run_id
+        self._started[trial.number] = time.perf_counter() - float(
+            trial.user_attrs.get("seconds", 0.0)
+        )
+        spec = PipelineSpec.model_validate(trial.user_attrs["pipeline"])
+        folds = [_Fold(m) for m in trial.user_attrs.get("folds", [])]
+        error = trial.user_attrs.get("error") or trial.user_attrs.get("reason")
+        self._end(trial, state, spec, folds, error)
+        return True
+
+    def _trial_run(self, study: Any, trial: Any) -> str | None:
+        """The trial's run at this tracking URI: the id the trial recorded, else by its tags."""
+        known = trial.user_attrs.get("mlflow_run_id")
+        if known is not None and self._search(f"attributes.run_id = '{known}'"):
+            return str(known)
+        found = self._search(
+            f"tags.`mlflow.parentRunId` = '{self.parent_id}' and "
+            f"tags.`mmbench.study` = '{study.study_name}' and "
+            f"tags.`mmbench.trial` = '{trial.number}'"
+        )
+        return found[0] if found else None
+
+    def _search(self, query: str) -> list[str]:
+        runs = self.tracker.timed(
+            self.tracker.client.search_runs, [self.tracker.experiment_id], filter_string=query
+        )
+        return sorted(str(r.info.run_id) for r in runs)
+
+
+class _Fold:
+    """A fold's metrics as the trial kept them (what :meth:`StudyRecorder._end` reads)."""
+
+    def __init__(self, metrics: Mapping[str, float]) -> None:
+        self.metrics, self.error = dict(metrics), None
