@@ -264,6 +264,7 @@ class _Context:
     layout: ResultLayout
     job: Any = None  # JobTracker, None when untracked
     info: Any = None  # JobInfo of the job's runs
+    lost_s: float = 0.0  # seconds spent failing to reach MLflow
     model_path: Path | None = None
     study: Any = None
     warnings: list[str] = field(default_factory=list)
@@ -273,11 +274,11 @@ class _Context:
     def begin(self, reference: str | None) -> None:
         """Reset per-job state and, when tracking, open the job's parent MLflow run."""
         self.model_path, self.study, self.warnings, self.job = None, None, [], None
-        self.trial_results = {}
+        self.trial_results, self.lost_s = {}, 0.0
         if not self.options.track:
             return
         from mmbench.device import resolve_device
-        from mmbench.tracking import JobInfo, start_job
+        from mmbench.tracking import JobInfo
 
         info = JobInfo(
             suite=self.suite.name,
@@ -291,7 +292,7 @@ class _Context:
         )
         self.info = info
         if reference is not None or not self.searches():
-            self.job = start_job(info, uri=self.options.tracking_uri, warn=self.warn)
+            self.job = self._timed_start(info, None)
 
     def searches(self) -> bool:
         """Whether the suite's own job is an Optuna search (else a single candidate)."""
@@ -300,10 +301,22 @@ class _Context:
     def track_study(self, study: Any) -> None:
         """A search job's parent run is the study's own: opened once the study is."""
         if self.options.track:
-            from mmbench.tracking import start_job
+            self.job = self._timed_start(self.info, study)
 
-            uri = self.options.tracking_uri
-            self.job = start_job(self.info, uri=uri, warn=self.warn, study=study)
+    def _timed_start(self, info: Any, study: Any) -> Any:
+        """Open the job's MLflow runs; the time a failed attempt took still counts as
+        tracking time (:attr:`tracking_seconds`)."""
+        from mmbench.tracking import start_job
+
+        start = time.perf_counter()
+        job = start_job(info, uri=self.options.tracking_uri, warn=self.warn, study=study)
+        if job is None:
+            self.lost_s += time.perf_counter() - start
+        return job
+
+    @property
+    def tracking_seconds(self) -> float:
+        return self.lost_s + (self.job.seconds if self.job is not None else 0.0)
 
     def end(self, status: str) -> None:
         if self.job is not None:
@@ -593,7 +606,7 @@ def _search(ctx: _Context, deadline: Any) -> tuple[_Scored | None, Any]:
         best_trial=_best_number(study),
         seconds=outcome.seconds,
         optuna_seconds=outcome.optuna_seconds,
-        tracking_seconds=ctx.job.seconds if ctx.job is not None else 0.0,
+        tracking_seconds=ctx.tracking_seconds,
     )
     return _Scored(cv, "search", search=search), outcome
 

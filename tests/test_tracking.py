@@ -143,9 +143,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_mlflow_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def running_mlflow_server(
+    tmp_path: Path, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path: (url, process)."""
-    port = free_port()
+    port = port or free_port()
     cmd = [
         sys.executable,
         "-m",

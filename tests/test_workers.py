@@ -165,3 +165,64 @@ def _wait_for_running_trial(storage: str, pid: int, timeout: float = 120) -> Any
         if any(t.user_attrs.get("worker", {}).get("pid") == pid for t in running):
             return study
     pytest.fail("the worker never started a trial")
+
+
+@pytest.mark.faults
+@pytest.mark.server
+def test_a_tracking_server_killed_mid_search_costs_little_and_is_backfilled(
+    tmp_path: Path,
+) -> None:
+    from mlflow import MlflowClient
+    from test_tracking import kill_group, running_mlflow_server
+
+    suite = write_suite(tmp_path, epochs=20)
+    args = ["run", str(suite), "--trials", "12", "--no-ablate", "--quiet"]
+    res = tmp_path / "res"
+    storage = f"sqlite:///{res / 'wk/optuna.db'}"
+    with running_mlflow_server(tmp_path) as (url, server):
+        # the untracked run beside the same idle server: both runs share the machine alike
+        env = {**os.environ, "MMBENCH_CACHE_DIR": str(tmp_path / "cache-untracked")}
+        start = time.perf_counter()
+        plain = mmbench(*args, "--results", str(tmp_path / "plain"), "--no-track", env=env)
+        assert plain.wait(timeout=600) == 0
+        untracked = time.perf_counter() - start
+        env["MMBENCH_CACHE_DIR"] = str(tmp_path / "cache-tracked")
+        start = time.perf_counter()
+        run = mmbench(*args, "--results", str(res), "--tracking-uri", url, env=env)
+        _wait_for_complete_trials(storage, 4)
+        kill_group(server, signal.SIGKILL)  # mid-search
+        out, _ = run.communicate(timeout=600)
+        tracked = time.perf_counter() - start
+        assert run.returncode == 0, out
+    study = optuna.load_study(study_name="wk.tiny", storage=storage)
+    assert len(ran(study)) == 12  # the search went on
+    result = json.loads((res / "wk/tiny/search.json").read_text())
+    assert result["tracking"] is None and result["search"]["tracking_seconds"] > 0
+    assert tracked < 1.10 * untracked, (tracked, untracked)
+    # the server is back (same store): `mmbench track` fills in what the outage lost, once
+    port = int(url.rsplit(":", 1)[1])  # restarted where it was, on the same store
+    with running_mlflow_server(tmp_path, port) as (url, _):
+        track = ["track", str(suite), "--results", str(res), "--tracking-uri", url]
+        first = mmbench(*track).communicate(timeout=300)[0]
+        again = mmbench(*track).communicate(timeout=300)[0]
+        client = MlflowClient(tracking_uri=url)
+        runs = client.search_runs([client.get_experiment_by_name("mmbench/wk").experiment_id])
+    assert "2 result files" in first and "0 result files and 0 trial runs" in again, first + again
+    trials = [r for r in runs if r.data.tags.get("mmbench.kind") == "trial"]
+    assert len(trials) == 12 and {r.info.status for r in trials} == {"FINISHED"}
+    assert len({r.data.tags["mmbench.trial"] for r in trials}) == 12
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert json.loads((res / "wk/tiny/search.json").read_text())["tracking"]["run_id"]
+
+
+def _wait_for_complete_trials(storage: str, n: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        try:
+            study = optuna.load_study(study_name="wk.tiny", storage=storage)
+        except Exception:  # not created yet
+            continue
+        if len(study.get_trials(states=(TrialState.COMPLETE,))) >= n:
+            return
+    pytest.fail(f"fewer than {n} trials completed")
