@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class FeatureCache:
         self.root = None if root is None else Path(root).expanduser()
         self.hits = 0
         self.misses = 0
+        self.write_error: str | None = None  # the first failed write (warned about once)
         self.seconds_saved = 0.0
 
     @property
@@ -128,7 +130,13 @@ class FeatureCache:
         start = time.perf_counter()
         array = _as_array(compute())
         seconds = time.perf_counter() - start
-        self._write(path, key, array, seconds)
+        try:
+            self._write(path, key, array, seconds)
+        except OSError as exc:  # a full or read-only disk costs the cache, never the features
+            if self.write_error is None:
+                self.write_error = str(exc)
+                warnings.warn(f"feature cache {self.root} not written: {exc}", stacklevel=2)
+            path.with_suffix(".json").unlink(missing_ok=True)  # no entry without its array
         return array
 
     def _write(self, path: Path, key: dict[str, Any], array: np.ndarray, seconds: float) -> None:

@@ -226,3 +226,37 @@ def _wait_for_complete_trials(storage: str, n: int, timeout: float = 300) -> Non
         if len(study.get_trials(states=(TrialState.COMPLETE,))) >= n:
             return
     pytest.fail(f"fewer than {n} trials completed")
+
+
+DISK_FULL = """
+import resource, signal, sys
+from mmbench.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))  # no file may grow past 2 kB
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("trials", ["1", "3"], ids=["single", "search"])
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(
+    tmp_path: Path, trials: str
+) -> None:
+    suite = write_suite(tmp_path)
+    res = tmp_path / "res"
+    args = [str(suite), "--trials", trials, "--results", str(res), "--no-track", "--no-ablate"]
+    proc = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, "run", *args, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out
+    if trials == "1":  # the cross-validation ran: its scores are printed, not lost
+        assert "could not write its result file" in out and "f1_macro 0." in out
+    else:
+        assert "cannot open Optuna storage" in out and "disk I/O error" in out
+    left = [p for p in res.rglob("*") if p.is_file()]
+    assert left == [], left  # no result, no temp file, no empty optuna.db

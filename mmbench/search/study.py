@@ -108,11 +108,15 @@ def make_storage(url: str, heartbeat_s: int, attempts: int = 6) -> Any:
     # heartbeats, grouped TPE and the Wilcoxon pruner are flagged experimental; we rely on them
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
+    db = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    new = db is not None and not db.exists()
     for attempt in range(attempts):
         try:
             return _make_storage(url, heartbeat_s)
         except MMBenchError as exc:
             if attempt == attempts - 1 or not any(m in str(exc) for m in _RACES):
+                if new and db is not None and db.exists() and db.stat().st_size == 0:
+                    db.unlink()  # a full or read-only disk: leave no empty database behind
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
     raise AssertionError("unreachable")
@@ -140,7 +144,8 @@ def _make_storage(url: str, heartbeat_s: int) -> Any:
             ),
         )
     except Exception as exc:
-        raise MMBenchError(f"cannot open Optuna storage {url!r}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MMBenchError(f"cannot open Optuna storage {url!r}: {first}") from None
 
 
 def make_sampler(name: str, seed: int, multi: bool) -> Any:
