@@ -302,6 +302,7 @@ def test_resume_closes_the_mlflow_run_a_killed_worker_left_running(tmp_path: Pat
     states = [
         t.state.name
         for t in optuna.load_study(study_name="tiny-suite.tiny", storage=storage).trials
+        if "duplicate_of" not in t.user_attrs  # proposals of a configuration already run
     ]
     assert "RUNNING" not in states and states.count("FAIL") == 1
     client = MlflowClient(tracking_uri=uri)
@@ -312,3 +313,25 @@ def test_resume_closes_the_mlflow_run_a_killed_worker_left_running(tmp_path: Pat
     mine = [t for t in trials if t.info.run_id != run_id]  # not the hand-made orphan run
     assert {t.data.tags["mlflow.parentRunId"] for t in mine} == {parent.info.run_id}
     assert len(mine) == 3  # two trials of the first run, the killed trial's retry
+    for kind in ("best", "ensemble"):  # the resume replaced them, it did not add a second
+        assert len(client.search_runs([exp], f"tags.`mmbench.kind` = '{kind}'")) == 1
+
+
+def test_workers_opening_a_fresh_mlflow_store_at_once_all_track(tmp_path: Path) -> None:
+    code = (
+        "import sys; from mmbench.tracking.client import Tracker; "
+        "t = Tracker(sys.argv[1], 'mmbench/race'); print(t.start_run('r', {}))"
+    )
+    uri = f"sqlite:///{tmp_path / 'fresh.db'}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-500:] for _, err in outs]
+    client = MlflowClient(tracking_uri=uri)
+    assert (
+        len(client.search_runs([client.get_experiment_by_name("mmbench/race").experiment_id])) == 3
+    )

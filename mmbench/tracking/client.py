@@ -10,10 +10,11 @@ same against a local SQLite store and a remote ``mlflow server``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,6 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str) -> None:
         import logging
 
-        from mlflow import MlflowClient
-
         for name in ("mlflow", "alembic"):  # schema-migration chatter on a new SQLite store
             logging.getLogger(name).setLevel(logging.WARNING)
         # a "View run at <url>" line per ended run would bury the progress bars
@@ -56,11 +55,20 @@ class Tracker:
         self.failed: str | None = None  # the first error: later calls fail at once
         self.seconds = 0.0  # time spent talking to MLflow, reported by benchmarks
         self.timed(check_reachable, self.uri)
-        try:
-            self.client = MlflowClient(tracking_uri=self.uri)
-        except Exception as exc:
-            raise MMBenchError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
-        self.experiment_id = self.timed(self._experiment, experiment)
+        self.experiment_id = self._open(experiment)
+
+    def _open(self, experiment: str) -> str:
+        """The client and the experiment's id. A local SQLite store is opened under a file
+        lock: MLflow creating a new database's schema from several processes at once (workers
+        started together) leaves all but one with a broken migration."""
+        from mlflow import MlflowClient
+
+        with _store_lock(self.uri):
+            try:
+                self.client = MlflowClient(tracking_uri=self.uri)
+            except Exception as exc:
+                raise MMBenchError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
+            return str(self.timed(self._experiment, experiment))
 
     def timed(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` counting its time as tracking time; its errors become MMBenchError.
@@ -136,6 +144,24 @@ class Tracker:
 
     def run_url(self, run_id: str) -> str:
         return f"{self.uri} experiment {self.experiment_id} run {run_id}"
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock beside a ``sqlite:///`` store's file (no-op for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def check_reachable(uri: str, timeout: float = REACH_TIMEOUT_S) -> None:
