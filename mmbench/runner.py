@@ -14,42 +14,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mmbench.errors import MMBenchError
+from mmbench.job_context import (
+    JobContext,
+    RunOptions,
+    Scored,
+    refit_and_test,
+    test_table,
+)
 from mmbench.progress import Reporter
 from mmbench.results import ResultLayout
 from mmbench.suite import DatasetSpec, Suite
 
 __all__ = ["DatasetOutcome", "Reporter", "RunOptions", "run_dataset", "run_suite"]
-
-
-@dataclass
-class RunOptions:
-    results_dir: Path = Path("results")
-    tracking_uri: str | None = None
-    track: bool = True
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    datasets: list[str] | None = None
-    trials: int | None = None
-    timeout: float | None = None
-    storage: str | None = None
-    resume: bool = False
-    progress: bool = True
-    pipelines: list[str] = field(default_factory=list)
-    """Reference pipelines to run instead of the suite's own (see :mod:`mmbench.baselines`)."""
-    ablate: bool | None = None
-    """Run modality ablations after the suite's pipeline; None: as the suite says."""
-    worker: int | None = None
-    """None: a lone process. Else this process is one of several workers sharing each dataset's
-    study (see :mod:`mmbench.search.coordination`); -1: a worker started on its own."""
-    finalize: Literal["always", "claim", "never", "only"] = "always"
-    """After a search: write the results (``always``), only if this worker finishes the study
-    and wins the claim (``claim``), never (a worker whose parent finalizes), or run no trial
-    and only finalize what the study holds (``only``: ``mmbench finalize``)."""
-    studies: dict[str, str] = field(default_factory=dict)
-    """Dataset → the exact study to join (workers started by ``run --workers``)."""
 
 
 @dataclass
@@ -123,7 +102,7 @@ def run_dataset(
         f"{spec.name}: {len(table)} rows, {table.n_classes} classes, "
         f"modalities {', '.join(table.modalities)} (fingerprint {table.fingerprint})"
     )
-    ctx = _Context(
+    ctx = JobContext(
         suite=suite,
         spec=spec,
         options=options,
@@ -147,7 +126,7 @@ def run_dataset(
     return outcomes
 
 
-def _run_job(ctx: _Context, reference: str | None) -> list[DatasetOutcome]:
+def _run_job(ctx: JobContext, reference: str | None) -> list[DatasetOutcome]:
     """One pipeline (or search) on the loaded dataset; the parent MLflow run spans all of it."""
     ctx.begin(reference)
     status = "FAILED"
@@ -159,21 +138,7 @@ def _run_job(ctx: _Context, reference: str | None) -> list[DatasetOutcome]:
         ctx.end(status)
 
 
-@dataclass
-class _Scored:
-    """One candidate a job scored, before it becomes a result file."""
-
-    cv: Any
-    name: str
-    test_metrics: dict[str, float] | None = None
-    search: Any = None  # SearchSummary
-    budget: Any = None  # BudgetSummary
-    ensemble: Any = None  # EnsembleSummary
-    model_path: Path | None = None
-    final: Any = None  # FinalModel of an ensemble, for held-out scoring
-
-
-def _evaluate_and_record(ctx: _Context, reference: str | None) -> list[DatasetOutcome]:
+def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[DatasetOutcome]:
     """Evaluate, (ablate), write each complete result once, then track it and attach the ids.
 
     A search job scores two candidates: the best trial (``search``) and the final ensemble
@@ -183,7 +148,9 @@ def _evaluate_and_record(ctx: _Context, reference: str | None) -> list[DatasetOu
     if reference is not None:
         scored = [_reference(ctx, reference)]
     elif ctx.searches():
-        scored = _search_job(ctx, start)
+        from mmbench.study_job import search_job
+
+        scored = search_job(ctx, start)
     else:
         scored = [_single(ctx)]
     wall = time.perf_counter() - start  # the job's own time; ablations are reported apart
@@ -194,7 +161,7 @@ def _evaluate_and_record(ctx: _Context, reference: str | None) -> list[DatasetOu
     return outcomes
 
 
-def _record(ctx: _Context, item: _Scored, wall: float, ablate: bool) -> DatasetOutcome:
+def _record(ctx: JobContext, item: Scored, wall: float, ablate: bool) -> DatasetOutcome:
     from mmbench.jobs import build_result
     from mmbench.results import AblationSummary
 
@@ -230,7 +197,7 @@ def _record(ctx: _Context, item: _Scored, wall: float, ablate: bool) -> DatasetO
 
 
 def _track(
-    ctx: _Context, result: Any, path: Path, cv: Any, report: Any, files: dict[str, Path]
+    ctx: JobContext, result: Any, path: Path, cv: Any, report: Any, files: dict[str, Path]
 ) -> Any:
     """Record the written result (and its ablation) in MLflow; the file gets the run ids."""
     from mmbench.results import attach_tracking
@@ -250,103 +217,20 @@ def _track(
     return attach_tracking(path, ids) if ids is not None else result
 
 
-@dataclass
-class _Context:
-    """Everything the steps of one dataset's run share."""
-
-    suite: Suite
-    spec: DatasetSpec
-    options: RunOptions
-    reporter: Reporter
-    table: Any
-    folds: list[Any]
-    cache: Any
-    layout: ResultLayout
-    job: Any = None  # JobTracker, None when untracked
-    info: Any = None  # JobInfo of the job's runs
-    lost_s: float = 0.0  # seconds spent failing to reach MLflow
-    model_path: Path | None = None
-    study: Any = None
-    warnings: list[str] = field(default_factory=list)
-    trial_results: dict[int, Any] = field(default_factory=dict)
-    """CV result of every completed trial of the study that is known (for the ensemble)."""
-
-    def begin(self, reference: str | None) -> None:
-        """Reset per-job state and, when tracking, open the job's parent MLflow run."""
-        self.model_path, self.study, self.warnings, self.job = None, None, [], None
-        self.trial_results, self.lost_s = {}, 0.0
-        if not self.options.track:
-            return
-        from mmbench.device import resolve_device
-        from mmbench.tracking import JobInfo
-
-        info = JobInfo(
-            suite=self.suite.name,
-            dataset=self.spec.name,
-            label=self.spec.name if reference is None else f"{self.spec.name}/{reference}",
-            kind="study" if reference is None else "reference",
-            seed=self.suite.seed,
-            fingerprint=self.table.fingerprint,
-            source=self.spec.source.describe(),
-            device=str(resolve_device("auto")),
-        )
-        self.info = info
-        if reference is not None or not self.searches():
-            self.job = self._timed_start(info, None)
-
-    def searches(self) -> bool:
-        """Whether the suite's own job is an Optuna search (else a single candidate)."""
-        return (self.options.trials or self.spec.budget.trials) > 1
-
-    def track_study(self, study: Any) -> None:
-        """A search job's parent run is the study's own: opened once the study is."""
-        if self.options.track:
-            self.job = self._timed_start(self.info, study)
-
-    def _timed_start(self, info: Any, study: Any) -> Any:
-        """Open the job's MLflow runs; the time a failed attempt took still counts as
-        tracking time (:attr:`tracking_seconds`)."""
-        from mmbench.tracking import start_job
-
-        start = time.perf_counter()
-        job = start_job(info, uri=self.options.tracking_uri, warn=self.warn, study=study)
-        if job is None:
-            self.lost_s += time.perf_counter() - start
-        return job
-
-    @property
-    def tracking_seconds(self) -> float:
-        return self.lost_s + (self.job.seconds if self.job is not None else 0.0)
-
-    def end(self, status: str) -> None:
-        if self.job is not None:
-            self.job.close(status)
-            self.job = None
-
-    def ablates(self, reference: str | None) -> bool:
-        """Ablations follow the suite's own pipeline only, as the suite or ``--ablate`` says."""
-        enabled = self.spec.ablation.enabled if self.options.ablate is None else self.options.ablate
-        return enabled and reference is None
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
-        self.reporter.error(message)
-
-
-def _single(ctx: _Context) -> _Scored:
+def _single(ctx: JobContext) -> Scored:
     from mmbench.jobs import evaluate_fixed
 
     with ctx.reporter.task(f"{ctx.spec.name}: {len(ctx.folds)} folds", len(ctx.folds)) as advance:
         cv = evaluate_fixed(
             ctx.spec, ctx.table, ctx.folds, cache=ctx.cache, on_fold=lambda r, i: advance(r)
         )
-    item = _Scored(cv, "default")
+    item = Scored(cv, "default")
     if ctx.spec.test_source is not None:
-        item.test_metrics, item.model_path = _refit_and_test(ctx, cv, "default")
+        item.test_metrics, item.model_path = refit_and_test(ctx, cv, "default")
     return item
 
 
-def _reference(ctx: _Context, name: str) -> _Scored:
+def _reference(ctx: JobContext, name: str) -> Scored:
     from mmbench.baselines import evaluate_reference
     from mmbench.jobs import require_a_fold
     from mmbench.peers import PEERS
@@ -358,13 +242,13 @@ def _reference(ctx: _Context, name: str) -> _Scored:
         name, ctx.table, ctx.folds, primary=ctx.spec.protocol.primary_metric, cache=ctx.cache
     )
     require_a_fold(cv)
-    item = _Scored(cv, name)
+    item = Scored(cv, name)
     if ctx.spec.test_source is not None:
-        item.test_metrics, item.model_path = _refit_and_test(ctx, cv, name)
+        item.test_metrics, item.model_path = refit_and_test(ctx, cv, name)
     return item
 
 
-def _peer(ctx: _Context, name: str) -> _Scored:
+def _peer(ctx: JobContext, name: str) -> Scored:
     """A peer tool on the same folds; its held-out model gets the job's whole time budget.
 
     Each CV fold gets ``timeout / folds``, so the CV costs about one budget, and the model
@@ -390,17 +274,17 @@ def _peer(ctx: _Context, name: str) -> _Scored:
             on_fold=lambda r, i: advance(r),
         )
     require_a_fold(cv)
-    item = _Scored(cv, name)
+    item = Scored(cv, name)
     if spec.test_source is not None:
         model = fit_peer(
             name, table, seed=ctx.suite.seed, time_limit_s=timeout, metric=primary, frame=frame
         )
-        test = _test_table(ctx)
+        test = test_table(ctx)
         item.test_metrics = compute_metrics(test.labels, model.predict_proba(peer_frame(test)))
     return item
 
 
-def _ablate(ctx: _Context, cv: Any) -> tuple[Any, dict[str, Path]]:
+def _ablate(ctx: JobContext, cv: Any) -> tuple[Any, dict[str, Path]]:
     """Modality ablations of the chosen pipeline, written to the layout's ablation folder.
 
     A failed ablation is a warning: the job's own result is still written.
@@ -430,306 +314,3 @@ def _ablate(ctx: _Context, cv: Any) -> tuple[Any, dict[str, Path]]:
     files = write_report(report, ctx.layout.ablation_dir(ctx.spec.name))
     ctx.reporter.info(f"{ctx.spec.name}: ablation table {files['md']}")
     return report, files
-
-
-FINAL_RESERVE = 0.2
-"""Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
-
-
-def _search_job(ctx: _Context, start: float) -> list[_Scored]:
-    """Search within the budget, then build the final ensemble and score both on held-out rows.
-
-    ``timeout_s`` bounds the whole job: the search stops :data:`FINAL_RESERVE` of it early
-    (trials check the deadline between folds, epochs and boosting rounds), and the final phase
-    refits ensemble members only while they fit before the job's deadline.
-    """
-    from mmbench.budget import NO_DEADLINE, Deadline
-    from mmbench.final import fit_final, plan_ensemble
-
-    timeout = ctx.options.timeout or ctx.spec.budget.timeout_s
-    deadline = Deadline.after(None if timeout is None else timeout - (time.perf_counter() - start))
-    search_deadline = NO_DEADLINE if timeout is None else deadline.earlier(FINAL_RESERVE * timeout)
-    best, outcome = _search(ctx, search_deadline)
-    if best is None:  # another worker (or the parent process) finalizes the study
-        return []
-    searched = time.perf_counter()
-    primary = ctx.spec.protocol.primary_metric
-    plan = plan_ensemble(ctx.trial_results, ctx.table.labels, ctx.folds, primary)
-    single = _fit(ctx, best.cv, "search")
-    best.model_path = single.path
-    scored = [best]
-    test = _held_out(ctx, single.model, best, plan, deadline)
-    fitted = {best.search.best_trial: single.model} if best.search.best_trial is not None else {}
-    if plan is not None:
-        final = fit_final(
-            ctx.table,
-            plan,
-            ctx.folds,
-            seed=ctx.suite.seed,
-            cache=ctx.cache,
-            deadline=deadline,
-            fitted=fitted,
-        )
-        item = _ensemble_item(ctx, plan, final, best.search)
-        scored.append(item)
-        if test is not None:
-            item.test_metrics = _score_final(ctx, final, single.model, test)
-    budget = _budget(ctx, timeout, start, searched, outcome)
-    for item in scored:
-        item.budget = budget
-    return scored
-
-
-def _held_out(
-    ctx: _Context, single: Any, best: _Scored, plan: Any, deadline: Any
-) -> tuple[Any, Any] | None:
-    """Score the best trial on the held-out rows *before* the final fit, and encode those rows
-    for the ensemble's members into the feature cache while the deadline allows, so the time the
-    final fit is given is what is really left. Returns the test table and the best trial's
-    probabilities (None without a test source)."""
-    from mmbench.budget import DeadlineReached
-    from mmbench.evaluation import compute_metrics
-    from mmbench.pipeline import build_encoders, transform
-
-    if ctx.spec.test_source is None:
-        return None
-    test = _test_table(ctx)
-    proba = single.predict_proba(test, ctx.cache)
-    best.test_metrics = compute_metrics(test.labels, proba, threshold=single.threshold)
-    members = plan.cvs if plan is not None and ctx.cache.enabled else []  # no cache: no use
-    for cv in members:
-        frozen = {
-            m: e for m, e in build_encoders(cv.spec, cv.modalities).items() if not e.fits_on_data
-        }
-        try:
-            transform(test, frozen, ctx.cache, deadline)
-        except DeadlineReached:
-            break
-    return test, proba
-
-
-def _score_final(ctx: _Context, final: Any, single: Any, held_out: tuple[Any, Any]) -> dict:
-    """The ensemble's held-out metrics (the best trial's probabilities reused if a member)."""
-    from mmbench.evaluation import compute_metrics
-
-    test, single_proba = held_out
-    known = {
-        t: single_proba for t, m in zip(final.trials, final.members, strict=True) if m is single
-    }
-    proba = final.predict_proba(test, known=known, cache=ctx.cache)
-    return compute_metrics(test.labels, proba, weights=final.decision)
-
-
-@dataclass
-class _Refit:
-    model: Any
-    path: Path
-
-
-def _fit(ctx: _Context, cv: Any, name: str) -> _Refit:
-    from mmbench.pipeline import fit_pipeline
-
-    ctx.reporter.info(f"{ctx.spec.name}: refitting {name} on all training rows")
-    model = fit_pipeline(
-        ctx.table, cv.spec, seed=ctx.suite.seed, modalities=cv.modalities, cache=ctx.cache
-    )
-    return _Refit(model, model.save(ctx.layout.model_file(ctx.spec.name, name)))
-
-
-def _ensemble_item(ctx: _Context, plan: Any, final: Any, search: Any) -> _Scored:
-    from mmbench.results import EnsembleMember, EnsembleSummary
-
-    summary = EnsembleSummary(
-        members=[
-            EnsembleMember(trial=t, weight=w, pipeline=m.spec, fit=final.fit_kind(m))
-            for t, w, m in zip(final.trials, final.weights, final.members, strict=True)
-        ],
-        oof_score=plan.selection.score,
-        best_single_oof_score=plan.selection.best_single_score,
-        candidates=plan.candidates,
-        decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
-        dropped=final.dropped,
-    )
-    final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
-    return _Scored(plan.cv, "ensemble", search=search, ensemble=summary, final=final)
-
-
-def _budget(
-    ctx: _Context, timeout: float | None, start: float, searched: float, outcome: Any
-) -> Any:
-    from mmbench.results import BudgetSummary
-
-    now = time.perf_counter()
-    cut = sum(1 for t in outcome.study.trials if "reason" in t.user_attrs)
-    return BudgetSummary(
-        timeout_s=timeout,
-        wall_s=now - start,
-        search_s=searched - start,
-        final_s=now - searched,
-        trials_run=outcome.n_new_trials,
-        trials_cut=cut,
-    )
-
-
-def _search(ctx: _Context, deadline: Any) -> tuple[_Scored | None, Any]:
-    """Run (or join) the study; the best trial's item, or None when this process does not
-    finalize the study (see :attr:`RunOptions.finalize`)."""
-    from mmbench.results import SearchSummary
-    from mmbench.search import TrialHooks, run_search
-    from mmbench.search.study import open_study
-
-    settings, space = _search_settings(ctx, deadline)
-    study = ctx.study = open_study(settings)
-    ctx.track_study(study)
-    hooks = ctx.job.trial_hooks() if ctx.job is not None else TrialHooks()
-    with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
-        outcome = run_search(
-            ctx.table,
-            ctx.folds,
-            space,
-            settings,
-            cache=ctx.cache,
-            hooks=hooks,
-            on_trial=lambda study, trial: advance(_TrialStatus(study, trial)),
-            study=study,
-            optimize=ctx.options.finalize != "only",
-        )
-    if not _finalizes(ctx, study):
-        return None, outcome
-    cv = _best_cv(ctx, outcome, settings)
-    search = SearchSummary(
-        study=study.study_name,
-        storage=_redact(settings.storage or ""),
-        n_trials=len(study.trials),
-        new_trials=outcome.n_new_trials,
-        states=_state_counts(study),
-        best_trial=_best_number(study),
-        seconds=outcome.seconds,
-        optuna_seconds=outcome.optuna_seconds,
-        tracking_seconds=ctx.tracking_seconds,
-    )
-    return _Scored(cv, "search", search=search), outcome
-
-
-def _search_settings(ctx: _Context, deadline: Any) -> tuple[Any, Any]:
-    from mmbench.search import SearchSettings, SearchSpace
-    from mmbench.search.portfolio import portfolio
-
-    spec, options = ctx.spec, ctx.options
-    space = spec.search or SearchSpace()
-    exact = options.studies.get(spec.name)
-    settings = SearchSettings(
-        study_name=exact or f"{ctx.suite.name}.{spec.name}",
-        storage=options.storage or ctx.layout.study_storage(),
-        n_trials=options.trials or spec.budget.trials,
-        timeout=options.timeout or spec.budget.timeout_s,
-        sampler=space.sampler,
-        pruner=space.pruner,
-        objectives=list(space.objectives),
-        primary=spec.protocol.primary_metric,
-        seed=ctx.suite.seed,
-        # workers join the latest study; ``finalize`` works on it
-        resume=options.resume or options.worker is not None or options.finalize == "only",
-        deadline=deadline,
-        portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
-        worker=options.worker,
-        exact_name=exact is not None,
-        trial_dir=ctx.layout.trials_dir(spec.name),
-    )
-    return settings, space
-
-
-def _finalizes(ctx: _Context, study: Any) -> bool:
-    """Whether this process writes the study's results: the one that ends it, exactly once."""
-    from optuna.trial import TrialState
-
-    from mmbench.search.coordination import claim
-    from mmbench.search.study import finished_trials, worker_id
-
-    mode = ctx.options.finalize
-    if mode in ("always", "only"):
-        return True
-    name = ctx.spec.name
-    if mode == "never":
-        return False
-    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        ctx.reporter.info(f"{name}: trials still run on other workers; the last one finalizes")
-        return False
-    if not claim(study, f"finalize.{finished_trials(study)}", worker_id()):
-        ctx.reporter.info(f"{name}: another worker finalized study {study.study_name}")
-        return False
-    return True
-
-
-def _best_cv(ctx: _Context, outcome: Any, settings: Any) -> Any:
-    """The CV results of the study's completed trials (this process's, and those other
-    processes kept on disk) into ``ctx.trial_results``; the best trial's, evaluated again if
-    no process kept it."""
-    from optuna.trial import TrialState
-
-    from mmbench.pipeline import evaluate_pipeline
-    from mmbench.search.coordination import load_trial_cvs
-
-    study = outcome.study
-    done = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    results = dict(outcome.results)
-    missing = [n for n in done if n not in results]
-    results.update(load_trial_cvs(settings.trial_dir, study.study_name, missing))
-    best = _best_number(study)
-    if best is not None and best not in results:
-        results[best] = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
-    ctx.trial_results = results
-    return results[best] if best is not None else outcome.best_cv
-
-
-class _TrialStatus:
-    """What the progress bar shows after a trial: its state and the best score so far."""
-
-    def __init__(self, study: Any, trial: Any) -> None:
-        self.key = f"trial {trial.number}"
-        self.error = None
-        state = trial.state.name.lower()
-        try:
-            best = study.best_value if len(study.directions) == 1 else None
-        except ValueError:
-            best = None
-        self.text = f"{self.key} {state}" + (f", best {best:.3f}" if best is not None else "")
-
-
-def _state_counts(study: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
-    return counts
-
-
-def _best_number(study: Any) -> int | None:
-    from mmbench.search.study import best_trial
-
-    best = best_trial(study)
-    return None if best is None else best.number
-
-
-def _redact(url: str) -> str:
-    """Storage URL without a password."""
-    import re
-
-    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
-
-
-def _test_table(ctx: _Context) -> Any:
-    from mmbench.data import load_table
-
-    return load_table(
-        ctx.spec, ctx.suite.root, split="test", seed=ctx.suite.seed, classes=ctx.table.classes
-    )
-
-
-def _refit_and_test(ctx: _Context, cv: Any, name: str) -> tuple[dict[str, float], Path]:
-    """Fit a fixed pipeline on all training rows, save it, score the held-out test source."""
-    from mmbench.evaluation import compute_metrics
-
-    refit = _fit(ctx, cv, name)
-    test = _test_table(ctx)
-    proba = refit.model.predict_proba(test, ctx.cache)
-    return compute_metrics(test.labels, proba, threshold=refit.model.threshold), refit.path

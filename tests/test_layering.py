@@ -89,6 +89,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.job",
         "tracking.backfill",
     ),
+    ("job_context",),  # what the steps of one dataset's job share
+    ("study_job",),  # a search job: the study, then the final model
     ("runner",),  # composes a suite run
     ("workers",),  # many local worker processes on one run
     ("cli",),

@@ -1,0 +1,281 @@
+"""A search job: run, join or only finalize the dataset's Optuna study, then build the final
+model (best trial refit and ensemble) and score both on the held-out rows.
+
+The process that ends a study finalizes it, exactly once, from every trial the study holds
+(:mod:`mmbench.search.coordination`); a worker that does not returns no item.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mmbench.job_context import JobContext, Scored, fit_and_save, test_table
+
+FINAL_RESERVE = 0.2
+"""Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
+
+
+def search_job(ctx: JobContext, start: float) -> list[Scored]:
+    """Search within the budget, then build the final ensemble and score both on held-out rows.
+
+    ``timeout_s`` bounds the whole job: the search stops :data:`FINAL_RESERVE` of it early
+    (trials check the deadline between folds, epochs and boosting rounds), and the final phase
+    refits ensemble members only while they fit before the job's deadline.
+    """
+    from mmbench.budget import NO_DEADLINE, Deadline
+    from mmbench.final import fit_final, plan_ensemble
+
+    timeout = ctx.options.timeout or ctx.spec.budget.timeout_s
+    deadline = Deadline.after(None if timeout is None else timeout - (time.perf_counter() - start))
+    search_deadline = NO_DEADLINE if timeout is None else deadline.earlier(FINAL_RESERVE * timeout)
+    best, outcome = _search(ctx, search_deadline)
+    if best is None:  # another worker (or the parent process) finalizes the study
+        return []
+    searched = time.perf_counter()
+    primary = ctx.spec.protocol.primary_metric
+    plan = plan_ensemble(ctx.trial_results, ctx.table.labels, ctx.folds, primary)
+    single = fit_and_save(ctx, best.cv, "search")
+    best.model_path = single.path
+    scored = [best]
+    test = _held_out(ctx, single.model, best, plan, deadline)
+    fitted = {best.search.best_trial: single.model} if best.search.best_trial is not None else {}
+    if plan is not None:
+        final = fit_final(
+            ctx.table,
+            plan,
+            ctx.folds,
+            seed=ctx.suite.seed,
+            cache=ctx.cache,
+            deadline=deadline,
+            fitted=fitted,
+        )
+        item = _ensemble_item(ctx, plan, final, best.search)
+        scored.append(item)
+        if test is not None:
+            item.test_metrics = _score_final(ctx, final, single.model, test)
+    budget = _budget(ctx, timeout, start, searched, outcome)
+    for item in scored:
+        item.budget = budget
+    return scored
+
+
+def _held_out(
+    ctx: JobContext, single: Any, best: Scored, plan: Any, deadline: Any
+) -> tuple[Any, Any] | None:
+    """Score the best trial on the held-out rows *before* the final fit, and encode those rows
+    for the ensemble's members into the feature cache while the deadline allows, so the time the
+    final fit is given is what is really left. Returns the test table and the best trial's
+    probabilities (None without a test source)."""
+    from mmbench.budget import DeadlineReached
+    from mmbench.evaluation import compute_metrics
+    from mmbench.pipeline import build_encoders, transform
+
+    if ctx.spec.test_source is None:
+        return None
+    test = test_table(ctx)
+    proba = single.predict_proba(test, ctx.cache)
+    best.test_metrics = compute_metrics(test.labels, proba, threshold=single.threshold)
+    members = plan.cvs if plan is not None and ctx.cache.enabled else []  # no cache: no use
+    for cv in members:
+        frozen = {
+            m: e for m, e in build_encoders(cv.spec, cv.modalities).items() if not e.fits_on_data
+        }
+        try:
+            transform(test, frozen, ctx.cache, deadline)
+        except DeadlineReached:
+            break
+    return test, proba
+
+
+def _score_final(ctx: JobContext, final: Any, single: Any, held_out: tuple[Any, Any]) -> dict:
+    """The ensemble's held-out metrics (the best trial's probabilities reused if a member)."""
+    from mmbench.evaluation import compute_metrics
+
+    test, single_proba = held_out
+    known = {
+        t: single_proba for t, m in zip(final.trials, final.members, strict=True) if m is single
+    }
+    proba = final.predict_proba(test, known=known, cache=ctx.cache)
+    return compute_metrics(test.labels, proba, weights=final.decision)
+
+
+def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Scored:
+    from mmbench.results import EnsembleMember, EnsembleSummary
+
+    summary = EnsembleSummary(
+        members=[
+            EnsembleMember(trial=t, weight=w, pipeline=m.spec, fit=final.fit_kind(m))
+            for t, w, m in zip(final.trials, final.weights, final.members, strict=True)
+        ],
+        oof_score=plan.selection.score,
+        best_single_oof_score=plan.selection.best_single_score,
+        candidates=plan.candidates,
+        decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
+        dropped=final.dropped,
+    )
+    final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
+    return Scored(plan.cv, "ensemble", search=search, ensemble=summary, final=final)
+
+
+def _budget(
+    ctx: JobContext, timeout: float | None, start: float, searched: float, outcome: Any
+) -> Any:
+    from mmbench.results import BudgetSummary
+
+    now = time.perf_counter()
+    cut = sum(1 for t in outcome.study.trials if "reason" in t.user_attrs)
+    return BudgetSummary(
+        timeout_s=timeout,
+        wall_s=now - start,
+        search_s=searched - start,
+        final_s=now - searched,
+        trials_run=outcome.n_new_trials,
+        trials_cut=cut,
+    )
+
+
+def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
+    """Run (or join) the study; the best trial's item, or None when this process does not
+    finalize the study (see :attr:`RunOptions.finalize`)."""
+    from mmbench.results import SearchSummary
+    from mmbench.search import TrialHooks, run_search
+    from mmbench.search.study import open_study
+
+    settings, space = _search_settings(ctx, deadline)
+    study = ctx.study = open_study(settings)
+    ctx.track_study(study)
+    hooks = ctx.job.trial_hooks() if ctx.job is not None else TrialHooks()
+    with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
+        outcome = run_search(
+            ctx.table,
+            ctx.folds,
+            space,
+            settings,
+            cache=ctx.cache,
+            hooks=hooks,
+            on_trial=lambda study, trial: advance(_TrialStatus(study, trial)),
+            study=study,
+            optimize=ctx.options.finalize != "only",
+        )
+    if not _finalizes(ctx, study):
+        return None, outcome
+    cv = _best_cv(ctx, outcome, settings)
+    search = SearchSummary(
+        study=study.study_name,
+        storage=_redact(settings.storage or ""),
+        n_trials=len(study.trials),
+        new_trials=outcome.n_new_trials,
+        states=_state_counts(study),
+        best_trial=_best_number(study),
+        seconds=outcome.seconds,
+        optuna_seconds=outcome.optuna_seconds,
+        tracking_seconds=ctx.tracking_seconds,
+    )
+    return Scored(cv, "search", search=search), outcome
+
+
+def _search_settings(ctx: JobContext, deadline: Any) -> tuple[Any, Any]:
+    from mmbench.search import SearchSettings, SearchSpace
+    from mmbench.search.portfolio import portfolio
+
+    spec, options = ctx.spec, ctx.options
+    space = spec.search or SearchSpace()
+    exact = options.studies.get(spec.name)
+    settings = SearchSettings(
+        study_name=exact or f"{ctx.suite.name}.{spec.name}",
+        storage=options.storage or ctx.layout.study_storage(),
+        n_trials=options.trials or spec.budget.trials,
+        timeout=options.timeout or spec.budget.timeout_s,
+        sampler=space.sampler,
+        pruner=space.pruner,
+        objectives=list(space.objectives),
+        primary=spec.protocol.primary_metric,
+        seed=ctx.suite.seed,
+        # workers join the latest study; ``finalize`` works on it
+        resume=options.resume or options.worker is not None or options.finalize == "only",
+        deadline=deadline,
+        portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
+        worker=options.worker,
+        exact_name=exact is not None,
+        trial_dir=ctx.layout.trials_dir(spec.name),
+    )
+    return settings, space
+
+
+def _finalizes(ctx: JobContext, study: Any) -> bool:
+    """Whether this process writes the study's results: the one that ends it, exactly once."""
+    from optuna.trial import TrialState
+
+    from mmbench.search.coordination import claim
+    from mmbench.search.study import finished_trials, worker_id
+
+    mode = ctx.options.finalize
+    if mode in ("always", "only"):
+        return True
+    name = ctx.spec.name
+    if mode == "never":
+        return False
+    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        ctx.reporter.info(f"{name}: trials still run on other workers; the last one finalizes")
+        return False
+    if not claim(study, f"finalize.{finished_trials(study)}", worker_id()):
+        ctx.reporter.info(f"{name}: another worker finalized study {study.study_name}")
+        return False
+    return True
+
+
+def _best_cv(ctx: JobContext, outcome: Any, settings: Any) -> Any:
+    """The CV results of the study's completed trials (this process's, and those other
+    processes kept on disk) into ``ctx.trial_results``; the best trial's, evaluated again if
+    no process kept it."""
+    from optuna.trial import TrialState
+
+    from mmbench.pipeline import evaluate_pipeline
+    from mmbench.search.coordination import load_trial_cvs
+
+    study = outcome.study
+    done = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    results = dict(outcome.results)
+    missing = [n for n in done if n not in results]
+    results.update(load_trial_cvs(settings.trial_dir, study.study_name, missing))
+    best = _best_number(study)
+    if best is not None and best not in results:
+        results[best] = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
+    ctx.trial_results = results
+    return results[best] if best is not None else outcome.best_cv
+
+
+class _TrialStatus:
+    """What the progress bar shows after a trial: its state and the best score so far."""
+
+    def __init__(self, study: Any, trial: Any) -> None:
+        self.key = f"trial {trial.number}"
+        self.error = None
+        state = trial.state.name.lower()
+        try:
+            best = study.best_value if len(study.directions) == 1 else None
+        except ValueError:
+            best = None
+        self.text = f"{self.key} {state}" + (f", best {best:.3f}" if best is not None else "")
+
+
+def _state_counts(study: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    return counts
+
+
+def _best_number(study: Any) -> int | None:
+    from mmbench.search.study import best_trial
+
+    best = best_trial(study)
+    return None if best is None else best.number
+
+
+def _redact(url: str) -> str:
+    """Storage URL without a password."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
