@@ -207,8 +207,8 @@ def _finalizes(ctx: JobContext, study: Any) -> bool:
     """Whether this process writes the study's results: the one that ends it, exactly once."""
     from optuna.trial import TrialState
 
-    from mmbench.search.coordination import claim
-    from mmbench.search.study import finished_trials, worker_id
+    from mmbench.search.coordination import claim, worker_id
+    from mmbench.search.study import finished_trials
 
     mode = ctx.options.finalize
     if mode in ("always", "only"):

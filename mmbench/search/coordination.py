@@ -212,3 +212,49 @@ class QuietSkips:
             self.skipped.discard(number)
             return False
         return True
+
+
+def worker_id() -> dict[str, Any]:
+    """Which process runs a trial (a user attribute), so a resume can tell a dead one."""
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def retry_dead_local_trials(study: Any) -> list[int]:
+    """Fail the RUNNING trials whose process on this host is gone and queue each again.
+
+    The heartbeat does the same for any worker, but only after its grace period; a process
+    killed on this machine is known dead at once, so an immediate ``--resume`` retries its trial
+    first (queued trials run before new ones) instead of leaving it RUNNING.
+    """
+    import os
+
+    from optuna.trial import TrialState
+
+    here = worker_id()["host"]
+    retried = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker") or {}
+        if worker.get("host") != here or worker.get("pid") == os.getpid():
+            continue
+        if _alive(int(worker["pid"])):
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", "its worker process died")
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        retried.append(t.number)
+    return retried
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
