@@ -260,3 +260,37 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(
         assert "cannot open Optuna storage" in out and "disk I/O error" in out
     left = [p for p in res.rglob("*") if p.is_file()]
     assert left == [], left  # no result, no temp file, no empty optuna.db
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
+def test_a_claim_is_won_once_per_key(tmp_path: Path, kind: str) -> None:
+    from mmbench.search.coordination import claim, claimed
+    from mmbench.search.study import make_storage
+
+    url = {"sqlite": f"sqlite:///{tmp_path / 's.db'}", "journal": str(tmp_path / "s.journal")}
+    storage = make_storage(url[kind], 30) if kind != "memory" else None
+    study = optuna.create_study(storage=storage, study_name="s")
+    other = optuna.load_study(study_name="s", storage=storage) if storage else study
+    assert claim(study, "finalize.3", {"pid": 1}) is True
+    assert claim(other, "finalize.3", {"pid": 2}) is False  # another worker, same point
+    assert claimed(other, "finalize.3") == {"pid": 1}
+    assert claim(other, "finalize.4", {"pid": 2}) is True  # more trials since: finalize again
+
+
+def test_a_worker_leaves_finalizing_to_finalize(tmp_path: Path) -> None:
+    from conftest import tiny_suite
+
+    from mmbench.runner import RunOptions, run_suite
+
+    search = {"fusion": "early", "training": SUITE["datasets"][0]["search"]["training"]}
+    suite = tiny_suite(tmp_path, trials=4, search=search)
+    options = RunOptions(results_dir=tmp_path / "res", track=False, ablate=False, progress=False)
+    worker = RunOptions(**{**options.__dict__, "worker": 0, "finalize": "never"})
+    assert run_suite(suite, worker) == []  # trials run, no result file
+    assert not list((tmp_path / "res").rglob("*.json"))
+    final = RunOptions(**{**options.__dict__, "finalize": "only"})
+    outcomes = run_suite(suite, final)
+    assert [o.pipeline for o in outcomes] == ["search", "ensemble"]
+    search_result = outcomes[0].result.search
+    assert search_result.new_trials == 0 and search_result.states == {"complete": 4}
+    assert outcomes[1].result.ensemble.candidates == 4  # from the worker's kept trial results
