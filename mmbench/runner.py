@@ -551,7 +551,8 @@ def _search(ctx: _Context, deadline: Any) -> tuple[_Scored, Any]:
         deadline=deadline,
         portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
     )
-    hooks = ctx.job.trial_hooks() if ctx.job is not None else TrialHooks()
+    primary = spec.protocol.primary_metric
+    hooks = ctx.job.trial_hooks(primary) if ctx.job is not None else TrialHooks()
     with ctx.reporter.task(f"{spec.name}: search", n_trials) as advance:
         outcome = run_search(
             ctx.table,

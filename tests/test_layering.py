@@ -77,7 +77,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "tracking",
         "tracking.client",
+        "tracking.naming",
         "tracking.study",
+        "tracking.summary",
         "tracking.ablation",
         "tracking.serving",
         "tracking.job",

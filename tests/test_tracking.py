@@ -226,7 +226,7 @@ def test_search_logs_to_a_local_mlflow_server(tmp_path: Path, mlflow_server: str
     import mlflow
 
     mlflow.set_tracking_uri(mlflow_server)
-    served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/model")
+    served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/tiny-search")
     assert len(served.predict(served.input_example)) == len(served.input_example)
 
 

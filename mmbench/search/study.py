@@ -169,6 +169,8 @@ def open_study(settings: SearchSettings) -> Any:
         pruner=None if multi else make_pruner(settings.pruner),
         load_if_exists=True,
     )
+    # optuna-dashboard and Optuna's plots label the objectives with these, not "Objective 0"
+    study.set_metric_names([f"cv.{settings.primary}", *settings.objectives])
     optuna.storages.fail_stale_trials(study)
     retry_dead_local_trials(study)
     if not study.trials:

@@ -19,6 +19,8 @@ from mmbench._io import git_commit
 from mmbench.errors import MMBenchError
 from mmbench.results import AblationReport, RunResult, TrackingIds
 from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
+from mmbench.tracking.naming import run_params
+from mmbench.tracking.summary import EXPERIMENT_KIND, best_trial_tags, log_search_summary
 
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
@@ -81,6 +83,8 @@ class JobTracker:
 
     def __init__(self, tracker: Tracker, info: JobInfo, warn: Warn, resume: bool = False) -> None:
         self.tracker, self.info, self.warn = tracker, info, warn
+        for key, value in EXPERIMENT_KIND.items():  # open on the runs, not on GenAI traces
+            tracker.timed(tracker.client.set_experiment_tag, tracker.experiment_id, key, value)
         earlier = self._earlier_parent() if resume else None
         if earlier is not None:
             tracker.timed(tracker.client.update_run, earlier, status="RUNNING")
@@ -107,12 +111,14 @@ class JobTracker:
         """Time spent talking to MLflow so far (reported in a search's result)."""
         return self.tracker.seconds
 
-    def trial_hooks(self) -> TrialHooks:
-        """Hooks that mirror each Optuna trial as a child run of the parent."""
+    def trial_hooks(self, primary: str | None = None) -> TrialHooks:
+        """Hooks that mirror each Optuna trial as a child run of the parent; ``primary`` is the
+        objective's metric (a pruned trial's score is its last reported fold's, as in Optuna)."""
         from mmbench.search.study import TrialHooks
         from mmbench.tracking.study import StudyRecorder
 
-        rec = StudyRecorder(self.tracker, self.parent_id, self.info.tags("trial"), self.warn)
+        tags = self.info.tags("trial")
+        rec = StudyRecorder(self.tracker, self.parent_id, tags, self.warn, primary=primary)
         return TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end, abandoned=rec.abandoned)
 
     def record_result(
@@ -177,14 +183,15 @@ class JobTracker:
             )
         else:  # after a search: the best trial ("best") or the final ensemble ("ensemble")
             kind = "ensemble" if result.ensemble is not None else "best"
+            tags = {**self.info.tags(kind), **best_trial_tags(study)} if kind == "best" else {}
             run_id = tracker.start_run(
-                f"{self.info.label}-{kind}", self.info.tags(kind), self.parent_id
+                f"{self.info.label}/{kind}", tags or self.info.tags(kind), self.parent_id
             )
         metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
         metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
         tracker.log(
             run_id,
-            params={**cv.spec.flat_params(), **protocol_params(result)},
+            params={**run_params(cv.spec), **protocol_params(result)},
             metrics=metrics,
             steps=fold_steps([f.metrics for f in cv.folds if f.ok]),
         )
@@ -200,6 +207,7 @@ class JobTracker:
         elif result.search is not None:
             best = {"mmbench.best_run_id": run_id}
             tracker.log(self.parent_id, metrics=cv_metrics(result.metrics), tags=best)
+            log_search_summary(tracker, self.parent_id, result.search, study, self.info.dataset)
         if result.budget is not None:
             budget = result.budget
             tracker.log(
@@ -216,9 +224,19 @@ class JobTracker:
         from mmbench.tracking.serving import log_pyfunc
 
         try:
-            self.tracker.timed(log_pyfunc, self.tracker.uri, run_id, model_path, modalities, table)
+            name = model_name(self.info.dataset, model_path.stem)
+            self.tracker.timed(
+                log_pyfunc, self.tracker.uri, run_id, model_path, modalities, table, name=name
+            )
         except MMBenchError as exc:
             self.warn(f"MLflow model logging failed ({exc}); the model is saved at {model_path}")
+
+
+def model_name(dataset: str, pipeline: str) -> str:
+    """``<dataset>-<pipeline>``: what a logged model is called, so models of a suite differ."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{pipeline}")
 
 
 def protocol_params(result: RunResult) -> dict[str, Any]:
@@ -242,5 +260,7 @@ def pictures(cv: CVResult, table: MultiModalTable, study: Any, directory: Path) 
         plots.roc_pr_png(y, proba[mask], classes, directory / "roc_pr_curves.png"),
     ]
     if study is not None:
-        out += plots.optuna_pngs(study, directory)
+        from mmbench.tracking.naming import mlflow_param
+
+        out += plots.optuna_pngs(study, directory, rename=mlflow_param)
     return out
