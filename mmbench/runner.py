@@ -529,6 +529,7 @@ def _budget(
 
 
 def _search(ctx: _Context, deadline: Any) -> tuple[_Scored, Any]:
+    from mmbench.jobs import search_history
     from mmbench.pipeline import evaluate_pipeline
     from mmbench.results import SearchSummary
     from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
@@ -577,6 +578,7 @@ def _search(ctx: _Context, deadline: Any) -> tuple[_Scored, Any]:
         seconds=outcome.seconds,
         optuna_seconds=outcome.optuna_seconds,
         tracking_seconds=ctx.job.seconds if ctx.job is not None else 0.0,
+        history=search_history(study),
     )
     return _Scored(cv, "search", search=search), outcome
 
