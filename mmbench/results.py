@@ -35,10 +35,7 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 """Version 2 added ``diagnostics`` and ``search.history`` (both optional): version 1 files read
 as they are, without them."""
-ABLATION_SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-"""Version 2 added ``diagnostics`` and ``search.history`` (both optional): version 1 files read
-as they are, without them."""
+ABLATION_SCHEMA_VERSION = 1
 PACKAGES = ("torch", "timm", "scikit-learn", "xgboost", "optuna", "mlflow", "datasets", "numpy")
 M = TypeVar("M", bound=BaseModel)
 AblationKind = Literal["full", "leave-one-out", "single", "subset"]
@@ -335,6 +332,7 @@ class ResultLayout:
     <results>/<suite>/<dataset>/models/<pipeline>.joblib   the refitted pipeline
     <results>/<suite>/optuna.db                      the suite's Optuna studies
     <results>/<suite>/LEADERBOARD.md                 generated from the result files
+    <results>/<suite>/report.html                    the HTML report, from the same files
     """
 
     results_dir: Path
@@ -366,6 +364,10 @@ class ResultLayout:
     @property
     def leaderboard_file(self) -> Path:
         return self.root / "LEADERBOARD.md"
+
+    @property
+    def report_file(self) -> Path:
+        return self.root / "report.html"
 
     def result_files(self) -> list[Path]:
         """Every result file, sorted by dataset and pipeline (temporary dot-files skipped)."""

@@ -1,0 +1,111 @@
+"""``mmbench report SUITE``: one self-contained HTML page of a suite's results.
+
+Like :mod:`mmbench.leaderboard`, it reads result files only (``results/<suite>/...``), never a
+run's memory, an MLflow store or an Optuna database, so the page can be regenerated anywhere from
+what is committed. It is one file with inline CSS and inline SVG charts (:mod:`.charts`): no
+script, no font, no request, so it opens offline and can be attached or shared as is.
+
+A dataset the suite names but no result file covers, and a file that cannot be read, are shown
+as such on the page — never dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmbench._io import atomic_write
+from mmbench.errors import MMBenchError
+from mmbench.leaderboard import Entry, Leaderboard, build_leaderboard
+from mmbench.results import AblationReport, ResultLayout, RunResult, read_ablation
+
+
+@dataclass
+class DatasetView:
+    """What the page shows of one dataset."""
+
+    name: str
+    entries: list[Entry] = field(default_factory=list)
+    """Ranked pipelines, best first (empty: no readable result file)."""
+    results: dict[str, RunResult] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    """Unreadable files of this dataset, and a missing ablation that a result refers to."""
+    ablation: AblationReport | None = None
+
+
+@dataclass
+class ReportData:
+    suite: str
+    board: Leaderboard | None
+    datasets: list[DatasetView]
+    problems: list[str]
+    """Unreadable files that belong to no dataset folder."""
+
+
+def collect(results_dir: Path, suite: str, expected: list[str] | None = None) -> ReportData:
+    """Everything the page shows, from the result files of ``suite`` under ``results_dir``.
+
+    ``expected``: the datasets the suite declares; one without results is listed as missing.
+    """
+    layout = ResultLayout(results_dir, suite)
+    results, problems = layout.load_readable()
+    names = sorted({r.dataset.name for r in results} | set(expected or []))
+    names += sorted(
+        {_dataset_of(p, layout) for p in problems} - set(names) - {None}  # type: ignore[arg-type]
+    )
+    if not names and not problems:
+        raise MMBenchError(
+            f"no result files for suite {suite!r} in {layout.root}/; run the suite first, "
+            f"e.g. `mmbench run suites/{suite}.yaml --results {results_dir}`"
+        )
+    board = build_leaderboard(results, suite) if results else None
+    views = [_view(name, results, problems, board, layout) for name in names]
+    loose = [p for p in problems if _dataset_of(p, layout) is None]
+    return ReportData(suite, board, views, loose)
+
+
+def _view(
+    name: str,
+    results: list[RunResult],
+    problems: list[str],
+    board: Leaderboard | None,
+    layout: ResultLayout,
+) -> DatasetView:
+    view = DatasetView(name)
+    view.results = {r.pipeline_name: r for r in results if r.dataset.name == name}
+    view.entries = board.datasets.get(name, []) if board is not None else []
+    view.problems = [p for p in problems if _dataset_of(p, layout) == name]
+    ablation_file = layout.ablation_dir(name) / "ablation.json"
+    wants_ablation = any(r.ablation is not None for r in view.results.values())
+    if ablation_file.exists() or wants_ablation:
+        try:
+            view.ablation = read_ablation(ablation_file)
+        except MMBenchError as exc:
+            view.problems.append(str(exc))
+    return view
+
+
+def _dataset_of(problem: str, layout: ResultLayout) -> str | None:
+    """The dataset folder a problem line's file lives in (``<root>/<dataset>/<file>: ...``)."""
+    root = str(layout.root) + "/"
+    if not problem.startswith(root):
+        return None
+    rest = problem[len(root) :]
+    return rest.split("/", 1)[0] if "/" in rest.split(":", 1)[0] else None
+
+
+def render_report(results_dir: Path, suite: str, expected: list[str] | None = None) -> str:
+    """The HTML page of ``suite``'s results."""
+    from mmbench.report.page import render_page
+
+    return render_page(collect(results_dir, suite, expected))
+
+
+def write_report(
+    results_dir: Path, suite: str, expected: list[str] | None = None, path: Path | None = None
+) -> Path:
+    """Write the page to ``path`` (default ``results/<suite>/report.html``); returns the path."""
+    text = render_report(results_dir, suite, expected)
+    path = Path(path) if path else ResultLayout(results_dir, suite).report_file
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return path
