@@ -73,7 +73,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("search", "search.sampling", "search.portfolio", "search.study"),  # many candidates
     ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
-    ("leaderboard", "regress", "report", "report.charts", "report.page"),  # many result files
+    (
+        "leaderboard",
+        "regress",
+        "report",
+        "report.data",
+        "report.charts",
+        "report.page",
+    ),  # many result files
     (
         "tracking",
         "tracking.client",

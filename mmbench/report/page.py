@@ -19,7 +19,7 @@ from mmbench.leaderboard import Leaderboard
 from mmbench.report import charts
 
 if TYPE_CHECKING:
-    from mmbench.report import DatasetView, ReportData
+    from mmbench.report.data import DatasetView, ReportData
     from mmbench.results import AblationReport, RunResult
 
 CSS = """
