@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FAST_TRAINING, crafted_report, make_result, tiny_suite
@@ -310,3 +311,67 @@ def test_resume_closes_the_mlflow_run_a_killed_worker_left_running(tmp_path: Pat
     mine = [t for t in trials if t.info.run_id != run_id]  # not the hand-made orphan run
     assert {t.data.tags["mlflow.parentRunId"] for t in mine} == {parent.info.run_id}
     assert len(mine) == 3  # two trials of the first run, the killed trial's retry
+
+
+def test_trial_params_are_the_ones_the_pipeline_used_under_concept_names() -> None:
+    from mmbench.config import PipelineSpec
+    from mmbench.tracking.naming import mlflow_param, optuna_name_tags, run_params
+
+    xgb = PipelineSpec.model_validate(
+        {
+            "encoders": {"text": {"name": "tfidf", "options": {"sparse": True}}},
+            "fusion": {"name": "xgboost", "options": {"learning_rate": 0.1, "max_depth": 3}},
+        }
+    )
+    params = run_params(xgb)
+    assert params["lr"] == 0.1 and params["fusion.depth"] == 3  # the head's own lr is *the* lr
+    assert params["encoder.text"] == "tfidf" and params["encoder.text.sparse"] is True
+    assert not {"dropout", "epochs", "batch_size", "focal_gamma"} & set(params)  # torch-only
+    widths = [
+        run_params(PipelineSpec.model_validate({"fusion": {"name": f, "options": {o: 64}}}))
+        for f, o in [("early", "hidden"), ("attention", "d_model"), ("gated", "d")]
+    ]
+    assert all(p["fusion.width"] == 64 for p in widths)
+    assert "focal_gamma" not in widths[0] and "dropout" in widths[0]
+    focal = PipelineSpec.model_validate({"training": {"loss": "focal", "focal_gamma": 3.0}})
+    assert run_params(focal)["focal_gamma"] == 3.0
+    assert mlflow_param("encoder.image.timm/vit.augreg.frozen") == "encoder.image.frozen"
+    assert optuna_name_tags({"fusion": "attention", "fusion.attention.d_model": 64, "lr": 0.1}) == {
+        "optuna.name.fusion.width": "fusion.attention.d_model"
+    }
+
+
+@pytest.mark.slow
+def test_mlflow_shows_each_trial_as_optuna_does(tracked_search: Any) -> None:
+    """One score per trial (a pruned one too), used params only, findable names, and a parent
+    run that summarizes the study and links its best trial."""
+    import optuna
+
+    study = optuna.load_study(study_name=tracked_search.study_name, storage=tracked_search.storage)
+    assert study.metric_names == ["cv.f1_macro"]  # optuna-dashboard's axis, not "Objective 0"
+    client = MlflowClient(tracked_search.tracking_uri)
+    exp = client.get_experiment_by_name("mmbench/tiny-suite")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    states = {t.state.name for t in study.trials}
+    assert states == {"COMPLETE", "PRUNED"}, "the fixture must hold a pruned trial"
+    for t in study.trials:
+        run = runs[f"tiny/trial-{t.number:03d}"]
+        assert run.data.metrics["cv.f1_macro"] == pytest.approx(t.value)
+        assert run.data.tags["mmbench.state"] == t.state.name.lower()
+        assert run.info.status == "FINISHED"  # pruned is not a crash (FAILED) or a kill
+        assert run.data.params["fusion.width"] == str(t.params["fusion.early.hidden"])
+        assert run.data.tags["optuna.name.fusion.width"] == "fusion.early.hidden"
+        assert "epoch.val_score" in run.data.metrics  # one curve, not one per fold
+    parent = runs["tiny"]
+    best = study.best_trial
+    assert parent.data.metrics["study.trials.pruned"] == 1
+    assert parent.data.metrics["study.best_value"] == pytest.approx(best.value)
+    assert parent.data.params["study.name"] == tracked_search.study_name
+    assert parent.data.tags["mmbench.best_trial_run_id"] == best.user_attrs["mlflow_run_id"]
+    assert best.user_attrs["mlflow_run_id"] in parent.data.tags["mlflow.note.content"]
+    assert runs["tiny/best"].data.tags["mmbench.trial"] == str(best.number)
+    [model] = client.search_logged_models([exp.experiment_id], filter_string="name = 'tiny-search'")
+    mlmodel = (Path(model.artifact_location.removeprefix("file://")) / "MLmodel").read_text()
+    assert "uri:" not in mlmodel  # no source path of the machine that logged it
+    assert str(tracked_search.root) not in mlmodel.replace(model.artifact_location, "")
