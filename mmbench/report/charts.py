@@ -120,7 +120,10 @@ def history_svg(points: Sequence[TrialPoint], higher_is_better: bool, metric: st
             ys.append(best)
     if xs:
         ax.step(xs, ys, where="post", color="#55a868", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
     ax.set(xlabel="trial", ylabel=metric)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return to_svg(fig)

@@ -239,7 +239,8 @@ def _history(view: DatasetView) -> str:
     searched = [r for r in view.results.values() if r.search is not None]
     if not searched:
         return '<h3>Search history</h3><p class="muted">no search for this dataset.</p>'
-    r = next((r for r in searched if r.pipeline_name == "search"), searched[0])
+    searched.sort(key=lambda r: (not r.search.history, r.pipeline_name != "search"))  # type: ignore[union-attr]
+    r = searched[0]
     s = r.search
     assert s is not None
     states = ", ".join(f"{n} {state}" for state, n in sorted(s.states.items()))
