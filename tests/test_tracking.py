@@ -144,8 +144,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_mlflow_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path: (url, process)."""
+def running_mlflow_server(
+    tmp_path: Path, backend: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path (or ``backend``):
+    (url, process)."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -157,34 +160,40 @@ def running_mlflow_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Pope
         "--port",
         str(port),
         "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
+        backend or f"sqlite:///{tmp_path / 'server.db'}",
         "--artifacts-destination",
         str(tmp_path / "artifacts"),
         "--workers",
         "1",
     ]
+    with running_server(cmd, f"http://127.0.0.1:{port}", "/health", tmp_path / "server.log") as s:
+        yield s
+
+
+@contextlib.contextmanager
+def running_server(
+    cmd: list[str], url: str, ready: str, log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``cmd`` (a local server) until ``url + ready`` answers 200; stop it afterwards."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    log = (tmp_path / "server.log").open("w")
-    # its own process group: `mlflow server` runs the app in child processes
+    log = log_path.open("w")
+    # its own process group: servers run their app in child processes
     proc = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
     )
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(
-                    f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}"
-                )
+                pytest.fail(f"{cmd[:4]} exited: {log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                with urllib.request.urlopen(f"{url}{ready}", timeout=2) as resp:
                     if resp.status == 200:
                         break
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("mlflow server did not become healthy in 90 s")
+            pytest.fail(f"{cmd[:4]} did not answer {url}{ready} in 90 s")
         yield url, proc
     finally:
         kill_group(proc, signal.SIGTERM)
