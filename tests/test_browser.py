@@ -196,4 +196,6 @@ def test_optuna_dashboard_lists_the_study_and_its_trials(
         for t in study.trials:
             page.get_by_text(f"Trial {t.number}", exact=True).first.wait_for()
         page.get_by_text("Pruned", exact=True).first.wait_for()
+        first = study.trials[0].user_attrs["mlflow_run_id"]  # its note links the MLflow run
+        page.locator(f'a[href$="/runs/{first}"]').first.wait_for()
         page.screenshot(path=str(screenshots / "optuna-trials.png"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmbench.config import PeerSpec
 from mmbench.evaluation import METRICS
@@ -239,8 +239,7 @@ def _history(view: DatasetView) -> str:
     searched = [r for r in view.results.values() if r.search is not None]
     if not searched:
         return '<h3>Search history</h3><p class="muted">no search for this dataset.</p>'
-    searched.sort(key=lambda r: (not r.search.history, r.pipeline_name != "search"))  # type: ignore[union-attr]
-    r = searched[0]
+    r = min(searched, key=lambda r: (not _history_of(r), r.pipeline_name != "search"))
     s = r.search
     assert s is not None
     states = ", ".join(f"{n} {state}" for state, n in sorted(s.states.items()))
@@ -255,6 +254,10 @@ def _history(view: DatasetView) -> str:
     metric, hib = r.protocol.primary_metric, METRICS.get(r.protocol.primary_metric).higher_is_better
     svg = charts.history_svg(s.history, hib, metric)
     return "".join([*out, _figure(svg, "value of each trial by state", "history")])
+
+
+def _history_of(r: RunResult) -> list[Any]:
+    return list(r.search.history) if r.search is not None else []
 
 
 def _provenance(view: DatasetView) -> str:

@@ -16,6 +16,10 @@ from typing import Any
 from mmbench.errors import MMBenchError
 from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
 from mmbench.tracking.naming import optuna_name_tags, run_params, trial_run_name
+from mmbench.tracking.summary import run_link
+
+DEFAULT_UI = "http://127.0.0.1:5000"
+"""Where ``mlflow ui`` serves a local store by default: the base of links to its runs."""
 
 STATUS = {
     "complete": "FINISHED",
@@ -62,6 +66,7 @@ class StudyRecorder:
             self.warn(f"MLflow failed, the search goes on untracked: {exc}")
             return
         trial.set_user_attr("mlflow_run_id", run_id)
+        dashboard_note(trial, name, run_link(self.tracker, run_id, DEFAULT_UI))
         self.runs[trial.number] = run_id
         self._curves[trial.number] = {}
         self._started[trial.number] = time.perf_counter()
@@ -121,6 +126,20 @@ class StudyRecorder:
             return cv_metrics(summarize(ok))
         reported = [m[self.primary] for m in ok if self.primary in m]
         return {f"cv.{self.primary}": reported[-1]} if reported else {}
+
+
+def dashboard_note(trial: Any, run_name: str, link: str) -> None:
+    """A Markdown note on the trial linking its MLflow run, for optuna-dashboard (which shows
+    user attributes such as ``mlflow_run_id`` as plain text); skipped without optuna-dashboard.
+    """
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        return
+    try:
+        save_note(trial, f"MLflow run: [{run_name}]({link})")
+    except Exception:  # a note is a convenience: never a reason to fail the trial
+        return
 
 
 def epoch_curve(curve: Mapping[int, list[float]]) -> list[tuple[str, float, int]]:

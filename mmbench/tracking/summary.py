@@ -16,12 +16,12 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 """MLflow 3's experiment tag for a training (not GenAI) experiment: the UI opens on its runs."""
 
 
-def run_link(tracker: Tracker, run_id: str) -> str:
-    """The run's address in the MLflow UI: absolute for a tracking server, else the UI route."""
+def run_link(tracker: Tracker, run_id: str, ui: str | None = None) -> str:
+    """The run's address in the MLflow UI: on the tracking server, else on ``ui`` (where
+    ``mlflow ui`` serves the local store), else the route within the UI."""
     route = f"#/experiments/{tracker.experiment_id}/runs/{run_id}"
-    if tracker.uri.startswith(("http://", "https://")):
-        return f"{tracker.uri.rstrip('/')}/{route}"
-    return route
+    base = tracker.uri if tracker.uri.startswith(("http://", "https://")) else ui
+    return f"{base.rstrip('/')}/{route}" if base else route
 
 
 def log_search_summary(
