@@ -48,13 +48,21 @@ def test_the_smoke_report_is_written_offline_in_seconds(
     assert seconds < 15  # a behaviour bound: ~2 s on 2 cores
     page = path.read_text()
     # self-contained: nothing to fetch, nothing to run
-    assert "<script" not in page and not re.search(r'(src|href)="(?!#)', page)
+    assert "<script" not in page and not re.search(r'(src|href)="(?!#|data:)', page)
     rows = re.findall(r'<tr class="leaderboard-row"><td class=name>([^<]+)<', page)
     assert rows == SMOKE_PIPELINES  # peers and references beside the search
-    assert charts(page) == ["ablation-shapley", "ablation-loo", "ablation-missing"]
+    assert charts(page) == [
+        "ablation-shapley",
+        "ablation-loo",
+        "ablation-missing",
+        "confusion",
+        "roc-pr",
+    ]
     assert "6b95143043fa8a42" in page  # the data fingerprint, in the provenance
-    # the committed files predate curves and history (schema 1): said, not hidden
+    # the committed search and ensemble predate curves and history (schema 1): said, not
+    # hidden; the best pipeline whose file has curves is shown instead
     assert "records no confusion matrix" in page and "records no trial history" in page
+    assert "Shown instead: xgboost-early-fusion" in page
 
 
 def test_missing_datasets_and_broken_files_are_shown(smoke_results: Path) -> None:
