@@ -384,3 +384,23 @@ def test_mlflow_shows_each_trial_as_optuna_does(tracked_search: Any) -> None:
     mlmodel = (Path(model.artifact_location.removeprefix("file://")) / "MLmodel").read_text()
     assert "uri:" not in mlmodel  # no source path of the machine that logged it
     assert str(tracked_search.root) not in mlmodel.replace(model.artifact_location, "")
+
+
+def test_importance_plot_names_parameters_as_mlflow_does(tmp_path: Path) -> None:
+    import optuna
+
+    from mmbench.plots import importances_bars, optuna_pngs
+    from mmbench.tracking.naming import mlflow_param
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(
+        lambda t: (
+            t.suggest_int("fusion.attention.d_model", 16, 64) / 64 + t.suggest_float("lr", 0, 1e-3)
+        ),
+        n_trials=8,
+    )
+    ax = importances_bars(study, mlflow_param)
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"fusion.width", "lr"}
+    pngs = optuna_pngs(study, tmp_path, rename=mlflow_param)
+    assert {p.name for p in pngs} == {"optuna_history.png", "optuna_importances.png"}
