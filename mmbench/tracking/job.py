@@ -198,6 +198,20 @@ class JobTracker:
         with tempfile.TemporaryDirectory() as tmp:
             for path in pictures(cv, table, study, Path(tmp)):
                 tracker.log_artifact(run_id, path, "plots")
+        self._link_parent(run_id, result, study)
+        if result.budget is not None:
+            budget = result.budget
+            tracker.log(
+                run_id,
+                metrics={"budget.wall_s": budget.wall_s, "budget.trials_run": budget.trials_run},
+                tags={"mmbench.budget.timeout_s": budget.timeout_s},
+            )
+        return str(run_id)
+
+    def _link_parent(self, run_id: str, result: RunResult, study: Any) -> None:
+        """After a search, the parent run points at the ensemble or best run and, for the
+        best, summarizes its study."""
+        tracker = self.tracker
         if result.ensemble is not None:
             members = ", ".join(
                 f"trial {m.trial} × {m.weight:.2f}" for m in result.ensemble.members
@@ -208,14 +222,6 @@ class JobTracker:
             best = {"mmbench.best_run_id": run_id}
             tracker.log(self.parent_id, metrics=cv_metrics(result.metrics), tags=best)
             log_search_summary(tracker, self.parent_id, result.search, study, self.info.dataset)
-        if result.budget is not None:
-            budget = result.budget
-            tracker.log(
-                run_id,
-                metrics={"budget.wall_s": budget.wall_s, "budget.trials_run": budget.trials_run},
-                tags={"mmbench.budget.timeout_s": budget.timeout_s},
-            )
-        return str(run_id)
 
     def _log_model(
         self, run_id: str, model_path: Path, modalities: Modalities, table: MultiModalTable
