@@ -106,7 +106,8 @@ class StudyRecorder:
         if state == "pruned":
             tags["mmbench.pruned"] = "true"
             tags["mlflow.note.content"] = pruned_note(folds, error)
-        metrics = self.scores(state, ok)
+        multi = len(getattr(trial.study, "directions", ())) > 1
+        metrics = self.scores(state, ok, reported=not multi)
         curve = self._curves.pop(trial.number, {})
         self.tracker.log(
             run_id,
@@ -117,15 +118,20 @@ class StudyRecorder:
         )
         self.tracker.end_run(run_id, STATUS.get(state, "FAILED"))
 
-    def scores(self, state: str, ok: list[dict[str, float]]) -> dict[str, float]:
+    def scores(
+        self, state: str, ok: list[dict[str, float]], reported: bool = True
+    ) -> dict[str, float]:
         """``cv.*`` of a trial: the CV summary, or for a pruned one only the score Optuna
-        records for it (its last reported fold), so MLflow and Optuna show one number."""
+        records for it (its last reported fold; none when folds are not reported, as in a
+        multi-objective study), so MLflow and Optuna show one number."""
         from mmbench.evaluation import summarize
 
         if state != "pruned" or self.primary is None:
             return cv_metrics(summarize(ok))
-        reported = [m[self.primary] for m in ok if self.primary in m]
-        return {f"cv.{self.primary}": reported[-1]} if reported else {}
+        if not reported:
+            return {}
+        reported_scores = [m[self.primary] for m in ok if self.primary in m]
+        return {f"cv.{self.primary}": reported_scores[-1]} if reported_scores else {}
 
 
 def dashboard_note(trial: Any, run_name: str, link: str) -> None:
