@@ -251,7 +251,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def add_report_parsers(sub: Any) -> None:
-    """``leaderboard`` and ``regress``: commands that read result files or gate on them."""
+    """``leaderboard``, ``report`` and ``regress``: commands that read result files or gate on
+    them."""
     board = sub.add_parser("leaderboard", help="rank pipelines from a suite's result files")
     board.add_argument("suite", type=Path, help="suite YAML file (or a bare suite name)")
     board.add_argument("--results", type=Path, default=Path("results"), help="results directory")
@@ -260,6 +261,10 @@ def add_report_parsers(sub: Any) -> None:
     board.add_argument(
         "--write", action="store_true", help="regenerate <results>/<suite>/LEADERBOARD.md"
     )
+    page = sub.add_parser("report", help="write a suite's results as one offline HTML page")
+    page.add_argument("suite", type=Path, help="suite YAML file (or a bare suite name)")
+    page.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    page.add_argument("--output", type=Path, help="default: <results>/<suite>/report.html")
     reg = sub.add_parser("regress", help="CI gate: rerun a fixed config, compare to a baseline")
     reg.add_argument("suite", type=Path, help="suite YAML file, e.g. suites/smoke.yaml")
     reg.add_argument("--baseline", type=Path, required=True, help="baseline JSON file")
@@ -318,6 +323,21 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         Console().print(*render_rich(board))
     else:
         print(render(board, fmt), end="")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mmbench.report import write_report
+
+    expected = None
+    if args.suite.exists():  # a suite file names its datasets: a missing one is shown as such
+        from mmbench.suite import load_suite
+
+        suite = load_suite(args.suite)
+        name, expected = suite.name, [d.name for d in suite.datasets]
+    else:
+        name = suite_name(args.suite)
+    print(f"wrote {write_report(args.results, name, expected, args.output)}")
     return 0
 
 
@@ -395,6 +415,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "show": cmd_show,
     "leaderboard": cmd_leaderboard,
+    "report": cmd_report,
     "regress": cmd_regress,
 }
 

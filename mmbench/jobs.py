@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mmbench.errors import MMBenchError
-from mmbench.results import AblationSummary, RunResult, SearchSummary
+from mmbench.results import (
+    AblationSummary,
+    Curve,
+    Diagnostics,
+    RunResult,
+    SearchSummary,
+    TrialPoint,
+)
 
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
@@ -86,8 +93,75 @@ def build_result(
         durations={**cv.seconds, "wall": wall},
         search=search,
         ablation=ablation,
+        diagnostics=diagnostics(cv, table),
         provenance=provenance(str(resolve_device(_device(cv.spec)))),
     )
+
+
+CURVE_POINTS = 40
+
+
+def diagnostics(cv: Any, table: MultiModalTable) -> Diagnostics | None:
+    """Confusion matrix and one-vs-rest ROC/PR curves of the out-of-fold probabilities (averaged
+    over repeats); None when no row was scored."""
+    import numpy as np
+    from sklearn.metrics import (
+        average_precision_score,
+        confusion_matrix,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    from mmbench.plots import oof_average
+
+    oof = getattr(cv, "oof", None)
+    if oof is None or not np.isfinite(oof).any():
+        return None
+    proba, mask = oof_average(oof)
+    y, p = table.labels[mask], proba[mask]
+    n = table.n_classes
+    roc, pr = {}, {}
+    for c, name in enumerate(table.classes):
+        truth = y == c
+        if truth.all() or not truth.any():
+            continue
+        fpr, tpr, _ = roc_curve(truth, p[:, c])
+        roc[name] = _curve(fpr, tpr, roc_auc_score(truth, p[:, c]))
+        precision, recall, _ = precision_recall_curve(truth, p[:, c])
+        pr[name] = _curve(recall[::-1], precision[::-1], average_precision_score(truth, p[:, c]))
+    matrix = confusion_matrix(y, p.argmax(axis=1), labels=list(range(n)))
+    return Diagnostics(classes=list(table.classes), confusion=matrix.tolist(), roc=roc, pr=pr)
+
+
+def _curve(x: Any, y: Any, area: float) -> Curve:
+    """At most :data:`CURVE_POINTS` points of a curve, its ends kept."""
+    import numpy as np
+
+    keep = np.unique(np.linspace(0, len(x) - 1, min(len(x), CURVE_POINTS)).round().astype(int))
+    return Curve(
+        x=[round(float(v), 4) for v in x[keep]],
+        y=[round(float(v), 4) for v in y[keep]],
+        area=float(area),
+    )
+
+
+def search_history(study: Any) -> list[TrialPoint]:
+    """Every trial of an Optuna study, in order, for the result file's search history."""
+    points = []
+    for t in study.get_trials(deepcopy=False):
+        value = t.values[0] if t.values else None
+        fusion = t.params.get("fusion") or (t.user_attrs.get("pipeline") or {}).get("fusion", {})
+        points.append(
+            TrialPoint(
+                number=t.number,
+                state=t.state.name.lower(),
+                value=value,
+                fusion=fusion if isinstance(fusion, str) else fusion.get("name"),
+                seconds=t.duration.total_seconds() if t.duration is not None else None,
+            )
+        )
+    return points
 
 
 def _device(spec: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,14 @@ def roc_pr_png(y: np.ndarray, proba: np.ndarray, classes: list[str], path: Path)
     return _save(fig, path)
 
 
-def optuna_pngs(study: Any, directory: Path) -> list[Path]:
-    """Optimization history and parameter importances; skips what the study can't support."""
+def optuna_pngs(
+    study: Any, directory: Path, rename: Callable[[str], str] | None = None
+) -> list[Path]:
+    """Optimization history and parameter importances; skips what the study can't support.
+
+    ``rename`` maps Optuna's parameter names to the ones the viewer knows (MLflow's), so the
+    importance bars say ``fusion.width``, not ``fusion.attention.d_model``.
+    """
     import optuna.visualization.matplotlib as ovm
 
     _pyplot()
@@ -69,6 +76,8 @@ def optuna_pngs(study: Any, directory: Path) -> list[Path]:
         "optuna_history.png": ovm.plot_optimization_history,
         "optuna_importances.png": ovm.plot_param_importances,
     }
+    if rename is not None:
+        plots["optuna_importances.png"] = lambda s, **kw: importances_bars(s, rename, **kw)
     for name, fn in plots.items():
         try:
             kwargs = {} if single else {"target": lambda t: t.values[0]}
@@ -80,6 +89,24 @@ def optuna_pngs(study: Any, directory: Path) -> list[Path]:
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
         out.append(_save(fig, directory / name))
     return out
+
+
+def importances_bars(study: Any, rename: Callable[[str], str], **kwargs: Any) -> Any:
+    """Optuna's fANOVA importances as horizontal bars, summed per renamed parameter."""
+    import optuna
+
+    merged: dict[str, float] = {}
+    for name, value in optuna.importance.get_param_importances(study, **kwargs).items():
+        merged[rename(name)] = merged.get(rename(name), 0.0) + value
+    if not merged:
+        raise ValueError("no parameter importances")
+    names = sorted(merged, key=merged.__getitem__)
+    plt = _pyplot()
+    _, ax = plt.subplots(figsize=(6, 1 + 0.35 * len(names)))
+    ax.barh(names, [merged[n] for n in names], color="#4c72b0")
+    ax.set_xlabel("importance (fANOVA)")
+    ax.set_title("hyperparameter importances")
+    return ax
 
 
 def _save(fig: Any, path: Path) -> Path:

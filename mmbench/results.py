@@ -31,7 +31,10 @@ from mmbench.config import PeerSpec, PipelineSpec
 from mmbench.errors import MMBenchError
 from mmbench.suite import Protocol
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 added ``diagnostics`` and ``search.history`` (both optional): version 1 files read
+as they are, without them."""
 ABLATION_SCHEMA_VERSION = 1
 PACKAGES = ("torch", "timm", "scikit-learn", "xgboost", "optuna", "mlflow", "datasets", "numpy")
 M = TypeVar("M", bound=BaseModel)
@@ -72,6 +75,17 @@ class FoldRecord(_Model):
     error: str | None = None
 
 
+class TrialPoint(_Model):
+    """One trial of a search, for its history: what it was, how it ended, what it scored."""
+
+    number: int
+    state: str
+    value: float | None
+    """Optuna's value (a pruned trial's is its last reported fold's score)."""
+    fusion: str | None = None
+    seconds: float | None = None
+
+
 class SearchSummary(_Model):
     """How the chosen pipeline was found: the Optuna study and where the time went."""
 
@@ -85,6 +99,8 @@ class SearchSummary(_Model):
     seconds: float
     optuna_seconds: float
     tracking_seconds: float
+    history: list[TrialPoint] = Field(default_factory=list)
+    """Every trial of the study in order (schema 2; empty in older files)."""
 
 
 class BudgetSummary(_Model):
@@ -122,6 +138,27 @@ class EnsembleSummary(_Model):
     dropped: list[int] = Field(default_factory=list)
     """Members selected but not refitted because the budget ran out (weights renormalized)."""
     final_model: str = "refit on all training rows"
+
+
+class Curve(_Model):
+    """A one-vs-rest curve, thinned to at most a few dozen points, and the area under it."""
+
+    x: list[float]
+    y: list[float]
+    area: float
+
+
+class Diagnostics(_Model):
+    """Out-of-fold confusion matrix and one-vs-rest ROC and precision-recall curves, so a report
+    can draw them from the result file alone (schema 2)."""
+
+    classes: list[str]
+    confusion: list[list[int]]
+    """``confusion[true][predicted]`` (arg-max decision), classes in :attr:`classes` order."""
+    roc: dict[str, Curve]
+    """Class -> false-positive rate (x) vs true-positive rate (y), ROC-AUC as area."""
+    pr: dict[str, Curve]
+    """Class -> recall (x) vs precision (y), average precision as area."""
 
 
 class TrackingIds(_Model):
@@ -245,6 +282,7 @@ class RunResult(_Model):
     budget: BudgetSummary | None = None
     ensemble: EnsembleSummary | None = None
     ablation: AblationSummary | None = None
+    diagnostics: Diagnostics | None = None
     tracking: TrackingIds | None = None
     provenance: Provenance
 
@@ -295,6 +333,7 @@ class ResultLayout:
     <results>/<suite>/<dataset>/runs/trials/<study>/trial-NNNNN.joblib   trials' CV results
     <results>/<suite>/optuna.db                      the suite's Optuna studies
     <results>/<suite>/LEADERBOARD.md                 generated from the result files
+    <results>/<suite>/report.html                    the HTML report, from the same files
     """
 
     results_dir: Path
@@ -330,6 +369,10 @@ class ResultLayout:
     @property
     def leaderboard_file(self) -> Path:
         return self.root / "LEADERBOARD.md"
+
+    @property
+    def report_file(self) -> Path:
+        return self.root / "report.html"
 
     def result_files(self) -> list[Path]:
         """Every result file, sorted by dataset and pipeline (temporary dot-files skipped)."""
@@ -375,23 +418,26 @@ def attach_tracking(path: Path, ids: TrackingIds) -> RunResult:
 
 
 def read_result(path: Path) -> RunResult:
-    return _read_versioned(path, RunResult, "result", SCHEMA_VERSION)
+    return _read_versioned(path, RunResult, "result", READABLE_VERSIONS)
 
 
 def read_ablation(path: Path) -> AblationReport:
     """An ``ablation.json`` written by :func:`mmbench.ablation.write_report`."""
-    return _read_versioned(path, AblationReport, "ablation report", ABLATION_SCHEMA_VERSION)
+    return _read_versioned(path, AblationReport, "ablation report", (ABLATION_SCHEMA_VERSION,))
 
 
-def _read_versioned(path: Path, model: type[M], what: str, version: int) -> M:
+def _read_versioned(path: Path, model: type[M], what: str, versions: tuple[int, ...]) -> M:
     """Load a JSON file of ``model``; a wrong schema version or shape names the file."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise MMBenchError(f"{path}: cannot read {what} file: {exc}") from None
     found = data.get("schema_version") if isinstance(data, dict) else None
-    if found != version:
-        raise MMBenchError(f"{path}: {what} schema version {found!r}, this mmbench reads {version}")
+    if found not in versions:
+        readable = " or ".join(str(v) for v in versions)
+        raise MMBenchError(
+            f"{path}: {what} schema version {found!r}, this mmbench reads {readable}"
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -138,6 +138,7 @@ def _budget(
 def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     """Run (or join) the study; the best trial's item, or None when this process does not
     finalize the study (see :attr:`RunOptions.finalize`)."""
+    from mmbench.jobs import search_history
     from mmbench.results import SearchSummary
     from mmbench.search import TrialHooks, run_search
     from mmbench.search.study import open_study
@@ -145,7 +146,8 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     settings, space = _search_settings(ctx, deadline)
     study = ctx.study = open_study(settings)
     ctx.track_study(study)
-    hooks = ctx.job.trial_hooks() if ctx.job is not None else TrialHooks()
+    primary = ctx.spec.protocol.primary_metric
+    hooks = ctx.job.trial_hooks(primary) if ctx.job is not None else TrialHooks()
     with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
         outcome = run_search(
             ctx.table,
@@ -171,6 +173,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
         seconds=outcome.seconds,
         optuna_seconds=outcome.optuna_seconds,
         tracking_seconds=ctx.tracking_seconds,
+        history=search_history(study),
     )
     return Scored(cv, "search", search=search), outcome
 

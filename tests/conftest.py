@@ -236,3 +236,62 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class TrackedSearch:
+    """A tiny search, tracked: its MLflow store, results directory and Optuna storage."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.results = root / "res"
+        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.storage = f"sqlite:///{self.results / 'tiny-suite' / 'optuna.db'}"
+        self.study_name = "tiny-suite.tiny"
+
+
+@pytest.fixture(scope="session")
+def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> TrackedSearch:
+    """Four trials of the early-fusion MLP: three complete, then ``lr=1e-6`` (no learning),
+    which the median pruner stops after two folds — what the MLflow and Optuna views are
+    checked on (one score per trial, flat names, a pruned beside a complete trial)."""
+    import optuna
+    import torch
+
+    from mmbench.runner import RunOptions, run_suite
+
+    root = tmp_path_factory.mktemp("tracked-search")
+    search = TrackedSearch(root)
+    suite = tiny_suite(
+        root,
+        trials=4,
+        search={
+            "fusion": "early",
+            "sampler": "random",
+            "pruner": "median",
+            "training": {**FAST_TRAINING, "lr": [1e-2, 3e-3, 1e-6]},
+            "fusion_options": {"early": {"hidden": [8, 32]}},
+        },
+    )
+    # the trials, in order (a sampler would repeat configurations of so small a space, and
+    # repeats are skipped): three that learn, then one that cannot, which the pruner stops
+    (search.results / "tiny-suite").mkdir(parents=True)
+    study = optuna.create_study(
+        storage=search.storage, study_name=search.study_name, direction="maximize"
+    )
+    for hidden, lr in [(32, 1e-2), (8, 3e-3), (32, 3e-3), (8, 1e-6)]:
+        study.enqueue_trial({"fusion.early.hidden": hidden, "lr": lr})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MMBENCH_CACHE_DIR", str(root / "feature-cache"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        options = RunOptions(
+            results_dir=search.results,
+            tracking_uri=search.tracking_uri,
+            progress=False,
+            resume=True,
+        )
+        outcomes = run_suite(suite, options)
+    torch.set_num_threads(threads)
+    assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
+    return search

@@ -79,11 +79,20 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "search.study",
     ),  # many candidates
     ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
-    ("leaderboard", "regress"),  # many result files
+    (
+        "leaderboard",
+        "regress",
+        "report",
+        "report.data",
+        "report.charts",
+        "report.page",
+    ),  # many result files
     (
         "tracking",
         "tracking.client",
+        "tracking.naming",
         "tracking.study",
+        "tracking.summary",
         "tracking.ablation",
         "tracking.serving",
         "tracking.job",

@@ -139,7 +139,7 @@ def test_search_trials_mirror_optuna_one_to_one(tmp_path: Path) -> None:
     from mmbench.data import load_table
 
     mlflow.set_tracking_uri(uri)
-    served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/model")
+    served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/tiny-search")
     assert served.metadata.signature is not None
     example = served.input_example
     assert {"text", "num_0", "cat_0"} <= set(example.columns)

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FAST_TRAINING, crafted_report, make_result, tiny_suite
@@ -144,9 +145,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_mlflow_server(
-    tmp_path: Path, port: int | None = None
+    tmp_path: Path, backend: str | None = None, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path: (url, process)."""
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend in tmp_path (or ``backend``):
+    (url, process); on ``port`` when given (a restart where clients expect it)."""
     port = port or free_port()
     cmd = [
         sys.executable,
@@ -158,34 +160,40 @@ def running_mlflow_server(
         "--port",
         str(port),
         "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
+        backend or f"sqlite:///{tmp_path / 'server.db'}",
         "--artifacts-destination",
         str(tmp_path / "artifacts"),
         "--workers",
         "1",
     ]
+    with running_server(cmd, f"http://127.0.0.1:{port}", "/health", tmp_path / "server.log") as s:
+        yield s
+
+
+@contextlib.contextmanager
+def running_server(
+    cmd: list[str], url: str, ready: str, log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``cmd`` (a local server) until ``url + ready`` answers 200; stop it afterwards."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    log = (tmp_path / "server.log").open("w")
-    # its own process group: `mlflow server` runs the app in child processes
+    log = log_path.open("w")
+    # its own process group: servers run their app in child processes
     proc = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
     )
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(
-                    f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}"
-                )
+                pytest.fail(f"{cmd[:4]} exited: {log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                with urllib.request.urlopen(f"{url}{ready}", timeout=2) as resp:
                     if resp.status == 200:
                         break
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("mlflow server did not become healthy in 90 s")
+            pytest.fail(f"{cmd[:4]} did not answer {url}{ready} in 90 s")
         yield url, proc
     finally:
         kill_group(proc, signal.SIGTERM)
@@ -228,7 +236,7 @@ def test_search_logs_to_a_local_mlflow_server(tmp_path: Path, mlflow_server: str
     import mlflow
 
     mlflow.set_tracking_uri(mlflow_server)
-    served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/model")
+    served = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/tiny-search")
     assert len(served.predict(served.input_example)) == len(served.input_example)
 
 
@@ -335,3 +343,87 @@ def test_workers_opening_a_fresh_mlflow_store_at_once_all_track(tmp_path: Path) 
     assert (
         len(client.search_runs([client.get_experiment_by_name("mmbench/race").experiment_id])) == 3
     )
+
+
+def test_trial_params_are_the_ones_the_pipeline_used_under_concept_names() -> None:
+    from mmbench.config import PipelineSpec
+    from mmbench.tracking.naming import mlflow_param, optuna_name_tags, run_params
+
+    xgb = PipelineSpec.model_validate(
+        {
+            "encoders": {"text": {"name": "tfidf", "options": {"sparse": True}}},
+            "fusion": {"name": "xgboost", "options": {"learning_rate": 0.1, "max_depth": 3}},
+        }
+    )
+    params = run_params(xgb)
+    assert params["lr"] == 0.1 and params["fusion.depth"] == 3  # the head's own lr is *the* lr
+    assert params["encoder.text"] == "tfidf" and params["encoder.text.sparse"] is True
+    assert not {"dropout", "epochs", "batch_size", "focal_gamma"} & set(params)  # torch-only
+    widths = [
+        run_params(PipelineSpec.model_validate({"fusion": {"name": f, "options": {o: 64}}}))
+        for f, o in [("early", "hidden"), ("attention", "d_model"), ("gated", "d")]
+    ]
+    assert all(p["fusion.width"] == 64 for p in widths)
+    assert "focal_gamma" not in widths[0] and "dropout" in widths[0]
+    focal = PipelineSpec.model_validate({"training": {"loss": "focal", "focal_gamma": 3.0}})
+    assert run_params(focal)["focal_gamma"] == 3.0
+    assert mlflow_param("encoder.image.timm/vit.augreg.frozen") == "encoder.image.frozen"
+    assert optuna_name_tags({"fusion": "attention", "fusion.attention.d_model": 64, "lr": 0.1}) == {
+        "optuna.name.fusion.width": "fusion.attention.d_model"
+    }
+
+
+@pytest.mark.slow
+def test_mlflow_shows_each_trial_as_optuna_does(tracked_search: Any) -> None:
+    """One score per trial (a pruned one too), used params only, findable names, and a parent
+    run that summarizes the study and links its best trial."""
+    import optuna
+
+    study = optuna.load_study(study_name=tracked_search.study_name, storage=tracked_search.storage)
+    assert study.metric_names == ["cv.f1_macro"]  # optuna-dashboard's axis, not "Objective 0"
+    client = MlflowClient(tracked_search.tracking_uri)
+    exp = client.get_experiment_by_name("mmbench/tiny-suite")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    states = {t.state.name for t in study.trials}
+    assert states == {"COMPLETE", "PRUNED"}, "the fixture must hold a pruned trial"
+    for t in study.trials:
+        run = runs[f"tiny/trial-{t.number:03d}"]
+        assert run.data.metrics["cv.f1_macro"] == pytest.approx(t.value)
+        assert run.data.tags["mmbench.state"] == t.state.name.lower()
+        assert run.info.status == "FINISHED"  # pruned is not a crash (FAILED) or a kill
+        assert run.data.params["fusion.width"] == str(t.params["fusion.early.hidden"])
+        assert run.data.tags["optuna.name.fusion.width"] == "fusion.early.hidden"
+        assert "epoch.val_score" in run.data.metrics  # one curve, not one per fold
+    parent = runs["tiny"]
+    best = study.best_trial
+    assert parent.data.metrics["study.trials.pruned"] == 1
+    assert parent.data.metrics["study.best_value"] == pytest.approx(best.value)
+    assert parent.data.params["study.name"] == tracked_search.study_name
+    assert parent.data.tags["mmbench.best_trial_run_id"] == best.user_attrs["mlflow_run_id"]
+    assert best.user_attrs["mlflow_run_id"] in parent.data.tags["mlflow.note.content"]
+    assert runs["tiny/best"].data.tags["mmbench.trial"] == str(best.number)
+    [model] = client.search_logged_models([exp.experiment_id], filter_string="name = 'tiny-search'")
+    mlmodel = (Path(model.artifact_location.removeprefix("file://")) / "MLmodel").read_text()
+    assert "uri:" not in mlmodel  # no source path of the machine that logged it
+    assert str(tracked_search.root) not in mlmodel.replace(model.artifact_location, "")
+
+
+def test_importance_plot_names_parameters_as_mlflow_does(tmp_path: Path) -> None:
+    import optuna
+
+    from mmbench.plots import importances_bars, optuna_pngs
+    from mmbench.tracking.naming import mlflow_param
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(
+        lambda t: (
+            t.suggest_int("fusion.attention.d_model", 16, 64) / 64 + t.suggest_float("lr", 0, 1e-3)
+        ),
+        n_trials=8,
+    )
+    ax = importances_bars(study, mlflow_param)
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"fusion.width", "lr"}
+    pngs = optuna_pngs(study, tmp_path, rename=mlflow_param)
+    assert {p.name for p in pngs} == {"optuna_history.png", "optuna_importances.png"}

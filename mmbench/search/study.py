@@ -205,6 +205,8 @@ def open_study(settings: SearchSettings) -> Any:
         ),
         pruner=None if multi else make_pruner(settings.pruner),
     )
+    # optuna-dashboard and Optuna's plots label the objectives with these, not "Objective 0"
+    study.set_metric_names([f"cv.{settings.primary}", *settings.objectives])
     if not created and study.trials:  # a seed that has not proposed this study's trials yet
         seed = coord.worker_seed(settings.seed, settings.worker) + len(study.trials)
         study.sampler = make_sampler(settings.sampler, seed, multi)

@@ -6,7 +6,9 @@ pipeline after a search and per ablation subset, all tagged ``mmbench.kind``.
 
 - :mod:`.client` — :class:`Tracker`: the MLflow client, batched logging, metric naming.
 - :mod:`.job` — :func:`start_job` and :class:`JobTracker`: the hooks the runner calls.
+- :mod:`.naming` — what trials' params and runs are called (used params, concept names).
 - :mod:`.study` — :class:`StudyRecorder`: Optuna trials as child runs.
+- :mod:`.summary` — a study's summary on its parent run, the best run's link to its trial.
 - :mod:`.ablation` — :func:`track_ablation`: ablation subsets as child runs.
 - :mod:`.serving` — the refitted pipeline as a pyfunc model (imports MLflow when loaded).
 """

@@ -20,6 +20,8 @@ from mmbench._io import git_commit
 from mmbench.errors import MMBenchError
 from mmbench.results import AblationReport, RunResult, TrackingIds
 from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
+from mmbench.tracking.naming import run_params
+from mmbench.tracking.summary import EXPERIMENT_KIND, best_trial_tags, log_search_summary
 
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
@@ -108,6 +110,8 @@ class JobTracker:
         self, tracker: Tracker, info: JobInfo, warn: Warn, parent_id: str | None = None
     ) -> None:
         self.tracker, self.info, self.warn = tracker, info, warn
+        for key, value in EXPERIMENT_KIND.items():  # open on the runs, not on GenAI traces
+            tracker.timed(tracker.client.set_experiment_tag, tracker.experiment_id, key, value)
         self.parent_id = parent_id or tracker.start_run(info.label, info.tags(info.kind))
 
     @property
@@ -115,12 +119,14 @@ class JobTracker:
         """Time spent talking to MLflow so far (reported in a search's result)."""
         return self.tracker.seconds
 
-    def trial_hooks(self) -> TrialHooks:
-        """Hooks that mirror each Optuna trial as a child run of the parent."""
+    def trial_hooks(self, primary: str | None = None) -> TrialHooks:
+        """Hooks that mirror each Optuna trial as a child run of the parent; ``primary`` is the
+        objective's metric (a pruned trial's score is its last reported fold's, as in Optuna)."""
         from mmbench.search.study import TrialHooks
         from mmbench.tracking.study import StudyRecorder
 
-        rec = StudyRecorder(self.tracker, self.parent_id, self.info.tags("trial"), self.warn)
+        tags = self.info.tags("trial")
+        rec = StudyRecorder(self.tracker, self.parent_id, tags, self.warn, primary=primary)
         return TrialHooks(start=rec.start, epoch=rec.epoch, end=rec.end, abandoned=rec.abandoned)
 
     def record_result(
@@ -188,14 +194,15 @@ class JobTracker:
         else:  # after a search: the best trial ("best") or the final ensemble ("ensemble")
             kind = "ensemble" if result.ensemble is not None else "best"
             self._delete_children(kind)  # a resumed or finalized-again study: one of each
+            tags = {**self.info.tags(kind), **best_trial_tags(study)} if kind == "best" else {}
             run_id = tracker.start_run(
-                f"{self.info.label}-{kind}", self.info.tags(kind), self.parent_id
+                f"{self.info.label}/{kind}", tags or self.info.tags(kind), self.parent_id
             )
         metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
         metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
         tracker.log(
             run_id,
-            params={**result.pipeline.flat_params(), **protocol_params(result)},
+            params={**run_params(result.pipeline), **protocol_params(result)},
             metrics=metrics,
             steps=fold_steps([f.metrics for f in result.folds if f.error is None]),
         )
@@ -203,15 +210,7 @@ class JobTracker:
             with tempfile.TemporaryDirectory() as tmp:
                 for path in pictures(cv, table, study, Path(tmp)):
                     tracker.log_artifact(run_id, path, "plots")
-        if result.ensemble is not None:
-            members = ", ".join(
-                f"trial {m.trial} × {m.weight:.2f}" for m in result.ensemble.members
-            )
-            tracker.log(run_id, tags={"mmbench.ensemble.members": members})
-            tracker.log(self.parent_id, tags={"mmbench.ensemble_run_id": run_id})
-        elif result.search is not None:
-            best = {"mmbench.best_run_id": run_id}
-            tracker.log(self.parent_id, metrics=cv_metrics(result.metrics), tags=best)
+        self._link_parent(run_id, result, study)
         if result.budget is not None:
             budget = result.budget
             tracker.log(
@@ -230,6 +229,21 @@ class JobTracker:
         for run in runs:
             self.tracker.timed(self.tracker.client.delete_run, run.info.run_id)
 
+    def _link_parent(self, run_id: str, result: RunResult, study: Any) -> None:
+        """After a search, the parent run points at the ensemble or best run and, for the
+        best, summarizes its study."""
+        tracker = self.tracker
+        if result.ensemble is not None:
+            members = ", ".join(
+                f"trial {m.trial} × {m.weight:.2f}" for m in result.ensemble.members
+            )
+            tracker.log(run_id, tags={"mmbench.ensemble.members": members})
+            tracker.log(self.parent_id, tags={"mmbench.ensemble_run_id": run_id})
+        elif result.search is not None:
+            best = {"mmbench.best_run_id": run_id}
+            tracker.log(self.parent_id, metrics=cv_metrics(result.metrics), tags=best)
+            log_search_summary(tracker, self.parent_id, result.search, study, self.info.dataset)
+
     def _log_model(
         self, run_id: str, model_path: Path, modalities: Modalities, table: MultiModalTable
     ) -> None:
@@ -237,9 +251,19 @@ class JobTracker:
         from mmbench.tracking.serving import log_pyfunc
 
         try:
-            self.tracker.timed(log_pyfunc, self.tracker.uri, run_id, model_path, modalities, table)
+            name = model_name(self.info.dataset, model_path.stem)
+            self.tracker.timed(
+                log_pyfunc, self.tracker.uri, run_id, model_path, modalities, table, name=name
+            )
         except MMBenchError as exc:
             self.warn(f"MLflow model logging failed ({exc}); the model is saved at {model_path}")
+
+
+def model_name(dataset: str, pipeline: str) -> str:
+    """``<dataset>-<pipeline>``: what a logged model is called, so models of a suite differ."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{pipeline}")
 
 
 def protocol_params(result: RunResult) -> dict[str, Any]:
@@ -263,5 +287,7 @@ def pictures(cv: CVResult, table: MultiModalTable, study: Any, directory: Path) 
         plots.roc_pr_png(y, proba[mask], classes, directory / "roc_pr_curves.png"),
     ]
     if study is not None:
-        out += plots.optuna_pngs(study, directory)
+        from mmbench.tracking.naming import mlflow_param
+
+        out += plots.optuna_pngs(study, directory, rename=mlflow_param)
     return out

@@ -1,0 +1,282 @@
+"""The report's HTML: one page, inline CSS and SVG, nothing fetched.
+
+Sections: the cross-dataset leaderboard, then per dataset its ranked pipelines, the modality
+ablation, the best pipeline's confusion matrix and ROC/PR curves, the search history and the
+provenance. A section whose data a result file does not hold says so and why (e.g. a file of
+schema 1 predates the curves), instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from mmbench.config import PeerSpec
+from mmbench.evaluation import METRICS
+from mmbench.leaderboard import Leaderboard
+from mmbench.report import charts
+
+if TYPE_CHECKING:
+    from mmbench.report.data import DatasetView, ReportData
+    from mmbench.results import AblationReport, RunResult
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;
+max-width:1100px;padding:1rem 2rem;color:#222;line-height:1.4}
+h1{margin-bottom:.2rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.5rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{padding:.25rem .6rem;text-align:right;
+border-bottom:1px solid #e5e5e5}th{background:#f4f4f4}td.name,th.name{text-align:left}
+tr.best td{font-weight:600}.muted{color:#777}.problem{background:#fdecea;border-left:4px solid
+#c44e52;padding:.4rem .8rem;margin:.4rem 0}.charts{display:flex;flex-wrap:wrap;gap:1rem}
+figure{margin:0}figcaption{font-size:.9rem;color:#555}svg{max-width:100%;height:auto}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#555}
+dd{margin:0;font-family:ui-monospace,monospace;font-size:.9rem;word-break:break-all}
+.tag{font-size:.8rem;background:#eef;border-radius:3px;padding:0 .3rem;margin-left:.3rem}
+"""
+
+
+def render_page(data: ReportData) -> str:
+    """The whole page."""
+    body = [f"<h1>mmbench report: {escape(data.suite)}</h1>", _intro(data)]
+    body += [_problem(p) for p in data.problems]
+    kinds = {n: _kind_of(r) for v in data.datasets for n, r in v.results.items()}
+    body.append(_overall(data.board, kinds))
+    body += [_dataset(view) for view in data.datasets]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>mmbench report: {escape(data.suite)}</title><style>{CSS}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _intro(data: ReportData) -> str:
+    n = sum(len(v.results) for v in data.datasets)
+    links = ", ".join(
+        f'<a href="#dataset-{escape(v.name)}">{escape(v.name)}</a>' for v in data.datasets
+    )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return (
+        f'<p class="muted">Built from {n} result file(s) under <code>results/{escape(data.suite)}'
+        f"/</code> on {now} by <code>mmbench report</code>. Datasets: {links or '—'}.</p>"
+    )
+
+
+def _problem(text: str) -> str:
+    return f'<div class="problem">{escape(text)}</div>'
+
+
+def _table(header: list[str], rows: list[list[str]], cls: str, row_cls: list[str]) -> str:
+    """Cells are HTML already (escaped by the callers); the first column is left-aligned."""
+    head = "".join(f"<th{' class=name' if i == 0 else ''}>{h}</th>" for i, h in enumerate(header))
+    lines = [f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>']
+    for row, rc in zip(rows, row_cls, strict=True):
+        cells = "".join(f"<td{' class=name' if i == 0 else ''}>{c}</td>" for i, c in enumerate(row))
+        lines.append(f'<tr class="{rc}">{cells}</tr>')
+    return "".join(lines) + "</tbody></table>"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _overall(board: Leaderboard | None, kinds: dict[str, str]) -> str:
+    out = ['<section id="leaderboard"><h2>Leaderboard across datasets</h2>']
+    if board is None:
+        return "".join([*out, _problem("no readable result file: nothing to rank"), "</section>"])
+    rows = [
+        [
+            f'{escape(o.pipeline)}<span class="tag">{kinds.get(o.pipeline, "reference")}</span>',
+            _num(o.mean_rank, 2),
+            _num(o.mean_normalized),
+            str(o.n_datasets),
+        ]
+        for o in board.overall
+    ]
+    header = ["pipeline", "mean rank", "mean normalized score", "datasets"]
+    out.append(_table(header, rows, "leaderboard", ["leaderboard-row"] * len(rows)))
+    out.append(
+        '<p class="muted">Mean rank over the datasets each pipeline ran on (1 = best); normalized '
+        "score = (score − chance) / (best − chance) per dataset: 1 is the best pipeline, 0 no "
+        "better than predicting the class prior.</p></section>"
+    )
+    return "".join(out)
+
+
+_KIND = {"default": "default", "search": "search: best trial", "ensemble": "final model"}
+
+
+def _kind_of(result: RunResult) -> str:
+    if isinstance(result.pipeline, PeerSpec):
+        return "peer"
+    return _KIND.get(result.pipeline_name, "reference")
+
+
+def _dataset(view: DatasetView) -> str:
+    out = [f'<section class="dataset" id="dataset-{escape(view.name)}">']
+    title = escape(view.name)
+    if view.entries:
+        e = view.entries[0]
+        arrow = "higher is better" if e.higher_is_better else "lower is better"
+        title += f" — {escape(METRICS.get(e.metric).label)} ({arrow})"
+    out.append(f"<h2>{title}</h2>")
+    out += [_problem(p) for p in view.problems]
+    if not view.results:
+        out.append(_problem(f"missing: no readable result file for dataset {view.name!r}"))
+        return "".join([*out, "</section>"])
+    out.append(_pipelines(view))
+    out.append(_ablation(view.ablation))
+    out.append(_best(view))
+    out.append(_history(view))
+    out.append(_provenance(view))
+    return "".join([*out, "</section>"])
+
+
+def _pipelines(view: DatasetView) -> str:
+    header = ["pipeline", "rank", "CV mean ± std", "held-out", "chance", "normalized"]
+    header += ["wall s", "budget", "failed folds"]
+    rows, classes = [], []
+    for i, e in enumerate(view.entries):
+        r = view.results[e.pipeline]
+        rows.append(
+            [
+                f'{escape(e.pipeline)}<span class="tag">{_kind_of(r)}</span>',
+                "—" if not math.isfinite(e.rank) else f"{e.rank:g}",
+                "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}",
+                _num(e.test),
+                _num(e.chance),
+                _num(e.normalized),
+                _num(r.durations.get("wall"), 0),
+                escape(_budget(r)),
+                str(e.failed_folds),
+            ]
+        )
+        classes.append("pipeline-row best" if i == 0 else "pipeline-row")
+    return "<h3>Pipelines</h3>" + _table(header, rows, "pipelines", classes)
+
+
+def _budget(r: RunResult) -> str:
+    if r.budget is None:
+        return "—" if r.search is None else f"{r.search.n_trials} trials"
+    b = r.budget
+    limit = "no time limit" if b.timeout_s is None else f"{b.timeout_s:g} s limit"
+    cut = f", {b.trials_cut} cut" if b.trials_cut else ""
+    return f"{b.trials_run} trials{cut}, {limit}"
+
+
+def _figure(svg: str, caption: str, chart: str) -> str:
+    return (
+        f'<figure class="chart" data-chart="{chart}">{svg}'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
+def _ablation(report: AblationReport | None) -> str:
+    out = ["<h3>Modality ablation</h3>"]
+    if report is None:
+        return "".join([*out, '<p class="muted">no ablation for this dataset.</p>'])
+    unit = METRICS.get(report.primary).label
+    figures = []
+    if report.shapley:
+        svg = charts.attribution_svg(report.shapley, "mean", "std", f"Shapley value ({unit})")
+        figures.append(_figure(svg, "Shapley value ± std over folds", "ablation-shapley"))
+    svg = charts.attribution_svg(report.leave_one_out, "mean", "std", f"drop ({unit})")
+    figures.append(_figure(svg, "leave-one-out: drop when left out of training", "ablation-loo"))
+    svg = charts.attribution_svg(report.robustness, "drop", "drop_std", f"drop ({unit})")
+    figures.append(_figure(svg, "missing at test time: drop of the full model", "ablation-missing"))
+    out.append(f'<div class="charts">{"".join(figures)}</div>')
+    out.append(_ablation_table(report))
+    return "".join(out)
+
+
+def _ablation_table(report: AblationReport) -> str:
+    def pm(stats: dict[str, float] | None, key: str = "mean", err: str = "std") -> str:
+        if not stats:
+            return "—"
+        return f"{stats.get(key, math.nan):+.3f} ± {_num(stats.get(err))}"
+
+    rows = [
+        [
+            escape(m),
+            pm((report.shapley or {}).get(m)),
+            pm(report.leave_one_out.get(m)),
+            pm(report.robustness.get(m), "drop", "drop_std"),
+        ]
+        for m in report.ranking()
+    ]
+    header = ["modality", "Shapley value", "leave-one-out drop", "drop when missing at test"]
+    return _table(header, rows, "ablation", ["ablation-row"] * len(rows))
+
+
+def _best(view: DatasetView) -> str:
+    """Diagnostics of the best pipeline, or of the best one whose file records them."""
+    ranked = [view.results[e.pipeline] for e in view.entries]
+    if not ranked:
+        return ""
+    best = ranked[0]
+    shown = next((r for r in ranked if r.diagnostics is not None), None)
+    out = [f"<h3>Best pipeline: {escape(best.pipeline_name)}</h3>"]
+    if shown is not best:
+        out.append(
+            _problem(
+                f"{best.pipeline_name}: its result file (schema {best.schema_version}) records no "
+                "confusion matrix or ROC/PR curves; rerun it to record them."
+                + (f" Shown instead: {shown.pipeline_name}, the best that does." if shown else "")
+            )
+        )
+    if shown is None or shown.diagnostics is None:
+        return "".join(out)
+    diag = shown.diagnostics
+    figures = [
+        _figure(charts.confusion_svg(diag), f"{shown.pipeline_name}: out-of-fold", "confusion"),
+        _figure(charts.curves_svg(diag), f"{shown.pipeline_name}: one-vs-rest", "roc-pr"),
+    ]
+    return "".join([*out, f'<div class="charts">{"".join(figures)}</div>'])
+
+
+def _history(view: DatasetView) -> str:
+    searched = [r for r in view.results.values() if r.search is not None]
+    if not searched:
+        return '<h3>Search history</h3><p class="muted">no search for this dataset.</p>'
+    r = min(searched, key=lambda r: (not _history_of(r), r.pipeline_name != "search"))
+    s = r.search
+    assert s is not None
+    states = ", ".join(f"{n} {state}" for state, n in sorted(s.states.items()))
+    out = [
+        "<h3>Search history</h3>",
+        f"<p>Optuna study <code>{escape(s.study)}</code>: {s.n_trials} trials ({states}); best "
+        f"trial {s.best_trial}; {s.seconds:.0f} s searching.</p>",
+    ]
+    if not s.history:
+        out.append(_problem(f"{r.pipeline_name}: its result file records no trial history."))
+        return "".join(out)
+    metric, hib = r.protocol.primary_metric, METRICS.get(r.protocol.primary_metric).higher_is_better
+    svg = charts.history_svg(s.history, hib, metric)
+    return "".join([*out, _figure(svg, "value of each trial by state", "history")])
+
+
+def _history_of(r: RunResult) -> list[Any]:
+    return list(r.search.history) if r.search is not None else []
+
+
+def _provenance(view: DatasetView) -> str:
+    best = view.results[view.entries[0].pipeline] if view.entries else None
+    if best is None:
+        return ""
+    p, d = best.provenance, best.dataset
+    commits = sorted({r.provenance.git_commit or "unknown" for r in view.results.values()})
+    hardware = ", ".join(f"{k}={v}" for k, v in p.hardware.items())
+    items = {
+        "git commit(s)": ", ".join(commits),
+        "mmbench": p.mmbench_version,
+        "python": p.python,
+        "packages": ", ".join(f"{k} {v}" for k, v in sorted(p.packages.items())),
+        "data": f"{d.source}" + (f" @ {d.revision}" if d.revision else ""),
+        "data fingerprint": d.fingerprint,
+        "rows × classes": f"{d.n_rows} × {d.n_classes}",
+        "hardware": hardware,
+        "created": ", ".join(sorted({r.provenance.created_at for r in view.results.values()})),
+    }
+    cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in items.items())
+    return f'<h3>Provenance</h3><dl class="provenance">{cells}</dl>'

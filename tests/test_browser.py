@@ -1,0 +1,201 @@
+"""What people look at, opened in a real headless Chromium as a new user would.
+
+The HTML report renders its leaderboard and every ablation chart without a console error; the
+MLflow UI (a local ``mlflow server``) shows the suite's experiment, the study's parent run with
+its trial children, and compares a pruned and a complete trial with flat parameter names and the
+score Optuna has; ``optuna-dashboard`` lists the study and its trials. Screenshots are kept as
+artifacts (``$MMBENCH_SCREENSHOTS``, else a temporary directory printed by the tests).
+
+Chromium comes from the system (Debian's ``chromium``; ``.ci/run`` installs it), driven through
+playwright's Python API — playwright never downloads a browser here. Without either, the tests
+skip with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_tracking import free_port, running_mlflow_server, running_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000
+METRIC_VALUES = """name => {
+  const link = [...document.querySelectorAll('a')].find(a => a.textContent.trim() === name);
+  const cell = link.parentElement, names = cell.parentElement;
+  const out = [];
+  for (const grid of document.querySelectorAll('.ReactVirtualized__Grid__innerScrollContainer')) {
+    if (grid === names) continue;
+    for (const c of grid.children) if (c.style.top === cell.style.top) out.push(c.innerText.trim());
+  }
+  return out;
+}"""
+"""The compare view's metric table is a virtualized grid: a metric's values are the cells at
+the height of its name, one per run in the order compared."""
+
+
+def chromium_path() -> str | None:
+    """``$MMBENCH_CHROMIUM``, else the first Chromium on PATH."""
+    if os.environ.get("MMBENCH_CHROMIUM"):
+        return os.environ["MMBENCH_CHROMIUM"]
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    path = Path(os.environ.get("MMBENCH_SCREENSHOTS") or tempfile.mkdtemp(prefix="mmbench-shots-"))
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"\nbrowser screenshots: {path}", file=sys.stderr)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A persistent Chromium context with a fresh profile (no sync, no update checks)."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium on PATH (apt-get install chromium, or set MMBENCH_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            profile,
+            executable_path=executable,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 900},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+class Page:
+    """A browser tab that remembers its console errors and uncaught exceptions."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else 0)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.page.close()
+
+
+def test_report_page_renders_leaderboard_and_ablation_charts(
+    browser: Any, screenshots: Path, tmp_path: Path
+) -> None:
+    from mmbench.report import write_report
+
+    shutil.copytree(REPO / "results" / "smoke", tmp_path / "smoke")
+    path = write_report(tmp_path, "smoke", ["synthetic"])
+    with Page(browser) as tab:
+        tab.page.goto(path.as_uri())
+        rows = tab.page.locator("tr.leaderboard-row")
+        assert rows.count() == 6
+        assert all(rows.nth(i).is_visible() for i in range(rows.count()))
+        charts = tab.page.locator('figure[data-chart^="ablation-"] svg')
+        assert charts.count() == 3
+        for i in range(charts.count()):
+            box = charts.nth(i).bounding_box()
+            assert box is not None and box["width"] > 150 and box["height"] > 80
+        tab.page.screenshot(path=str(screenshots / "report.png"), full_page=True)
+        assert tab.errors == []
+
+
+def test_mlflow_ui_shows_the_study_and_compares_trials_as_optuna_scores_them(
+    browser: Any, screenshots: Path, tracked_search: Any, tmp_path: Path
+) -> None:
+    import optuna
+    from mlflow import MlflowClient
+
+    study = optuna.load_study(study_name=tracked_search.study_name, storage=tracked_search.storage)
+    pruned = next(t for t in study.trials if t.state.name == "PRUNED")
+    complete = study.best_trial
+    exp = MlflowClient(tracked_search.tracking_uri).get_experiment_by_name("mmbench/tiny-suite")
+    with (
+        running_mlflow_server(tmp_path, tracked_search.tracking_uri) as (url, _),
+        Page(browser) as tab,
+    ):
+        page = tab.page
+        page.goto(f"{url}/#/experiments")
+        page.get_by_text("mmbench/tiny-suite").first.wait_for()
+        # the runs page (MLflow 3.17 opens GenAI views unless asked for "machine_learning")
+        page.goto(f"{url}/#/experiments/{exp.experiment_id}?workflowType=machine_learning")
+        parent = page.locator('[col-id="attributes.`Run Name`"]', has_text="tiny").first
+        parent.locator("button").first.click()  # expand the study's parent run
+        for t in study.trials:
+            page.get_by_text(f"tiny/trial-{t.number:03d}", exact=True).wait_for()
+        page.screenshot(path=str(screenshots / "mlflow-runs.png"))
+        ids = [t.user_attrs["mlflow_run_id"] for t in (complete, pruned)]
+        page.goto(
+            f'{url}/#/compare-runs?runs={json.dumps(ids)}&experiments=["{exp.experiment_id}"]'
+        )
+        expected = {
+            "fusion": ["early", "early"],
+            "lr": [str(complete.params["lr"]), str(pruned.params["lr"])],
+            "encoder.text": ["tfidf", "tfidf"],
+        }
+        for name, values in expected.items():  # flat names, one row each, both trials' values
+            row = page.locator("tr", has=page.get_by_text(name, exact=True)).first
+            assert row.inner_text().split("\t")[1:] == values
+        page.locator("a", has_text="cv.f1_macro").first.wait_for()
+        assert page.evaluate(METRIC_VALUES, "cv.f1_macro") == [
+            f"{complete.value:.3f}",
+            f"{pruned.value:.3f}",
+        ]
+        page.screenshot(path=str(screenshots / "mlflow-compare.png"), full_page=True)
+
+
+def test_optuna_dashboard_lists_the_study_and_its_trials(
+    browser: Any, screenshots: Path, tracked_search: Any, tmp_path: Path
+) -> None:
+    import optuna
+
+    pytest.importorskip("optuna_dashboard", reason="pip install optuna-dashboard")
+    study = optuna.load_study(study_name=tracked_search.study_name, storage=tracked_search.storage)
+    port = free_port()
+    cmd = [str(Path(sys.executable).with_name("optuna-dashboard")), tracked_search.storage]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with (
+        running_server(cmd, url, "/api/studies", tmp_path / "dashboard.log"),
+        Page(browser) as tab,
+    ):
+        page = tab.page
+        page.goto(f"{url}/dashboard")
+        page.get_by_text(tracked_search.study_name).first.click()
+        page.get_by_text("cv.f1_macro").first.wait_for()  # the metric's name, not "Objective 0"
+        page.screenshot(path=str(screenshots / "optuna-dashboard.png"))
+        page.goto(f"{page.url.rstrip('/')}/trials")
+        for t in study.trials:
+            page.get_by_text(f"Trial {t.number}", exact=True).first.wait_for()
+        page.get_by_text("Pruned", exact=True).first.wait_for()
+        first = study.trials[0].user_attrs["mlflow_run_id"]  # its note links the MLflow run
+        page.locator(f'a[href$="/runs/{first}"]').first.wait_for()
+        page.screenshot(path=str(screenshots / "optuna-trials.png"))

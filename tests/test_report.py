@@ -1,0 +1,100 @@
+"""``mmbench report``: one offline HTML page from the result files, problems shown, not hidden."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from mmbench.cli import main
+from mmbench.errors import MMBenchError
+from mmbench.report import render_report, write_report
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "results" / "smoke"
+SMOKE_PIPELINES = [
+    "ensemble",
+    "search",
+    "xgboost-early-fusion",
+    "single-best-modality",
+    "late-fusion-mlp",
+    "default",
+]
+
+
+@pytest.fixture
+def smoke_results(tmp_path: Path) -> Path:
+    """A copy of the committed smoke results (tests may break it)."""
+    shutil.copytree(SMOKE, tmp_path / "results" / "smoke")
+    return tmp_path / "results"
+
+
+def charts(page: str) -> list[str]:
+    return re.findall(r'<figure class="chart" data-chart="([a-z-]+)"><svg', page)
+
+
+def test_the_smoke_report_is_written_offline_in_seconds(
+    smoke_results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = time.perf_counter()
+    main(["report", str(REPO / "suites" / "smoke.yaml"), "--results", str(smoke_results)])
+    seconds = time.perf_counter() - start
+    path = smoke_results / "smoke" / "report.html"
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert seconds < 15  # a behaviour bound: ~2 s on 2 cores
+    page = path.read_text()
+    # self-contained: nothing to fetch, nothing to run
+    assert "<script" not in page and not re.search(r'(src|href)="(?!#|data:)', page)
+    rows = re.findall(r'<tr class="leaderboard-row"><td class=name>([^<]+)<', page)
+    assert rows == SMOKE_PIPELINES  # peers and references beside the search
+    assert charts(page) == [
+        "ablation-shapley",
+        "ablation-loo",
+        "ablation-missing",
+        "confusion",
+        "roc-pr",
+    ]
+    assert "6b95143043fa8a42" in page  # the data fingerprint, in the provenance
+    # the committed search and ensemble predate curves and history (schema 1): said, not
+    # hidden; the best pipeline whose file has curves is shown instead
+    assert "records no confusion matrix" in page and "records no trial history" in page
+    assert "Shown instead: xgboost-early-fusion" in page
+
+
+def test_missing_datasets_and_broken_files_are_shown(smoke_results: Path) -> None:
+    broken = smoke_results / "smoke" / "synthetic" / "broken.json"
+    broken.write_text("{not json")
+    (smoke_results / "smoke" / "synthetic" / "ablation" / "ablation.json").write_text("[]")
+    page = render_report(smoke_results, "smoke", expected=["synthetic", "reviews"])
+    assert f"{broken}: cannot read result file" in page
+    assert "ablation.json: ablation report schema version None" in page
+    assert "missing: no readable result file for dataset &#x27;reviews&#x27;" in page
+    assert 'id="dataset-reviews"' in page and 'id="dataset-synthetic"' in page
+    with pytest.raises(MMBenchError, match="no result files"):
+        write_report(smoke_results, "nothing-here")
+
+
+def test_curves_and_search_history_of_schema_2_files_are_drawn(smoke_results: Path) -> None:
+    path = smoke_results / "smoke" / "synthetic" / "ensemble.json"
+    data = json.loads(path.read_text())
+    curve = {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.8, 1.0], "area": 0.8}
+    data["schema_version"] = 2
+    data["diagnostics"] = {
+        "classes": ["a", "b"],
+        "confusion": [[5, 1], [2, 4]],
+        "roc": {"a": curve, "b": curve},
+        "pr": {"a": curve, "b": curve},
+    }
+    data["search"]["history"] = [
+        {"number": 0, "state": "complete", "value": 0.7},
+        {"number": 1, "state": "pruned", "value": 0.4},
+        {"number": 2, "state": "fail", "value": None},
+    ]
+    path.write_text(json.dumps(data))
+    page = render_report(smoke_results, "smoke")
+    assert {"confusion", "roc-pr", "history"} <= set(charts(page))
+    assert "records no confusion matrix" not in page
