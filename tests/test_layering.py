@@ -23,9 +23,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mmbench"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no knowledge of benchmarking
-    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub"),
+    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub", "speed"),
     ("config",),  # pipeline and training specs
-    ("evaluation", "ensemble"),  # folds, metrics, scoring of out-of-fold probabilities
+    ("evaluation", "ensemble", "paired"),  # folds, metrics, scoring of out-of-fold probabilities
     (
         "data",
         "data.spec",
@@ -73,7 +73,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("search", "search.sampling", "search.portfolio", "search.study"),  # many candidates
     ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
-    ("leaderboard", "regress"),  # many result files
+    ("leaderboard", "gate_baseline", "regress"),  # many result files
     (
         "tracking",
         "tracking.client",
