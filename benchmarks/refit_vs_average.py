@@ -126,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
                     ]
                 )
                 print(" | ".join(map(str, out[-1])), file=sys.stderr, flush=True)
-    emit(args.name, "Refit on all rows vs average of the fold models (held-out rows)", table(HEADERS, out))
+    emit(
+        args.name,
+        "Refit on all rows vs average of the fold models (held-out rows)",
+        table(HEADERS, out),
+    )
     return 0
 
 

@@ -60,6 +60,7 @@ class BaselineDataset(_Model):
     rows: BaselineRows
     fit_seconds: float
     reference_seconds: float
+    time_ratio: float
 
 
 class Baseline(_Model):

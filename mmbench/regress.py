@@ -46,6 +46,7 @@ code path CI runs.
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -99,16 +100,18 @@ __all__ = [
 
 @dataclass
 class Rerun:
-    """One dataset's rerun: its result record, row-level predictions and fit timing."""
+    """One dataset's rerun: its result record, row-level predictions and fit timing.
+
+    ``time_ratio`` is the median over folds of (the fold's fit seconds / the reference
+    seconds timed right after that fold): pairing each fold with its own reference cancels
+    load that comes and goes during the CV, which one reference for the whole run did not.
+    """
 
     result: RunResult
     rows: RowPredictions
     fit_seconds: float
     reference_seconds: float
-
-    @property
-    def time_ratio(self) -> float:
-        return self.fit_seconds / self.reference_seconds
+    time_ratio: float
 
 
 def baseline_from_reruns(reruns: Sequence[Rerun], suite: str, rule: RegressRule) -> Baseline:
@@ -136,6 +139,7 @@ def baseline_from_reruns(reruns: Sequence[Rerun], suite: str, rule: RegressRule)
             rows=rows_record(run.rows),
             fit_seconds=run.fit_seconds,
             reference_seconds=run.reference_seconds,
+            time_ratio=run.time_ratio,
         )
     return Baseline(
         suite=suite,
@@ -332,7 +336,7 @@ def judge(name: str, ref: BaselineDataset, run: Rerun, rule: RegressRule) -> Ver
         verdict.message = f"cannot pair the rerun's rows with the baseline's: {exc}"
         return verdict
     verdict.status = "pass"
-    verdict.time_growth = run.time_ratio / (ref.fit_seconds / ref.reference_seconds)
+    verdict.time_growth = run.time_ratio / ref.time_ratio
     verdict.time_status = (
         "slower"
         if verdict.time_growth > rule.time_tolerance
@@ -452,11 +456,21 @@ def evaluate_dataset(
     table = load_table(spec, suite.root, seed=suite.seed)
     used = table_transform(table) if table_transform is not None else table
     folds = cv_folds(table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed)
-    cv = evaluate_fixed(spec, used, folds, cache=cache)
+    references: list[float] = []
+    cv = evaluate_fixed(
+        spec, used, folds, cache=cache, on_fold=lambda *_: references.append(reference_seconds())
+    )
     wall = time.perf_counter() - start
-    result = build_result(suite, spec, table, cv, PIPELINE_NAME, wall=wall)
+    result = build_result(suite, spec, table, cv, PIPELINE_NAME, wall=wall - sum(references))
     rows = row_predictions(cv, folds, table.labels, spec.protocol.primary_metric)
-    return Rerun(result, rows, cv.seconds["fit"], reference_seconds())
+    ratios = [f.info["fit_s"] / r for f, r in zip(cv.folds, references, strict=True) if f.ok]
+    return Rerun(
+        result,
+        rows,
+        cv.seconds["fit"],
+        statistics.median(references),
+        statistics.median(ratios) if ratios else math.nan,
+    )
 
 
 def row_predictions(

@@ -55,7 +55,7 @@ def rerun(
     scores = [macro_f1(LABELS[:n][folds[0] == f], pred[:n][folds[0] == f], 3) for f in range(K)]
     result = make_result(kw.pop("dataset", "d"), "regress", scores=scores, **kw)
     rows = RowPredictions(LABELS[:n], folds, pred[None, :n], None, 3)
-    return Rerun(result, rows, fit, reference)
+    return Rerun(result, rows, fit, reference, fit / reference)
 
 
 def verdict_of(current: Rerun, base: Rerun | None = None, rule: RegressRule = RULE) -> Any:
