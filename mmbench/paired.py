@@ -58,7 +58,7 @@ class PairedTest:
 
     ``delta`` and the interval are ``current − baseline`` in metric units; ``p_drop`` and
     ``p_gain`` are one-sided bootstrap p-values for "worse" and "better" (orientation follows
-    the metric's ``higher_is_better``); ``p_value`` is the two-sided one the gate uses.
+    the metric's ``higher_is_better``), the ones the gate uses; ``p_value`` is the two-sided one.
     """
 
     delta: float

@@ -9,10 +9,10 @@ The decision rule, per dataset, with the suite's :class:`~mmbench.suite.RegressR
    folds, both computed on the same rows (the result file's number).
 2. A paired bootstrap (:func:`mmbench.paired.paired_bootstrap`; 2,000 resamples of rows, drawn
    within each fold, both prediction sets scored on each resample) gives a 95% interval of
-   ``Δ`` and one-sided p-values for "worse" and "better"; the dataset's p-value is the
-   two-sided one, ``2·min(p_drop, p_gain)``.
-3. Holm's step-down correction over the suite's datasets keeps the chance that *any* unchanged
-   dataset fails at ``alpha`` (0.05).
+   ``Δ`` and one-sided p-values for "worse" (``p_drop``) and "better" (``p_gain``).
+3. Holm's step-down correction over the suite's datasets, for drops and for gains separately,
+   keeps the chance that *any* unchanged dataset fails at ``alpha`` (0.05). One-sided, because
+   the gate asks "did anything get worse?"; improvements never fail CI.
 4. The dataset **fails** when its Holm-adjusted p ≤ ``alpha`` *and* its drop is at least
    ``min_effect`` (default 0.01, one point of macro-F1); it is *improved* under the mirror
    condition (a hint to refresh the baseline with ``--update``); otherwise it passes.
@@ -348,16 +348,22 @@ def judge(name: str, ref: BaselineDataset, run: Rerun, rule: RegressRule) -> Ver
 
 
 def decide(verdicts: list[Verdict], rule: RegressRule) -> None:
-    """Holm-adjust the p-values of the compared datasets, then apply significance and size."""
+    """Holm-adjust the one-sided p-values of the compared datasets, then apply size.
+
+    Drops and gains are two one-sided families, each Holm-adjusted over the datasets: the
+    gate's question is "did any dataset get worse?", and a two-sided test would spend half of
+    ``alpha`` on improvements, which never fail CI.
+    """
     tested = [v for v in verdicts if v.test is not None and v.status == "pass"]
-    adjusted = holm([v.test.p_value for v in tested if v.test is not None])
-    for v, p in zip(tested, adjusted, strict=True):
+    drops = holm([v.test.p_drop for v in tested if v.test is not None])
+    gains = holm([v.test.p_gain for v in tested if v.test is not None])
+    for v, p_drop, p_gain in zip(tested, drops, gains, strict=True):
         assert v.test is not None
-        v.p_holm = p
         gain = v.test.delta if _higher_is_better(v.metric) else -v.test.delta
-        if p <= rule.alpha and -gain >= rule.min_effect:
+        v.p_holm = p_gain if gain > 0 else p_drop
+        if p_drop <= rule.alpha and -gain >= rule.min_effect:
             v.status, v.message = "regression", f"drop {-gain:.4f} >= {rule.min_effect}"
-        elif p <= rule.alpha and gain >= rule.min_effect:
+        elif p_gain <= rule.alpha and gain >= rule.min_effect:
             v.status, v.message = "improved", "refresh the baseline with --update"
         if v.time_status == "slower":
             v.message = "; ".join(filter(None, [v.message, "fit time grew"]))

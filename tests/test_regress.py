@@ -88,7 +88,7 @@ def test_delta_is_the_result_files_score_difference() -> None:
 def test_significant_but_small_drop_passes() -> None:
     """Ten rows worse, none better: real (p tiny) but half a point, below ``min_effect``."""
     v = verdict_of(rerun(flip(BASE, 10)))
-    assert v.test.p_value < 0.01
+    assert v.test.p_drop < 0.01
     assert v.status == "pass"
     assert (
         verdict_of(rerun(flip(BASE, 10)), rule=RULE.model_copy(update={"min_effect": 0.002})).status
@@ -117,7 +117,7 @@ def test_holm_adjusts_across_datasets() -> None:
     base = rerun(BASE, n=600)
     for worse in range(10, 40):
         candidate = rerun(flip(BASE[:600].copy(), worse, 6, seed=5), n=600)
-        p = paired_bootstrap("f1_macro", base.rows, candidate.rows, resamples=500).p_value
+        p = paired_bootstrap("f1_macro", base.rows, candidate.rows, resamples=500).p_drop
         if 0.02 < p < 0.05 and candidate.result.primary()[1] < base.result.primary()[1] - 0.01:
             break
     else:
@@ -134,7 +134,7 @@ def test_holm_adjusts_across_datasets() -> None:
     )
     (a, *_) = compare(baseline, reruns, RULE).verdicts
     assert a.status == "pass"
-    assert a.p_holm == pytest.approx(min(1.0, 3 * a.test.p_value))
+    assert a.p_holm == pytest.approx(min(1.0, 3 * a.test.p_drop))
 
 
 def test_lower_is_better_metric_direction() -> None:
