@@ -35,12 +35,12 @@ def benchmark(session: nox.Session) -> None:
 
 @nox.session
 def regress(session: nox.Session) -> None:
-    """CI regression gate: rerun the smoke suite's fixed config, compare with the baseline.
+    """CI regression gate: rerun the CI suite's fixed configs, compare row by row with the baseline.
 
     Refresh the baseline after an intended change with ``nox -s regress -- --update``.
     """
     session.run(
-        "mmbench", "regress", "suites/smoke.yaml",
-        "--baseline", "benchmarks/baselines/smoke.json",
+        "mmbench", "regress", "suites/ci.yaml",
+        "--baseline", "benchmarks/baselines/ci.json",
         *session.posargs,
     )  # fmt: skip

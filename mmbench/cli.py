@@ -272,6 +272,9 @@ def add_report_parsers(sub: Any) -> None:
     reg.add_argument("--results", type=Path, help="keep the rerun's result files here")
     reg.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     reg.add_argument("--quiet", action="store_true", help="no progress output")
+    reg.add_argument(
+        "--no-cache", action="store_true", help="encode every modality again (no feature cache)"
+    )
 
 
 def suite_name(path: Path) -> str:
@@ -344,20 +347,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_regress(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from mmbench.regress import regress
+    from mmbench.cache import FeatureCache, default_cache_dir
+    from mmbench.regress import RULE, regress
     from mmbench.runner import Reporter
     from mmbench.suite import load_suite
 
+    suite = load_suite(args.suite)
     report = regress(
-        load_suite(args.suite), args.baseline, update=args.update, results_dir=args.results,
+        suite, args.baseline, update=args.update, results_dir=args.results,
         datasets=args.dataset, reporter=Reporter(enabled=not args.quiet),
+        cache=FeatureCache(None if args.no_cache else default_cache_dir()),
     )  # fmt: skip
-    console = Console() if sys.stdout.isatty() else Console(width=120)  # CI logs: no wrapping
+    console = Console() if sys.stdout.isatty() else Console(width=140)  # CI logs: no wrapping
     console.print(report.to_rich())
-    console.print(
-        "rule: FAIL when the mean paired fold drop > max(min_drop, t95·sd(diff)/√k, "
-        "sd(baseline folds)/√k)"
-    )
+    console.print(RULE.format(**suite.regress.model_dump()))
     for note in report.notes:
         console.print(note)
     if args.update:

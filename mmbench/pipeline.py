@@ -317,7 +317,8 @@ def _run_fold(
         predict_start = time.perf_counter()
         proba = head.predict_proba(valid)
         predict_ms = (time.perf_counter() - predict_start) * 1000 / max(1, len(fold.valid))
-        timing["fit"] += time.perf_counter() - encoded
+        fit_s = time.perf_counter() - encoded
+        timing["fit"] += fit_s
         oof[fold.repeat, fold.valid] = proba
         result.metrics = compute_metrics(table.labels[fold.valid], proba, threshold=threshold)
         if test_time_missing and len(modalities) > 1:
@@ -329,7 +330,12 @@ def _run_fold(
                 )
                 for m in modalities
             }
-        result.info = {**head.info(), "threshold": threshold, "predict_ms_per_row": predict_ms}
+        result.info = {
+            **head.info(),
+            "threshold": threshold,
+            "predict_ms_per_row": predict_ms,
+            "fit_s": fit_s,
+        }
     except reraise:
         raise
     except Exception as exc:  # a failed fold is a recorded result, not a crash

@@ -28,6 +28,7 @@ __all__ = [  # the data and protocol halves live below, in the layers that read 
     "MetricName",
     "Modalities",
     "Protocol",
+    "RegressRule",
     "SourceKind",
     "SourceSpec",
     "Suite",
@@ -55,6 +56,21 @@ class Ablation(StrictModel):
         return {"enabled": value} if isinstance(value, bool) else value
 
 
+class RegressRule(StrictModel):
+    """How ``mmbench regress`` judges this suite (see :mod:`mmbench.regress` for the rule).
+
+    A dataset regresses when its paired drop is significant after Holm's correction at
+    ``alpha`` *and* at least ``min_effect`` (metric units): significance alone would fail CI on
+    a real but negligible change, size alone on noise. ``time_tolerance`` is the largest
+    accepted growth of the fit-time ratio (fit seconds / reference seconds) over the baseline's.
+    """
+
+    min_effect: float = Field(0.01, ge=0)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    resamples: int = Field(2000, ge=100)
+    time_tolerance: float = Field(1.5, gt=1)
+
+
 class DatasetSpec(DataSpec):
     """One dataset entry: the data (:class:`~mmbench.data.spec.DataSpec`) and what to run on it."""
 
@@ -71,6 +87,7 @@ class Suite(StrictModel):
     description: str = ""
     seed: int = 0
     datasets: list[DatasetSpec] = Field(min_length=1)
+    regress: RegressRule = Field(default_factory=RegressRule)
     # not part of the YAML: where the suite was read from, to resolve relative paths
     path: Path | None = Field(None, exclude=True)
 

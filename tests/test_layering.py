@@ -23,9 +23,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mmbench"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no knowledge of benchmarking
-    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub"),
+    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub", "speed"),
     ("config",),  # pipeline and training specs
-    ("evaluation", "ensemble"),  # folds, metrics, scoring of out-of-fold probabilities
+    ("evaluation", "ensemble", "paired"),  # folds, metrics, scoring of out-of-fold probabilities
     (
         "data",
         "data.spec",
@@ -81,6 +81,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
     (
         "leaderboard",
+        "gate_baseline",
         "regress",
         "report",
         "report.data",

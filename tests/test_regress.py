@@ -1,8 +1,9 @@
+"""The CI gate: row-level paired bootstrap, minimum effect, Holm across datasets, fit-time ratio."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,107 +14,185 @@ from conftest import make_result
 from mmbench.cli import main
 from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
+from mmbench.evaluation import macro_f1
+from mmbench.paired import RowPredictions, holm, paired_bootstrap
 from mmbench.regress import (
     BASELINE_SCHEMA_VERSION,
-    baseline_from_results,
+    Rerun,
+    baseline_from_reruns,
     compare,
     read_baseline,
     regress,
-    tolerance,
     write_baseline,
 )
-from mmbench.results import RunResult
-from mmbench.suite import load_suite
+from mmbench.suite import RegressRule, load_suite
 
-BASE = [0.70, 0.75, 0.80, 0.72, 0.78]
+N, K = 2000, 5
+RULE = RegressRule(resamples=500)
+_rng = np.random.default_rng(0)
+LABELS = _rng.integers(0, 3, N)
+FOLDS = (np.arange(N) % K)[None, :]
+BASE = np.where(_rng.random(N) < 0.75, LABELS, _rng.integers(0, 3, N))
 
 
-def result(scores: list[float], **kw: Any) -> RunResult:
-    """A rerun's (or baseline's) result: the given fold scores of one dataset."""
-    return make_result(kw.pop("dataset", "d"), "regress", scores=scores, **kw)
+def flip(pred: np.ndarray, worse: int, better: int = 0, seed: int = 1) -> np.ndarray:
+    """``worse`` correct rows made wrong and ``better`` wrong rows made right, chosen at random."""
+    rng = np.random.default_rng(seed)
+    out, labels = pred.copy(), LABELS[: len(pred)]
+    right, wrong = np.flatnonzero(pred == labels), np.flatnonzero(pred != labels)
+    hit = rng.choice(right, worse, replace=False)
+    out[hit] = (labels[hit] + 1) % 3
+    fixed = rng.choice(wrong, better, replace=False)
+    out[fixed] = labels[fixed]
+    return out
 
 
-def verdict_of(current: list[float], base: list[float] = BASE, metric: str = "f1_macro") -> str:
-    baseline = baseline_from_results([result(base, metric=metric)], "toy")
-    report = compare(baseline, [result(current, metric=metric)])
-    return report.verdicts[0].status
+def rerun(
+    pred: np.ndarray, *, fit: float = 1.0, reference: float = 1.0, n: int = N, **kw: Any
+) -> Rerun:
+    """A dataset's rerun whose fold scores are the macro-F1 of ``pred`` on each fold."""
+    folds = FOLDS[:, :n]
+    scores = [macro_f1(LABELS[:n][folds[0] == f], pred[:n][folds[0] == f], 3) for f in range(K)]
+    result = make_result(kw.pop("dataset", "d"), "regress", scores=scores, **kw)
+    rows = RowPredictions(LABELS[:n], folds, pred[None, :n], None, 3)
+    return Rerun(result, rows, fit, reference, fit / reference)
+
+
+def verdict_of(current: Rerun, base: Rerun | None = None, rule: RegressRule = RULE) -> Any:
+    baseline = baseline_from_reruns([base or rerun(BASE)], "toy", rule)
+    return compare(baseline, [current], rule).verdicts[0]
 
 
 def test_identical_rerun_passes() -> None:
-    baseline = baseline_from_results([result(BASE)], "toy")
-    report = compare(baseline, [result(BASE)])
+    baseline = baseline_from_reruns([rerun(BASE)], "toy", RULE)
+    report = compare(baseline, [rerun(BASE)], RULE)
     (v,) = report.verdicts
-    assert (v.status, v.delta, report.exit_code) == ("pass", 0.0, 0)
-    assert v.tolerance == pytest.approx(max(0.01, np.std(BASE, ddof=1) / math.sqrt(5)))
+    assert (v.status, v.delta, v.p_holm, report.exit_code) == ("pass", 0.0, 1.0, 0)
+    assert v.time_status == "ok"
 
 
-def test_large_drop_fails() -> None:
-    baseline = baseline_from_results([result(BASE)], "toy")
-    report = compare(baseline, [result([s - 0.1 for s in BASE])])
-    assert report.verdicts[0].status == "regression"
-    assert report.verdicts[0].delta == pytest.approx(-0.1)
-    assert report.exit_code == 1
-    assert "REGRESSION" in report.to_markdown()
+def test_two_point_drop_fails_even_with_churn() -> None:
+    """2,000 rows; 40 rows worse plus 60 moved each way (noise): caught."""
+    v = verdict_of(rerun(flip(BASE, 100, 60)))
+    assert v.status == "regression"
+    assert v.delta == pytest.approx(-0.02, abs=0.005)
+    assert v.p_holm < 0.01 and v.test.high < 0
 
 
-def test_small_or_noisy_drops_pass_consistent_drops_fail() -> None:
-    assert verdict_of([s - 0.008 for s in BASE]) == "pass"  # below min_drop
-    noisy = [-0.03, 0.02, -0.01, 0.015, -0.02]  # mean −0.005, fold noise ±0.02
-    assert verdict_of([s + d for s, d in zip(BASE, noisy, strict=True)]) == "pass"
-    jittery = [-0.06, 0.02, -0.05, 0.01, -0.02]  # mean −0.02, paired sd 0.035: within noise
-    assert verdict_of([s + d for s, d in zip(BASE, jittery, strict=True)]) == "pass"
-    assert verdict_of([s - 0.03 for s in BASE]) == "regression"  # consistent: sd(Δ)=0
-    assert verdict_of([s + 0.05 for s in BASE]) == "improved"
+def test_delta_is_the_result_files_score_difference() -> None:
+    current = rerun(flip(BASE, 100, 60))
+    v = verdict_of(current)
+    assert v.delta == pytest.approx(current.result.primary()[1] - rerun(BASE).result.primary()[1])
 
 
-def test_tolerance_is_the_largest_noise_scale() -> None:
-    diffs = np.array([-0.06, 0.02, -0.05, 0.01, -0.02])
-    paired = 2.131847 * np.std(diffs, ddof=1) / math.sqrt(5)  # t_{0.95, 4}
-    assert tolerance(diffs, 0.0) == pytest.approx(paired, rel=1e-5)
-    assert tolerance(np.zeros(5), 0.1) == pytest.approx(0.1 / math.sqrt(5))
-    assert tolerance(np.zeros(5), 0.0) == 0.01
-    assert tolerance(np.zeros(5), 0.0, min_drop=0.05) == 0.05
+def test_significant_but_small_drop_passes() -> None:
+    """Ten rows worse, none better: real (p tiny) but half a point, below ``min_effect``."""
+    v = verdict_of(rerun(flip(BASE, 10)))
+    assert v.test.p_drop < 0.01
+    assert v.status == "pass"
+    assert (
+        verdict_of(rerun(flip(BASE, 10)), rule=RULE.model_copy(update={"min_effect": 0.002})).status
+        == "regression"
+    )
 
 
-def test_heterogeneous_large_drop_is_not_hidden_by_few_folds() -> None:
-    """Fold differences spread wider than unpaired noise are an effect; they must not widen the band."""
-    base = [0.594, 0.508, 0.663]
-    current = [0.310, 0.433, 0.299]  # a real 0.24 drop that hit the second fold less
-    diffs = np.subtract(current, base)
-    uncapped = 2.919986 * np.std(diffs, ddof=1) / math.sqrt(3)
-    assert uncapped > 0.24  # the plain paired t band would let this pass
-    assert verdict_of(current, base) == "regression"
+def test_large_but_noisy_drop_on_few_rows_passes() -> None:
+    """200 rows: a 2-point drop is 4 rows net among 40 that moved; not evidence of a change."""
+    base = rerun(BASE, n=200)
+    v = verdict_of(rerun(flip(BASE[:200].copy(), 22, 18, seed=3), n=200), base)
+    assert v.delta < -0.01
+    assert v.status == "pass"
+
+
+def test_improvement_is_reported_symmetrically() -> None:
+    v = verdict_of(rerun(flip(BASE, 60, 100)))
+    assert v.status == "improved"
+    assert "--update" in v.message
+
+
+def test_holm_adjusts_across_datasets() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5]) == [0.5]
+    # a drop whose p-value alone is below alpha, but not below alpha / 3
+    base = rerun(BASE, n=600)
+    for worse in range(10, 40):
+        candidate = rerun(flip(BASE[:600].copy(), worse, 6, seed=5), n=600)
+        p = paired_bootstrap("f1_macro", base.rows, candidate.rows, resamples=500).p_drop
+        if 0.02 < p < 0.05 and candidate.result.primary()[1] < base.result.primary()[1] - 0.01:
+            break
+    else:
+        pytest.fail("no drop with 0.02 < p < 0.05")
+    assert verdict_of(candidate, base).status == "regression"
+    names = ["a", "b", "c"]
+    baseline = baseline_from_reruns([rerun(BASE, n=600, dataset=d) for d in names], "toy", RULE)
+    reruns = [candidate if d == "a" else rerun(BASE, n=600, dataset=d) for d in names]
+    reruns[0] = dataclasses.replace(
+        candidate,
+        result=candidate.result.model_copy(
+            update={"dataset": candidate.result.dataset.model_copy(update={"name": "a"})}
+        ),
+    )
+    (a, *_) = compare(baseline, reruns, RULE).verdicts
+    assert a.status == "pass"
+    assert a.p_holm == pytest.approx(min(1.0, 3 * a.test.p_drop))
 
 
 def test_lower_is_better_metric_direction() -> None:
-    base = [0.50, 0.55, 0.60, 0.52, 0.58]
-    assert verdict_of([s + 0.1 for s in base], base, metric="log_loss") == "regression"
-    assert verdict_of([s - 0.1 for s in base], base, metric="log_loss") == "improved"
+    proba = np.full((1, N, 3), 0.2)
+    proba[0, np.arange(N), LABELS] = 0.6
+    worse = proba.copy()
+    worse[0, : N // 2] = 1 / 3
+    base = dataclasses.replace(
+        rerun(BASE), rows=RowPredictions(LABELS, FOLDS, BASE[None], proba, 3)
+    )
+    cur = dataclasses.replace(rerun(BASE), rows=RowPredictions(LABELS, FOLDS, BASE[None], worse, 3))
+    rule = RULE
+    baseline = baseline_from_reruns([base], "toy", rule)
+    baseline.datasets["d"].metric = "log_loss"
+    baseline.datasets["d"].higher_is_better = False
+    cur.result.protocol.primary_metric = "log_loss"
+    assert compare(baseline, [cur], rule).verdicts[0].status == "regression"
+    baseline = baseline_from_reruns([cur], "toy", rule)
+    baseline.datasets["d"].metric = "log_loss"
+    base.result.protocol.primary_metric = "log_loss"
+    assert compare(baseline, [base], rule).verdicts[0].status == "improved"
+
+
+def test_fit_time_is_gated_as_a_ratio_to_the_reference() -> None:
+    slower_code = verdict_of(rerun(BASE, fit=2.0, reference=1.0))
+    assert (slower_code.status, slower_code.time_status) == ("pass", "slower")
+    assert slower_code.failed and "fit time" in slower_code.message
+    slower_machine = verdict_of(rerun(BASE, fit=2.0, reference=2.0))
+    assert slower_machine.time_status == "ok" and not slower_machine.failed
+    assert verdict_of(rerun(BASE, fit=1.3, reference=1.0)).time_status == "ok"  # within x1.5
 
 
 def test_changed_data_or_protocol_is_an_error_not_a_comparison() -> None:
-    baseline = baseline_from_results([result(BASE)], "toy")
-    report = compare(baseline, [result(BASE, fingerprint="0" * 16)])
+    baseline = baseline_from_reruns([rerun(BASE)], "toy", RULE)
+    report = compare(baseline, [rerun(BASE, fingerprint="0" * 16)], RULE)
     assert report.verdicts[0].status == "error"
     assert "fingerprint changed" in report.verdicts[0].message
     assert report.exit_code == 2
     keys = [f"r0f{i}" for i in range(4)] + ["r1f0"]
-    assert "folds changed" in compare(baseline, [result(BASE, keys=keys)]).verdicts[0].message
-    assert "seed changed" in compare(baseline, [result(BASE, seed=1)]).verdicts[0].message
+    assert "folds changed" in compare(baseline, [rerun(BASE, keys=keys)], RULE).verdicts[0].message
+    assert "seed changed" in compare(baseline, [rerun(BASE, seed=1)], RULE).verdicts[0].message
 
 
 def test_a_changed_pipeline_is_compared_and_named() -> None:
-    baseline = baseline_from_results([result(BASE)], "toy")
-    report = compare(baseline, [result(BASE, lr=0.01)])
+    baseline = baseline_from_reruns([rerun(BASE)], "toy", RULE)
+    report = compare(baseline, [rerun(BASE, lr=0.01)], RULE)
     assert report.verdicts[0].status == "pass"
     assert report.notes == ["note: d: pipeline differs from the baseline's: training.lr"]
 
 
 def test_missing_failed_and_new_datasets() -> None:
-    baseline = baseline_from_results([result(BASE, dataset="a"), result(BASE, dataset="b")], "toy")
+    baseline = baseline_from_reruns(
+        [rerun(BASE, dataset="a"), rerun(BASE, dataset="b")], "toy", RULE
+    )
     report = compare(
         baseline,
-        [result(BASE, dataset="a"), result(BASE, dataset="c")],
+        [rerun(BASE, dataset="a"), rerun(BASE, dataset="c")],
+        RULE,
         errors={"b": "DataError: gone"},
     )
     status = {v.dataset: (v.status, v.message) for v in report.verdicts}
@@ -123,16 +202,17 @@ def test_missing_failed_and_new_datasets() -> None:
     assert report.exit_code == 2
 
 
-def test_baseline_file_is_versioned(tmp_path: Path) -> None:
-    path = write_baseline(baseline_from_results([result(BASE)], "toy"), tmp_path / "b.json")
+def test_baseline_file_is_versioned_and_compact(tmp_path: Path) -> None:
+    path = write_baseline(baseline_from_reruns([rerun(BASE)], "toy", RULE), tmp_path / "b.json")
+    assert path.stat().st_size < 10_000  # 2,000 rows
     loaded = read_baseline(path)
     assert loaded.schema_version == BASELINE_SCHEMA_VERSION
-    assert loaded.datasets["d"].fold_scores == BASE
-    assert loaded.datasets["d"].higher_is_better
+    assert compare(loaded, [rerun(BASE)], RULE).verdicts[0].status == "pass"
+    assert compare(loaded, [rerun(flip(BASE, 100))], RULE).verdicts[0].status == "regression"
     data = json.loads(path.read_text())
-    data["schema_version"] = 99
+    data["schema_version"] = 1
     path.write_text(json.dumps(data))
-    with pytest.raises(MMBenchError, match="schema version 99"):
+    with pytest.raises(MMBenchError, match=r"schema version 1 \(fold scores only.*--update"):
         read_baseline(path)
     path.write_text("{not json")
     with pytest.raises(MMBenchError, match="cannot read baseline"):

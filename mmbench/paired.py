@@ -1,0 +1,189 @@
+"""Row-level paired statistics: is a rerun's score on the *same rows and folds* really different?
+
+A regression gate sees two sets of out-of-fold predictions of one dataset, made on identical
+folds: the baseline's and the rerun's. Fold means are too coarse to compare them (five numbers
+whose spread is the task's fold-to-fold variation, not the change's), but every row is paired:
+a change that matters moves many rows the same way, while run-to-run noise (another BLAS build,
+thread count or CPU) flips a few rows both ways.
+
+:func:`paired_bootstrap` resamples *rows* with replacement, separately within each fold (so
+every fold keeps its size and its rows' difficulty), recomputes the primary metric of both
+prediction sets on every resample with the *same* row weights, and returns the distribution of
+the difference. Because the metric is recomputed, it works for metrics that are not a per-row
+mean (macro-F1 is a ratio of counts; it is computed from weighted confusion counts, vectorised).
+The score of a set of predictions is the mean over folds of the fold metric, exactly what a
+result file reports. With repeated CV, a row's resampling weight is drawn once (stratified by
+the first repeat's folds) and used in every repeat: the row, not its copy, is the sampled unit.
+
+:func:`holm` controls the family-wise error over several datasets (Holm's step-down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmbench.evaluation import METRICS
+
+RESAMPLES = 2000
+LABEL_METRICS = ("f1_macro", "accuracy", "balanced_accuracy")
+"""Metrics of predicted labels computed from weighted confusion counts (fast path)."""
+
+
+@dataclass(frozen=True)
+class RowPredictions:
+    """One pipeline's out-of-fold predictions of every row, for every CV repeat.
+
+    ``folds[r, i]`` is the fold (within repeat ``r``) that validated row ``i`` (``-1``: none);
+    ``pred`` the predicted labels after each fold's decision threshold; ``proba`` the class
+    probabilities, kept only when the metric scores probabilities (log-loss, AUC).
+    """
+
+    labels: np.ndarray
+    folds: np.ndarray
+    pred: np.ndarray
+    proba: np.ndarray | None
+    n_classes: int
+
+    def __post_init__(self) -> None:
+        if self.folds.shape != self.pred.shape or self.folds.shape[1:] != self.labels.shape:
+            raise ValueError("labels, folds and pred must describe the same rows and repeats")
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """The bootstrap comparison of a rerun with its baseline on one dataset.
+
+    ``delta`` and the interval are ``current − baseline`` in metric units; ``p_drop`` and
+    ``p_gain`` are one-sided bootstrap p-values for "worse" and "better" (orientation follows
+    the metric's ``higher_is_better``), the ones the gate uses; ``p_value`` is the two-sided one.
+    """
+
+    delta: float
+    low: float
+    high: float
+    p_drop: float
+    p_gain: float
+    resamples: int
+    rows_changed: int
+
+    @property
+    def p_value(self) -> float:
+        return min(1.0, 2.0 * min(self.p_drop, self.p_gain))
+
+
+def paired_bootstrap(
+    metric: str,
+    baseline: RowPredictions,
+    current: RowPredictions,
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> PairedTest:
+    """Paired bootstrap of ``metric(current) − metric(baseline)`` over rows, stratified by fold."""
+    if not np.array_equal(baseline.folds, current.folds):
+        raise ValueError("the two prediction sets were not made on the same folds")
+    if not np.array_equal(baseline.labels, current.labels):
+        raise ValueError("the two prediction sets score different labels")
+    weights = resample_weights(baseline.folds[0], resamples, seed)
+    ones = np.ones((1, len(baseline.labels)), dtype=np.float32)
+    observed = float(score(metric, current, ones)[0] - score(metric, baseline, ones)[0])
+    diffs = score(metric, current, weights) - score(metric, baseline, weights)
+    sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
+    gain = sign * diffs
+    low, high = np.nanquantile(diffs, [0.025, 0.975])
+    changed = int(np.any(baseline.pred != current.pred, axis=0).sum())
+    return PairedTest(
+        delta=observed,
+        low=float(low),
+        high=float(high),
+        p_drop=float((1 + np.sum(gain >= 0)) / (resamples + 1)),
+        p_gain=float((1 + np.sum(gain <= 0)) / (resamples + 1)),
+        resamples=resamples,
+        rows_changed=changed,
+    )
+
+
+def resample_weights(strata: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """``(resamples, n)`` row counts of a bootstrap that keeps every stratum's size."""
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((resamples, len(strata)), dtype=np.float32)
+    for s in np.unique(strata):
+        idx = np.flatnonzero(strata == s)
+        weights[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1.0 / len(idx)), resamples)
+    return weights
+
+
+def score(metric: str, rows: RowPredictions, weights: np.ndarray) -> np.ndarray:
+    """The metric (mean over folds and repeats) under each row weighting: shape ``(B,)``."""
+    total = np.zeros(len(weights))
+    n = 0
+    for r in range(rows.folds.shape[0]):
+        for f in np.unique(rows.folds[r][rows.folds[r] >= 0]):
+            idx = np.flatnonzero(rows.folds[r] == f)
+            proba = None if rows.proba is None else rows.proba[r, idx]
+            total += fold_score(
+                metric, weights[:, idx], rows.labels[idx], rows.pred[r, idx], proba, rows.n_classes
+            )
+            n += 1
+    return total / max(n, 1)
+
+
+def fold_score(
+    metric: str,
+    w: np.ndarray,
+    y: np.ndarray,
+    pred: np.ndarray,
+    proba: np.ndarray | None,
+    n_classes: int,
+) -> np.ndarray:
+    """One fold's metric under row weights ``w`` (``(B, m)``), as the metric registry defines it."""
+    if metric in LABEL_METRICS:
+        eye = np.eye(n_classes, dtype=np.float32)
+        n_true = w @ eye[y]
+        n_pred = w @ eye[pred]
+        tp = w @ (eye[y] * (y == pred)[:, None])
+        if metric == "accuracy":
+            return tp.sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+        if metric == "f1_macro":
+            denom = n_true + n_pred
+            f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+            return f1.mean(axis=1)
+        recall = np.divide(tp, n_true, out=np.zeros_like(tp), where=n_true > 0)
+        return recall.sum(axis=1) / np.maximum((n_true > 0).sum(axis=1), 1)
+    if proba is None:
+        raise ValueError(f"metric {metric!r} needs the stored class probabilities")
+    if metric == "log_loss":
+        clipped = np.clip(proba, 1e-7, 1.0)
+        clipped /= clipped.sum(axis=1, keepdims=True)
+        loss = -np.log(clipped[np.arange(len(y)), y])
+        return (w @ loss) / np.maximum(w.sum(axis=1), 1e-12)
+    return _generic(metric, w, y, proba)
+
+
+def _generic(metric: str, w: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Any registered metric, one resample at a time (slow; ranking metrics such as AUC)."""
+    fn = METRICS.get(metric).fn
+    out = np.empty(len(w))
+    for b, counts in enumerate(w.astype(np.int64)):
+        idx = np.repeat(np.arange(len(y)), counts)
+        try:
+            out[b] = fn(y[idx], proba[idx])
+        except ValueError:
+            out[b] = np.nan
+    return out
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values: reject those ``<= alpha`` to keep the family-wise error
+    rate at ``alpha`` over all the datasets gated together, whatever their dependence."""
+    m = len(p_values)
+    order = np.argsort(p_values, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        adjusted[i] = running
+    return [float(a) for a in adjusted]

@@ -1,0 +1,64 @@
+"""The paired bootstrap scores rows exactly as the metric registry does, and pairs them fairly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmbench.evaluation import METRICS, predict_labels
+from mmbench.paired import RowPredictions, holm, paired_bootstrap, score
+
+
+def rows(seed: int = 0, n: int = 300, k: int = 3, folds: int = 3) -> RowPredictions:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    proba = rng.dirichlet(np.ones(k), n)
+    proba[np.arange(n), labels] += rng.random(n)  # informative
+    proba /= proba.sum(axis=1, keepdims=True)
+    fold = (np.arange(n) % folds)[None]
+    return RowPredictions(labels, fold, predict_labels(proba)[None], proba[None], k)
+
+
+@pytest.mark.parametrize(
+    "metric", ["f1_macro", "accuracy", "balanced_accuracy", "log_loss", "roc_auc"]
+)
+def test_unit_weights_reproduce_the_registry_metric(metric: str) -> None:
+    """With every row weighted once, the score is the mean of the registry's fold metrics."""
+    r = rows()
+    ones = np.ones((1, len(r.labels)), dtype=np.float32)
+    expected = np.mean(
+        [
+            METRICS.get(metric).fn(
+                r.labels[r.folds[0] == f],
+                np.eye(3)[r.pred[0, r.folds[0] == f]]
+                if METRICS.get(metric).needs_labels
+                else r.proba[0, r.folds[0] == f],  # type: ignore[index]
+            )
+            for f in range(3)
+        ]
+    )
+    assert score(metric, r, ones)[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_resamples_keep_every_folds_size_and_pair_both_sides() -> None:
+    base = rows()
+    same = paired_bootstrap("f1_macro", base, base, resamples=200)
+    assert (same.delta, same.low, same.high, same.p_value, same.rows_changed) == (0, 0, 0, 1, 0)
+    other = rows(seed=1)
+    other = RowPredictions(base.labels, base.folds, other.pred, None, 3)
+    test = paired_bootstrap("f1_macro", base, other, resamples=200)
+    assert test.low <= test.delta <= test.high
+    assert test.p_drop + test.p_gain >= 1  # one-sided p-values of opposite tails
+
+
+def test_mismatched_rows_are_refused() -> None:
+    base = rows()
+    shifted = RowPredictions(base.labels, (base.folds + 1) % 3, base.pred, None, 3)
+    with pytest.raises(ValueError, match="same folds"):
+        paired_bootstrap("f1_macro", base, shifted)
+
+
+def test_holm_is_monotone_and_capped() -> None:
+    assert holm([0.001, 0.5, 0.02]) == pytest.approx([0.003, 0.5, 0.04])
+    assert holm([0.4, 0.4]) == pytest.approx([0.8, 0.8])
+    assert holm([0.9, 0.8]) == [1.0, 1.0]
