@@ -17,37 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 from _common import emit, table
 
-SUITE = {
-    "name": "bench-workers",
-    "seed": 0,
-    "datasets": [
-        {
-            "name": "tiny",
-            "source": {"kind": "synthetic", "options": {"n_rows": 300, "n_classes": 3, "seed": 1}},
-            "target": "label",
-            "modalities": {
-                "text": "text",
-                "tabular": ["num_0", "num_1", "num_2", "num_3", "cat_0", "cat_1"],
-            },
-            "protocol": {"folds": 3},
-            "budget": {"trials": 24},
-            "search": {
-                "encoders": {"text": "tfidf", "tabular": "tabular"},
-                "encoder_options": {},
-                "fusion": "early",
-                "training": {
-                    "epochs": 15,
-                    "batch_size": 32,
-                    "patience": 5,
-                    "lr": {"low": 1e-3, "high": 1e-2, "log": True},
-                },
-            },
-        }
-    ],
-}
+SUITE = Path(__file__).parent / "suites" / "workers.yaml"
 
 
 def measure(suite: Path, storage: str, workers: int, trials: int, results: Path) -> dict:
@@ -77,8 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        suite = Path(tmp) / "suite.yaml"
-        suite.write_text(yaml.safe_dump(SUITE))
+        suite = SUITE
         storages = [("SQLite", None)] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
         for label, url in storages:
             for workers in (1, 2):

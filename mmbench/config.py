@@ -146,13 +146,18 @@ class PipelineSpec(StrictModel):
     def _known_modalities(cls, value: dict[str, EncoderSpec]) -> dict[str, EncoderSpec]:
         return check_modality_keys(value)
 
-    def flat_params(self) -> dict[str, Any]:
-        """Flat, stable parameter names for MLflow (``encoder.image``, ``fusion``, ``lr``...)."""
+    def encoder_params(self) -> dict[str, Any]:
+        """``encoder.<modality>`` and ``encoder.<modality>.<option>``, flat."""
         params: dict[str, Any] = {}
         for modality, enc in sorted(self.encoders.items()):
             params[f"encoder.{modality}"] = enc.name
             for k, v in sorted(enc.options.items()):
                 params[f"encoder.{modality}.{k}"] = v
+        return params
+
+    def flat_params(self) -> dict[str, Any]:
+        """Flat, stable parameter names for MLflow (``encoder.image``, ``fusion``, ``lr``...)."""
+        params = self.encoder_params()
         params["fusion"] = self.fusion.name
         for k, v in sorted(self.fusion.options.items()):
             params[f"fusion.{k}"] = v

@@ -152,19 +152,13 @@ def test_a_worker_killed_mid_trial_is_retried_and_nothing_is_left_running(
     assert "wrote" in out
 
 
-def _wait_for_running_trial(storage: str, pid: int, timeout: float = 120) -> Any:
+def _wait_for_running_trial(storage: str, pid: int) -> Any:
     """The study, once worker ``pid`` has a RUNNING trial."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            study = optuna.load_study(study_name="wk.tiny", storage=storage)
-        except KeyError:  # not created yet
-            continue
-        running = study.get_trials(states=(TrialState.RUNNING,))
-        if any(t.user_attrs.get("worker", {}).get("pid") == pid for t in running):
-            return study
-    pytest.fail("the worker never started a trial")
+
+    def mine(t: Any) -> bool:
+        return t.state == TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == pid
+
+    return _wait_for(storage, lambda trials: any(mine(t) for t in trials), "no trial started")
 
 
 @pytest.mark.faults
@@ -215,7 +209,15 @@ def test_a_tracking_server_killed_mid_search_costs_little_and_is_backfilled(
     assert json.loads((res / "wk/tiny/search.json").read_text())["tracking"]["run_id"]
 
 
-def _wait_for_complete_trials(storage: str, n: int, timeout: float = 300) -> None:
+def _wait_for_complete_trials(storage: str, n: int) -> None:
+    def done(trials: list[Any]) -> bool:
+        return sum(t.state == TrialState.COMPLETE for t in trials) >= n
+
+    _wait_for(storage, done, f"fewer than {n} trials completed")
+
+
+def _wait_for(storage: str, ready: Any, failure: str, timeout: float = 300) -> Any:
+    """Poll the study (once a second) until ``ready(trials)``; the study."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(1.0)
@@ -223,9 +225,9 @@ def _wait_for_complete_trials(storage: str, n: int, timeout: float = 300) -> Non
             study = optuna.load_study(study_name="wk.tiny", storage=storage)
         except Exception:  # not created yet
             continue
-        if len(study.get_trials(states=(TrialState.COMPLETE,))) >= n:
-            return
-    pytest.fail(f"fewer than {n} trials completed")
+        if ready(study.get_trials(deepcopy=False)):
+            return study
+    pytest.fail(failure)
 
 
 DISK_FULL = """

@@ -49,11 +49,7 @@ def run_params(spec: Any) -> dict[str, Any]:
 
     if not isinstance(spec, PipelineSpec):
         return dict(spec.flat_params())
-    params: dict[str, Any] = {}
-    for modality, enc in sorted(spec.encoders.items()):
-        params[f"encoder.{modality}"] = enc.name
-        for k, v in sorted(enc.options.items()):
-            params[f"encoder.{modality}.{k}"] = v
+    params = spec.encoder_params()
     params["fusion"] = spec.fusion.name
     fusion_opts = {fusion_param(spec.fusion.name, k): v for k, v in spec.fusion.options.items()}
     params.update(used_training(spec))
