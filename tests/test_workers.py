@@ -169,8 +169,9 @@ def test_a_tracking_server_killed_mid_search_costs_little_and_is_backfilled(
     from mlflow import MlflowClient
     from test_tracking import kill_group, running_mlflow_server
 
-    suite = write_suite(tmp_path, epochs=20)
-    args = ["run", str(suite), "--trials", "12", "--no-ablate", "--quiet"]
+    # long enough (~40 s) that the live tracking before the outage, a fixed ~2 s, is small
+    suite = write_suite(tmp_path, epochs=40)
+    args = ["run", str(suite), "--trials", "16", "--no-ablate", "--quiet"]
     res = tmp_path / "res"
     storage = f"sqlite:///{res / 'wk/optuna.db'}"
     with running_mlflow_server(tmp_path) as (url, server):
@@ -189,13 +190,13 @@ def test_a_tracking_server_killed_mid_search_costs_little_and_is_backfilled(
         tracked = time.perf_counter() - start
         assert run.returncode == 0, out
     study = optuna.load_study(study_name="wk.tiny", storage=storage)
-    assert len(ran(study)) == 12  # the search went on
+    assert len(ran(study)) == 16  # the search went on
     result = json.loads((res / "wk/tiny/search.json").read_text())
     assert result["tracking"] is None and result["search"]["tracking_seconds"] > 0
     assert tracked < 1.10 * untracked, (tracked, untracked)
     # the server is back (same store): `mmbench track` fills in what the outage lost, once
     port = int(url.rsplit(":", 1)[1])  # restarted where it was, on the same store
-    with running_mlflow_server(tmp_path, port) as (url, _):
+    with running_mlflow_server(tmp_path, port=port) as (url, _):
         track = ["track", str(suite), "--results", str(res), "--tracking-uri", url]
         first = mmbench(*track).communicate(timeout=300)[0]
         again = mmbench(*track).communicate(timeout=300)[0]
@@ -203,8 +204,8 @@ def test_a_tracking_server_killed_mid_search_costs_little_and_is_backfilled(
         runs = client.search_runs([client.get_experiment_by_name("mmbench/wk").experiment_id])
     assert "2 result files" in first and "0 result files and 0 trial runs" in again, first + again
     trials = [r for r in runs if r.data.tags.get("mmbench.kind") == "trial"]
-    assert len(trials) == 12 and {r.info.status for r in trials} == {"FINISHED"}
-    assert len({r.data.tags["mmbench.trial"] for r in trials}) == 12
+    assert len(trials) == 16 and {r.info.status for r in trials} == {"FINISHED"}
+    assert len({r.data.tags["mmbench.trial"] for r in trials}) == 16
     assert not [r for r in runs if r.info.status == "RUNNING"]
     assert json.loads((res / "wk/tiny/search.json").read_text())["tracking"]["run_id"]
 
