@@ -214,11 +214,9 @@ def _finalizes(ctx: JobContext, study: Any) -> bool:
     from mmbench.search.study import finished_trials
 
     mode = ctx.options.finalize
-    if mode in ("always", "only"):
-        return True
+    if mode != "claim":
+        return mode in ("always", "only")  # "never": the parent process finalizes
     name = ctx.spec.name
-    if mode == "never":
-        return False
     if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         ctx.reporter.info(f"{name}: trials still run on other workers; the last one finalizes")
         return False

@@ -184,9 +184,7 @@ def load_trial_cvs(directory: Path | None, study: str, numbers: list[int]) -> di
         path = trial_cv_file(directory, study, n)
         try:
             out[n] = joblib.load(path)
-        except FileNotFoundError:
-            continue
-        except Exception:  # a half-written or foreign file: evaluate again
+        except Exception:  # missing (another machine's disk), half-written or foreign
             continue
     return out
 

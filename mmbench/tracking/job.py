@@ -81,6 +81,10 @@ def start_job(
         return None
 
 
+PARENT_CLAIM = "mlflow_parent_run"
+"""Study attribute (one per tracking store) holding the study's parent MLflow run id."""
+
+
 def study_parent(tracker: Tracker, info: JobInfo, study: Any) -> str | None:
     """The study's parent run (reopened), a new one it now records, or None without a study."""
     from mmbench.search.coordination import claim, claimed
@@ -98,9 +102,6 @@ def study_parent(tracker: Tracker, info: JobInfo, study: Any) -> str | None:
         known = claimed(study, key)
     tracker.timed(tracker.client.update_run, known, status="RUNNING")
     return str(known)
-
-
-PARENT_CLAIM = "mlflow_parent_run"
 
 
 class JobTracker:
