@@ -6,7 +6,7 @@ is the true label with probability ``signal[modality]`` and otherwise a class dr
 random (which may by chance equal the label). A modality with signal 0 is pure noise; with signal
 ``s`` its shown class agrees with the label with probability ``s + (1 - s) / n_classes``.
 
-Recipe (``version`` 1), per row:
+Recipe (``version`` 2; version 1 stored unrounded floats), per row:
 
 - ``label``: class ``k`` has frequency proportional to ``(1 - imbalance) ** k`` (0 = balanced),
   allocated exactly (largest remainder, every class at least one row) and shuffled. Names are
@@ -20,6 +20,7 @@ Recipe (``version`` 1), per row:
 - tabular: ``num_0``/``num_1`` place the shown class on a circle (radius 1.5, unit Gaussian noise),
   ``num_2`` is log-normal with a class-dependent location, ``num_3`` is pure noise on another
   scale; ``cat_0`` names the shown class's category 70% of the time, ``cat_1`` is pure noise.
+  Numbers are rounded to 6 decimals (the same on every CPU; see :func:`_portable`).
 - ``audio``: a mono 16-bit WAV tone whose pitch encodes the shown class (log-spaced between
   220 Hz and ``min(1760, 0.4 * sample_rate)``), with random glide, harmonics (timbre), envelope
   and additive noise.
@@ -48,7 +49,7 @@ from mmbench.errors import DataError, did_you_mean
 if TYPE_CHECKING:
     import datasets
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SYNTHETIC_DEFAULT_SIGNAL: dict[str, float] = {
     "image": 0.75,
     "tabular": 0.6,
@@ -338,13 +339,23 @@ def _render_tabular(
     cat_0 = np.where(linked, shown, rng.integers(0, n_classes, n))
     cat_1 = rng.integers(0, len(_DIRECTIONS), n)
     return {
-        "num_0": num_0.tolist(),
-        "num_1": num_1.tolist(),
-        "num_2": num_2.tolist(),
-        "num_3": num_3.tolist(),
+        "num_0": _portable(num_0),
+        "num_1": _portable(num_1),
+        "num_2": _portable(num_2),
+        "num_3": _portable(num_3),
         "cat_0": [_CATEGORIES[k] for k in cat_0],
         "cat_1": [_DIRECTIONS[k] for k in cat_1],
     }
+
+
+def _portable(values: np.ndarray) -> list[float]:
+    """``values`` rounded to 6 decimals, so the stored floats are the same on every CPU.
+
+    numpy's vectorised ``exp``/``sin``/``cos`` take different SIMD paths on different CPUs
+    (AVX-512 vs AVX2 vs NEON) and may differ in the last bit; rounding far above that bit makes
+    the generated table, its fingerprint and every score computed from it machine-independent.
+    """
+    return np.round(values, 6).tolist()
 
 
 def _render_audio(

@@ -97,20 +97,50 @@ class MultiModalTable:
         )
 
     def compute_fingerprint(self) -> str:
-        """Content hash of labels and every modality value; keys the feature cache."""
+        """Content hash of labels and every modality value; keys the feature cache and the gate.
+
+        It identifies the *data*, not the machine that produced it: labels as little-endian
+        int64, tabular cells through :func:`_column_digest` (floats at float32 precision, so a
+        last-bit difference from another CPU's ``exp`` or ``sin`` does not change it; no pandas
+        hashing, whose output may change between pandas versions and dtypes), media by bytes.
+        """
         h = hashlib.sha256()
-        h.update(self.labels.tobytes())
+        h.update(self.labels.astype("<i8").tobytes())
         h.update("\x1f".join(self.classes).encode())
         for m in self.modalities:
             h.update(m.encode())
             values = self[m]
             if m == "tabular":
-                h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
-                h.update("\x1f".join(map(str, values.columns)).encode())
+                for name in values.columns:
+                    h.update(str(name).encode() + b"\x1e")
+                    h.update(_column_digest(values[name]))
                 continue
             for v in values:
                 h.update(_value_digest(v))
         return h.hexdigest()[:16]
+
+
+def _column_digest(column: pd.Series) -> bytes:
+    """Canonical bytes of one tabular column, independent of dtype spelling and CPU.
+
+    Integers and booleans hash exactly (as int64); other numbers at float32 precision with one
+    NaN pattern, so floats that differ only in their last bits (another SIMD path, another
+    libm) hash the same while any change a person would see does not; everything else
+    (strings, categories, mixed objects) as text with a marker for missing cells.
+    """
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_integer_dtype(column):
+        if not column.isna().any():
+            return b"i" + column.to_numpy(dtype="<i8").tobytes()
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan).astype("<f4")
+        values[np.isnan(values)] = np.float32("nan")  # one NaN bit pattern
+        return b"f" + values.tobytes()
+    cells = ("\x00" if _missing(v) else str(v) for v in column.tolist())
+    return b"s" + hashlib.blake2b("\x1f".join(cells).encode(), digest_size=16).digest()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 def _value_digest(value: Any) -> bytes:
