@@ -275,6 +275,11 @@ def add_report_parsers(sub: Any) -> None:
     reg.add_argument(
         "--no-cache", action="store_true", help="encode every modality again (no feature cache)"
     )
+    reg.add_argument(
+        "--allow-package-mismatch",
+        action="store_true",
+        help="compare even when numpy/torch/xgboost/... differ from the baseline's versions",
+    )
 
 
 def suite_name(path: Path) -> str:
@@ -357,6 +362,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
         suite, args.baseline, update=args.update, results_dir=args.results,
         datasets=args.dataset, reporter=Reporter(enabled=not args.quiet),
         cache=FeatureCache(None if args.no_cache else default_cache_dir()),
+        allow_package_mismatch=args.allow_package_mismatch,
     )  # fmt: skip
     console = Console() if sys.stdout.isatty() else Console(width=140)  # CI logs: no wrapping
     console.print(report.to_rich())

@@ -74,6 +74,8 @@ class Baseline(_Model):
     seed: int
     rule: dict[str, float]
     datasets: dict[str, BaselineDataset]
+    packages: dict[str, str] = {}
+    """Versions of :data:`mmbench.results.SCORE_PACKAGES` that produced the predictions."""
 
 
 def pack(values: np.ndarray) -> str:

@@ -43,6 +43,8 @@ class RunOptions:
     and only finalize what the study holds (``only``: ``mmbench finalize``)."""
     studies: dict[str, str] = field(default_factory=dict)
     """Dataset → the exact study to join (workers started by ``run --workers``)."""
+    started_at: float = field(default_factory=time.time)
+    """Epoch seconds this command started: a study's trials started since are its new trials."""
 
 
 @dataclass

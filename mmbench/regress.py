@@ -32,6 +32,15 @@ fixed reference computation timed in the same process (:func:`mmbench.speed.refe
 must not exceed the baseline's ratio by more than ``time_tolerance`` (×1.5), so a slower or
 busier CI machine, which slows both, does not fail it while a 2× slower head does.
 
+The baseline records the versions of the packages that shape scores
+(:data:`mmbench.results.SCORE_PACKAGES`: numpy, scikit-learn, xgboost, torch, ...). A rerun
+under other versions is an **error** that names them, before anything runs: a new xgboost
+moves predictions for reasons that have nothing to do with the change under test. Install the
+CI constraints (``.ci/constraints.txt``) to match, or compare anyway with
+``allow_package_mismatch`` (``--allow-package-mismatch``), which turns the error into a note.
+The fingerprint itself is machine-independent (:meth:`MultiModalTable.compute_fingerprint`),
+so the gate holds on any CPU.
+
 A changed dataset fingerprint (the data changed), different folds (the protocol changed), a
 different metric, a failed fold or a dataset that could not be rerun is an **error**, never a
 silent comparison; so is a baseline written by an older mmbench (rerun with ``--update``).
@@ -70,6 +79,7 @@ from mmbench.gate_baseline import (
     write_baseline,
 )
 from mmbench.paired import PairedTest, RowPredictions, holm, paired_bootstrap
+from mmbench.results import SCORE_PACKAGES, package_versions
 
 if TYPE_CHECKING:
     from mmbench.cache import FeatureCache
@@ -151,7 +161,17 @@ def baseline_from_reruns(reruns: Sequence[Rerun], suite: str, rule: RegressRule)
         seed=reruns[0].result.seed if reruns else 0,
         rule=rule.model_dump(),
         datasets=datasets,
+        packages=package_versions(SCORE_PACKAGES),
     )
+
+
+def package_mismatch(recorded: dict[str, str], installed: dict[str, str]) -> list[str]:
+    """``name installed (baseline recorded)`` for each score-shaping package that differs."""
+    return [
+        f"{name} {installed.get(name, 'not installed')} (baseline {version})"
+        for name, version in sorted(recorded.items())
+        if installed.get(name) != version
+    ]
 
 
 # --------------------------------------------------------------------------- decision
@@ -517,14 +537,23 @@ def regress(
     table_transform: TableTransform | None = None,
     cache: FeatureCache | None = None,
     reporter: Reporter | None = None,
+    allow_package_mismatch: bool = False,
 ) -> RegressionReport:
     """Rerun ``suite`` and compare it with the baseline; with ``update``, (re)write the baseline.
 
-    Without ``update`` a missing or unreadable baseline is an error before anything runs. With
-    ``update`` the old baseline, when readable, is still compared (so the diff shows what the
-    refresh changes), and a rerun with failed datasets refuses to write a new one.
+    Without ``update`` a missing or unreadable baseline is an error before anything runs, and
+    so are other versions of the score-shaping packages than the baseline's (unless
+    ``allow_package_mismatch``). With ``update`` the old baseline, when readable, is still
+    compared (so the diff shows what the refresh changes), and a rerun with failed datasets
+    refuses to write a new one.
     """
     baseline, notes = _existing_baseline(Path(baseline_path), suite.name, update)
+    if baseline is not None:
+        differ = package_mismatch(baseline.packages, package_versions(SCORE_PACKAGES))
+        if differ and not (update or allow_package_mismatch):
+            return mismatched(baseline, differ)
+        if differ:
+            notes.append(f"note: package versions differ from the baseline's: {'; '.join(differ)}")
     with tempfile.TemporaryDirectory(prefix="mmbench-regress-") as tmp:
         out = Path(results_dir) if results_dir else Path(tmp)
         reruns, errors = rerun(
@@ -565,6 +594,21 @@ def _existing_baseline(path: Path, suite: str, update: bool) -> tuple[Baseline |
     if baseline.suite != suite:
         raise MMBenchError(f"{path}: baseline is for suite {baseline.suite!r}, not {suite!r}")
     return baseline, []
+
+
+def mismatched(baseline: Baseline, differ: list[str]) -> RegressionReport:
+    """Every dataset an error: the installed packages are not the ones the baseline was made with."""
+    why = (
+        f"package versions differ from the baseline's: {'; '.join(differ)}. Scores are only "
+        "comparable under the same versions: install the pinned CI environment "
+        "(pip install -c .ci/constraints.txt -e '.[dev]'), refresh the baseline with --update, "
+        "or compare anyway with --allow-package-mismatch"
+    )
+    verdicts = [
+        Verdict(name, "error", d.metric, d.mean, message="not rerun: package versions differ")
+        for name, d in baseline.datasets.items()
+    ]
+    return RegressionReport(baseline.suite, verdicts, notes=[f"error: {why}"])
 
 
 def unjudged(suite: str, reruns: Sequence[Rerun], errors: dict[str, str]) -> RegressionReport:

@@ -36,7 +36,13 @@ READABLE_VERSIONS = (1, 2)
 """Version 2 added ``diagnostics`` and ``search.history`` (both optional): version 1 files read
 as they are, without them."""
 ABLATION_SCHEMA_VERSION = 1
-PACKAGES = ("torch", "timm", "scikit-learn", "xgboost", "optuna", "mlflow", "datasets", "numpy")
+SCORE_PACKAGES = (
+    "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "torch", "torchvision", "timm",
+    "pillow", "librosa", "soundfile", "sentence-transformers", "transformers", "tokenizers",
+)  # fmt: skip
+"""Packages whose version can move a score on the same data: the CI gate's baseline records
+them and ``mmbench regress`` names a mismatch instead of reporting a regression."""
+PACKAGES = (*SCORE_PACKAGES, "optuna", "mlflow", "datasets")
 M = TypeVar("M", bound=BaseModel)
 AblationKind = Literal["full", "leave-one-out", "single", "subset"]
 MeanStd = dict[str, float]
@@ -111,11 +117,16 @@ class BudgetSummary(_Model):
     wall_s: float
     """Seconds from the job's start to its test score (before writing and tracking)."""
     search_s: float
+    """Seconds the study searched: this process's search, or, when longer, the time in which
+    any worker ran a trial (workers, resumed sessions)."""
     final_s: float
     """Refitting the final model(s) and scoring the held-out rows."""
     trials_run: int
+    """Trials of the study that used budget, whichever worker or session ran them."""
     trials_cut: int = 0
     """Trials stopped or declined because of the deadline (recorded with their reason)."""
+    trial_s: float | None = None
+    """The trials' seconds added up over workers (``search_s`` is the span they covered)."""
 
 
 class EnsembleMember(_Model):
@@ -293,13 +304,19 @@ class RunResult(_Model):
         return name, m.get("mean", float("nan")), m.get("std", float("nan"))
 
 
-def provenance(device: str = "cpu") -> Provenance:
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (missing packages are left out)."""
     packages = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    return packages
+
+
+def provenance(device: str = "cpu") -> Provenance:
+    packages = package_versions()
     hardware: dict[str, Any] = {
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),

@@ -123,15 +123,24 @@ def _budget(
 ) -> Any:
     from mmbench.results import BudgetSummary
 
+    """The job's budget as the *study* used it: all workers, hosts and resumed sessions.
+
+    A lone process's own search time includes the sampler's, so it wins when it is the
+    longer; a parent that only finalizes what its workers ran takes the study's span."""
+    from mmbench.search.coordination import study_work
+
     now = time.perf_counter()
     cut = sum(1 for t in outcome.study.trials if "reason" in t.user_attrs)
+    work = study_work(outcome.study, ctx.options.started_at)
+    search_s = max(searched - start, work["search_s"])
     return BudgetSummary(
         timeout_s=timeout,
-        wall_s=now - start,
-        search_s=searched - start,
+        wall_s=search_s + now - searched,
+        search_s=search_s,
         final_s=now - searched,
-        trials_run=outcome.n_new_trials,
+        trials_run=work["trials"],
         trials_cut=cut,
+        trial_s=work["trial_s"],
     )
 
 
@@ -141,6 +150,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     from mmbench.jobs import search_history
     from mmbench.results import SearchSummary
     from mmbench.search import TrialHooks, run_search
+    from mmbench.search.coordination import study_work
     from mmbench.search.study import open_study
 
     settings, space = _search_settings(ctx, deadline)
@@ -167,7 +177,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
         study=study.study_name,
         storage=_redact(settings.storage or ""),
         n_trials=len(study.trials),
-        new_trials=outcome.n_new_trials,
+        new_trials=study_work(study, ctx.options.started_at)["new_trials"],
         states=_state_counts(study),
         best_trial=_best_number(study),
         seconds=outcome.seconds,

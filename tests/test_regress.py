@@ -204,7 +204,7 @@ def test_missing_failed_and_new_datasets() -> None:
 
 def test_baseline_file_is_versioned_and_compact(tmp_path: Path) -> None:
     path = write_baseline(baseline_from_reruns([rerun(BASE)], "toy", RULE), tmp_path / "b.json")
-    assert path.stat().st_size < 10_000  # 2,000 rows
+    assert path.stat().st_size < 11_000  # 2,000 rows (~9.7 kB) and package versions
     loaded = read_baseline(path)
     assert loaded.schema_version == BASELINE_SCHEMA_VERSION
     assert compare(loaded, [rerun(BASE)], RULE).verdicts[0].status == "pass"
@@ -286,3 +286,32 @@ def test_degraded_pipeline_is_caught_end_to_end(
     baseline.write_text(json.dumps({"schema_version": 0}))
     assert main(["regress", str(suite_path), "--baseline", str(baseline), "--quiet"]) == 2
     assert "schema version 0" in capsys.readouterr().err
+
+
+def test_other_package_versions_are_named_not_reported_as_a_regression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A baseline made under another xgboost is an error that names it, before any rerun."""
+    suite_path = tmp_path / "tiny.yaml"
+    suite_path.write_text(SUITE)
+    baseline = tmp_path / "tiny.json"
+    assert (
+        main(["regress", str(suite_path), "--baseline", str(baseline), "--update", "--quiet"]) == 0
+    )
+    stored = read_baseline(baseline)
+    assert {"numpy", "scikit-learn", "xgboost", "torch"} <= stored.packages.keys()
+
+    data = json.loads(baseline.read_text())
+    data["packages"]["xgboost"] = "0.0.1"
+    baseline.write_text(json.dumps(data))
+    report = regress(load_suite(suite_path), baseline, table_transform=shuffle_tabular)
+    assert report.exit_code == 2 and not report.regressions  # not judged: nothing was rerun
+    assert report.verdicts[0].message == "not rerun: package versions differ"
+    assert any("xgboost" in n and "(baseline 0.0.1)" in n for n in report.notes)
+
+    assert main(["regress", str(suite_path), "--baseline", str(baseline), "--quiet"]) == 2
+    out = capsys.readouterr().out
+    assert "xgboost" in out and "constraints" in out
+    allowed = ["regress", str(suite_path), "--baseline", str(baseline), "--quiet"]
+    assert main([*allowed, "--allow-package-mismatch"]) == 0
+    assert "package versions differ" in capsys.readouterr().out

@@ -93,6 +93,14 @@ def test_run_with_two_workers_shares_one_study_and_finalizes_once(tmp_path: Path
     ]
     ensemble = json.loads((res / "wk/tiny/ensemble.json").read_text())["ensemble"]
     assert ensemble["candidates"] == min(8, MAX_CANDIDATES)  # among every worker's trials
+    # the parent ran no trial, but its result file counts what the workers did
+    written = json.loads((res / "wk/tiny/search.json").read_text())
+    first = min(t.datetime_start for t in trials).timestamp()
+    last = max(t.datetime_complete for t in trials).timestamp()
+    assert written["budget"]["trials_run"] == 8 and written["search"]["new_trials"] == 8
+    assert 0.9 * (last - first) <= written["budget"]["search_s"] <= last - first + 0.01
+    summed = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    assert written["budget"]["trial_s"] >= summed - 0.01
     logs = [p.read_text() for p in sorted((res / "wk/runs/workers").glob("*.log"))]
     assert len(logs) == 2 and not any("wrote" in log for log in logs)  # the parent finalized
     assert out.count("wrote") == 2, out
@@ -291,9 +299,44 @@ def test_a_worker_leaves_finalizing_to_finalize(tmp_path: Path) -> None:
     worker = RunOptions(**{**options.__dict__, "worker": 0, "finalize": "never"})
     assert run_suite(suite, worker) == []  # trials run, no result file
     assert not list((tmp_path / "res").rglob("*.json"))
-    final = RunOptions(**{**options.__dict__, "finalize": "only"})
+    final = RunOptions(**{**options.__dict__, "finalize": "only", "started_at": time.time()})
     outcomes = run_suite(suite, final)
     assert [o.pipeline for o in outcomes] == ["search", "ensemble"]
     search_result = outcomes[0].result.search
     assert search_result.new_trials == 0 and search_result.states == {"complete": 4}
+    assert outcomes[0].result.budget.trials_run == 4  # the study's trials, not this process's
+    assert outcomes[0].result.budget.search_s > 0
     assert outcomes[1].result.ensemble.candidates == 4  # from the worker's kept trial results
+
+
+def test_study_work_counts_every_worker_and_session_once() -> None:
+    """Two overlapping workers, a resume after a gap, a duplicate and an interrupted trial."""
+    from datetime import datetime, timedelta
+
+    from optuna.distributions import FloatDistribution
+
+    from mmbench.search.coordination import study_work
+
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    study = optuna.create_study()
+
+    def add(begin: float, end: float, state: TrialState, **attrs: Any) -> None:
+        trial = optuna.trial.FrozenTrial(
+            number=len(study.trials), state=state, value=0.5 if state == TrialState.COMPLETE else None,
+            datetime_start=t0 + timedelta(seconds=begin),
+            datetime_complete=t0 + timedelta(seconds=end),
+            params={"x": begin}, distributions={"x": FloatDistribution(0, 1000)},
+            user_attrs=attrs, system_attrs={}, intermediate_values={}, trial_id=0,
+        )  # fmt: skip
+        study.add_trial(trial)
+
+    add(0, 10, TrialState.COMPLETE)  # worker 1
+    add(5, 15, TrialState.COMPLETE)  # worker 2, overlapping
+    add(100, 110, TrialState.COMPLETE)  # after a --resume
+    add(110, 110.5, TrialState.FAIL, duplicate_of=0)  # no work, no budget
+    add(120, 121, TrialState.FAIL)  # interrupted: ran, but holds no budget
+    work = study_work(study, since=(t0 + timedelta(seconds=100)).timestamp())
+    assert work["trials"] == 3 and work["new_trials"] == 1
+    assert work["search_s"] == pytest.approx(15 + 10 + 0.5 + 1)  # the union: no gap, no overlap
+    assert work["trial_s"] == pytest.approx(10 + 10 + 10 + 0.5 + 1)
+    assert study_work(study)["new_trials"] == 3

@@ -128,9 +128,9 @@ def _column_digest(column: pd.Series) -> bytes:
     libm) hash the same while any change a person would see does not; everything else
     (strings, categories, mixed objects) as text with a marker for missing cells.
     """
-    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_integer_dtype(column):
-        if not column.isna().any():
-            return b"i" + column.to_numpy(dtype="<i8").tobytes()
+    exact = pd.api.types.is_bool_dtype(column) or pd.api.types.is_integer_dtype(column)
+    if exact and not column.isna().any():
+        return b"i" + column.to_numpy(dtype="<i8").tobytes()
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan).astype("<f4")
         values[np.isnan(values)] = np.float32("nan")  # one NaN bit pattern

@@ -97,6 +97,35 @@ def budget_taken(study: Any, before: int | None = None) -> int:
     )
 
 
+def study_work(study: Any, since: float | None = None) -> dict[str, Any]:
+    """What the whole study did, across workers, hosts and resumed sessions.
+
+    ``trials``: trials that used budget (finished for a reason of their own); ``new_trials``:
+    those of them that started at or after ``since`` (epoch seconds: this command's start);
+    ``search_s``: seconds in which at least one trial ran (the union of the trials' intervals,
+    so parallel workers are not added up and the gap before a ``--resume`` is not counted);
+    ``trial_s``: the trials' seconds added up (worker-seconds).
+    """
+    from optuna.trial import TrialState
+
+    intervals, trials, new = [], 0, 0
+    for t in study.get_trials(deepcopy=False):
+        if t.datetime_start is None:
+            continue
+        begin = t.datetime_start.timestamp()
+        if t.state != TrialState.RUNNING and counts(t):
+            trials += 1
+            new += since is None or begin >= since
+        if t.datetime_complete is not None:
+            intervals.append((begin, t.datetime_complete.timestamp()))
+    covered, trial_s, reach = 0.0, 0.0, -float("inf")
+    for begin, end in sorted(intervals):
+        trial_s += end - begin
+        covered += max(0.0, end - max(begin, reach))
+        reach = max(reach, end)
+    return {"trials": trials, "new_trials": int(new), "search_s": covered, "trial_s": trial_s}
+
+
 def config_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
