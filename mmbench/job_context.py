@@ -106,7 +106,12 @@ class JobContext:
             self.job = self._timed_start(info, None)
 
     def searches(self) -> bool:
-        """Whether the suite's own job is an Optuna search (else a single candidate)."""
+        """Whether the suite's own job is an Optuna search (else a single candidate).
+
+        ``mmbench finalize`` always works on a study, whatever the suite's trial budget says:
+        the budget it finalizes is the one the study stored."""
+        if self.options.finalize == "only":
+            return True
         return (self.options.trials or self.spec.budget.trials) > 1
 
     def track_study(self, study: Any) -> None:

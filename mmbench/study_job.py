@@ -151,7 +151,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     from mmbench.results import SearchSummary
     from mmbench.search import TrialHooks, run_search
     from mmbench.search.coordination import study_work
-    from mmbench.search.study import open_study
+    from mmbench.search.study import open_study, redact_url
 
     settings, space = _search_settings(ctx, deadline)
     study = ctx.study = open_study(settings)
@@ -175,7 +175,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     cv = _best_cv(ctx, outcome, settings)
     search = SearchSummary(
         study=study.study_name,
-        storage=_redact(settings.storage or ""),
+        storage=redact_url(settings.storage) if settings.storage else "",
         n_trials=len(study.trials),
         new_trials=study_work(study, ctx.options.started_at)["new_trials"],
         states=_state_counts(study),
@@ -207,6 +207,8 @@ def _search_settings(ctx: JobContext, deadline: Any) -> tuple[Any, Any]:
         seed=ctx.suite.seed,
         # workers join the latest study; ``finalize`` works on it
         resume=options.resume or options.worker is not None or options.finalize == "only",
+        existing=options.resume or options.finalize == "only",
+        adopt_budget=options.finalize == "only" or (options.resume and options.trials is None),
         deadline=deadline,
         portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
         worker=options.worker,
@@ -284,9 +286,3 @@ def _best_number(study: Any) -> int | None:
     best = best_trial(study)
     return None if best is None else best.number
 
-
-def _redact(url: str) -> str:
-    """Storage URL without a password."""
-    import re
-
-    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)

@@ -340,3 +340,35 @@ def test_study_work_counts_every_worker_and_session_once() -> None:
     assert work["search_s"] == pytest.approx(15 + 10 + 0.5 + 1)  # the union: no gap, no overlap
     assert work["trial_s"] == pytest.approx(10 + 10 + 10 + 0.5 + 1)
     assert study_work(study)["new_trials"] == 3
+
+
+def test_finalize_uses_the_studys_budget_and_needs_a_study(tmp_path: Path) -> None:
+    """A suite file that now says ``trials: 1`` does not turn ``finalize`` into a default run."""
+    from conftest import tiny_suite
+
+    from mmbench.errors import MMBenchError
+    from mmbench.runner import RunOptions, run_suite
+    from mmbench.search.coordination import read_budget
+
+    search = {"fusion": "early", "training": SUITE["datasets"][0]["search"]["training"]}
+    options = RunOptions(results_dir=tmp_path / "res", track=False, ablate=False, progress=False)
+    final = RunOptions(**{**options.__dict__, "finalize": "only"})
+    single = tiny_suite(tmp_path, trials=1, search=search)
+    (missing,) = run_suite(single, final)  # no study yet: an error, not a silent default run
+    assert missing.error and "no study 'tiny-suite.tiny'" in missing.error
+    assert "mmbench run" in missing.error
+    assert not list((tmp_path / "res").rglob("*.json"))
+    resume = RunOptions(**{**options.__dict__, "resume": True})
+    (nothing,) = run_suite(tiny_suite(tmp_path, trials=3, search=search), resume)
+    assert nothing.error and "no study" in nothing.error  # --resume never starts a new study
+
+    worker = RunOptions(**{**options.__dict__, "worker": 0, "finalize": "never"})
+    assert run_suite(tiny_suite(tmp_path, trials=3, search=search), worker) == []
+    outcomes = run_suite(single, final)
+    assert [o.pipeline for o in outcomes] == ["search", "ensemble"]
+    assert not (tmp_path / "res/tiny-suite/tiny/default.json").exists()
+    assert outcomes[0].result.budget.trials_run == 3
+    study = optuna.load_study(
+        study_name="tiny-suite.tiny", storage=f"sqlite:///{tmp_path / 'res/tiny-suite/optuna.db'}"
+    )
+    assert read_budget(study)["n_trials"] == 3  # finalize did not overwrite it with the suite's 1

@@ -71,6 +71,12 @@ class SearchSettings:
     trial_dir: Path | None = None
     """Where each completed trial's CV result is kept, so a finalizing process (another worker,
     a resume) can build the ensemble from every trial of the study."""
+    existing: bool = False
+    """The study must already exist (``--resume``, ``mmbench finalize``): a missing one is an
+    error that names the study and the storage, never a silently started new study."""
+    adopt_budget: bool = False
+    """Use the budget stored in the study (trials and deadline) instead of this one's, as a
+    worker does: ``mmbench finalize``, and ``--resume`` without ``--trials``."""
 
 
 @dataclass
@@ -212,7 +218,8 @@ def open_study(settings: SearchSettings) -> Any:
         study.sampler = make_sampler(settings.sampler, seed, multi)
     optuna.storages.fail_stale_trials(study)
     retry_dead_local_trials(study)
-    if created or settings.worker is None:  # a lone process's budget is the one it was given
+    if created or (settings.worker is None and not settings.adopt_budget):
+        # a lone process's budget is the one it was given
         deadline = settings.deadline.remaining()
         coord.write_budget(
             study, settings.n_trials, time.time() + deadline if math.isfinite(deadline) else None
@@ -246,6 +253,11 @@ def study_name(storage: Any, settings: SearchSettings) -> str:
     )
     if settings.resume and existing:
         return existing[-1]
+    if settings.existing:
+        raise MMBenchError(
+            f"no study {settings.study_name!r} in {redact_url(settings.storage)} to continue; "
+            "start one with `mmbench run SUITE` (check --storage and --results)"
+        )
     if existing:
         return f"{settings.study_name}#{_study_index(existing[-1]) + 1}"
     return settings.study_name
@@ -260,6 +272,13 @@ def _report_abandoned(study: Any, hooks: TrialHooks) -> None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if not any(k in t.user_attrs for k in ("error", *coord.SKIP_ATTRS)):
             hooks.abandoned(t)
+
+
+def redact_url(url: str | None) -> str:
+    """A storage URL without its password, for messages and result files."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url or "sqlite:///:memory:")
 
 
 def _study_index(name: str) -> int:
@@ -342,11 +361,12 @@ def run_search(
 
 
 def _shared_budget(study: Any, settings: SearchSettings) -> SearchSettings:
-    """A worker adopts the budget the study's creator wrote (trials and deadline)."""
+    """A worker (or ``finalize``, or a resume without ``--trials``) adopts the budget the
+    study's creator wrote (trials and deadline)."""
     import dataclasses
 
     budget = coord.read_budget(study)
-    if settings.worker is None or not budget:
+    if (settings.worker is None and not settings.adopt_budget) or not budget:
         return settings
     deadline = settings.deadline
     if budget.get("deadline") is not None:
