@@ -7,8 +7,10 @@ User errors (:class:`~mmbench.errors.MMBenchError`) print one clear message and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +130,16 @@ def cmd_track(args: argparse.Namespace) -> int:
     from mmbench.results import ResultLayout
     from mmbench.tracking.backfill import backfill
 
-    layout = ResultLayout(args.results, suite_name(args.suite))
+    name = suite_name(args.suite)
+    layout = ResultLayout(args.results, name)
+    if not layout.root.is_dir():
+        from mmbench.errors import did_you_mean
+
+        known = sorted(p.name for p in args.results.glob("*") if p.is_dir())
+        raise MMBenchError(
+            f"no results for suite {name!r} in {layout.root}/{did_you_mean(name, known)}"
+            + (f"; suites with results there: {', '.join(known)}" if known else "")
+        )
     report = backfill(
         layout,
         uri=args.tracking_uri,
@@ -238,16 +249,43 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     print(f"{args.suite}: suite {suite.name!r} is valid ({len(suite.datasets)} datasets)")
-    if args.data:
-        from mmbench.data import load_table
+    if not args.data:
+        return 0
+    from mmbench.data import load_table
 
-        for spec in suite.datasets:
-            table = load_table(spec, suite.root, seed=suite.seed)
-            print(
-                f"  {spec.name}: {len(table)} rows, classes {table.classes}, "
-                f"modalities {table.modalities}"
-            )
-    return 0
+    _quiet_library_progress()
+    failed = 0
+    for spec in suite.datasets:  # every dataset is checked, not only up to the first bad one
+        try:
+            with _scratch_datasets_cache(spec.source.kind != "hub"):
+                table = load_table(spec, suite.root, seed=suite.seed)
+        except MMBenchError as exc:
+            failed += 1
+            print(f"  {spec.name}: error: {exc}", file=sys.stderr)
+            continue
+        print(
+            f"  {spec.name}: {len(table)} rows, classes {table.classes}, "
+            f"modalities {table.modalities}"
+        )
+    return 2 if failed else 0
+
+
+@contextlib.contextmanager
+def _scratch_datasets_cache(scratch: bool) -> Iterator[None]:
+    """Local files read by ``validate --data`` leave nothing in the user's Hugging Face cache
+    (a hub dataset keeps using it: that is where its download lives)."""
+    if not scratch:
+        yield
+        return
+    import datasets.config
+
+    saved = datasets.config.HF_DATASETS_CACHE
+    with tempfile.TemporaryDirectory(prefix="mmbench-validate-") as tmp:
+        datasets.config.HF_DATASETS_CACHE = Path(tmp)
+        try:
+            yield
+        finally:
+            datasets.config.HF_DATASETS_CACHE = saved
 
 
 def add_report_parsers(sub: Any) -> None:

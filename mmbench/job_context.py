@@ -146,7 +146,7 @@ class JobContext:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-        self.reporter.error(message)
+        self.reporter.warning(message)
 
 
 @dataclass

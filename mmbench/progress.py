@@ -25,6 +25,11 @@ class Reporter:
         if self.enabled:
             self.console.print(f"[red]error:[/] {message}")
 
+    def warning(self, message: str) -> None:
+        """Something went wrong beside the result (e.g. tracking), which is still written."""
+        if self.enabled:
+            self.console.print(f"[yellow]warning:[/] {message}")
+
     def task(self, description: str, total: int) -> _Task:
         return _Task(self, description, total)
 

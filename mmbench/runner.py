@@ -183,10 +183,17 @@ def _record(ctx: JobContext, item: Scored, wall: float, ablate: bool) -> Dataset
         path = ctx.layout.write(result)
     except OSError as exc:  # a full or read-only disk: say what was computed before failing
         metric, mean, std = result.primary()
+        hint = ""
+        if item.search is not None:
+            from mmbench.study_job import finalize_command
+
+            hint = f"; the study keeps every trial: `{finalize_command(ctx)}` writes it again"
         raise MMBenchError(
-            f"could not write its result file ({exc}); computed {item.name}: {metric} "
+            f"could not write its result file {ctx.layout.result_file(spec.name, item.name)} "
+            f"({exc.strerror or exc}); computed {item.name}: {metric} "
             f"{mean:.4f} ± {std:.4f} over {len(result.folds)} folds"
             + (f", held-out {result.test_metrics}" if result.test_metrics else "")
+            + hint
         ) from None
     ctx.reporter.info(f"{spec.name}: wrote {path}")
     outcome = DatasetOutcome(spec.name, item.name, result, path, warnings=list(ctx.warnings))

@@ -105,34 +105,75 @@ class SearchSpace(StrictModel):
     def _known_modalities(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_modality_keys(value)
 
-    @field_validator("training")
-    @classmethod
-    def _known_training_keys(cls, value: dict[str, Param]) -> dict[str, Param]:
-        valid = list(TrainSpec.model_fields)
-        for key in value:
-            if key not in valid:
-                raise ValueError(f"unknown training option {key!r}{did_you_mean(key, valid)}")
-        return value
-
     def fusions(self) -> list[str]:
         """The fusion names this space picks from."""
         return as_list(self.fusion)
 
     def check_names(self) -> None:
-        """Fail early, with did-you-mean, on unknown encoder or fusion names and options."""
-        problems = self.name_problems()
+        """Fail early, with did-you-mean, on unknown encoder, fusion or training names and
+        options, and on searched values outside their option's bounds."""
+        problems = self.problems()
         if problems:
             raise MMBenchError("; ".join(problems))
 
+    def problems(self) -> list[str]:
+        """Every unknown name and every value outside its option's bounds, one line each."""
+        return self.name_problems() + self.range_problems()
+
+    def range_problems(self) -> list[str]:
+        """Searched values a trial could draw and the pipeline would reject: both ends of each
+        training range and every choice, checked against the option's own bounds (a dropout
+        range up to 1.5 fails here, not in most trials); log ranges that reach zero."""
+        problems = []
+        for key, param in self.training.items():
+            if key in TrainSpec.model_fields:
+                problems += [f"training.{key}: {p}" for p in _value_problems(key, param)]
+        sections = {"encoder_options": self.encoder_options, "fusion_options": self.fusion_options}
+        for section, by_name in sections.items():
+            for name, options in by_name.items():
+                for key, param in options.items():
+                    if isinstance(param, Range) and param.log and param.low <= 0:
+                        problems.append(f"{section}.{name}.{key}: a log range needs low > 0")
+        return problems
+
     def name_problems(self) -> list[str]:
-        """Every unknown encoder or fusion name or option in this space, one line each."""
+        """Every unknown encoder, fusion or training option name in this space, one line each.
+
+        Checked here rather than by the schema so that a suite's unknown names and its
+        out-of-bounds values are reported together, in one pass."""
         encoders = [name for choices in self.encoders.values() for name in as_list(choices)]
-        problems = [p for name in encoders for p in encoder_problems(name, {})]
+        valid = list(TrainSpec.model_fields)
+        problems = [
+            f"training: unknown training option {key!r}{did_you_mean(key, valid)}"
+            for key in self.training
+            if key not in valid
+        ]
+        problems += [p for name in encoders for p in encoder_problems(name, {})]
         for name, options in self.encoder_options.items():  # an unknown name is said once
             problems += encoder_problems(name, options, name_known=name in encoders)
         for name in self.fusions():
             problems += fusion_problems(name, self.fusion_options.get(name, {}))
         return problems
+
+
+def _value_problems(key: str, param: Param) -> list[str]:
+    """Why values of training option ``key`` that ``param`` may draw are invalid."""
+    from pydantic import ValidationError
+
+    if isinstance(param, Range):
+        problems = ["a log range needs low > 0"] if param.log and param.low <= 0 else []
+        values: list[tuple[str, Any]] = [("low", param.low), ("high", param.high)]
+    elif isinstance(param, list):
+        problems, values = [], [("choice", v) for v in param]
+    else:
+        problems, values = [], [("value", param)]
+    for label, value in values:
+        try:
+            TrainSpec.model_validate({key: value})
+        except ValidationError as exc:
+            why = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            problems.append(f"{label} {value!r} is outside the option's bounds ({why})")
+    return problems
 
 
 def encoder_problems(name: str, options: dict[str, Any], *, name_known: bool = False) -> list[str]:

@@ -24,7 +24,6 @@ def search_job(ctx: JobContext, start: float) -> list[Scored]:
     refits ensemble members only while they fit before the job's deadline.
     """
     from mmbench.budget import NO_DEADLINE, Deadline
-    from mmbench.final import fit_final, plan_ensemble
 
     timeout = ctx.options.timeout or ctx.spec.budget.timeout_s
     deadline = Deadline.after(None if timeout is None else timeout - (time.perf_counter() - start))
@@ -33,14 +32,33 @@ def search_job(ctx: JobContext, start: float) -> list[Scored]:
     if best is None:  # another worker (or the parent process) finalizes the study
         return []
     searched = time.perf_counter()
+    step = _Step(ctx)
+    try:
+        scored = _final_phase(ctx, best, deadline, step)
+    except OSError as exc:  # a full or read-only disk: the study keeps every trial
+        raise step.failed(exc, best) from None
+    budget = _budget(ctx, timeout, start, searched, outcome)
+    for item in scored:
+        item.budget = budget
+    return scored
+
+
+def _final_phase(ctx: JobContext, best: Scored, deadline: Any, step: _Step) -> list[Scored]:
+    """The best trial refit and saved, the ensemble planned, fitted and saved, both scored on
+    the held-out rows; ``step`` follows along so that a failure can say where it happened."""
+    from mmbench.final import fit_final, plan_ensemble
+
     primary = ctx.spec.protocol.primary_metric
     plan = plan_ensemble(ctx.trial_results, ctx.table.labels, ctx.folds, primary)
+    step.at("refitting and saving the best trial's model", "search")
     single = fit_and_save(ctx, best.cv, "search")
     best.model_path = single.path
     scored = [best]
+    step.at("scoring the held-out rows")
     test = _held_out(ctx, single.model, best, plan, deadline)
     fitted = {best.search.best_trial: single.model} if best.search.best_trial is not None else {}
     if plan is not None:
+        step.at("fitting the ensemble's members", "ensemble")
         final = fit_final(
             ctx.table,
             plan,
@@ -50,14 +68,50 @@ def search_job(ctx: JobContext, start: float) -> list[Scored]:
             deadline=deadline,
             fitted=fitted,
         )
+        step.at("saving the ensemble model", "ensemble")
         item = _ensemble_item(ctx, plan, final, best.search)
         scored.append(item)
         if test is not None:
+            step.at("scoring the ensemble on the held-out rows")
             item.test_metrics = _score_final(ctx, final, single.model, test)
-    budget = _budget(ctx, timeout, start, searched, outcome)
-    for item in scored:
-        item.budget = budget
     return scored
+
+
+class _Step:
+    """Where the final phase is, so that an OSError names the operation and the file, what was
+    already computed, and how to finish without searching again."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx, self.what, self.path = ctx, "building the final model", None
+
+    def at(self, what: str, model: str | None = None) -> None:
+        self.what = what
+        self.path = self.ctx.layout.model_file(self.ctx.spec.name, model) if model else None
+
+    def failed(self, exc: OSError, best: Scored) -> Exception:
+        from mmbench.errors import MMBenchError
+
+        ctx, primary = self.ctx, self.ctx.spec.protocol.primary_metric
+        where = exc.filename or self.path
+        summary = best.cv.summary.get(primary, {})
+        trial = best.search.best_trial if best.search is not None else None
+        command = finalize_command(ctx)
+        return MMBenchError(
+            f"the search finished, but {self.what} failed"
+            + (f" ({where})" if where else "")
+            + f": {exc.strerror or exc}. Computed: best trial #{trial} {primary} "
+            f"{summary.get('mean', float('nan')):.4f} ± {summary.get('std', float('nan')):.4f} "
+            f"over {len(best.cv.folds)} folds; no result file was written for it. The study "
+            f"keeps every trial: once there is room, `{command}` writes the results without "
+            "searching again"
+        )
+
+
+def finalize_command(ctx: JobContext) -> str:
+    """The command that writes a searched study's results without searching again."""
+    command = f"mmbench finalize {ctx.suite.path or ctx.suite.name + '.yaml'}"
+    command += f" --results {ctx.options.results_dir}"
+    return command + (" --storage URL" if ctx.options.storage else "")
 
 
 def _held_out(
@@ -285,4 +339,3 @@ def _best_number(study: Any) -> int | None:
 
     best = best_trial(study)
     return None if best is None else best.number
-

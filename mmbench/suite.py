@@ -146,35 +146,56 @@ def parse_suite(raw: Any, source: str = "<suite>", path: Path | None = None) -> 
         raise SuiteError(f"{source}: a suite must be a mapping with 'name' and 'datasets'")
     try:
         suite = Suite.model_validate(raw)
-    except ValidationError as exc:
-        raise SuiteError(format_validation_error(exc, source, raw)) from None
-    problems = name_problems(suite)
+    except ValidationError as exc:  # the schema's errors, and the parts that did validate
+        lines = validation_lines(exc, source, raw) + partial_problems(raw, source)
+        raise SuiteError("invalid suite\n  " + "\n  ".join(lines)) from None
+    problems = [p for i, d in enumerate(suite.datasets) for p in dataset_problems(i, d)]
     if problems:
         raise SuiteError("invalid suite\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
     suite.path = path.resolve() if path else None
     return suite
 
 
-def name_problems(suite: Suite) -> list[str]:
-    """Every unknown encoder, fusion or option name in the suite's pipelines and search spaces,
-    all at once (before any data is loaded), each with where it is."""
+def dataset_problems(
+    i: int, d: DatasetSpec | None, *, name: str = "", search: Any = None, pipeline: Any = None
+) -> list[str]:
+    """Every unknown encoder, fusion or option name, and every searched value outside its
+    option's bounds, in one dataset's pipeline and search space, each with where it is."""
     from mmbench.space import encoder_problems, fusion_problems
 
-    problems = []
-    for i, d in enumerate(suite.datasets):
-        where = f"datasets[{i}]({d.name})"
-        if d.search is not None:
-            problems += [f"{where}.search: {p}" for p in d.search.name_problems()]
-        if d.pipeline is not None:
-            found = [
-                p for e in d.pipeline.encoders.values() for p in encoder_problems(e.name, e.options)
-            ]
-            found += fusion_problems(d.pipeline.fusion.name, d.pipeline.fusion.options)
-            problems += [f"{where}.pipeline: {p}" for p in found]
+    if d is not None:
+        name, search, pipeline = d.name, d.search, d.pipeline
+    where = f"datasets[{i}]({name})"
+    problems = [f"{where}.search: {p}" for p in search.problems()] if search is not None else []
+    if pipeline is not None:
+        found = [p for e in pipeline.encoders.values() for p in encoder_problems(e.name, e.options)]
+        found += fusion_problems(pipeline.fusion.name, pipeline.fusion.options)
+        problems += [f"{where}.pipeline: {p}" for p in found]
     return problems
 
 
-def format_validation_error(exc: ValidationError, source: str, raw: Any) -> str:
+def partial_problems(raw: dict[str, Any], source: str) -> list[str]:
+    """When the schema rejected the suite, the name and bounds problems of each dataset's
+    ``search`` and ``pipeline`` sections that did validate on their own: every problem is
+    reported in one pass, not in rounds of edit-and-rerun."""
+    lines = []
+    datasets = raw.get("datasets")
+    for i, d in enumerate(datasets if isinstance(datasets, list) else []):
+        if not isinstance(d, dict):
+            continue
+        parts = {}
+        for key, model in (("search", SearchSpace), ("pipeline", PipelineSpec)):
+            if d.get(key) is not None:
+                try:
+                    parts[key] = model.model_validate(d[key])
+                except ValidationError:
+                    continue  # already among the schema's errors
+        found = dataset_problems(i, None, name=str(d.get("name", "")), **parts)
+        lines += [f"{source}: {p}" for p in found]
+    return lines
+
+
+def validation_lines(exc: ValidationError, source: str, raw: Any) -> list[str]:
     """One line per problem: ``file: key.path: message (did you mean 'x'?)``."""
     lines = []
     for err in exc.errors():
@@ -194,7 +215,7 @@ def format_validation_error(exc: ValidationError, source: str, raw: Any) -> str:
                 "so use letters, digits, '_', '-' and '.', not starting with '.'"
             )
         lines.append(f"{source}: {where}: {msg}")
-    return "invalid suite\n  " + "\n  ".join(lines)
+    return lines
 
 
 def _loc_string(loc: list[Any], raw: Any) -> str:

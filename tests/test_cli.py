@@ -84,3 +84,68 @@ def test_budget_flags_must_be_positive(
     assert exc.value.code == 2
     assert f"argument {flag}: must be greater than 0, got {value}" in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()  # rejected before any work
+
+
+def test_validate_data_checks_every_dataset_and_leaves_no_hf_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import datasets.config
+
+    (tmp_path / "d.csv").write_text(
+        "text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(12))
+    )
+    data = {
+        "name": "v",
+        "datasets": [
+            {"name": "gone", "source": {"kind": "csv", "path": "nope.csv"}, "target": "label",
+             "modalities": {"text": "text"}, "protocol": {"folds": 3}},
+            {"name": "fine", "source": {"kind": "csv", "path": "d.csv"}, "target": "label",
+             "modalities": {"text": "text"}, "protocol": {"folds": 3}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(data))
+    cache = Path(datasets.config.HF_DATASETS_CACHE)
+    before = sorted(cache.rglob("*")) if cache.exists() else []
+    assert main(["validate", str(path), "--data"]) == 2
+    captured = capsys.readouterr()
+    assert "gone: error:" in captured.err and "nope.csv" in captured.err
+    assert "fine: 12 rows" in captured.out  # checked although an earlier dataset failed
+    assert (sorted(cache.rglob("*")) if cache.exists() else []) == before
+
+
+def test_track_on_an_unknown_suite_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "results" / "smoke").mkdir(parents=True)
+    assert main(["track", "smok", "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert "no results for suite 'smok'" in err and "did you mean 'smoke'" in err
+
+
+def test_ctrl_c_inside_a_trial_leaves_no_traceback() -> None:
+    """Optuna logs the interrupted trial with its whole traceback; mmbench prints one line."""
+    import logging
+
+    from mmbench.search.coordination import QuietSkips
+
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        import sys
+
+        record = logging.LogRecord(
+            "optuna", logging.WARNING, __file__, 1,
+            "Trial 3 failed with parameters: {} because of the following error: "
+            "KeyboardInterrupt().", None, sys.exc_info(),
+        )  # fmt: skip
+    quiet = QuietSkips()
+    assert quiet.filter(record) is False
+    after = logging.LogRecord(
+        "optuna", logging.WARNING, __file__, 1, "Trial 3 failed with value None.", None, None
+    )
+    assert quiet.filter(after) is False
+    other = logging.LogRecord(
+        "optuna", logging.WARNING, __file__, 1, "Trial 4 failed with value None.", None, None
+    )
+    assert quiet.filter(other) is True

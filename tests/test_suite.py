@@ -164,3 +164,55 @@ def test_pipeline_spec_in_suite_is_validated() -> None:
     assert spec.flat_params()["encoder.text"] == "tfidf"
     with pytest.raises(SuiteError, match="did you mean 'epochs'"):
         parse_suite(minimal(pipeline={"training": {"epoch": 3}}))
+
+
+def test_names_and_bounds_are_reported_in_one_pass_even_beside_schema_errors() -> None:
+    """One round of edit-and-rerun: a schema error in one place does not hide an unknown name
+    or an out-of-bounds search range elsewhere, in the same or another dataset."""
+    first = minimal(
+        search={
+            "encoders": {"text": ["tfidf", "minilmm"]},
+            "training": {
+                "dropout": {"low": 0, "high": 1.5},
+                "lr": {"low": 0, "high": 0.1, "log": True},
+                "batch_size": [0, 32],
+                "epocs": 5,
+            },
+        },
+    )
+    first["datasets"][0]["protocl"] = {"folds": 3}  # a schema error in the same dataset
+    second = minimal(search={"fusion": ["early", "lat"], "training": {"label_smoothing": [0, 1]}})
+    second["datasets"][0]["name"] = "other"
+    first["datasets"].append(second["datasets"][0])
+    with pytest.raises(SuiteError) as info:
+        parse_suite(first, source="s.yaml")
+    text = str(info.value)
+    for expected in [
+        "datasets[0](toy).protocl: unknown key 'protocl' (did you mean 'protocol'?)",
+        "datasets[0](toy).search: training: unknown training option 'epocs' (did you mean 'epochs'?)",
+        "datasets[0](toy).search: unknown encoder 'minilmm' (did you mean 'minilm'?)",
+        "datasets[0](toy).search: training.dropout: high 1.5 is outside the option's bounds",
+        "datasets[0](toy).search: training.lr: a log range needs low > 0",
+        "datasets[0](toy).search: training.batch_size: choice 0 is outside the option's bounds",
+        "datasets[1](other).search: unknown fusion 'lat' (did you mean 'late'?)",
+        "datasets[1](other).search: training.label_smoothing: choice 1 is outside the option's",
+    ]:
+        assert f"s.yaml: {expected}" in text, text
+    assert len(text.splitlines()) == 1 + 9  # the header, then one line per problem
+
+
+def test_a_search_space_out_of_bounds_fails_before_any_trial(tmp_path: Path) -> None:
+    """Trials would fail one by one (and the run exit 0); the search refuses to start."""
+    from conftest import tiny_suite
+
+    from mmbench.data import load_table
+    from mmbench.errors import MMBenchError
+    from mmbench.evaluation import cv_folds
+    from mmbench.search import SearchSettings, SearchSpace, run_search
+
+    suite = tiny_suite(tmp_path)
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    space = SearchSpace.model_validate({"fusion": "early", "training": {"dropout": [0.1, 1.5]}})
+    settings = SearchSettings(study_name="s", storage=f"sqlite:///{tmp_path / 'o.db'}", n_trials=3)
+    with pytest.raises(MMBenchError, match=r"dropout: choice 1.5 is outside the option's bounds"):
+        run_search(table, cv_folds(table.labels, 3, 1, 0), space, settings)

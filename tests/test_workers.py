@@ -346,7 +346,6 @@ def test_finalize_uses_the_studys_budget_and_needs_a_study(tmp_path: Path) -> No
     """A suite file that now says ``trials: 1`` does not turn ``finalize`` into a default run."""
     from conftest import tiny_suite
 
-    from mmbench.errors import MMBenchError
     from mmbench.runner import RunOptions, run_suite
     from mmbench.search.coordination import read_budget
 
@@ -372,3 +371,31 @@ def test_finalize_uses_the_studys_budget_and_needs_a_study(tmp_path: Path) -> No
         study_name="tiny-suite.tiny", storage=f"sqlite:///{tmp_path / 'res/tiny-suite/optuna.db'}"
     )
     assert read_budget(study)["n_trials"] == 3  # finalize did not overwrite it with the suite's 1
+
+
+def test_a_failure_in_the_final_phase_names_it_and_finalize_finishes(tmp_path: Path) -> None:
+    """The models folder cannot be made (a file is in its way, as a full or read-only disk
+    would refuse it): the error names the step and the path, gives the best trial's score and
+    the command that finishes; that command then writes the results from the kept study."""
+    from conftest import tiny_suite
+
+    from mmbench.runner import RunOptions, run_suite
+
+    search = {"fusion": "early", "training": SUITE["datasets"][0]["search"]["training"]}
+    suite = tiny_suite(tmp_path, trials=3, search=search)
+    options = RunOptions(results_dir=tmp_path / "res", track=False, ablate=False, progress=False)
+    blocker = tmp_path / "res/tiny-suite/tiny/models"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    (outcome,) = run_suite(suite, options)
+    error = outcome.error or ""
+    assert "the search finished, but refitting and saving the best trial's model failed" in error
+    assert str(blocker) in error and "best trial #" in error and "f1_macro 0." in error
+    assert f"mmbench finalize {suite.path} --results {tmp_path / 'res'}" in error
+    assert not list((tmp_path / "res").rglob("*.json"))
+
+    blocker.unlink()
+    final = RunOptions(**{**options.__dict__, "finalize": "only", "started_at": time.time()})
+    outcomes = run_suite(suite, final)
+    assert [o.pipeline for o in outcomes] == ["search", "ensemble"] and not outcomes[0].error
+    assert outcomes[0].result.budget.trials_run == 3

@@ -224,7 +224,9 @@ def _safe(name: str) -> str:
 
 class QuietSkips:
     """A filter for Optuna's two "Trial N failed" lines about a duplicate or surplus trial,
-    which did no work (its reason is a user attribute of the trial)."""
+    which did no work (its reason is a user attribute of the trial), and about a trial
+    interrupted by Ctrl-C, whose 40-line traceback would bury mmbench's own one-line message
+    (the trial is marked ``interrupted`` and runs again on ``--resume``)."""
 
     def __init__(self) -> None:
         self.skipped: set[str] = set()
@@ -232,7 +234,8 @@ class QuietSkips:
     def filter(self, record: Any) -> bool:
         text = record.getMessage()
         number = text.split(" ", 2)[1] if text.startswith("Trial ") else ""
-        if "_Skipped(" in text:
+        interrupted = record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt)
+        if "_Skipped(" in text or interrupted or "error: KeyboardInterrupt()" in text:
             self.skipped.add(number)
             return False
         if number in self.skipped and "failed with value" in text:

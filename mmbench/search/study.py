@@ -446,8 +446,12 @@ class _Objective:
 
         try:
             spec = sample_pipeline(self.space, trial, self.table.modalities)
-        except MMBenchError as exc:
-            raise TrialFailed(str(exc)) from None
+        except MMBenchError as exc:  # the space itself is wrong: every trial would fail so
+            trial.set_user_attr("error", str(exc))
+            raise MMBenchError(
+                f"trial {trial.number} drew parameters the pipeline rejects ({exc}); fix the "
+                "search space (`mmbench validate` checks names and bounds)"
+            ) from None
         self._skip_if_repeated(trial)
         self.duplicates_in_a_row = 0
         trial.set_user_attr("pipeline", spec.model_dump(mode="json"))
