@@ -8,6 +8,7 @@ The process that ends a study finalizes it, exactly once, from every trial the s
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from mmbench.job_context import JobContext, Scored, fit_and_save, test_table
@@ -82,7 +83,8 @@ class _Step:
     already computed, and how to finish without searching again."""
 
     def __init__(self, ctx: JobContext) -> None:
-        self.ctx, self.what, self.path = ctx, "building the final model", None
+        self.ctx, self.what = ctx, "building the final model"
+        self.path: Path | None = None
 
     def at(self, what: str, model: str | None = None) -> None:
         self.what = what
