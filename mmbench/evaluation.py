@@ -14,7 +14,7 @@ import hashlib
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -256,16 +256,28 @@ class Fold:
         return f"r{self.repeat}f{self.fold}"
 
 
-def cv_folds(labels: np.ndarray, folds: int, repeats: int, seed: int) -> list[Fold]:
-    """Stratified k-fold, repeated with a fresh shuffle per repeat; seeds derived from ``seed``."""
-    from sklearn.model_selection import StratifiedKFold
+def cv_folds(
+    labels: np.ndarray, folds: int, repeats: int, seed: int, groups: np.ndarray | None = None
+) -> list[Fold]:
+    """Stratified k-fold, repeated with a fresh shuffle per repeat; seeds derived from ``seed``.
+
+    With ``groups`` (one value per row: a speaker, a patient, a device) the folds are
+    stratified *group* k-fold: the rows of one group are all in the same fold, so a model
+    cannot score by recognising a group it has seen in training (which plain stratified folds
+    allow, and which overstates every score on data whose rows share a source).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     labels = np.asarray(labels)
     out: list[Fold] = []
     for r in range(repeats):
         split_seed = derive_seed(seed, "split", r)
-        skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
-        for k, (train, valid) in enumerate(skf.split(np.zeros(len(labels)), labels)):
+        if groups is None:
+            splitter: Any = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
+        else:
+            splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=split_seed)
+        splits = splitter.split(np.zeros(len(labels)), labels, groups)
+        for k, (train, valid) in enumerate(splits):
             out.append(Fold(r, k, train, valid, derive_seed(seed, "fit", r, k)))
     return out
 
@@ -349,3 +361,8 @@ class Protocol(StrictModel):
     folds: int = Field(5, ge=2)
     repeats: int = Field(1, ge=1)
     primary_metric: MetricName = "f1_macro"
+    group_column: str | None = Field(
+        None,
+        description="rows sharing this column's value (a speaker, a patient, a device) are "
+        "never split across folds: stratified group k-fold",
+    )

@@ -78,6 +78,7 @@ def build_result(
             classes=table.classes,
             modalities=cv.modalities,
             recipe=table.meta.get("recipe"),
+            groups=None if table.groups is None else len(set(table.groups)),
         ),
         pipeline_name=pipeline_name,
         pipeline=cv.spec,

@@ -484,7 +484,9 @@ def evaluate_dataset(
     start = time.perf_counter()
     table = load_table(spec, suite.root, seed=suite.seed)
     used = table_transform(table) if table_transform is not None else table
-    folds = cv_folds(table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed)
+    folds = cv_folds(
+        table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed, table.groups
+    )
     references: list[float] = []
     cv = evaluate_fixed(
         spec, used, folds, cache=cache, on_fold=lambda *_: references.append(reference_seconds())

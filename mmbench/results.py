@@ -72,6 +72,8 @@ class DatasetInfo(_Model):
     classes: list[str]
     modalities: list[str]
     recipe: dict[str, Any] | None = None
+    groups: int | None = None
+    """Distinct values of ``protocol.group_column`` (grouped folds); None: rows are independent."""
 
 
 class FoldRecord(_Model):

@@ -108,7 +108,9 @@ def run_dataset(
         options=options,
         reporter=reporter,
         table=table,
-        folds=cv_folds(table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed),
+        folds=cv_folds(
+            table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed, table.groups
+        ),
         cache=FeatureCache(
             (options.cache_dir or default_cache_dir()) if options.use_cache else None
         ),

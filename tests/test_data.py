@@ -382,3 +382,36 @@ def test_test_split_is_encoded_with_the_training_classes(tmp_path: Path) -> None
     ds.test_source = None
     with pytest.raises(DataError, match="no 'test_source'"):
         load_table(ds, tmp_path, split="test")
+
+
+@pytest.mark.parametrize(
+    ("column", "speakers", "needle"),
+    [
+        (
+            "speker",
+            ["a", "b", "c"] * 4,
+            "protocol.group_column column 'speker' (did you mean 'speaker'?)",
+        ),
+        (
+            "speaker",
+            ["a", "b"] * 6,
+            "group column 'speaker' has 2 group(s), fewer than protocol.folds=3",
+        ),
+        ("speaker", ["a", None, "b", "c"] * 3, "group column 'speaker' is missing in 3 row(s)"),
+    ],
+    ids=["typo", "too few groups", "missing group"],
+)
+def test_group_column_problems_are_named(
+    tmp_path: Path, column: str, speakers: list, needle: str
+) -> None:
+    frame = pd.DataFrame(
+        {"text": [f"t{i}" for i in range(12)], "speaker": speakers, "label": ["x", "y"] * 6}
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    spec = DatasetSpec.model_validate(
+        {"name": "g", "source": {"kind": "csv", "path": "d.csv"}, "target": "label",
+         "modalities": {"text": "text"}, "protocol": {"folds": 3, "group_column": column}}
+    )  # fmt: skip
+    with pytest.raises(DataError) as info:
+        load_table(spec, tmp_path)
+    assert needle in str(info.value)

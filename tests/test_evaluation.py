@@ -167,3 +167,23 @@ def test_class_weights_tuned_for_macro_f1_favour_the_rare_class() -> None:
     assert after["f1_macro"] > before["f1_macro"] + 0.05
     assert after["roc_auc"] == before["roc_auc"]  # ranking metrics ignore the decision rule
     assert tune_class_weights(y, proba, "log_loss") is None
+
+
+def test_grouped_folds_never_split_a_group_and_stay_stratified() -> None:
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(60), rng.integers(2, 9, 60))  # 60 groups of 2-8 rows
+    labels = rng.integers(0, 3, 60)[groups]  # a group's rows share a label, like a speaker's
+    folds = cv_folds(labels, 5, 2, seed=7, groups=groups.astype(str))
+    assert len(folds) == 10
+    for r in (0, 1):
+        valid = [f.valid for f in folds if f.repeat == r]
+        assert sorted(np.concatenate(valid).tolist()) == list(range(len(labels)))  # a partition
+        for f in (f for f in folds if f.repeat == r):
+            assert not set(groups[f.train]) & set(groups[f.valid])  # no group on both sides
+            share = np.bincount(labels[f.valid], minlength=3) / len(f.valid)
+            assert np.all(np.abs(share - np.bincount(labels, minlength=3) / len(labels)) < 0.15)
+    first = [tuple(f.valid) for f in folds if f.repeat == 0]
+    second = [tuple(f.valid) for f in folds if f.repeat == 1]
+    assert first != second  # each repeat reshuffles the groups
+    again = cv_folds(labels, 5, 2, seed=7, groups=groups.astype(str))
+    assert all(np.array_equal(a.valid, b.valid) for a, b in zip(folds, again, strict=True))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import FAST_TRAINING, tiny_suite
 from mlflow import MlflowClient
@@ -301,3 +302,44 @@ def test_a_pipeline_naming_only_its_head_gets_the_default_encoders(tmp_path: Pat
         "text": "tfidf",
         "tabular": "tabular",
     }
+
+
+def _leaky_csv(path: Path) -> None:
+    """40 sources of 10 rows each: a source's rows share a label (drawn at random, so there is
+    no real signal) and a near-identical signature. Plain folds let a model recognise sources
+    it has trained on; grouped folds cannot."""
+    rng = np.random.default_rng(0)
+    n_groups, per = 40, 10
+    group_label = rng.permutation(np.arange(n_groups) % 2)
+    signature = rng.normal(0, 1, (n_groups, 4))
+    rows = []
+    for g in range(n_groups):
+        for _ in range(per):
+            x = signature[g] + rng.normal(0, 0.05, 4)
+            rows.append([f"s{g:02d}", *x.round(6), f"c{group_label[g]}"])
+    frame = pd.DataFrame(rows, columns=["source", "x0", "x1", "x2", "x3", "label"])
+    frame.to_csv(path, index=False)
+
+
+def test_grouped_folds_score_a_leaky_dataset_lower_and_truer(tmp_path: Path) -> None:
+    _leaky_csv(tmp_path / "leaky.csv")
+
+    def dataset(name: str, group: str | None) -> dict:
+        return {
+            "name": name,
+            "source": {"kind": "csv", "path": "leaky.csv"},
+            "target": "label",
+            "modalities": {"tabular": ["x0", "x1", "x2", "x3"]},
+            "protocol": {"folds": 5, "group_column": group},
+            "pipeline": {"encoders": {"tabular": "tabular"}, "fusion": "xgboost"},
+        }
+
+    raw = {"name": "leak", "datasets": [dataset("plain", None), dataset("grouped", "source")]}
+    suite = parse_suite(raw, path=tmp_path / "leak.yaml")
+    options = RunOptions(results_dir=tmp_path / "res", track=False, ablate=False, progress=False)
+    plain, grouped = run_suite(suite, options)
+    plain_f1, grouped_f1 = plain.result.primary()[1], grouped.result.primary()[1]
+    assert plain_f1 > 0.9  # memorised sources: a score the data does not support
+    assert grouped_f1 < 0.7  # the truth is chance (0.5): no source is seen in training
+    assert grouped.result.protocol.group_column == "source"
+    assert grouped.result.dataset.groups == 40 and plain.result.dataset.groups is None

@@ -79,9 +79,34 @@ def load_table(
         meta["subsample"] = {"max_rows": limit, "seed": seed}
     if unreadable:
         meta["unreadable"] = unreadable
+    groups = None
+    if split == "train" and dataset.protocol.group_column is not None:
+        groups = load_groups(table, dataset, labels[rows], where + note)
+        meta["groups"] = {"column": dataset.protocol.group_column, "n": len(set(groups))}
     return MultiModalTable(
-        name=dataset.name, labels=labels[rows], classes=names, meta=meta, **parts
+        name=dataset.name, labels=labels[rows], classes=names, meta=meta, groups=groups, **parts
     )
+
+
+def load_groups(table: Any, dataset: DataSpec, labels: np.ndarray, where: str) -> np.ndarray:
+    """The group id of every row (as text); a missing id, or fewer groups than folds, is an
+    error that says which column and how many."""
+    column = dataset.protocol.group_column
+    raw = table.column(column).to_pylist()
+    missing = np.array([_is_missing(v) for v in raw], dtype=bool)
+    if missing.any():
+        raise DataError(
+            f"{where}: group column {column!r} is missing in {int(missing.sum())} row(s) "
+            f"(rows {first_rows(missing, np.arange(len(raw)))}); every row needs its group"
+        )
+    groups = np.array([str(v) for v in raw], dtype=object)
+    n_groups, folds = len(set(groups)), dataset.protocol.folds
+    if n_groups < folds:
+        raise DataError(
+            f"{where}: group column {column!r} has {n_groups} group(s), fewer than "
+            f"protocol.folds={folds}; grouped folds need at least one group per fold"
+        )
+    return groups
 
 
 def _source(dataset: DataSpec, split: str) -> SourceSpec:
@@ -154,7 +179,8 @@ def stratified_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def _as_arrow(ds: Any, dataset: DataSpec, rows: np.ndarray) -> pa.Table:
     """The needed columns of the chosen rows as one Arrow table (undecoded, no Python objects)."""
-    columns = list(dict.fromkeys(dataset.modalities.columns()))
+    group = dataset.protocol.group_column
+    columns = list(dict.fromkeys([*dataset.modalities.columns(), *([group] if group else [])]))
     subset = ds.select_columns(columns)
     if len(rows) != len(ds):
         subset = subset.select(rows)

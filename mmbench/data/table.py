@@ -35,10 +35,15 @@ class MultiModalTable:
     audio: list[MediaRef | None] | None = None
     fingerprint: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    groups: np.ndarray | None = None
+    """One group id per row (``protocol.group_column``): folds never split a group. Not a
+    feature and not part of the fingerprint (the grouping is the protocol's, recorded there)."""
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         n = len(self.labels)
+        if self.groups is not None and len(self.groups) != n:
+            raise ValueError(f"groups has {len(self.groups)} rows, labels have {n}")
         for m in self.modalities:
             if len(self[m]) != n:
                 raise ValueError(f"modality {m!r} has {len(self[m])} rows, labels have {n}")
@@ -82,6 +87,7 @@ class MultiModalTable:
             labels=self.labels[idx],
             classes=list(self.classes),
             meta=dict(self.meta),
+            groups=None if self.groups is None else self.groups[idx],
             **parts,
         )
 
@@ -93,6 +99,7 @@ class MultiModalTable:
             labels=self.labels,
             classes=list(self.classes),
             meta=dict(self.meta),
+            groups=self.groups,
             **keep,
         )
 

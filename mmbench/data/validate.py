@@ -30,6 +30,8 @@ def check_columns(available: list[str], dataset: DataSpec, where: str) -> None:
     roles = [("target", dataset.target)] + [
         (m, c) for m in dataset.modalities.present() for c in getattr(dataset.modalities, m)
     ]
+    if dataset.protocol.group_column is not None:
+        roles.append(("protocol.group_column", dataset.protocol.group_column))
     missing = [(role, col) for role, col in roles if col not in available]
     if not missing:
         return
