@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--results", type=Path, default=Path("results"), help="results directory")
     show.add_argument("--top", type=positive(int), default=5, help="trials per study")
 
+    pred = sub.add_parser("predict", help="score a table file with a dataset's final model")
+    pred.add_argument("suite", type=Path, help="suite YAML file (its columns map the rows)")
+    pred.add_argument("input", type=Path, help="rows to score: .csv, .parquet or .json")
+    pred.add_argument("--dataset", help="which dataset's model (default: the suite's only one)")
+    pred.add_argument("--output", type=Path, help="default: <input>.predictions.csv")
+    pred.add_argument("--results", type=Path, default=Path("results"), help="results directory")
+    pred.add_argument("--model", help="an MLflow model URI instead, e.g. models:/NAME/latest")
+
     val = sub.add_parser("validate", help="check a suite file without running it")
     val.add_argument("suite", type=Path)
     val.add_argument("--data", action="store_true", help="also load and validate every dataset")
@@ -288,6 +296,30 @@ def _scratch_datasets_cache(scratch: bool) -> Iterator[None]:
             datasets.config.HF_DATASETS_CACHE = saved
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mmbench.results import ResultLayout
+    from mmbench.suite import load_suite
+    from mmbench.tracking.serving import final_model_file, load_fitted, predict_file
+
+    suite = load_suite(args.suite)
+    if args.dataset is None and len(suite.datasets) > 1:
+        names = ", ".join(d.name for d in suite.datasets)
+        raise MMBenchError(f"suite {suite.name!r} has several datasets ({names}); pick --dataset")
+    spec = suite.dataset(args.dataset) if args.dataset else suite.datasets[0]
+    if args.model:
+        import mlflow.pyfunc
+
+        model: Any = mlflow.pyfunc.load_model(args.model)
+        source = args.model
+    else:
+        path = final_model_file(ResultLayout(args.results, suite.name).root / spec.name / "models")
+        model, source = load_fitted(path), str(path)
+    output = args.output or args.input.with_suffix(".predictions.csv")
+    scored = predict_file(model, spec.modalities, args.input, output)
+    print(f"{len(scored)} rows scored with {source}; wrote {output}")
+    return 0
+
+
 def add_report_parsers(sub: Any) -> None:
     """``leaderboard``, ``report`` and ``regress``: commands that read result files or gate on
     them."""
@@ -460,6 +492,7 @@ COMMANDS = {
     "finalize": cmd_finalize,
     "track": cmd_track,
     "validate": cmd_validate,
+    "predict": cmd_predict,
     "show": cmd_show,
     "leaderboard": cmd_leaderboard,
     "report": cmd_report,

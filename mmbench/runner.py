@@ -159,11 +159,14 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
     outcomes = []
     for i, item in enumerate(scored):
         ablate = i == 0 and ctx.ablates(reference)
-        outcomes.append(_record(ctx, item, wall, ablate))
+        final = reference is None and i == len(scored) - 1  # the ensemble, else the one pipeline
+        outcomes.append(_record(ctx, item, wall, ablate, final))
     return outcomes
 
 
-def _record(ctx: JobContext, item: Scored, wall: float, ablate: bool) -> DatasetOutcome:
+def _record(
+    ctx: JobContext, item: Scored, wall: float, ablate: bool, final: bool = False
+) -> DatasetOutcome:
     from mmbench.jobs import build_result
     from mmbench.results import AblationSummary
 
@@ -201,12 +204,18 @@ def _record(ctx: JobContext, item: Scored, wall: float, ablate: bool) -> Dataset
     outcome = DatasetOutcome(spec.name, item.name, result, path, warnings=list(ctx.warnings))
     outcome.warnings.extend(item.cv.failures)
     ctx.model_path = item.model_path
-    outcome.result = _track(ctx, result, path, item.cv, report, files)
+    outcome.result = _track(ctx, result, path, item.cv, report, files, final)
     return outcome
 
 
 def _track(
-    ctx: JobContext, result: Any, path: Path, cv: Any, report: Any, files: dict[str, Path]
+    ctx: JobContext,
+    result: Any,
+    path: Path,
+    cv: Any,
+    report: Any,
+    files: dict[str, Path],
+    final: bool = False,
 ) -> Any:
     """Record the written result (and its ablation) in MLflow; the file gets the run ids."""
     from mmbench.results import attach_tracking
@@ -220,6 +229,7 @@ def _track(
         modalities=ctx.spec.modalities,
         model_path=ctx.model_path,
         study=ctx.study,
+        register=final,
     )
     if report is not None:
         ctx.job.record_ablation(report, files)

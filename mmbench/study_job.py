@@ -170,8 +170,10 @@ def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Score
         decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
         dropped=final.dropped,
     )
-    final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
-    return Scored(plan.cv, "ensemble", search=search, ensemble=summary, final=final)
+    path = final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
+    return Scored(
+        plan.cv, "ensemble", search=search, ensemble=summary, final=final, model_path=path
+    )
 
 
 def _budget(

@@ -343,3 +343,57 @@ def test_grouped_folds_score_a_leaky_dataset_lower_and_truer(tmp_path: Path) -> 
     assert grouped_f1 < 0.7  # the truth is chance (0.5): no source is seen in training
     assert grouped.result.protocol.group_column == "source"
     assert grouped.result.dataset.groups == 40 and plain.result.dataset.groups is None
+
+
+def test_the_registered_model_is_the_final_ensemble_and_reproduces_its_held_out_scores(
+    tmp_path: Path,
+) -> None:
+    """What a user loads from the MLflow registry is what the result file scored: the same
+    held-out probabilities (to 1e-6) and metrics; ``mmbench predict`` writes the same."""
+    import mlflow
+
+    from mmbench.cli import main
+    from mmbench.data import load_table
+    from mmbench.data.loading import frame_from_table
+    from mmbench.data.synthetic import generate
+    from mmbench.evaluation import compute_metrics
+    from mmbench.tracking.serving import load_fitted
+
+    generate(n_rows=90, n_classes=3, seed=5).to_parquet(str(tmp_path / "test.parquet"))
+    suite = tiny_suite(
+        tmp_path, trials=3, search={"fusion": ["early", "late"], "training": FAST_TRAINING}
+    )
+    raw = suite.model_dump(mode="json", exclude={"path"})
+    raw["datasets"][0]["test_source"] = {"kind": "parquet", "path": "test.parquet"}
+    (tmp_path / "suite.yaml").write_text(json.dumps(raw))
+    suite = parse_suite(raw, path=tmp_path / "suite.yaml")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    res = tmp_path / "res"
+    _, ensemble = run_suite(suite, RunOptions(results_dir=res, tracking_uri=uri, ablate=False))
+    assert ensemble.result.pipeline_name == "ensemble" and ensemble.result.test_metrics
+
+    client = MlflowClient(uri)
+    [version] = client.search_model_versions("name='mmbench.tiny-suite.tiny'")
+    assert version.run_id == ensemble.result.tracking.run_id  # the ensemble run's model
+    assert float(version.tags["test.f1_macro"]) == pytest.approx(
+        ensemble.result.test_metrics["f1_macro"]
+    )
+    mlflow.set_tracking_uri(uri)
+    served = mlflow.pyfunc.load_model("models:/mmbench.tiny-suite.tiny/latest")
+    final = load_fitted(res / "tiny-suite/tiny/models/ensemble.joblib")
+    test = load_table(suite.datasets[0], suite.root, split="test", classes=final.classes)
+    rows = frame_from_table(test, suite.datasets[0].modalities, len(test))
+    predicted = served.predict(rows)
+    proba = predicted.filter(like="proba.").to_numpy()
+    np.testing.assert_allclose(proba, final.predict_proba(test), atol=1e-6)
+    metrics = compute_metrics(test.labels, proba, weights=final.decision)
+    for name, value in ensemble.result.test_metrics.items():
+        assert metrics[name] == pytest.approx(value, abs=1e-6), name
+
+    rows.to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "scored.csv"
+    args = ["predict", str(tmp_path / "suite.yaml"), str(tmp_path / "rows.parquet")]
+    assert main([*args, "--results", str(res), "--output", str(out)]) == 0
+    written = pd.read_csv(out)
+    assert list(written["prediction"]) == list(predicted["prediction"])
+    np.testing.assert_allclose(written.filter(like="proba.").to_numpy(), proba, atol=1e-6)

@@ -139,18 +139,21 @@ class JobTracker:
         modalities: Modalities | None = None,
         model_path: Path | None = None,
         study: Any = None,
+        register: bool = False,
     ) -> TrackingIds | None:
         """Log the chosen pipeline; its ids for :func:`mmbench.results.attach_tracking`, or None.
 
         Without a search this is the parent run itself; after a search it is a child run tagged
         ``mmbench.kind=best`` beside the trial runs. Everything logged comes from the result
         file, so that ``mmbench track`` can log it later; the CV's pictures and the model need
-        ``cv``, ``table`` and ``model_path``.
+        ``cv``, ``table`` and ``model_path``. With ``register`` the model is the job's final
+        model (the ensemble, else the best or default pipeline) and is registered as the
+        suite's and dataset's model (:func:`mmbench.tracking.serving.registered_name`).
         """
         try:
             run_id = self._log_result(result, cv, table, study)
             if model_path is not None and modalities is not None and table is not None:
-                self._log_model(run_id, model_path, modalities, table)
+                self._log_model(run_id, model_path, modalities, table, result if register else None)
             if result.search is not None:
                 self.tracker.end_run(run_id, "FINISHED")
         except MMBenchError as exc:
@@ -246,17 +249,37 @@ class JobTracker:
             log_search_summary(tracker, self.parent_id, result.search, study, self.info.dataset)
 
     def _log_model(
-        self, run_id: str, model_path: Path, modalities: Modalities, table: MultiModalTable
+        self,
+        run_id: str,
+        model_path: Path,
+        modalities: Modalities,
+        table: MultiModalTable,
+        final: RunResult | None,
     ) -> None:
-        """The refitted pipeline as a pyfunc model; a failure warns, the file on disk is kept."""
-        from mmbench.tracking.serving import log_pyfunc
+        """The saved model as a pyfunc model; the ``final`` result's model is also registered,
+        its version tagged with the held-out metrics. A failure warns; the file is kept."""
+        from mmbench.results import SCHEMA_VERSION
+        from mmbench.tracking.serving import log_pyfunc, registered_name, tag_version
 
+        registered = registered_name(final.suite, final.dataset.name) if final else None
         try:
             name = model_name(self.info.dataset, model_path.stem)
-            self.tracker.timed(
-                log_pyfunc, self.tracker.uri, run_id, model_path, modalities, table, name=name
-            )
-        except MMBenchError as exc:
+            version = self.tracker.timed(
+                log_pyfunc, self.tracker.uri, run_id, model_path, modalities, table,
+                name=name, registered=registered,
+            )  # fmt: skip
+            if final is not None and registered is not None and version is not None:
+                tags: dict[str, Any] = {
+                    f"test.{k}": v for k, v in (final.test_metrics or {}).items()
+                }
+                tags.update(
+                    {"mmbench.pipeline": final.pipeline_name, "mmbench.schema": SCHEMA_VERSION}
+                )
+                self.tracker.timed(tag_version, self.tracker.uri, registered, version, tags)
+                self.tracker.log(
+                    run_id, tags={"mmbench.registered_model": f"{registered}/{version}"}
+                )
+        except Exception as exc:  # MLflow raises many types; the model file is what counts
             self.warn(f"MLflow model logging failed ({exc}); the model is saved at {model_path}")
 
 
