@@ -22,7 +22,9 @@ from _common import emit, table
 SUITE = Path(__file__).parent / "suites" / "workers.yaml"
 
 
-def measure(suite: Path, storage: str, workers: int, trials: int, results: Path) -> dict:
+def measure(
+    suite: Path, storage: str, workers: int, trials: int, results: Path, extra: tuple = ()
+) -> dict:
     import optuna
 
     from mmbench.search.coordination import counts
@@ -30,7 +32,7 @@ def measure(suite: Path, storage: str, workers: int, trials: int, results: Path)
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "mmbench.cli", "run", str(suite), "--workers", str(workers)]
     cmd += ["--trials", str(trials), "--storage", storage, "--results", str(results)]
-    cmd += ["--no-track", "--no-ablate", "--quiet"]
+    cmd += ["--no-track", "--no-ablate", "--quiet", *extra]
     subprocess.run(cmd, check=True, capture_output=True)
     wall = time.perf_counter() - start
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]

@@ -41,6 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="search with N local worker processes on each study, then finalize once",
     )
+    run.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the --workers as tasks on a Dask cluster: 'local' or a scheduler address "
+        "(tcp://host:8786); needs mmbench[cluster]",
+    )
+    run.add_argument(
+        "--worker-threads", type=positive(int), help="CPU threads per worker (OMP/MKL/torch)"
+    )
+    run.add_argument(
+        "--worker-gpus",
+        type=int,
+        default=0,
+        help="GPUs per worker on a Dask cluster (resource GPU)",
+    )
     run.add_argument("--results", type=Path, default=Path("results"), help="results directory")
     run.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or sqlite)")
     run.add_argument("--no-track", action="store_true", help="do not log to MLflow")
@@ -101,7 +116,9 @@ def add_worker_parsers(sub: Any, run: argparse.ArgumentParser) -> None:
     common = [
         a
         for a in run._actions
-        if a.dest not in ("help", "workers", "pipeline", "resume") and a.option_strings
+        if a.dest
+        not in ("help", "workers", "pipeline", "resume", "cluster", "worker_threads", "worker_gpus")
+        and a.option_strings
     ]
     worker = sub.add_parser(
         "worker",
@@ -198,10 +215,12 @@ def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
         **role,
     )
     reporter = Reporter(enabled=not args.quiet)
-    if workers > 1:
-        from mmbench.workers import run_with_workers
+    cluster_address = getattr(args, "cluster", None)
+    if workers > 1 or cluster_address:
+        from mmbench.workers import Cluster, run_with_workers
 
-        outcomes = run_with_workers(args.suite, suite, options, workers, reporter)
+        cluster = Cluster(cluster_address, args.worker_threads, args.worker_gpus)
+        outcomes = run_with_workers(args.suite, suite, options, workers, reporter, cluster)
     else:
         outcomes = run_suite(suite, options, reporter)
     print_summary(outcomes)

@@ -35,13 +35,35 @@ class WorkerPlan:
     log_dir: Path
 
 
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """Where workers run: local processes (``address`` None), or tasks on a Dask cluster —
+    ``"local"`` starts a ``LocalCluster`` on this machine, else the scheduler's address
+    (``tcp://host:8786``). ``threads``: CPU threads per worker (OMP/MKL/OpenBLAS and torch);
+    ``gpus``: GPUs per worker, as the Dask resource ``GPU`` (start GPU workers with
+    ``dask worker ... --resources GPU=1``)."""
+
+    address: str | None = None
+    threads: int | None = None
+    gpus: int = 0
+
+
 def run_with_workers(
-    suite_path: Path, suite: Suite, options: RunOptions, n: int, reporter: Reporter
+    suite_path: Path,
+    suite: Suite,
+    options: RunOptions,
+    n: int,
+    reporter: Reporter,
+    cluster: Cluster | None = None,
 ) -> list[DatasetOutcome]:
-    """Search every dataset with ``n`` worker processes, then finalize in this process."""
+    """Search every dataset with ``n`` workers, then finalize in this process."""
     plan = prepare(suite, options)
+    cluster = cluster or Cluster()
     if plan.studies:
-        codes = _run_workers(suite_path, options, plan, n, reporter)
+        if cluster.address is None:
+            codes = _run_workers(suite_path, options, plan, n, reporter, cluster)
+        else:
+            codes = _run_on_dask(suite_path, options, plan, n, reporter, cluster)
         failed = [i for i, code in enumerate(codes) if code not in (0, 1)]
         if failed:
             reporter.error(
@@ -109,15 +131,32 @@ def worker_command(
     return cmd
 
 
+def worker_env(cluster: Cluster) -> dict[str, str]:
+    """Environment overrides that give a worker its share of the machine."""
+    env = {}
+    if cluster.threads is not None:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[name] = str(cluster.threads)
+    return env
+
+
 def _run_workers(
-    suite_path: Path, options: RunOptions, plan: WorkerPlan, n: int, reporter: Reporter
+    suite_path: Path,
+    options: RunOptions,
+    plan: WorkerPlan,
+    n: int,
+    reporter: Reporter,
+    cluster: Cluster,
 ) -> list[int]:
     """Start ``n`` workers and wait for all of them; their exit codes."""
+    import os
+
     procs = []
+    env = {**os.environ, **worker_env(cluster)}
     for i in range(n):
         log = (plan.log_dir / f"worker-{i}.log").open("wb")
         cmd = worker_command(suite_path, options, plan, i)
-        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
     reporter.info(f"{n} workers searching {', '.join(plan.studies)}; logs in {plan.log_dir}")
     start = time.perf_counter()
     try:
@@ -129,3 +168,69 @@ def _run_workers(
             log.close()
     reporter.info(f"workers done in {time.perf_counter() - start:.0f} s (exit codes {codes})")
     return codes
+
+
+def _run_on_dask(
+    suite_path: Path,
+    options: RunOptions,
+    plan: WorkerPlan,
+    n: int,
+    reporter: Reporter,
+    cluster: Cluster,
+) -> list[int]:
+    """Submit ``n`` worker tasks to a Dask cluster and wait for them; their exit codes.
+
+    Each task runs ``mmbench worker`` as a subprocess of its Dask worker (so a crash or a
+    kill costs that task, not the Dask worker), with the cluster's thread and GPU share; its
+    output comes back and is written to ``worker-<i>.log`` here. Paths (suite, results,
+    cache) and the storage URL must mean the same on the cluster's hosts: use a PostgreSQL
+    ``--storage`` for several hosts."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise MMBenchError(
+            "--cluster needs Dask distributed: pip install 'mmbench[cluster]'"
+        ) from None
+    local = None
+    if cluster.address == "local":
+        local = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            resources={"GPU": cluster.gpus} if cluster.gpus else None,
+        )  # fmt: skip
+    start = time.perf_counter()
+    try:
+        with Client(local if local is not None else cluster.address) as client:
+            resources = {"GPU": cluster.gpus} if cluster.gpus else None
+            futures = [
+                client.submit(
+                    run_worker_task,
+                    worker_command(suite_path, options, plan, i),
+                    worker_env(cluster),
+                    key=f"mmbench-worker-{i}-{time.time_ns()}",
+                    resources=resources,
+                    pure=False,
+                )
+                for i in range(n)
+            ]
+            where = cluster.address if local is None else "a local Dask cluster"
+            reporter.info(f"{n} workers on {where} searching {', '.join(plan.studies)}")
+            done = client.gather(futures)
+    finally:
+        if local is not None:
+            local.close()
+    codes = []
+    for i, (code, output) in enumerate(done):
+        (plan.log_dir / f"worker-{i}.log").write_bytes(output)
+        codes.append(code)
+    reporter.info(f"workers done in {time.perf_counter() - start:.0f} s (exit codes {codes})")
+    return codes
+
+
+def run_worker_task(cmd: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """A Dask task: one ``mmbench worker`` process with this host's Python; its exit code and
+    output."""
+    import os
+
+    cmd = [sys.executable, *cmd[1:]]  # the interpreter of the host the task landed on
+    proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, check=False)
+    return proc.returncode, proc.stdout + proc.stderr

@@ -399,3 +399,26 @@ def test_a_failure_in_the_final_phase_names_it_and_finalize_finishes(tmp_path: P
     outcomes = run_suite(suite, final)
     assert [o.pipeline for o in outcomes] == ["search", "ensemble"] and not outcomes[0].error
     assert outcomes[0].result.budget.trials_run == 3
+
+
+@pytest.mark.faults
+def test_four_workers_as_dask_tasks_on_a_local_cluster_share_one_study(tmp_path: Path) -> None:
+    """`run --workers 4 --cluster local`: the workers are Dask tasks (each a `mmbench worker`
+    process with one thread); the parent finalizes once from all of their trials."""
+    pytest.importorskip("dask.distributed")
+    suite = write_suite(tmp_path)
+    res = tmp_path / "res"
+    args = ["run", str(suite), "--workers", "4", "--cluster", "local", "--worker-threads", "1"]
+    proc = mmbench(*args, "--results", str(res), "--no-track")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "4 workers on a local Dask cluster" in out
+    study = optuna.load_study(study_name="wk.tiny", storage=f"sqlite:///{res / 'wk/optuna.db'}")
+    trials = ran(study)
+    assert len(trials) == 8 and len({config_key(t.params) for t in trials}) == 8
+    assert len({t.user_attrs["worker"]["pid"] for t in trials}) >= 2  # several workers searched
+    logs = sorted((res / "wk/runs/workers").glob("worker-*.log"))
+    assert len(logs) == 4  # each task's output, brought back
+    written = json.loads((res / "wk/tiny/search.json").read_text())
+    assert written["budget"]["trials_run"] == 8
+    assert (res / "wk/tiny/ensemble.json").exists()
