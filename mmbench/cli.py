@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=positive(float), help="search wall-clock budget per dataset, s"
     )
     run.add_argument("--storage", help="Optuna storage URL (default: SQLite beside results)")
+    run.add_argument(
+        "--artifacts",
+        metavar="URL",
+        default=os.environ.get("MMBENCH_ARTIFACTS"),
+        help="trial store every worker and the finalizer reach: a folder or an fsspec URL "
+        "(s3://bucket/prefix; default $MMBENCH_ARTIFACTS, else the results folder)",
+    )
     run.add_argument("--resume", action="store_true", help="continue an interrupted study")
     run.add_argument(
         "--workers",
@@ -208,6 +216,7 @@ def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
         trials=args.trials,
         timeout=args.timeout,
         storage=args.storage,
+        artifacts=args.artifacts,
         resume=getattr(args, "resume", False),
         progress=not args.quiet,
         pipelines=getattr(args, "pipeline", []),

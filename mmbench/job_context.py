@@ -43,6 +43,10 @@ class RunOptions:
     and only finalize what the study holds (``only``: ``mmbench finalize``)."""
     studies: dict[str, str] = field(default_factory=dict)
     """Dataset → the exact study to join (workers started by ``run --workers``)."""
+    artifacts: str | None = None
+    """The trial store's root (a folder or an fsspec URL, e.g. ``s3://bucket/mmbench``); each
+    dataset's trials go under ``<artifacts>/<suite>/<dataset>/trials``. None: the results
+    folder (``<results>/<suite>/<dataset>/runs/trials``), which only this machine sees."""
     started_at: float = field(default_factory=time.time)
     """Epoch seconds this command started: a study's trials started since are its new trials."""
 

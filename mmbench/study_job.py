@@ -271,9 +271,17 @@ def _search_settings(ctx: JobContext, deadline: Any) -> tuple[Any, Any]:
         portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
         worker=options.worker,
         exact_name=exact is not None,
-        trial_dir=ctx.layout.trials_dir(spec.name),
+        trial_dir=trial_store(ctx),
     )
     return settings, space
+
+
+def trial_store(ctx: JobContext) -> str | Path:
+    """Where this dataset's trial outputs are kept: under ``--artifacts`` (a URL every worker
+    and the finalizer reach), else the local results folder."""
+    if ctx.options.artifacts:
+        return f"{ctx.options.artifacts.rstrip('/')}/{ctx.suite.name}/{ctx.spec.name}/trials"
+    return ctx.layout.trials_dir(ctx.spec.name)
 
 
 def _finalizes(ctx: JobContext, study: Any) -> bool:

@@ -123,6 +123,7 @@ def worker_command(
         ("--timeout", options.timeout),
         ("--tracking-uri", options.tracking_uri),
         ("--cache-dir", options.cache_dir),
+        ("--artifacts", options.artifacts),
     ):
         if value is not None:
             cmd += [flag, str(value)]

@@ -295,3 +295,12 @@ def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> TrackedSearch:
     torch.set_num_threads(threads)
     assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
     return search
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

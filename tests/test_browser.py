@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tracking import free_port, running_mlflow_server, running_server
+from conftest import free_port
+from test_tracking import running_mlflow_server, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

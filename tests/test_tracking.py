@@ -4,7 +4,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_TRAINING, crafted_report, make_result, tiny_suite
+from conftest import FAST_TRAINING, crafted_report, free_port, make_result, tiny_suite
 from mlflow import MlflowClient
 
 from mmbench.ablation import write_report
@@ -135,12 +134,6 @@ def test_attach_tracking_adds_ids_and_keeps_the_rest(tmp_path: Path) -> None:
     assert after["tracking"] == ids
     assert {**after, "tracking": None} == before
     assert read_result(path) == attached
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -422,3 +422,95 @@ def test_four_workers_as_dask_tasks_on_a_local_cluster_share_one_study(tmp_path:
     written = json.loads((res / "wk/tiny/search.json").read_text())
     assert written["budget"]["trials_run"] == 8
     assert (res / "wk/tiny/ensemble.json").exists()
+
+
+@pytest.fixture
+def s3_store(tmp_path: Path) -> Any:
+    """An S3-compatible object store on localhost (moto's server) with an empty bucket; the
+    child processes reach it through fsspec's ``FSSPEC_S3_*`` settings."""
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    from conftest import free_port
+
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FSSPEC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",  # botocore's own, belt and braces
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        s3fs.S3FileSystem(endpoint_url=env["FSSPEC_S3_ENDPOINT_URL"]).mkdir("trials")
+        yield "s3://trials/mmbench", env["FSSPEC_S3_ENDPOINT_URL"]
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
+@pytest.mark.faults
+@pytest.mark.server
+def test_two_hosts_without_a_shared_disk_and_a_killed_worker_finalize_from_a_third(
+    tmp_path: Path, postgres_url: str, s3_store: tuple[str, str]
+) -> None:
+    """Two "hosts" (own working folder, results and feature cache) search one PostgreSQL study
+    and keep trial outputs in an S3 store; one is SIGKILLed mid-trial. `finalize` in a third
+    folder that ran no trial builds the ensemble from the store alone: every complete trial
+    is a candidate, none is evaluated again, and members and held-out scores equal those of a
+    finalize on one machine that holds every trial's outputs on its own disk."""
+    import fsspec
+
+    store, endpoint = s3_store
+    suite = write_suite(tmp_path, epochs=40)
+    raw = yaml.safe_load(suite.read_text())
+    raw["datasets"][0]["test_source"] = {
+        "kind": "synthetic", "options": {"n_rows": 90, "n_classes": 3, "seed": 7}
+    }  # fmt: skip
+    suite.write_text(yaml.safe_dump(raw))
+
+    def host(name: str) -> list[str]:
+        folder = tmp_path / name
+        return ["--results", str(folder / "res"), "--cache-dir", str(folder / "cache")]
+
+    common = [str(suite), "--storage", postgres_url, "--artifacts", store, "--no-track"]
+    common += ["--no-ablate", "--trials", "8"]
+    victim = mmbench("worker", *common, *host("a"), "--finalize", "never")
+    study = _wait_for_running_trial(postgres_url, victim.pid)
+    survivor = mmbench("worker", *common, *host("b"), "--finalize", "never")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate(timeout=60)
+    out, _ = survivor.communicate(timeout=600)
+    assert survivor.returncode == 0, out
+    assert not (tmp_path / "a/res/wk/tiny/runs").exists()  # nothing kept on the hosts' disks
+    complete = [t.number for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert len(ran(study)) == 8 and not study.get_trials(states=(TrialState.RUNNING,))
+
+    final = mmbench("finalize", *common, *host("c"))  # ran no trial, reads the store
+    out_c, _ = final.communicate(timeout=600)
+    assert final.returncode == 0, out_c
+    fs = fsspec.filesystem("s3", endpoint_url=endpoint)  # localhost only, never AWS
+    local_store = tmp_path / "d" / "store"
+    fs.get(store.removeprefix("s3://") + "/", str(local_store), recursive=True)
+    one = [str(suite), "--storage", postgres_url, "--artifacts", str(local_store)]
+    single = mmbench("finalize", *one, "--no-track", "--no-ablate", *host("d"))
+    out_d, _ = single.communicate(timeout=600)
+    assert single.returncode == 0, out_d
+
+    c = json.loads((tmp_path / "c/res/wk/tiny/ensemble.json").read_text())
+    d = json.loads((tmp_path / "d/res/wk/tiny/ensemble.json").read_text())
+    assert c["ensemble"]["candidates"] == min(len(complete), MAX_CANDIDATES)
+    assert [(m["trial"], m["weight"]) for m in c["ensemble"]["members"]] == [
+        (m["trial"], m["weight"]) for m in d["ensemble"]["members"]
+    ]
+    for name, value in d["test_metrics"].items():
+        assert c["test_metrics"][name] == pytest.approx(value, abs=1e-9), name
+    best_c = json.loads((tmp_path / "c/res/wk/tiny/search.json").read_text())
+    assert best_c["search"]["best_trial"] in complete

@@ -188,32 +188,51 @@ def _insert_unique(storage: Any, study_id: int, key: str, value: Any) -> bool:
     return True
 
 
-def trial_cv_file(directory: Path, study: str, number: int) -> Path:
-    return Path(directory) / _safe(study) / f"trial-{number:05d}.joblib"
+def trial_cv_url(store: str | Path, study: str, number: int) -> str:
+    """Where trial ``number``'s outputs live in a trial store (a folder or any fsspec URL)."""
+    return f"{str(store).rstrip('/')}/{_safe(study)}/trial-{number:05d}.joblib"
 
 
-def save_trial_cv(directory: Path, study: str, number: int, cv: Any) -> None:
-    """Keep a completed trial's CV result (out-of-fold predictions, fold scores) on disk."""
+def save_trial_cv(store: str | Path, study: str, number: int, cv: Any) -> None:
+    """Keep a completed trial's outputs (out-of-fold probabilities, fold scores and seconds,
+    its pipeline) where any finalizing process can read them: a local folder, or a URL
+    (``s3://bucket/prefix``, any fsspec filesystem) when workers share no disk.
+
+    Atomic and idempotent: the bytes go to a temporary name first and are then moved onto
+    the final one (a whole object in one step on an object store, ``rename`` on a disk), so a
+    reader never sees half a trial, and a retry rewrites the same bytes."""
+    import io
+    import uuid
+
+    import fsspec
     import joblib
 
-    from mmbench._io import atomic_write
+    buffer = io.BytesIO()
+    joblib.dump(cv, buffer)
+    fs, path = fsspec.core.url_to_fs(trial_cv_url(store, study, number))
+    fs.makedirs(fs._parent(path), exist_ok=True)
+    partial = f"{path}.partial-{uuid.uuid4().hex[:12]}"
+    fs.pipe_file(partial, buffer.getvalue())
+    fs.mv(partial, path)
 
-    atomic_write(trial_cv_file(directory, study, number), lambda f: joblib.dump(cv, f))
 
+def load_trial_cvs(store: str | Path | None, study: str, numbers: list[int]) -> dict[int, Any]:
+    """The kept outputs of trials ``numbers`` (those missing from the store, or unreadable,
+    are left out: the caller evaluates them again)."""
+    import io
 
-def load_trial_cvs(directory: Path | None, study: str, numbers: list[int]) -> dict[int, Any]:
-    """The kept CV results of trials ``numbers`` (those whose file is missing or unreadable are
-    left out: the caller evaluates them again)."""
+    import fsspec
     import joblib
 
     out: dict[int, Any] = {}
-    if directory is None:
+    if store is None or not numbers:
         return out
+    fs, _ = fsspec.core.url_to_fs(str(store))
     for n in numbers:
-        path = trial_cv_file(directory, study, n)
+        _, path = fsspec.core.url_to_fs(trial_cv_url(store, study, n))
         try:
-            out[n] = joblib.load(path)
-        except Exception:  # missing (another machine's disk), half-written or foreign
+            out[n] = joblib.load(io.BytesIO(fs.cat_file(path)))
+        except Exception:  # missing (not kept), foreign, or the store unreachable
             continue
     return out
 

@@ -68,9 +68,10 @@ class SearchSettings:
     (:mod:`mmbench.search.coordination`); -1: derive the seed from host and process id."""
     exact_name: bool = False
     """Join or create ``study_name`` itself (workers told which study to share)."""
-    trial_dir: Path | None = None
-    """Where each completed trial's CV result is kept, so a finalizing process (another worker,
-    a resume) can build the ensemble from every trial of the study."""
+    trial_dir: str | Path | None = None
+    """The trial store: where each completed trial's outputs are kept (a folder, or an fsspec
+    URL such as ``s3://bucket/prefix`` when workers share no disk), so a finalizing process
+    (another worker or host, a resume) builds the ensemble from every trial of the study."""
     existing: bool = False
     """The study must already exist (``--resume``, ``mmbench finalize``): a missing one is an
     error that names the study and the storage, never a silently started new study."""
