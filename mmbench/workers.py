@@ -60,10 +60,9 @@ def run_with_workers(
     plan = prepare(suite, options)
     cluster = cluster or Cluster()
     if plan.studies:
-        if cluster.address is None:
-            codes = _run_workers(suite_path, options, plan, n, reporter, cluster)
-        else:
-            codes = _run_on_dask(suite_path, options, plan, n, reporter, cluster)
+        commands = [worker_command(suite_path, options, plan, i) for i in range(n)]
+        launch = _run_workers if cluster.address is None else _run_on_dask
+        codes = launch(commands, plan, reporter, cluster)
         failed = [i for i, code in enumerate(codes) if code not in (0, 1)]
         if failed:
             reporter.error(
@@ -142,22 +141,17 @@ def worker_env(cluster: Cluster) -> dict[str, str]:
 
 
 def _run_workers(
-    suite_path: Path,
-    options: RunOptions,
-    plan: WorkerPlan,
-    n: int,
-    reporter: Reporter,
-    cluster: Cluster,
+    commands: list[list[str]], plan: WorkerPlan, reporter: Reporter, cluster: Cluster
 ) -> list[int]:
-    """Start ``n`` workers and wait for all of them; their exit codes."""
+    """Start a local process per worker command and wait for all of them; their exit codes."""
     import os
 
     procs = []
     env = {**os.environ, **worker_env(cluster)}
-    for i in range(n):
+    for i, cmd in enumerate(commands):
         log = (plan.log_dir / f"worker-{i}.log").open("wb")
-        cmd = worker_command(suite_path, options, plan, i)
         procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+    n = len(commands)
     reporter.info(f"{n} workers searching {', '.join(plan.studies)}; logs in {plan.log_dir}")
     start = time.perf_counter()
     try:
@@ -172,14 +166,9 @@ def _run_workers(
 
 
 def _run_on_dask(
-    suite_path: Path,
-    options: RunOptions,
-    plan: WorkerPlan,
-    n: int,
-    reporter: Reporter,
-    cluster: Cluster,
+    commands: list[list[str]], plan: WorkerPlan, reporter: Reporter, cluster: Cluster
 ) -> list[int]:
-    """Submit ``n`` worker tasks to a Dask cluster and wait for them; their exit codes.
+    """Submit a task per worker command to a Dask cluster and wait for them; their exit codes.
 
     Each task runs ``mmbench worker`` as a subprocess of its Dask worker (so a crash or a
     kill costs that task, not the Dask worker), with the cluster's thread and GPU share; its
@@ -192,7 +181,7 @@ def _run_on_dask(
         raise MMBenchError(
             "--cluster needs Dask distributed: pip install 'mmbench[cluster]'"
         ) from None
-    local = None
+    local, n = None, len(commands)
     if cluster.address == "local":
         local = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -205,13 +194,13 @@ def _run_on_dask(
             futures = [
                 client.submit(
                     run_worker_task,
-                    worker_command(suite_path, options, plan, i),
+                    cmd,
                     worker_env(cluster),
                     key=f"mmbench-worker-{i}-{time.time_ns()}",
                     resources=resources,
                     pure=False,
                 )
-                for i in range(n)
+                for i, cmd in enumerate(commands)
             ]
             where = cluster.address if local is None else "a local Dask cluster"
             reporter.info(f"{n} workers on {where} searching {', '.join(plan.studies)}")
