@@ -152,6 +152,11 @@ def parse_suite(raw: Any, source: str = "<suite>", path: Path | None = None) -> 
     if problems:
         raise SuiteError("invalid suite\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
     suite.path = path.resolve() if path else None
+    if suite.path is not None:  # hashes of files published without one are pinned beside it
+        for d in suite.datasets:
+            for source in (d.source, d.test_source):
+                if source is not None:
+                    source._lock_path = suite.path.with_suffix(".lock")
     return suite
 
 
