@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a named reference pipeline instead of the suite's own (repeatable): "
         "early-fusion-mlp, xgboost-early-fusion, late-fusion-mlp, single-best-modality",
     )
+    run.add_argument("--mirror", help=MIRROR_HELP)
     run.add_argument(
         "--ablate",
         action=argparse.BooleanOptionalAction,
@@ -71,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("suite", type=Path)
     val.add_argument("--data", action="store_true", help="also load and validate every dataset")
     add_report_parsers(sub)
+    add_fetch_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    use_mirror(getattr(args, "mirror", None))
     try:
         return int(COMMANDS[args.command](args) or 0)
     except MMBenchError as exc:
@@ -238,6 +241,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     print(f"{args.suite}: suite {suite.name!r} is valid ({len(suite.datasets)} datasets)")
+    for spec in suite.datasets:
+        if spec.card is not None:
+            card = spec.card
+            print(f"  {spec.name}: {card.task}; license {card.license}; {card.homepage}")
+            print(f"    cite: {card.citation}")
     if args.data:
         from mmbench.data import load_table
 
@@ -248,6 +256,76 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 f"modalities {table.modalities}"
             )
     return 0
+
+
+MIRROR_HELP = (
+    "fetch https://HOST/PATH from MIRROR/HOST/PATH instead: a local folder or an http(s) URL "
+    "(default $MMBENCH_MIRROR); the same hashes are verified"
+)
+
+
+def use_mirror(mirror: str | None) -> None:
+    """``--mirror`` as ``$MMBENCH_MIRROR`` (absolute), which the data layer and workers read."""
+    import os
+
+    from mmbench.data.download import MIRROR_ENV
+
+    if mirror:
+        is_url = mirror.startswith(("http://", "https://"))
+        os.environ[MIRROR_ENV] = mirror if is_url else str(Path(mirror).expanduser().resolve())
+
+
+def add_fetch_parser(sub: Any) -> None:
+    fetch = sub.add_parser(
+        "fetch", help="download and verify a suite's data ahead of a run (prints a table)"
+    )
+    fetch.add_argument("suite", type=Path, help="suite YAML file")
+    fetch.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    fetch.add_argument("--mirror", help=MIRROR_HELP)
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmbench.data.fetch import fetch_dataset
+    from mmbench.suite import load_suite
+
+    suite = load_suite(args.suite)
+    specs = [suite.dataset(n) for n in args.dataset] if args.dataset else suite.datasets
+    rows = [r for s in specs for r in fetch_dataset(s, suite.root, progress=not args.quiet)]
+    table = Table(title=f"mmbench fetch {args.suite}", title_justify="left")
+    for col in (
+        "dataset",
+        "split",
+        "files",
+        "size",
+        "downloaded",
+        "verified",
+        "cache path",
+        "license",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        verified = "[red]failed[/]" if r.error else r.verified
+        size = f"{r.size / 1e6:.1f} MB" if r.size else ""
+        table.add_row(
+            r.dataset,
+            r.split,
+            str(r.files or ""),
+            size,
+            str(r.downloaded),
+            verified,
+            r.cache,
+            r.license,
+        )
+    console = Console()
+    console.print(table)
+    for r in rows:
+        if r.error:
+            console.print(f"{r.dataset} ({r.split}): {r.error}", style="red", markup=False)
+    return 1 if any(r.error for r in rows) else 0
 
 
 def add_report_parsers(sub: Any) -> None:
@@ -420,6 +498,7 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "report": cmd_report,
     "regress": cmd_regress,
+    "fetch": cmd_fetch,
 }
 
 

@@ -9,7 +9,7 @@ what a benchmark needs around it:
 - **Mirrors**: ``MMBENCH_MIRROR`` (``--mirror``) maps ``https://HOST/PATH`` to
   ``MIRROR/HOST/PATH``, a local folder or another HTTP server; the hashes stay the same.
 - **Bounded failures**: a host that cannot be reached fails within ~7 s (3 s connect timeout,
-  two attempts), a server that accepts and never answers within ~21 s (10 s read timeout, two
+  two attempts), a server that accepts and never answers within ~17 s (8 s read timeout, two
   attempts); every error names the URL, the cache path and the mirror option, a hash mismatch
   gives both hashes and leaves no file behind.
 - **Archives** (zip, tar.*) unpacked once, beside the archive, through a temporary folder.
@@ -41,7 +41,7 @@ from mmbench.errors import DataError
 DATA_DIR_ENV = "MMBENCH_DATA_DIR"
 MIRROR_ENV = "MMBENCH_MIRROR"
 CONNECT_TIMEOUT_S = 3.0
-READ_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 8.0
 RETRIES = 1  # one more attempt after a transient error (pooch waits 1 s in between)
 FETCH_THREADS = 8
 UNPUBLISHED = "unpublished"
@@ -146,7 +146,7 @@ def fetch_registry(
 ) -> list[Fetched]:
     """Every file of ``registry`` (name -> hash) under ``base_url``; the first failure stops all."""
     base = base_url if base_url.endswith("/") else base_url + "/"
-    files = {name: (base + name, known) for name, known in registry.items()}
+    files: dict[str, tuple[str, str | None]] = {n: (base + n, h) for n, h in registry.items()}
     return _fetch_many(files, cache_path(base + "x").parent, mirror, progress, threads)
 
 

@@ -72,10 +72,14 @@ def fetch_source(
 
 
 def source_folder(spec: SourceSpec) -> Path:
-    """Where a fetched single-file source lives: its unpacked archive, or the file's folder."""
+    """Where relative media paths of a fetched single-file source point: the folder of its
+    table, inside the unpacked archive (``path: data/rows.csv`` -> ``<archive>.d/data``)."""
     assert spec.url
     path = download.cache_path(spec.url)
-    return path.with_name(path.name + ".d") if download.is_archive(path.name) else path.parent
+    if not download.is_archive(path.name):
+        return path.parent
+    member = spec.path if isinstance(spec.path, str) else (spec.path or ["x"])[0]
+    return path.with_name(path.name + ".d") / Path(member).parent
 
 
 def registry_frame(spec: SourceSpec, files: list[download.Fetched]) -> pd.DataFrame:
