@@ -78,6 +78,7 @@ def build_result(
             classes=table.classes,
             modalities=cv.modalities,
             recipe=table.meta.get("recipe"),
+            card=spec.card.model_dump() if spec.card else None,
         ),
         pipeline_name=pipeline_name,
         pipeline=cv.spec,

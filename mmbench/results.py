@@ -66,6 +66,8 @@ class DatasetInfo(_Model):
     classes: list[str]
     modalities: list[str]
     recipe: dict[str, Any] | None = None
+    card: dict[str, str] | None = None
+    """The suite's dataset card: homepage, license, citation, task, notes."""
 
 
 class FoldRecord(_Model):

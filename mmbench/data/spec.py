@@ -65,10 +65,6 @@ class DatasetCard(StrictModel):
     task: str
     notes: str = ""
 
-    def tags(self) -> dict[str, str]:
-        """The card as flat ``dataset.<field>`` strings (MLflow tags, report rows)."""
-        return {f"dataset.{k}": str(v) for k, v in self.model_dump().items() if v}
-
 
 class SourceSpec(StrictModel):
     """Where rows come from. ``path`` is relative to the suite file."""

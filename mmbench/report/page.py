@@ -278,5 +278,8 @@ def _provenance(view: DatasetView) -> str:
         "hardware": hardware,
         "created": ", ".join(sorted({r.provenance.created_at for r in view.results.values()})),
     }
+    for key, value in (d.card or {}).items():  # the suite's dataset card
+        if value:
+            items[f"dataset {key}"] = value
     cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in items.items())
     return f'<h3>Provenance</h3><dl class="provenance">{cells}</dl>'
