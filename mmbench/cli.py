@@ -384,12 +384,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmbench.leaderboard import load_leaderboard, render, render_rich, write_leaderboard
 
     name = suite_name(args.suite)
-    board = load_leaderboard(args.results, name)
+    spec = _suite_file(args.suite)  # its published scores are shown beside the measured rows
+    board = load_leaderboard(args.results, name, spec)
     for problem in board.skipped:
         print(f"warning: skipped {problem}", file=sys.stderr)
     if args.write:
         command = f"mmbench leaderboard {args.suite} --results {args.results} --write"
-        print(f"wrote {write_leaderboard(args.results, name, command=command)}")
+        path = write_leaderboard(args.results, name, command=command, suite_spec=spec)
+        print(f"wrote {path}")
     suffix = args.output.suffix if args.output else ""
     fmt = args.format or {".csv": "csv", ".md": "markdown"}.get(suffix, "table")
     if args.output is not None:
@@ -407,10 +409,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suite_file(path: Path) -> Any:
+    """The suite when ``path`` is its file (not a bare name), else None."""
+    from mmbench.suite import load_suite
+
+    return load_suite(path) if path.is_file() else None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from mmbench.report import write_report
 
-    expected = None
+    expected, suite = None, None
     if args.suite.exists():  # a suite file names its datasets: a missing one is shown as such
         from mmbench.suite import load_suite
 
@@ -418,7 +427,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         name, expected = suite.name, [d.name for d in suite.datasets]
     else:
         name = suite_name(args.suite)
-    print(f"wrote {write_report(args.results, name, expected, args.output)}")
+    print(f"wrote {write_report(args.results, name, expected, args.output, suite_spec=suite)}")
     return 0
 
 
