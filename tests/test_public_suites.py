@@ -73,3 +73,28 @@ def test_fsdd_suite_pins_3000_files_at_the_published_commit() -> None:
     )
     registry = download.read_registry(SUITES / str(source.registry))
     assert len(registry) == 3000 and all(len(h) == 64 for h in registry.values())
+
+
+# all_datasets.yaml of Harry-zzh/autogluon-bench (815c440264dc4bee8257e9fbb4491892ae8459df):
+# key -> (archive under bag-of-tricks/datasets/, label column, image column); sha1sum: None
+BAG_OF_TRICKS = {
+    "memotion": ("Memotion_processed.zip", "overall_sentiment", "image_name"),
+    "food101": ("UPMC-Food101_processed.zip", "label", "image"),
+    "aep": ("action_effect_pred_processed.zip", "label", "images"),
+    "HAM": ("skin_cancer_processed.zip", "dx", "image_id"),
+    "covid": ("covid-chestxray-dataset_processed.zip", "finding", "filename"),
+    "artm": ("art-price-dataset_processed.zip", "movement", "images"),
+}
+
+
+def test_bag_of_tricks_suite_follows_its_list_and_pins_unpublished_hashes() -> None:
+    suite = load_suite(SUITES / "multimodal-bag-of-tricks.yaml")
+    found = {}
+    for d in suite.datasets:
+        assert d.source.hash == "unpublished" and d.source.url is not None
+        assert d.test_source is not None and d.test_source.url == d.source.url
+        assert d.card is not None and "pinned on first fetch" in d.card.notes
+        assert d.source._lock_path == SUITES / "multimodal-bag-of-tricks.lock"
+        archive = d.source.url.removeprefix(S3 + "bag-of-tricks/datasets/")
+        found[d.name] = (archive, d.target, d.modalities.image[0])
+    assert found == BAG_OF_TRICKS

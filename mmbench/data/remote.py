@@ -73,13 +73,15 @@ def fetch_source(
 
 def source_folder(spec: SourceSpec) -> Path:
     """Where relative media paths of a fetched single-file source point: the folder of its
-    table, inside the unpacked archive (``path: data/rows.csv`` -> ``<archive>.d/data``)."""
+    table, inside the unpacked archive (``path: '*/rows.csv'`` -> ``<archive>.d/<folder>``)."""
     assert spec.url
     path = download.cache_path(spec.url)
     if not download.is_archive(path.name):
         return path.parent
-    member = spec.path if isinstance(spec.path, str) else (spec.path or ["x"])[0]
-    return path.with_name(path.name + ".d") / Path(member).parent
+    folder = path.with_name(path.name + ".d")
+    pattern = spec.path if isinstance(spec.path, str) else (spec.path or ["*"])[0]
+    tables = sorted(p for p in folder.glob(pattern) if p.is_file())
+    return tables[0].parent if tables else folder
 
 
 def registry_frame(spec: SourceSpec, files: list[download.Fetched]) -> pd.DataFrame:
