@@ -320,7 +320,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             r.cache,
             r.license,
         )
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # whole paths in logs
     console.print(table)
     for r in rows:
         if r.error:
