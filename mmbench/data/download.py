@@ -228,7 +228,9 @@ def _fetch_one(
     """One file through pooch; every failure becomes a DataError naming URL, cache and mirror."""
     target = Path(store.abspath) / name
     existed = target.is_file() and (known_hash is None or _matches(target, pooch_hash(known_hash)))
-    if target.is_file() and not existed:
+    if existed:  # verified just now: pooch would hash it a second time
+        return Fetched(url, target, target.stat().st_size, False, known_hash or _sha256(target))
+    if target.is_file():
         target.unlink()  # a cached file that no longer matches its hash is fetched again
 
     def checked(url_: str, output_file: str, store_: Any) -> None:
@@ -260,13 +262,11 @@ def _fetch_one(
             f"({RETRIES + 1} attempts, {time.monotonic() - start:.0f} s). Cache path {target}; "
             f"{MIRROR_HINT}"
         ) from None
-    return Fetched(
-        url=url,
-        path=target,
-        size=target.stat().st_size,
-        downloaded=not existed,
-        hash=known_hash or "sha256:" + file_hash(target),
-    )
+    return Fetched(url, target, target.stat().st_size, True, known_hash or _sha256(target))
+
+
+def _sha256(path: Path) -> str:
+    return "sha256:" + file_hash(path)
 
 
 class HashMismatch(DataError):
