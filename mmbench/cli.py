@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a suite file without running it")
     val.add_argument("suite", type=Path)
     val.add_argument("--data", action="store_true", help="also load and validate every dataset")
+    val.add_argument("--mirror", help=MIRROR_HELP)
     add_report_parsers(sub)
     add_fetch_parser(sub)
     return parser

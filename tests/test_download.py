@@ -411,3 +411,21 @@ def test_fsdd_suite_from_the_shared_mirror(monkeypatch: pytest.MonkeyPatch) -> N
     train = load_table(spec, suite.root)
     test = load_table(spec, suite.root, split="test", classes=train.classes)
     assert (len(train), len(test)) == (2700, 300) and train.classes == [str(d) for d in range(10)]
+
+
+def test_the_mirror_option_reaches_the_data_layer_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--mirror`` on run, worker, finalize, validate and fetch: relative folders are resolved
+    (workers may start elsewhere), URLs kept as given."""
+    from mmbench.cli import build_parser, use_mirror
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MMBENCH_MIRROR", "")  # restored after the test: use_mirror sets it
+    for command in ("run", "worker", "finalize", "validate", "fetch"):
+        args = build_parser().parse_args([command, "suite.yaml", "--mirror", "../m"])
+        assert args.mirror == "../m"
+    use_mirror("../m")
+    assert download.mirror_from_env() == str((tmp_path / "../m").resolve())
+    use_mirror("http://10.0.0.1:8000")
+    assert download.mirror_from_env() == "http://10.0.0.1:8000"
