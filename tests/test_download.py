@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mmbench.data import download, load_table
+from mmbench.data import download, load_source, load_table
 from mmbench.data.fetch import fetch_dataset
 from mmbench.errors import DataError
 from mmbench.suite import Suite, load_suite
@@ -411,6 +411,9 @@ def test_fsdd_suite_from_the_shared_mirror(monkeypatch: pytest.MonkeyPatch) -> N
     train = load_table(spec, suite.root)
     test = load_table(spec, suite.root, split="test", classes=train.classes)
     assert (len(train), len(test)) == (2700, 300) and train.classes == [str(d) for d in range(10)]
+    rows = load_source(spec.source, suite.root)  # the speaker stays a column (grouped CV, later)
+    assert {"audio", "digit", "speaker", "take"} <= set(rows.column_names)
+    assert len(set(rows["speaker"])) == 6
 
 
 def test_the_mirror_option_reaches_the_data_layer_as_an_absolute_path(
