@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,7 @@ def _load_url(spec: SourceSpec, root: Path) -> Any:
 
     from mmbench.data.remote import fetch_source, registry_frame
 
-    fetched = fetch_source(spec, root)
+    fetched = fetch_source(spec, root, progress=sys.stderr.isatty())  # bars on a terminal only
     if spec.base_url:
         return datasets.Dataset.from_pandas(
             registry_frame(spec, fetched.files), preserve_index=False
