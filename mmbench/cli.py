@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a named reference pipeline instead of the suite's own (repeatable): "
         "early-fusion-mlp, xgboost-early-fusion, late-fusion-mlp, single-best-modality",
     )
+    run.add_argument("--mirror", help=MIRROR_HELP)
     run.add_argument(
         "--ablate",
         action=argparse.BooleanOptionalAction,
@@ -103,12 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a suite file without running it")
     val.add_argument("suite", type=Path)
     val.add_argument("--data", action="store_true", help="also load and validate every dataset")
+    val.add_argument("--mirror", help=MIRROR_HELP)
     add_report_parsers(sub)
+    add_fetch_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    use_mirror(getattr(args, "mirror", None))
     try:
         return int(COMMANDS[args.command](args) or 0)
     except MMBenchError as exc:
@@ -285,6 +289,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     print(f"{args.suite}: suite {suite.name!r} is valid ({len(suite.datasets)} datasets)")
+    for spec in suite.datasets:
+        if spec.card is not None:
+            card = spec.card
+            print(f"  {spec.name}: {card.task}; license {card.license}; {card.homepage}")
+            print(f"    cite: {card.citation}")
     if not args.data:
         return 0
     from mmbench.data import load_table
@@ -348,6 +357,76 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+MIRROR_HELP = (
+    "fetch https://HOST/PATH from MIRROR/HOST/PATH instead: a local folder or an http(s) URL "
+    "(default $MMBENCH_MIRROR); the same hashes are verified"
+)
+
+
+def use_mirror(mirror: str | None) -> None:
+    """``--mirror`` as ``$MMBENCH_MIRROR`` (absolute), which the data layer and workers read."""
+    import os
+
+    from mmbench.data.download import MIRROR_ENV
+
+    if mirror:
+        is_url = mirror.startswith(("http://", "https://"))
+        os.environ[MIRROR_ENV] = mirror if is_url else str(Path(mirror).expanduser().resolve())
+
+
+def add_fetch_parser(sub: Any) -> None:
+    fetch = sub.add_parser(
+        "fetch", help="download and verify a suite's data ahead of a run (prints a table)"
+    )
+    fetch.add_argument("suite", type=Path, help="suite YAML file")
+    fetch.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    fetch.add_argument("--mirror", help=MIRROR_HELP)
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmbench.data.fetch import fetch_dataset
+    from mmbench.suite import load_suite
+
+    suite = load_suite(args.suite)
+    specs = [suite.dataset(n) for n in args.dataset] if args.dataset else suite.datasets
+    rows = [r for s in specs for r in fetch_dataset(s, suite.root, progress=not args.quiet)]
+    table = Table(title=f"mmbench fetch {args.suite}", title_justify="left")
+    for col in (
+        "dataset",
+        "split",
+        "files",
+        "size",
+        "downloaded",
+        "verified",
+        "cache path",
+        "license",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        verified = "[red]failed[/]" if r.error else r.verified
+        size = f"{r.size / 1e6:.1f} MB" if r.size else ""
+        table.add_row(
+            r.dataset,
+            r.split,
+            str(r.files or ""),
+            size,
+            str(r.downloaded),
+            verified,
+            r.cache,
+            r.license,
+        )
+    console = Console(width=None if sys.stdout.isatty() else 200)  # whole paths in logs
+    console.print(table)
+    for r in rows:
+        if r.error:
+            console.print(f"{r.dataset} ({r.split}): {r.error}", style="red", markup=False)
+    return 1 if any(r.error for r in rows) else 0
+
+
 def add_report_parsers(sub: Any) -> None:
     """``leaderboard``, ``report`` and ``regress``: commands that read result files or gate on
     them."""
@@ -409,12 +488,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmbench.leaderboard import load_leaderboard, render, render_rich, write_leaderboard
 
     name = suite_name(args.suite)
-    board = load_leaderboard(args.results, name)
+    spec = _suite_file(args.suite)  # its published scores are shown beside the measured rows
+    board = load_leaderboard(args.results, name, spec)
     for problem in board.skipped:
         print(f"warning: skipped {problem}", file=sys.stderr)
     if args.write:
         command = f"mmbench leaderboard {args.suite} --results {args.results} --write"
-        print(f"wrote {write_leaderboard(args.results, name, command=command)}")
+        path = write_leaderboard(args.results, name, command=command, suite_spec=spec)
+        print(f"wrote {path}")
     suffix = args.output.suffix if args.output else ""
     fmt = args.format or {".csv": "csv", ".md": "markdown"}.get(suffix, "table")
     if args.output is not None:
@@ -432,10 +513,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suite_file(path: Path) -> Any:
+    """The suite when ``path`` is its file (not a bare name), else None."""
+    from mmbench.suite import load_suite
+
+    return load_suite(path) if path.is_file() else None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from mmbench.report import write_report
 
-    expected = None
+    expected, suite = None, None
     if args.suite.exists():  # a suite file names its datasets: a missing one is shown as such
         from mmbench.suite import load_suite
 
@@ -443,7 +531,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         name, expected = suite.name, [d.name for d in suite.datasets]
     else:
         name = suite_name(args.suite)
-    print(f"wrote {write_report(args.results, name, expected, args.output)}")
+    print(f"wrote {write_report(args.results, name, expected, args.output, suite_spec=suite)}")
     return 0
 
 
@@ -525,6 +613,7 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "report": cmd_report,
     "regress": cmd_regress,
+    "fetch": cmd_fetch,
 }
 
 

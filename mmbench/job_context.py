@@ -104,6 +104,7 @@ class JobContext:
             fingerprint=self.table.fingerprint,
             source=self.spec.source.describe(),
             device=str(resolve_device("auto")),
+            card=self.spec.card.model_dump() if self.spec.card else None,
         )
         self.info = info
         if reference is not None or not self.searches():

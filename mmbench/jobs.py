@@ -79,6 +79,7 @@ def build_result(
             modalities=cv.modalities,
             recipe=table.meta.get("recipe"),
             groups=None if table.groups is None else len(set(table.groups)),
+            card=spec.card.model_dump() if spec.card else None,
         ),
         pipeline_name=pipeline_name,
         pipeline=cv.spec,

@@ -19,12 +19,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmbench._io import atomic_write
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS
 from mmbench.results import ResultLayout, RunResult
+
+if TYPE_CHECKING:
+    from mmbench.suite import Suite
 
 CSV_COLUMNS = (
     "scope",
@@ -79,6 +82,8 @@ class Leaderboard:
     provenance: dict[str, Any]
     skipped: list[str] = field(default_factory=list)
     """One line per result file that could not be read and was left out."""
+    published: dict[str, list[PublishedRow]] = field(default_factory=dict)
+    """Dataset -> scores published elsewhere (from the suite file), shown beside the entries."""
 
     def to_markdown(self, title: bool = True) -> str:
         return render_markdown(self, title=title)
@@ -183,8 +188,9 @@ def provenance_summary(results: Sequence[RunResult]) -> dict[str, Any]:
     }
 
 
-def load_leaderboard(results_dir: Path, suite: str) -> Leaderboard:
-    """The leaderboard of ``suite`` from its result files under ``results_dir``."""
+def load_leaderboard(results_dir: Path, suite: str, suite_spec: Suite | None = None) -> Leaderboard:
+    """The leaderboard of ``suite`` from its result files under ``results_dir``; with the
+    suite's ``suite_spec``, its published scores are shown beside (see :func:`published_rows`)."""
     layout = ResultLayout(results_dir, suite)
     results, skipped = layout.load_readable()
     if not results:
@@ -196,6 +202,8 @@ def load_leaderboard(results_dir: Path, suite: str) -> Leaderboard:
         )
     board = build_leaderboard(results, suite)
     board.skipped = skipped
+    if suite_spec is not None:
+        board.published = published_rows(suite_spec, board)
     return board
 
 
@@ -272,7 +280,9 @@ def render_markdown(board: Leaderboard, title: bool = True) -> str:
     )
     for name, entries in board.datasets.items():
         lines += ["", f"## {name} — {_metric_title(entries)}", ""]
-        lines += _md_table(DATASET_HEADER, dataset_rows(entries))
+        published = board.published.get(name, [])
+        lines += _md_table(DATASET_HEADER, dataset_rows(entries) + published_cells(published))
+        lines += published_notes(published)
     return "\n".join(lines) + "\n"
 
 
@@ -296,6 +306,20 @@ def render_csv(board: Leaderboard) -> str:
                     "test": "" if e.test is None else e.test,
                     "chance": e.chance,
                     "normalized": e.normalized,
+                    "n_datasets": 1,
+                }
+            )
+    for rows in board.published.values():
+        for p in rows:
+            writer.writerow(
+                {
+                    "scope": "published" if p.comparable else "published-not-comparable",
+                    "dataset": p.dataset,
+                    "pipeline": p.label,
+                    "metric": p.metric,
+                    "higher_is_better": METRICS.get(p.metric).higher_is_better,
+                    "mean": p.value if p.split == "cv" else "",
+                    "test": p.value if p.split == "test" else "",
                     "n_datasets": 1,
                 }
             )
@@ -336,6 +360,10 @@ def render_rich(board: Leaderboard) -> list[Any]:
             table.add_column(col, justify="left" if col == "pipeline" else "right")
         for i, row in enumerate(dataset_rows(entries)):
             table.add_row(*row, style="bold" if i == 0 else None)
+        for row in published_cells(board.published.get(name, [])):
+            table.add_row(*row, style="italic")
+        if board.published.get(name):
+            table.caption = "\n".join(published_notes(board.published[name]))
         tables.append(table)
     return tables
 
@@ -360,14 +388,18 @@ def render(board: Leaderboard, fmt: str) -> str:
 
 
 def write_leaderboard(
-    results_dir: Path, suite_name: str, path: Path | None = None, command: str | None = None
+    results_dir: Path,
+    suite_name: str,
+    path: Path | None = None,
+    command: str | None = None,
+    suite_spec: Suite | None = None,
 ) -> Path:
     """Regenerate ``results/<suite>/LEADERBOARD.md`` (or ``path``) from the result files.
 
     The header says the file is generated (and by which command) so nobody edits it by hand, and
     the provenance lines say which mmbench versions and commits produced the numbers.
     """
-    board = load_leaderboard(results_dir, suite_name)
+    board = load_leaderboard(results_dir, suite_name, suite_spec)
     path = Path(path) if path else ResultLayout(results_dir, suite_name).leaderboard_file
     command = command or f"mmbench leaderboard suites/{suite_name}.yaml --write"
     prov = board.provenance
@@ -387,3 +419,73 @@ def write_leaderboard(
     text = "\n".join(header) + "\n" + render_markdown(board, title=False)
     atomic_write(path, lambda f: f.write(text.encode()))
     return path
+
+
+# --------------------------------------------------------------------------- published rows
+
+
+@dataclass
+class PublishedRow:
+    """A score published elsewhere (a suite's ``reference:``), shown beside measured rows.
+
+    It is never ranked or normalized: it was not measured here. It is *comparable* only on the
+    dataset's primary metric and on its held-out test split (the benchmark's own test file),
+    and then sits in the held-out column; otherwise it is listed with the reason.
+    """
+
+    dataset: str
+    system: str
+    metric: str
+    split: str
+    value: float
+    source: str
+    comparable: bool
+    why: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.system} [published: {self.source}]"
+
+
+def published_rows(suite: Suite, board: Leaderboard | None = None) -> dict[str, list[PublishedRow]]:
+    """The suite's published scores per dataset, each marked comparable or not (and why)."""
+    rows: dict[str, list[PublishedRow]] = {}
+    for d in suite.datasets:
+        for ref in d.reference:
+            why = ""
+            if ref.metric != d.protocol.primary_metric:
+                why = f"{ref.metric}, while this suite ranks on {d.protocol.primary_metric}"
+            elif ref.split == "cv":
+                why = "a cross-validated score on other folds than these"
+            elif d.test_source is None:
+                why = "a test-split score, and this dataset has no test_source"
+            row = PublishedRow(
+                d.name, ref.system, ref.metric, ref.split, ref.value, ref.source, not why, why
+            )
+            rows.setdefault(d.name, []).append(row)
+    return rows
+
+
+def published_cells(rows: list[PublishedRow]) -> list[list[str]]:
+    """Comparable published scores as rows of a dataset table: held-out column only."""
+    blank = "—"
+    return [
+        ["published", p.label, blank, _num(p.value), blank, blank, blank]
+        for p in rows
+        if p.comparable
+    ]
+
+
+def published_notes(rows: list[PublishedRow]) -> list[str]:
+    lines = []
+    if any(p.comparable for p in rows):
+        lines.append(
+            "\n_published_ rows were not measured here: scores on the same metric and test split, "
+            "as their source reports them (not ranked)."
+        )
+    lines += [
+        f"\n- published, not comparable here: {p.label} {p.metric} = {p.value:g} ({p.why})"
+        for p in rows
+        if not p.comparable
+    ]
+    return lines

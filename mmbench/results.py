@@ -74,6 +74,8 @@ class DatasetInfo(_Model):
     recipe: dict[str, Any] | None = None
     groups: int | None = None
     """Distinct values of ``protocol.group_column`` (grouped folds); None: rows are independent."""
+    card: dict[str, str] | None = None
+    """The suite's dataset card: homepage, license, citation, task, notes."""
 
 
 class FoldRecord(_Model):

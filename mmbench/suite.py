@@ -8,7 +8,7 @@ the key path and, for unknown keys, the closest valid key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -28,6 +28,7 @@ __all__ = [  # the data and protocol halves live below, in the layers that read 
     "MetricName",
     "Modalities",
     "Protocol",
+    "PublishedScore",
     "RegressRule",
     "SourceKind",
     "SourceSpec",
@@ -71,9 +72,28 @@ class RegressRule(StrictModel):
     time_tolerance: float = Field(1.5, gt=1)
 
 
+class PublishedScore(StrictModel):
+    """A score published elsewhere for this dataset: shown beside measured rows, never ranked.
+
+    ``split: test`` is the dataset's held-out split (its ``test_source``: the benchmark's own
+    test file), compared with the held-out column; ``cv`` is a cross-validated score on folds
+    that are not these, shown but not compared.
+    """
+
+    system: str = Field(description="what was scored, e.g. 'AutoGluon multimodal (fuse-late)'")
+    metric: MetricName
+    split: Literal["test", "cv"]
+    value: float
+    source: str = Field(description="where the number is published: paper, table, URL")
+    notes: str = ""
+
+
 class DatasetSpec(DataSpec):
     """One dataset entry: the data (:class:`~mmbench.data.spec.DataSpec`) and what to run on it."""
 
+    reference: list[PublishedScore] = Field(
+        default_factory=list, description="published scores, shown as reference rows"
+    )
     budget: Budget = Field(default_factory=Budget)
     ablation: Ablation = Field(default_factory=Ablation)
     pipeline: PipelineSpec | None = None
@@ -153,6 +173,11 @@ def parse_suite(raw: Any, source: str = "<suite>", path: Path | None = None) -> 
     if problems:
         raise SuiteError("invalid suite\n  " + "\n  ".join(f"{source}: {p}" for p in problems))
     suite.path = path.resolve() if path else None
+    if suite.path is not None:  # hashes of files published without one are pinned beside it
+        for d in suite.datasets:
+            for spec in (d.source, d.test_source):
+                if spec is not None:
+                    spec._lock_path = suite.path.with_suffix(".lock")
     return suite
 
 

@@ -33,8 +33,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "data.media",
         "data.validate",
         "data.synthetic",
+        "data.download",
+        "data.remote",
         "data.sources",
         "data.loading",
+        "data.fetch",
     ),
     (
         "encoders",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from mmbench.data.sources import load_source
+from mmbench.data.sources import load_source, media_root
 from mmbench.data.table import MediaRef, MultiModalTable
 from mmbench.data.validate import (
     check_classes,
@@ -70,7 +70,7 @@ def load_table(
         check_classes(labels[rows], names, folds, where, note)
     table = _as_arrow(ds, dataset, rows)
     parts, unreadable = _modalities(
-        table, dataset, dict(ds.features), Path(root), rows, where, progress
+        table, dataset, dict(ds.features), media_root(spec, Path(root)), rows, where, progress
     )
     if split == "train" and "tabular" in parts:
         check_tabular(parts["tabular"], where + note)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ def load_source(
     """
     loaders: dict[str, Callable[[SourceSpec, Path], Any]] = {
         "hub": _load_hub,
+        "url": _load_url,
         "parquet": _load_files,
         "csv": _load_files,
         "json": _load_files,
@@ -66,6 +68,54 @@ def _load_hub(spec: SourceSpec, root: Path) -> Any:
                     f"and the hub is unreachable ({type(exc).__name__}: {exc})"
                 ) from None
             raise DataError(f"could not load {where}: {type(exc).__name__}: {exc}") from None
+
+
+def _load_url(spec: SourceSpec, root: Path) -> Any:
+    """Downloaded (or mirrored) files: one table file, a table inside an archive, or a registry."""
+    import datasets
+
+    from mmbench.data.remote import fetch_source, registry_frame
+
+    fetched = fetch_source(spec, root, progress=sys.stderr.isatty())  # bars on a terminal only
+    if spec.base_url:
+        return datasets.Dataset.from_pandas(
+            registry_frame(spec, fetched.files), preserve_index=False
+        )
+    local = _as_local_files(spec, fetched.tables)
+    return _load_files(local, fetched.folder)
+
+
+def _as_local_files(spec: SourceSpec, tables: list[Path]) -> SourceSpec:
+    """The url source as the local file source that reads its fetched table(s)."""
+    fmt = spec.format or table_format(tables[0])
+    return spec.model_copy(update={"kind": fmt, "path": [str(t) for t in tables]})
+
+
+TABLE_SUFFIXES = {
+    "csv": (".csv", ".tsv"),
+    "parquet": (".pq", ".parquet"),
+    "json": (".json", ".jsonl"),
+}
+
+
+def table_format(path: Path) -> str:
+    name = path.name.lower()
+    for fmt, suffixes in TABLE_SUFFIXES.items():
+        if name.endswith(suffixes):
+            return fmt
+    raise DataError(
+        f"cannot tell the format of {path.name!r}; give the source 'format: csv|parquet|json'"
+    )
+
+
+def media_root(spec: SourceSpec, root: Path) -> Path:
+    """Where relative media paths in a source's rows point: the unpacked archive of a url source
+    (fetched already by :func:`load_source`), else the suite's folder."""
+    if spec.kind == "url" and spec.url:
+        from mmbench.data.remote import source_folder
+
+        return source_folder(spec)
+    return root
 
 
 def resolve_paths(spec: SourceSpec, root: Path) -> list[Path]:

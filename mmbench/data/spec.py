@@ -6,17 +6,64 @@ need (budget, pipeline, search space), so the data layer never imports the suite
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from mmbench.config import SAFE_NAME, StrictModel
 from mmbench.evaluation import Protocol
 
 SourceKind = Literal[
-    "hub", "parquet", "csv", "json", "imagefolder", "audiofolder", "disk", "synthetic"
+    "hub", "url", "parquet", "csv", "json", "imagefolder", "audiofolder", "disk", "synthetic"
 ]
 FILE_KINDS = ("parquet", "csv", "json", "imagefolder", "audiofolder", "disk")
+HASH_PATTERN = r"^((sha256:)?[0-9a-fA-F]{64}|sha1:[0-9a-fA-F]{40}|md5:[0-9a-fA-F]{32}|unpublished)$"
+
+
+class RowsFromNames(StrictModel):
+    """A many-file source's table: one row per registry file, columns from its name.
+
+    ``pattern``'s named groups become string columns (``(?P<digit>\\d)_...``); the file's
+    cached path goes in ``file_column``.
+    """
+
+    file_column: str
+    pattern: str
+    select: dict[str, str] = Field(
+        default_factory=dict,
+        description="keep rows whose column fully matches a regex, e.g. {take: '[0-4]'}",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if not compiled.groupindex:
+            raise ValueError("needs named groups, e.g. (?P<label>[a-z]+)")
+        return value
+
+    @model_validator(mode="after")
+    def _select_groups(self) -> RowsFromNames:
+        groups = set(re.compile(self.pattern).groupindex)
+        unknown = sorted(set(self.select) - groups)
+        if unknown:
+            raise ValueError(f"select names {unknown}, not groups of the pattern {sorted(groups)}")
+        return self
+
+
+class DatasetCard(StrictModel):
+    """What a user must know before publishing a number on a dataset (MTEB's TaskMetadata)."""
+
+    homepage: str
+    license: str
+    citation: str
+    task: str
+    notes: str = ""
 
 
 class SourceSpec(StrictModel):
@@ -27,8 +74,47 @@ class SourceSpec(StrictModel):
     revision: str | None = Field(None, description="hub commit/tag; required for reproducibility")
     config: str | None = Field(None, description="hub config name")
     split: str = "train"
-    path: str | list[str] | None = None
+    path: str | list[str] | None = Field(
+        None, description="local file(s); for a url archive, the member(s) holding the table"
+    )
+    url: str | None = Field(None, description="url source: one file (csv/parquet/json/archive)")
+    hash: str | None = Field(
+        None,
+        pattern=HASH_PATTERN,
+        description="published hash of 'url': sha256:HEX, sha1:HEX, md5:HEX or 'unpublished' "
+        "(pinned in <suite>.lock on first fetch)",
+    )
+    format: Literal["csv", "parquet", "json"] | None = Field(
+        None, description="url source: the table's format (default: from its extension)"
+    )
+    base_url: str | None = Field(None, description="url source: many files under one URL")
+    registry: str | None = Field(None, description="'NAME HASH' lines, relative to the suite")
+    rows_from_names: RowsFromNames | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    # set by the suite loader: where hashes of 'unpublished' files are pinned
+    _lock_path: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _check_url(self) -> SourceSpec:
+        remote = {"url": self.url, "base_url": self.base_url, "registry": self.registry}
+        if self.kind != "url":
+            extra = [k for k, v in remote.items() if v] + (["hash"] if self.hash else [])
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only apply to kind: url")
+            return self
+        if bool(self.url) == bool(self.base_url):
+            raise ValueError("a url source needs 'url' (one file) or 'base_url' + 'registry'")
+        for value in (self.url, self.base_url):
+            if value and not value.startswith(("https://", "http://")):
+                raise ValueError(f"{value!r} is not an http(s) URL")
+        if self.url and not self.hash:
+            raise ValueError(
+                f"url {self.url!r} needs its published 'hash' (sha256:HEX, sha1:HEX, md5:HEX), "
+                "or 'unpublished' to pin it in the suite's lock file on first fetch"
+            )
+        if self.base_url and not (self.registry and self.rows_from_names):
+            raise ValueError("'base_url' needs 'registry' (NAME HASH lines) and 'rows_from_names'")
+        return self
 
     @model_validator(mode="after")
     def _check_kind(self) -> SourceSpec:
@@ -49,6 +135,10 @@ class SourceSpec(StrictModel):
             return f"hub:{self.id}@{self.revision}"
         if self.kind == "synthetic":
             return "synthetic"
+        if self.kind == "url":
+            if self.base_url:
+                return f"url:{self.base_url} ({self.registry})"
+            return f"url:{self.url}" + (f" [{self.path}]" if self.path else "")
         return f"{self.kind}:{self.path}"
 
 
@@ -91,6 +181,7 @@ class DataSpec(StrictModel):
     test_source: SourceSpec | None = None
     target: str
     modalities: Modalities
+    card: DatasetCard | None = Field(None, description="homepage, license, citation, task")
     on_unreadable: Literal["error", "missing"] = "error"
     max_rows: int | None = Field(None, ge=2, description="stratified subsample for quick runs")
     protocol: Protocol = Field(default_factory=Protocol)

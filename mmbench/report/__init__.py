@@ -12,6 +12,7 @@ as such on the page — never dropped silently.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mmbench._io import atomic_write
 from mmbench.report.data import DatasetView, ReportData, collect
@@ -21,16 +22,29 @@ from mmbench.results import ResultLayout
 __all__ = ["DatasetView", "ReportData", "collect", "render_page", "render_report", "write_report"]
 
 
-def render_report(results_dir: Path, suite: str, expected: list[str] | None = None) -> str:
-    """The HTML page of ``suite``'s results."""
-    return render_page(collect(results_dir, suite, expected))
+def render_report(
+    results_dir: Path, suite: str, expected: list[str] | None = None, suite_spec: Any = None
+) -> str:
+    """The HTML page of ``suite``'s results; ``suite_spec`` adds its published scores."""
+    data = collect(results_dir, suite, expected)
+    if suite_spec is not None and data.board is not None:
+        from mmbench.leaderboard import published_rows
+
+        data.board.published = published_rows(suite_spec)
+        for view in data.datasets:
+            view.published = data.board.published.get(view.name, [])
+    return render_page(data)
 
 
 def write_report(
-    results_dir: Path, suite: str, expected: list[str] | None = None, path: Path | None = None
+    results_dir: Path,
+    suite: str,
+    expected: list[str] | None = None,
+    path: Path | None = None,
+    suite_spec: Any = None,
 ) -> Path:
     """Write the page to ``path`` (default ``results/<suite>/report.html``); returns the path."""
-    text = render_report(results_dir, suite, expected)
+    text = render_report(results_dir, suite, expected, suite_spec)
     path = Path(path) if path else ResultLayout(results_dir, suite).report_file
     atomic_write(path, lambda f: f.write(text.encode()))
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.leaderboard import Entry, Leaderboard, build_leaderboard
@@ -21,6 +22,8 @@ class DatasetView:
     problems: list[str] = field(default_factory=list)
     """Unreadable files of this dataset, and a missing ablation that a result refers to."""
     ablation: AblationReport | None = None
+    published: list[Any] = field(default_factory=list)
+    """Scores published elsewhere (:class:`~mmbench.leaderboard.PublishedRow`), from the suite."""
 
 
 @dataclass

@@ -126,6 +126,7 @@ def _dataset(view: DatasetView) -> str:
         out.append(_problem(f"missing: no readable result file for dataset {view.name!r}"))
         return "".join([*out, "</section>"])
     out.append(_pipelines(view))
+    out.append(_published(view.published))
     out.append(_ablation(view.ablation))
     out.append(_best(view))
     out.append(_history(view))
@@ -154,6 +155,30 @@ def _pipelines(view: DatasetView) -> str:
         )
         classes.append("pipeline-row best" if i == 0 else "pipeline-row")
     return "<h3>Pipelines</h3>" + _table(header, rows, "pipelines", classes)
+
+
+def _published(rows: list[Any]) -> str:
+    """Scores published elsewhere: beside the measured rows, marked, never ranked."""
+    if not rows:
+        return ""
+    header = ["system", "metric", "split", "published value", "source", "compared here"]
+    cells = [
+        [
+            escape(p.system) + '<span class="tag">published</span>',
+            escape(p.metric),
+            escape(p.split),
+            _num(p.value),
+            escape(p.source),
+            "yes: held-out column" if p.comparable else escape(f"no: {p.why}"),
+        ]
+        for p in rows
+    ]
+    note = (
+        '<p class="muted">Published results, not measured here: compared only on the same '
+        "metric and test split.</p>"
+    )
+    classes = ["published-row"] * len(cells)
+    return "<h3>Published results</h3>" + note + _table(header, cells, "published", classes)
 
 
 def _budget(r: RunResult) -> str:
@@ -278,5 +303,8 @@ def _provenance(view: DatasetView) -> str:
         "hardware": hardware,
         "created": ", ".join(sorted({r.provenance.created_at for r in view.results.values()})),
     }
+    for key, value in (d.card or {}).items():  # the suite's dataset card
+        if value:
+            items[f"dataset {key}"] = value
     cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in items.items())
     return f'<h3>Provenance</h3><dl class="provenance">{cells}</dl>'

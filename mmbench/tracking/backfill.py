@@ -87,6 +87,7 @@ def job_info(result: RunResult) -> JobInfo:
         fingerprint=result.dataset.fingerprint,
         source=result.dataset.source,
         device=str(result.provenance.hardware.get("device", "cpu")),
+        card=result.dataset.card,
     )
 
 

@@ -46,6 +46,8 @@ class JobInfo:
     fingerprint: str
     source: str
     device: str
+    card: dict[str, str] | None = None
+    """The dataset card (homepage, license, citation, task), tagged ``mmbench.dataset.<field>``."""
 
     def tags(self, kind: str) -> dict[str, Any]:
         """Tags every run of the job carries, so the MLflow UI can filter by any of them."""
@@ -61,6 +63,7 @@ class JobInfo:
             "mmbench.device": self.device,
             "mmbench.fingerprint": self.fingerprint,
             "mmbench.source": self.source,
+            **{f"mmbench.dataset.{k}": v for k, v in (self.card or {}).items() if v},
         }
 
 

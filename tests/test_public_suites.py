@@ -1,0 +1,100 @@
+"""The public suites under ``suites/``: they validate, and what they pin is what their
+benchmarks publish.
+
+The AutoMM text + tabular suite cannot be downloaded here; its correctness rests on the hashes
+copied from the benchmark's registry (``multimodal_text_benchmark/src/auto_mm_bench/datasets.py``
+of sxjscience/automl_multimodal_benchmark at 5a4c3688e662a0c7777a75c1f3c56971ee14af0d), listed
+below as that file states them, and on the mirror path being the one the tests exercise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmbench.data import download
+from mmbench.suite import load_suite
+
+SUITES = Path(__file__).resolve().parents[1] / "suites"
+S3 = "https://automl-mm-bench.s3.amazonaws.com/"
+
+# (registry file key, split) -> the registry's sha1sum
+AUTO_MM_BENCH_REGISTRY = {
+    "machine_hack_product_sentiment/train.csv": "65f47ed9f760b096f4181d8fefadd4638a75c838",
+    "machine_hack_product_sentiment/dev.csv": "8ef955f5ede1a7bd7ee2a0e7cea304026f2bf283",
+    "news_channel/train.csv": "ab226210b6a878b449d01f33a195014c65c22311",
+    "news_channel/test.csv": "a71516784ce6e168bd9933e9ec50080f65cb05fd",
+    "wine_reviews/train.csv": "8d52f8fd16c36f66812ddebd019a4f96651b9bb0",
+    "wine_reviews/test.csv": "9ca88272a403bf3cded29ebd64e07a01b353a903",
+    "imdb_genre_prediction/train.csv": "56d2d5e3b19663d033fdfb6e33e4eb9c79c67864",
+    "imdb_genre_prediction/test.csv": "0e435e917159542d725d21135cfa514ae936d2c1",
+    "kick_starter_funding/train.csv": "b0faa47d3e65ff62fbcd105d565b912fce9b004e",
+    "kick_starter_funding/test.csv": "454973f5b2866cb27d59f1dff112af9ab2bac8d1",
+    "jigsaw_unintended_bias100K/train.pq": "557d0349d6bdd616c8631d6db844855d76810010",
+    "jigsaw_unintended_bias100K/test.pq": "5b1d41c8dd36f43f3cd9b50a921a59d422e28774",
+}
+
+
+def test_automm_suite_pins_the_registry_hashes_and_metrics() -> None:
+    suite = load_suite(SUITES / "automm-text-tabular.yaml")
+    pinned = {}
+    for d in suite.datasets:
+        for source in (d.source, d.test_source):
+            assert source is not None and source.kind == "url" and source.url
+            assert source.url.startswith(S3) and source.hash
+            pinned[source.url.removeprefix(S3)] = source.hash.removeprefix("sha1:")
+    assert pinned == AUTO_MM_BENCH_REGISTRY
+    metrics = {d.name: d.protocol.primary_metric for d in suite.datasets}
+    assert metrics == {
+        "prod": "accuracy",
+        "channel": "accuracy",
+        "wine": "accuracy",
+        "imdb": "roc_auc",
+        "kick": "roc_auc",
+        "jigsaw": "roc_auc",
+    }
+
+
+def test_a_mirror_serves_the_automm_files_at_their_s3_paths() -> None:
+    url = S3 + "imdb_genre_prediction/train.csv"
+    assert download.mirrored(url, "/srv/mirror") == (
+        "/srv/mirror/automl-mm-bench.s3.amazonaws.com/imdb_genre_prediction/train.csv"
+    )
+    assert download.mirrored(url, "http://10.0.0.1:8000/").startswith(
+        "http://10.0.0.1:8000/automl-mm-bench.s3.amazonaws.com/"
+    )
+
+
+def test_fsdd_suite_pins_3000_files_at_the_published_commit() -> None:
+    suite = load_suite(SUITES / "fsdd.yaml")
+    source = suite.datasets[0].source
+    assert (
+        source.base_url is not None
+        and "26eb9aaf76e81b692f806f9140c2d2777410d7a1" in source.base_url
+    )
+    registry = download.read_registry(SUITES / str(source.registry))
+    assert len(registry) == 3000 and all(len(h) == 64 for h in registry.values())
+
+
+# all_datasets.yaml of Harry-zzh/autogluon-bench (815c440264dc4bee8257e9fbb4491892ae8459df):
+# key -> (archive under bag-of-tricks/datasets/, label column, image column); sha1sum: None
+BAG_OF_TRICKS = {
+    "memotion": ("Memotion_processed.zip", "overall_sentiment", "image_name"),
+    "food101": ("UPMC-Food101_processed.zip", "label", "image"),
+    "aep": ("action_effect_pred_processed.zip", "label", "images"),
+    "HAM": ("skin_cancer_processed.zip", "dx", "image_id"),
+    "covid": ("covid-chestxray-dataset_processed.zip", "finding", "filename"),
+    "artm": ("art-price-dataset_processed.zip", "movement", "images"),
+}
+
+
+def test_bag_of_tricks_suite_follows_its_list_and_pins_unpublished_hashes() -> None:
+    suite = load_suite(SUITES / "multimodal-bag-of-tricks.yaml")
+    found = {}
+    for d in suite.datasets:
+        assert d.source.hash == "unpublished" and d.source.url is not None
+        assert d.test_source is not None and d.test_source.url == d.source.url
+        assert d.card is not None and "pinned on first fetch" in d.card.notes
+        assert d.source._lock_path == SUITES / "multimodal-bag-of-tricks.lock"
+        archive = d.source.url.removeprefix(S3 + "bag-of-tricks/datasets/")
+        found[d.name] = (archive, d.target, d.modalities.image[0])
+    assert found == BAG_OF_TRICKS
