@@ -113,6 +113,7 @@ def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Score
         candidates=plan.candidates,
         decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
         dropped=final.dropped,
+        final_model=final.describe(),
     )
     final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
     return Scored(plan.cv, "ensemble", search=search, ensemble=summary, final=final)

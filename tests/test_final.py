@@ -94,6 +94,11 @@ def test_fit_final_refits_members_and_drops_those_that_do_not_fit_in_time(tmp_pa
     expired = fit_final(table, plan, folds, seed=0, deadline=Deadline.after(-1))
     assert expired.trials == [0] and expired.dropped == [1] and expired.weights == [1.0]
     assert final.fit_kind(expired.members[0]) == "refit"  # the heaviest is always kept
+    # what a result file says the final model is comes from the members that were fitted
+    assert final.describe() == "trial 0: 3 fold models averaged; trial 1: 3 fold models averaged"
+    assert (
+        expired.describe() == "trial 0: refit on all training rows; trial 1: dropped (no time left)"
+    )
     loaded = final.save(tmp_path / "ensemble.joblib")
     assert loaded.exists()
 
