@@ -38,3 +38,15 @@ def test_a_dirty_tree_is_refused_unless_allowed(tmp_path: Path, monkeypatch) -> 
     args = _common.parse_args(argparse.ArgumentParser(), ["--allow-dirty"])
     assert args.allow_dirty
     _common.require_clean()  # allowed now
+
+
+def test_every_mutation_plant_still_matches_the_code_once() -> None:
+    """``benchmarks/mutation_check.py`` plants each bug by an exact text replacement: a refactor
+    that moves the planted line must update the plant, or the check would test nothing."""
+    import mutation_check
+
+    repo = Path(__file__).resolve().parents[1]
+    for plant in mutation_check.PLANTS:
+        found = (repo / plant.path).read_text().count(plant.old)
+        assert found == 1, (plant.name, plant.path, found)
+        assert all((repo / t).is_file() for t in plant.tests), plant.name
