@@ -134,3 +134,31 @@ def test_validation_rows_never_reach_a_folds_fitted_encoders(
             np.testing.assert_allclose(
                 seen.features[m][fold.train], clean.features[m][fold.train], err_msg=m
             )
+
+
+def test_each_fold_is_scored_with_its_tuned_threshold(problem) -> None:
+    """With threshold tuning (binary), a fold's reported scores are those of its decisions:
+    the probabilities thresholded at the threshold tuned on its inner hold-out."""
+    from dataclasses import replace
+
+    from mmbench.evaluation import compute_metrics
+
+    table, _ = problem
+    binary = replace(table, labels=(table.labels > 0).astype(np.int64), classes=["a", "b"])
+    folds = cv_folds(binary.labels, 3, 1, seed=0)
+    tuned = PipelineSpec.model_validate(
+        {
+            "encoders": {"text": "tfidf", "tabular": "tabular"},
+            "training": {**FAST_TRAINING, "threshold_tuning": True},
+        }
+    )
+    cv = evaluate_pipeline(binary, tuned, folds)
+    assert cv.ok, cv.failures
+    moved = 0
+    for fold, result in zip(folds, cv.folds, strict=True):
+        threshold = result.info["threshold"]
+        assert threshold is not None
+        y, proba = binary.labels[fold.valid], cv.oof[0, fold.valid]
+        assert result.metrics == pytest.approx(compute_metrics(y, proba, threshold=threshold))
+        moved += result.metrics != pytest.approx(compute_metrics(y, proba))
+    assert moved > 0  # the threshold changed some fold's decisions (else this proves nothing)

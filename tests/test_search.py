@@ -174,6 +174,8 @@ def test_no_trial_is_pruned_after_its_last_fold(tmp_path: Path) -> None:
     good, bad = outcome.study.trials
     assert all(bad.intermediate_values[s] < good.intermediate_values[s] for s in range(4))
     assert bad.state == TrialState.COMPLETE and bad.value is not None
+    for t in (good, bad):  # README: a complete trial's value is its CV mean over the folds
+        assert t.value == pytest.approx(np.mean(list(t.intermediate_values.values())))
 
 
 def test_resume_after_interrupt_finishes_budget_without_duplicates(tmp_path: Path) -> None:
