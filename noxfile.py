@@ -44,3 +44,12 @@ def regress(session: nox.Session) -> None:
         "--baseline", "benchmarks/baselines/ci.json",
         *session.posargs,
     )  # fmt: skip
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Planted bugs in the score-producing modules: which tests catch each (kill rate).
+
+    ``nox -s mutation -- --plant macro-F1`` runs a subset; ``-- --list`` lists the plants.
+    """
+    session.run("python", "benchmarks/mutation_check.py", *session.posargs)

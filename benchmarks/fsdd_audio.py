@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, emit, mean_std, table
+from _common import REPO, emit, mean_std, parse_args, table
 
 FSDD = REPO.parent / "shared" / "data" / "fsdd"
 AUDIO = {"sample_rate": 8000}  # FSDD's own rate: no resampling
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--recordings", type=int, default=3000, help="subset size (max 3000)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parse_args(parser)
     if not (FSDD / "metadata.csv").is_file():
         print(f"skipped: Free Spoken Digit Dataset not found at {FSDD}", file=sys.stderr)
         return

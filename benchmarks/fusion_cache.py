@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _common import SUITE, emit, mean_std, median, table
+from _common import SUITE, emit, mean_std, median, parse_args, table
 
 from mmbench.cache import FeatureCache
 from mmbench.config import EncoderSpec, FusionSpec, PipelineSpec, default_pipeline
@@ -248,7 +248,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="timings per candidate")
     parser.add_argument("--quick", action="store_true", help="200 rows, 3 folds, 1 repeat")
-    args = parser.parse_args()
+    args = parse_args(parser)
     if args.quick:
         args.rows, args.folds, args.repeats = args.rows or 200, 3, 1
     data, seed = load(args.rows)

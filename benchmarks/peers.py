@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, emit, table
+from _common import REPO, emit, parse_args, table
 
 SUITE = REPO / "benchmarks" / "suites" / "real.yaml"
 HEADERS = ["dataset", "peer", "macro-F1", "ROC-AUC", "chance macro-F1", "fit s", "predict s"]
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--peer", action="append", choices=PEERS.names(), help="default: all")
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per fit")
     parser.add_argument("--name", default="peers", help="results/<name>.md")
-    args = parser.parse_args()
+    args = parse_args(parser)
     suite = load_suite(args.suite)
     missing = [d.name for d in suite.datasets if not _files_exist(d, suite.root)]
     if missing:

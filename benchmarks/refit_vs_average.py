@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import REPO, emit, table
+from _common import REPO, emit, parse_args, table
 
 SUITE = REPO / "benchmarks" / "suites" / "real.yaml"
 ENCODERS = {
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", type=Path, default=SUITE)
     parser.add_argument("--fusion", action="append", dest="fusions")
     parser.add_argument("--name", default="refit_vs_average")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not args.suite.exists():
         print(f"{args.suite} not found", file=sys.stderr)
         return 2

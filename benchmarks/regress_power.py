@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import REPO, emit, table
+from _common import REPO, emit, parse_args, require_clean, table
 
 SUITE = REPO / "suites" / "ci.yaml"
 BASELINE = REPO / "benchmarks" / "baselines" / "ci.json"
@@ -353,7 +353,9 @@ def main() -> None:
     parser.add_argument("--noise-runs", type=int, default=len(CONDITIONS))
     parser.add_argument("--plants", nargs="*", default=list(PLANTS), help="planted changes")
     parser.add_argument("--trials", type=int, default=100, help="simulations per drop size")
-    args = parser.parse_args()
+    args = parse_args(parser, check=False)
+    if not args.child:  # a child writes no result; its parent checked
+        require_clean()
     if args.child:
         child(args.child, args.out, args.plant)
         return

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import SUITE, emit, mean_std, table
+from _common import SUITE, emit, mean_std, parse_args, table
 
 from mmbench.results import ResultLayout
 from mmbench.runner import RunOptions, run_suite
@@ -129,7 +129,7 @@ def _share(seconds: float, wall: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
-    args = parser.parse_args()
+    args = parse_args(parser)
     if args.trials < 2:
         parser.error("--trials must be >= 2 (1 is the default pipeline, run anyway)")
     with tempfile.TemporaryDirectory(prefix="mmbench-search-") as name:

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, emit, table
+from _common import REPO, emit, parse_args, table
 
 SUITE = REPO / "benchmarks" / "suites" / "real.yaml"
 PEERS = ["tfidf-xgboost", "autogluon"]
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="feature cache (default: a fresh empty one)")
     parser.add_argument("--name", default="side_by_side", help="benchmarks/results/<name>.md")
     parser.add_argument("--results", type=Path, help="keep the result files here (default: temp)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not args.suite.exists():
         print(f"{args.suite} not found", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, table
+from _common import emit, parse_args, table
 
 SUITE = Path(__file__).parent / "suites" / "workers.yaml"
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--postgres", help="a PostgreSQL URL to compare with SQLite")
-    args = parser.parse_args()
+    args = parse_args(parser)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         suite = SUITE

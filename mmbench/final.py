@@ -172,6 +172,19 @@ class FinalModel:
     def fit_kind(member: FittedPipeline | FoldModels) -> Literal["folds", "refit"]:
         return "folds" if isinstance(member, FoldModels) else "refit"
 
+    def describe(self) -> str:
+        """What the final model is, member by member, read off the fitted members themselves
+        (a result file states it; nothing is assumed), e.g. ``trial 3: 5 fold models
+        averaged; trial 7: refit on all training rows; trial 9: dropped (no time left)``."""
+        parts = [
+            f"trial {t}: {len(m.heads)} fold models averaged"
+            if isinstance(m, FoldModels)
+            else f"trial {t}: refit on all training rows"
+            for t, m in zip(self.trials, self.members, strict=True)
+        ]
+        parts += [f"trial {t}: dropped (no time left)" for t in self.dropped]
+        return "; ".join(parts)
+
 
 def fit_final(
     table: MultiModalTable,

@@ -127,7 +127,7 @@ class BudgetSummary(_Model):
     """Refitting the final model(s) and scoring the held-out rows."""
     trials_run: int
     """Trials of the study that used budget, whichever worker or session ran them."""
-    trials_cut: int = 0
+    trials_cut: int
     """Trials stopped or declined because of the deadline (recorded with their reason)."""
     trial_s: float | None = None
     """The trials' seconds added up over workers (``search_s`` is the span they covered)."""
@@ -137,7 +137,8 @@ class EnsembleMember(_Model):
     trial: int
     weight: float
     pipeline: PipelineSpec
-    fit: Literal["folds", "refit"] = "refit"  # its CV's fold models averaged, or one refit
+    fit: Literal["folds", "refit"]
+    """Its CV's fold models averaged, or one refit on all training rows (as fitted)."""
 
 
 class EnsembleSummary(_Model):
@@ -150,9 +151,10 @@ class EnsembleSummary(_Model):
     candidates: int
     decision_weights: list[float] | None = None
     """Per-class decision weights tuned on the blend's out-of-fold predictions."""
-    dropped: list[int] = Field(default_factory=list)
+    dropped: list[int]
     """Members selected but not refitted because the budget ran out (weights renormalized)."""
-    final_model: str = "refit on all training rows"
+    final_model: str
+    """What was fitted, member by member (:meth:`mmbench.final.FinalModel.describe`)."""
 
 
 class Curve(_Model):
@@ -232,7 +234,8 @@ class AblationReport(_Model):
     """Modality -> mean/std over folds of the primary-metric drop when it is left out of training."""
     robustness: dict[str, MeanStd]
     """Modality removed at test time -> mean/std of the primary metric and of its drop vs full."""
-    pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
+    pipeline: PipelineSpec
+    """The pipeline that was ablated."""
 
     def row(self, modalities: Sequence[str]) -> AblationRow:
         wanted = set(modalities)

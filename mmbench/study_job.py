@@ -169,6 +169,7 @@ def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Score
         candidates=plan.candidates,
         decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
         dropped=final.dropped,
+        final_model=final.describe(),
     )
     path = final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
     return Scored(

@@ -112,7 +112,10 @@ def test_shapley_recovers_the_synthetic_ground_truth(tmp_path: Path) -> None:
 
     Reliable on 300 rows with a cheap XGBoost pipeline (checked over generator seeds 0-3): image
     and tabular are far above text and audio, and audio's Shapley value is ~0 (|φ| < 0.03).
-    Image > tabular held for 3 of 4 seeds and text > audio for 3 of 4, so neither is asserted.
+    Image > tabular, measured at dc1cfec over seeds 0-3: φ 0.307/0.121, 0.192/0.171,
+    0.271/0.116, 0.238/0.126 (4 of 4; this test's seed 0 by 0.19, and in each of its 3 folds by
+    0.12 or more), so the order is asserted. (An earlier version held it for 3 of 4 seeds.) Text
+    vs audio is not: 2 of 4 seeds put audio (pure noise) above text (0.35).
     """
     from mmbench.cache import FeatureCache
     from mmbench.data import load_table
@@ -159,7 +162,7 @@ def test_shapley_recovers_the_synthetic_ground_truth(tmp_path: Path) -> None:
 
     assert report.shapley is not None
     phi = {m: v["mean"] for m, v in report.shapley.items()}
-    assert set(report.ranking()[:2]) == {"image", "tabular"}
+    assert report.ranking()[:2] == ["image", "tabular"]  # the generator's 0.75 > 0.6
     for strong in ("image", "tabular"):
         assert phi[strong] > 0.05
         assert phi[strong] > max(phi["text"], phi["audio"]) + 0.03

@@ -72,3 +72,15 @@ def test_oof_rows_average_repeats_and_mask_missing_rows() -> None:
 def test_no_candidates_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one candidate"):
         select_ensemble([], np.array([0, 1]), accuracy)
+
+
+def test_ties_in_the_metric_go_to_the_better_calibrated_candidate() -> None:
+    """Two candidates with the same decisions (same accuracy): the blend starts from the one that
+    puts more probability on the true class (lower log-loss), not from either at random."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    sure = np.eye(2)[y] * 0.8 + 0.1  # right everywhere, 0.9 on the true class
+    unsure = np.eye(2)[y] * 0.2 + 0.4  # the same decisions at 0.6
+    for cands, best in (([unsure, sure], 1), ([sure, unsure], 0)):
+        sel = select_ensemble(cands, y, accuracy)
+        assert sel.best_single == best and sel.counts == {best: 1}

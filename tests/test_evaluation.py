@@ -13,6 +13,7 @@ from mmbench.evaluation import (
     derive_seed,
     macro_f1,
     metric_names,
+    predict_labels,
     summarize,
     tune_binary_threshold,
 )
@@ -89,6 +90,14 @@ def test_tune_binary_threshold_finds_the_best_cut() -> None:
     assert tune_binary_threshold(np.zeros(4), np.linspace(0, 1, 4)) == 0.5
 
 
+def test_a_row_exactly_at_the_threshold_is_predicted_positive() -> None:
+    """tune_binary_threshold's contract: predict 1 iff P(class 1) >= t, in scoring too."""
+    proba = np.array([[0.6, 0.4], [0.7, 0.3], [0.8, 0.2]])
+    y = np.array([1, 0, 0])
+    assert list(predict_labels(proba, threshold=0.4)) == [1, 0, 0]
+    assert compute_metrics(y, proba, ["accuracy"], threshold=0.4)["accuracy"] == 1.0
+
+
 def test_undefined_metric_is_nan_not_crash() -> None:
     y = np.zeros(5, dtype=int)
     p = np.tile([0.6, 0.4], (5, 1))
@@ -103,10 +112,15 @@ def test_directions_and_unknown_metric() -> None:
         METRICS.get("rocauc")
 
 
-def test_chance_level_is_majority_f1_and_half_auc() -> None:
+@pytest.mark.parametrize("majority", [0, 2])
+def test_chance_level_is_majority_f1_and_half_auc(majority: int) -> None:
+    """README: chance is the class prior predicted for every row; for macro-F1 that is always
+    the majority class, whichever class it is (not class 0 by accident of an arg-max tie)."""
     y = np.array([0] * 70 + [1] * 20 + [2] * 10)
-    majority_f1 = skm.f1_score(y, np.zeros_like(y), average="macro")
+    y = np.where(y == 0, majority, np.where(y == majority, 0, y))
+    majority_f1 = skm.f1_score(y, np.full_like(y, majority), average="macro")
     assert chance_level("f1_macro", y, 3) == pytest.approx(majority_f1)
+    assert chance_level("accuracy", y, 3) == pytest.approx(0.7)
     assert chance_level("roc_auc", y, 3) == pytest.approx(0.5)
 
 

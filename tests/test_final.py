@@ -11,7 +11,7 @@ from conftest import FAST_TRAINING, tiny_suite
 from mmbench.budget import Deadline
 from mmbench.config import PipelineSpec
 from mmbench.data import load_table
-from mmbench.evaluation import cv_folds
+from mmbench.evaluation import compute_metrics, cv_folds
 from mmbench.final import fit_final, plan_ensemble
 from mmbench.pipeline import CVResult, FoldModels, FoldResult, evaluate_pipeline, fit_fold_models
 
@@ -94,6 +94,16 @@ def test_fit_final_refits_members_and_drops_those_that_do_not_fit_in_time(tmp_pa
     expired = fit_final(table, plan, folds, seed=0, deadline=Deadline.after(-1))
     assert expired.trials == [0] and expired.dropped == [1] and expired.weights == [1.0]
     assert final.fit_kind(expired.members[0]) == "refit"  # the heaviest is always kept
+    # the final model's scores are those of its decisions (decision weights included)
+    final.decision = np.array([1.0, 1.0, 50.0])  # a rule that predicts class 2 far more often
+    labels = np.array([final.classes.index(c) for c in final.predict(table)])
+    assert final.score(table)["accuracy"] == np.mean(labels == table.labels)
+    assert final.score(table)["accuracy"] != compute_metrics(table.labels, proba)["accuracy"]
+    # what a result file says the final model is comes from the members that were fitted
+    assert final.describe() == "trial 0: 3 fold models averaged; trial 1: 3 fold models averaged"
+    assert (
+        expired.describe() == "trial 0: refit on all training rows; trial 1: dropped (no time left)"
+    )
     loaded = final.save(tmp_path / "ensemble.joblib")
     assert loaded.exists()
 
@@ -129,3 +139,35 @@ def test_fold_models_are_the_models_the_cv_scored(tmp_path: Path) -> None:
             for f, h in zip(models.fitted, models.heads, strict=True)
         ]
         assert np.allclose(models.predict_proba(table), np.mean(each, axis=0))
+
+
+def test_a_decision_rule_on_uninformative_predictions_is_mostly_refused() -> None:
+    """The rule must earn its place on rows it was not tuned on. On predictions that carry no
+    information (60 rows of noise, 12 draws) it was adopted 4 times of 12; weights tuned on the
+    scored fold's own rows always look better there, and would be adopted all 12 times."""
+    adopted = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, 3, 60)
+        folds = cv_folds(labels, 3, 1, seed=0)
+        noise = rng.dirichlet(np.ones(3), size=60)[None]
+        plan = plan_ensemble({0: fake_cv(noise, labels, folds)}, labels, folds, "f1_macro")
+        assert plan is not None
+        adopted += plan.decision is not None
+    assert adopted <= 6
+
+
+def test_the_best_trials_are_the_ensembles_candidates() -> None:
+    """Only the MAX_CANDIDATES best trials are blended: those by score, so the best one is in."""
+    from mmbench.final import MAX_CANDIDATES
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 300)
+    folds = cv_folds(labels, 3, 1, seed=0)
+    results = {
+        t: fake_cv(rng.dirichlet(np.ones(3), size=300)[None], labels, folds) for t in range(14)
+    }
+    results[14] = fake_cv(expert(labels, np.ones(300, dtype=bool), rng), labels, folds)
+    plan = plan_ensemble(results, labels, folds, "f1_macro")
+    assert plan is not None and plan.candidates == MAX_CANDIDATES
+    assert plan.trials == [14]  # right on every row: nothing to add to it

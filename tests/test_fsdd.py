@@ -66,5 +66,9 @@ def test_spoken_digits_are_recognised_from_logmel(tmp_path: Path) -> None:
 
     assert cv.ok, cv.failures
     f1 = cv.mean("f1_macro")
-    assert f1 > 0.4, f"macro-F1 {f1:.3f} is not well above chance (0.1)"  # measured: 0.78
+    # Measured (2026-12-04, 1 torch thread): 0.776 on this sample. The same pipeline on four other
+    # samples of 20 recordings per digit (random_state 1-4) scored 0.782, 0.708, 0.774, 0.739:
+    # spread 0.71-0.78, sd 0.03. 0.65 sits two such sd below the worst sample, so thread-level
+    # nondeterminism cannot fail it, while losing a fifth of what log-mel carries (chance 0.1) does.
+    assert f1 > 0.65, f"macro-F1 {f1:.3f}: log-mel should carry the digit (0.776 measured)"
     assert np.isfinite(cv.oof).all()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmbench.evaluation import METRICS, predict_labels
-from mmbench.paired import RowPredictions, holm, paired_bootstrap, score
+from mmbench.paired import RowPredictions, holm, paired_bootstrap, resample_weights, score
 
 
 def rows(seed: int = 0, n: int = 300, k: int = 3, folds: int = 3) -> RowPredictions:
@@ -40,7 +40,31 @@ def test_unit_weights_reproduce_the_registry_metric(metric: str) -> None:
     assert score(metric, r, ones)[0] == pytest.approx(expected, rel=1e-5)
 
 
-def test_resamples_keep_every_folds_size_and_pair_both_sides() -> None:
+def test_every_resample_keeps_every_folds_size() -> None:
+    """README: the gate's bootstrap is resampled within each fold. Every resample draws each
+    fold's rows from that fold only, as many as it has (folds of unequal sizes included)."""
+    folds = np.repeat([0, 1, 2, 3], [50, 80, 20, 130])
+    np.random.default_rng(0).shuffle(folds)
+    weights = resample_weights(folds, resamples=500, seed=3)
+    assert weights.shape == (500, len(folds))
+    for f, size in zip(*np.unique(folds, return_counts=True), strict=True):
+        np.testing.assert_array_equal(weights[:, folds == f].sum(axis=1), size)
+    assert weights.std(axis=0).min() > 0  # every row is resampled, none pinned
+
+
+def test_a_change_within_one_small_fold_counts_in_every_resample() -> None:
+    """Resampled within each fold, no fold is ever emptied: a change confined to a one-row fold
+    moves that fold's score, hence the mean over folds, by the same amount in every resample."""
+    labels = np.zeros(100, dtype=np.int64)
+    folds = np.where(np.arange(100) == 0, 0, 1)[None]
+    base = RowPredictions(labels, folds, labels[None].copy(), None, 2)
+    pred = labels.copy()
+    pred[0] = 1  # the one row of fold 0, now wrong: its fold drops from 1 to 0
+    test = paired_bootstrap("accuracy", base, RowPredictions(labels, folds, pred[None], None, 2))
+    assert (test.delta, test.low, test.high) == (-0.5, -0.5, -0.5)
+
+
+def test_resamples_pair_both_sides() -> None:
     base = rows()
     same = paired_bootstrap("f1_macro", base, base, resamples=200)
     assert (same.delta, same.low, same.high, same.p_value, same.rows_changed) == (0, 0, 0, 1, 0)

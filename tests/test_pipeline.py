@@ -84,3 +84,81 @@ def test_inner_split_is_stratified_and_skipped_for_tiny_folds() -> None:
     assert not set(fit) & set(stop) and len(fit) + len(stop) == 80
     assert np.bincount(labels[stop]).tolist() == [9, 3]
     assert inner_split(labels[:30], seed=0) is None
+
+
+def _leaky_copy(table, rows: np.ndarray):
+    """``table`` with validation-only content planted in ``rows``: a word no training row has
+    and a tabular value far outside the training range."""
+    from dataclasses import replace
+
+    text = list(table.text)
+    for i in rows:
+        text[i] = f"zzleak zzleak {text[i] or ''}"
+    tabular = table.tabular.copy()
+    tabular.loc[rows, "num_0"] = 1e6
+    return replace(table, text=text, tabular=tabular, fingerprint="")
+
+
+@pytest.mark.parametrize("keep_fitted", [False, True], ids=["cached", "kept"])
+def test_validation_rows_never_reach_a_folds_fitted_encoders(
+    problem, tmp_path: Path, keep_fitted: bool
+) -> None:
+    """README: encoders that learn from data are fitted inside each fold on the training rows
+    only. So what only validation rows contain (a word, an extreme value) cannot change how the
+    fold's training rows are encoded, nor give the validation rows a feature of their own."""
+    from mmbench.pipeline import build_encoders, encode
+
+    table, folds = problem
+    fold = folds[0]
+    leaky = _leaky_copy(table, fold.valid)
+    pipeline = spec(text="tfidf", tabular="tabular")
+    trainable = spec(text="embbag", tabular="tabular")
+    for s in (pipeline, trainable):
+        cache = FeatureCache(tmp_path / f"cache-{keep_fitted}")
+        clean, _ = encode(
+            table,
+            build_encoders(s, ["text", "tabular"]),
+            fold.train,
+            cache,
+            keep_fitted=keep_fitted,
+        )
+        seen, _ = encode(
+            leaky,
+            build_encoders(s, ["text", "tabular"]),
+            fold.train,
+            cache,
+            keep_fitted=keep_fitted,
+        )
+        for m in ("text", "tabular"):
+            assert seen.features[m].shape == clean.features[m].shape, (s.encoders[m].name, m)
+            np.testing.assert_allclose(
+                seen.features[m][fold.train], clean.features[m][fold.train], err_msg=m
+            )
+
+
+def test_each_fold_is_scored_with_its_tuned_threshold(problem) -> None:
+    """With threshold tuning (binary), a fold's reported scores are those of its decisions:
+    the probabilities thresholded at the threshold tuned on its inner hold-out."""
+    from dataclasses import replace
+
+    from mmbench.evaluation import compute_metrics
+
+    table, _ = problem
+    binary = replace(table, labels=(table.labels > 0).astype(np.int64), classes=["a", "b"])
+    folds = cv_folds(binary.labels, 3, 1, seed=0)
+    tuned = PipelineSpec.model_validate(
+        {
+            "encoders": {"text": "tfidf", "tabular": "tabular"},
+            "training": {**FAST_TRAINING, "threshold_tuning": True},
+        }
+    )
+    cv = evaluate_pipeline(binary, tuned, folds)
+    assert cv.ok, cv.failures
+    moved = 0
+    for fold, result in zip(folds, cv.folds, strict=True):
+        threshold = result.info["threshold"]
+        assert threshold is not None
+        y, proba = binary.labels[fold.valid], cv.oof[0, fold.valid]
+        assert result.metrics == pytest.approx(compute_metrics(y, proba, threshold=threshold))
+        moved += result.metrics != pytest.approx(compute_metrics(y, proba))
+    assert moved > 0  # the threshold changed some fold's decisions (else this proves nothing)

@@ -167,7 +167,11 @@ def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
     assert test_metrics is not None and test_metrics["f1_macro"] > 0.45
     assert ensemble.result.test_metrics["f1_macro"] > 0.45  # the final model, scored once
     assert ensemble.result.budget.trials_run == 2
-    assert {m.fit for m in ensemble.result.ensemble.members} == {"folds"}  # no deadline: kept
+    summary = ensemble.result.ensemble
+    assert {m.fit for m in summary.members} == {"folds"}  # no deadline: kept
+    assert summary.final_model == "; ".join(
+        f"trial {m.trial}: 3 fold models averaged" for m in summary.members
+    )
     model = FittedPipeline.load(
         tmp_path / "res" / "tiny-suite" / "tiny" / "models" / "search.joblib"
     )

@@ -151,6 +151,33 @@ def test_bad_candidate_is_pruned(tmp_path: Path) -> None:
     assert len(bad.intermediate_values) < len(folds)
 
 
+def test_no_trial_is_pruned_after_its_last_fold(tmp_path: Path) -> None:
+    """A trial whose every fold ran has a complete CV score: pruning it would save nothing and
+    throw the score away (benchmarks/README.md, problems found #1). With 4 folds the Wilcoxon
+    pruner (p < 0.1) can first decide at the 4th fold, so a hopeless trial runs to the end."""
+    table, folds = make_problem(tmp_path, n_rows=160, folds=4)
+    space = SearchSpace.model_validate(
+        cheap_search(
+            {
+                "fusion": "early",
+                "pruner": "wilcoxon",
+                "training": {**FAST_TRAINING, "epochs": 8, "lr": [1e-2, 1e-9]},
+            }
+        )
+    )
+    study = open_study(settings(tmp_path, 2))
+    study.enqueue_trial({"lr": 1e-2})
+    study.enqueue_trial({"lr": 1e-9})  # learns nothing: worse than the first on every fold
+    outcome = run_search(table, folds, space, settings(tmp_path, 2, resume=True))
+    for t in outcome.study.trials:
+        assert t.state != TrialState.PRUNED or len(t.intermediate_values) < len(folds)
+    good, bad = outcome.study.trials
+    assert all(bad.intermediate_values[s] < good.intermediate_values[s] for s in range(4))
+    assert bad.state == TrialState.COMPLETE and bad.value is not None
+    for t in (good, bad):  # README: a complete trial's value is its CV mean over the folds
+        assert t.value == pytest.approx(np.mean(list(t.intermediate_values.values())))
+
+
 def test_resume_after_interrupt_finishes_budget_without_duplicates(tmp_path: Path) -> None:
     table, folds = make_problem(tmp_path)
     space = SearchSpace.model_validate(FAST_SPACE)

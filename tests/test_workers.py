@@ -171,37 +171,29 @@ def _wait_for_running_trial(storage: str, pid: int) -> Any:
 
 @pytest.mark.faults
 @pytest.mark.server
-def test_a_tracking_server_killed_mid_search_costs_little_and_is_backfilled(
+def test_a_tracking_server_killed_mid_search_is_survived_and_backfilled(
     tmp_path: Path,
 ) -> None:
+    """What it costs in wall time (tracked vs untracked) is measured by
+    ``benchmarks/tracking_outage.py``, not asserted here: a timing ratio on a shared machine is
+    a benchmark, not a unit test."""
     from mlflow import MlflowClient
     from test_tracking import kill_group, running_mlflow_server
 
-    # long enough (~40 s) that the live tracking before the outage, a fixed ~2 s, is small
-    suite = write_suite(tmp_path, epochs=40)
+    suite = write_suite(tmp_path, epochs=40)  # trials long enough that the kill lands mid-search
     args = ["run", str(suite), "--trials", "16", "--no-ablate", "--quiet"]
     res = tmp_path / "res"
     storage = f"sqlite:///{res / 'wk/optuna.db'}"
     with running_mlflow_server(tmp_path) as (url, server):
-        # the untracked run beside the same idle server: both runs share the machine alike
-        env = {**os.environ, "MMBENCH_CACHE_DIR": str(tmp_path / "cache-untracked")}
-        start = time.perf_counter()
-        plain = mmbench(*args, "--results", str(tmp_path / "plain"), "--no-track", env=env)
-        assert plain.wait(timeout=600) == 0
-        untracked = time.perf_counter() - start
-        env["MMBENCH_CACHE_DIR"] = str(tmp_path / "cache-tracked")
-        start = time.perf_counter()
-        run = mmbench(*args, "--results", str(res), "--tracking-uri", url, env=env)
+        run = mmbench(*args, "--results", str(res), "--tracking-uri", url)
         _wait_for_complete_trials(storage, 4)
         kill_group(server, signal.SIGKILL)  # mid-search
         out, _ = run.communicate(timeout=600)
-        tracked = time.perf_counter() - start
         assert run.returncode == 0, out
     study = optuna.load_study(study_name="wk.tiny", storage=storage)
     assert len(ran(study)) == 16  # the search went on
     result = json.loads((res / "wk/tiny/search.json").read_text())
     assert result["tracking"] is None and result["search"]["tracking_seconds"] > 0
-    assert tracked < 1.10 * untracked, (tracked, untracked)
     # the server is back (same store): `mmbench track` fills in what the outage lost, once
     port = int(url.rsplit(":", 1)[1])  # restarted where it was, on the same store
     with running_mlflow_server(tmp_path, port=port) as (url, _):
