@@ -200,6 +200,8 @@ def print_summary(outcomes: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from mmbench.identity import identify
+
     if not outcomes:  # a worker whose studies another process finalizes
         print("no result file written here: the process that ends each study writes them")
         return
@@ -215,7 +217,7 @@ def print_summary(outcomes: list[Any]) -> None:
         name, mean, std = r.primary()
         table.add_row(
             o.name,
-            r.pipeline_name,
+            f"{r.pipeline_name}: {identify(r).short}",
             name,
             f"{mean:.3f} ± {std:.3f}",
             f"{r.chance.get(name, float('nan')):.3f}",

@@ -142,31 +142,70 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
     """Evaluate, (ablate), write each complete result once, then track it and attach the ids.
 
     A search job scores two candidates: the best trial (``search``) and the final ensemble
-    (``ensemble``); other jobs score one.
+    (``ensemble``); other jobs score one. The job's ``timeout_s`` covers the ablation too: a
+    search leaves ``ablation.budget_share`` of it for the ablation, which then runs until the
+    job's deadline; every wall time written is the whole job's, ablation included.
     """
+    from mmbench.budget import NO_DEADLINE, Deadline
+
     start = time.perf_counter()
+    timeout = ctx.options.timeout or ctx.spec.budget.timeout_s
+    ablates = ctx.ablates(reference)
+    reserve = ctx.spec.ablation.budget_share * timeout if ablates and timeout else 0.0
     if reference is not None:
         scored = [_reference(ctx, reference)]
     elif ctx.searches():
         from mmbench.study_job import search_job
 
-        scored = search_job(ctx, start)
+        scored = search_job(ctx, start, reserve_s=reserve)
     else:
         scored = [_single(ctx)]
-    wall = time.perf_counter() - start  # the job's own time; ablations are reported apart
+    report, files, ablation_s = None, {}, None
+    if ablates and scored:
+        deadline = NO_DEADLINE
+        if timeout:
+            deadline = Deadline.after(timeout - (time.perf_counter() - start))
+        began = time.perf_counter()
+        report, files = _ablate(ctx, scored[0], deadline)
+        ablation_s = time.perf_counter() - began
+    wall = time.perf_counter() - start
+    for item in scored:
+        item.budget = _with_ablation(item.budget, wall, ablation_s, reserve, report)
     outcomes = []
     for i, item in enumerate(scored):
-        ablate = i == 0 and ctx.ablates(reference)
-        outcomes.append(_record(ctx, item, wall, ablate))
+        ablation = (report, files) if i == 0 else (None, {})
+        outcomes.append(_record(ctx, item, wall, ablation, ablation_s))
     return outcomes
 
 
-def _record(ctx: JobContext, item: Scored, wall: float, ablate: bool) -> DatasetOutcome:
+def _with_ablation(
+    budget: Any, wall: float, ablation_s: float | None, reserve: float, report: Any
+) -> Any:
+    """The search's budget summary with the whole job's wall time and the ablation's share."""
+    if budget is None:
+        return None
+    return budget.model_copy(
+        update={
+            "wall_s": wall,
+            "ablation_s": ablation_s,
+            "ablation_reserved_s": reserve if ablation_s is not None else None,
+            "ablation_skipped": len(report.skipped) if report is not None else 0,
+        }
+    )
+
+
+def _record(
+    ctx: JobContext,
+    item: Scored,
+    wall: float,
+    ablation: tuple[Any, dict[str, Path]],
+    ablation_s: float | None,
+) -> DatasetOutcome:
     from mmbench.jobs import build_result
     from mmbench.results import AblationSummary
 
     spec = ctx.spec
-    report, files = _ablate(ctx, item.cv) if ablate else (None, {})
+    report, files = ablation
     result = build_result(
         ctx.suite,
         spec,
@@ -178,6 +217,10 @@ def _record(ctx: JobContext, item: Scored, wall: float, ablate: bool) -> Dataset
         test_metrics=item.test_metrics,
         ablation=AblationSummary.of(report, files) if report is not None else None,
     )
+    if ablation_s is not None:
+        result.durations["ablation"] = ablation_s
+    if item.ensemble is not None:
+        result.durations.update(_members_cost(ctx, item.ensemble))
     result.budget, result.ensemble = item.budget, item.ensemble
     try:
         path = ctx.layout.write(result)
@@ -194,6 +237,21 @@ def _record(ctx: JobContext, item: Scored, wall: float, ablate: bool) -> Dataset
     ctx.model_path = item.model_path
     outcome.result = _track(ctx, result, path, item.cv, report, files)
     return outcome
+
+
+def _members_cost(ctx: JobContext, ensemble: Any) -> dict[str, float]:
+    """An ensemble's CV cost: its members' trials' encode and fit seconds, and their
+    prediction milliseconds per row added up (every member predicts every row)."""
+    from mmbench.jobs import predict_cost
+
+    cvs = [ctx.trial_results.get(m.trial) for m in ensemble.members]
+    if not cvs or any(cv is None for cv in cvs):
+        return {}
+    cost = {"total": sum(cv.seconds.get("total", 0.0) for cv in cvs)}
+    predict = [predict_cost(cv).get("predict_ms_per_row") for cv in cvs]
+    if all(p is not None for p in predict):
+        cost["predict_ms_per_row"] = float(sum(p for p in predict if p is not None))
+    return cost
 
 
 def _track(
@@ -284,13 +342,15 @@ def _peer(ctx: JobContext, name: str) -> Scored:
     return item
 
 
-def _ablate(ctx: JobContext, cv: Any) -> tuple[Any, dict[str, Path]]:
-    """Modality ablations of the chosen pipeline, written to the layout's ablation folder.
+def _ablate(ctx: JobContext, item: Scored, deadline: Any) -> tuple[Any, dict[str, Path]]:
+    """Modality ablations of the chosen pipeline until ``deadline``, written to the layout's
+    ablation folder of that pipeline.
 
     A failed ablation is a warning: the job's own result is still written.
     """
     from mmbench.ablation import run_ablation, write_report
 
+    cv = item.cv
     if len(cv.modalities) < 2:
         ctx.warn("ablation skipped: the pipeline uses a single modality")
         return None, {}
@@ -298,7 +358,7 @@ def _ablate(ctx: JobContext, cv: Any) -> tuple[Any, dict[str, Path]]:
     limit = ctx.spec.ablation.max_subset_modalities
     total = 2**n - 1 if n <= limit else 2 * n + 1
     try:
-        with ctx.reporter.task(f"{ctx.spec.name}: ablations", total) as advance:
+        with ctx.reporter.task(f"{ctx.spec.name}: ablations of {item.name}", total) as advance:
             report = run_ablation(
                 ctx.table,
                 cv.spec,
@@ -307,10 +367,18 @@ def _ablate(ctx: JobContext, cv: Any) -> tuple[Any, dict[str, Path]]:
                 primary=ctx.spec.protocol.primary_metric,
                 max_subset_modalities=limit,
                 progress=lambda label, done, total: advance(label),
+                deadline=deadline,
+                pipeline_name=item.name,
             )
     except MMBenchError as exc:
         ctx.warn(f"ablation failed (the result is still written): {exc}")
         return None, {}
-    files = write_report(report, ctx.layout.ablation_dir(ctx.spec.name))
+    if report.skipped:
+        ctx.warn(
+            f"ablation: {len(report.skipped)} of {total} subsets not run within the time budget"
+            f" ({', '.join(report.skipped)})"
+            + ("; no Shapley values" if report.shapley is None and n <= limit else "")
+        )
+    files = write_report(report, ctx.layout.ablation_dir(ctx.spec.name, item.name))
     ctx.reporter.info(f"{ctx.spec.name}: ablation table {files['md']}")
     return report, files

@@ -89,10 +89,13 @@ def test_report_attribution_from_crafted_scores(tmp_path: Path) -> None:
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     assert read_ablation(paths["json"]) == report
     data = json.loads(paths["json"].read_text())
-    assert data["schema_version"] == 1 and data["rows"][0]["modalities"] == ["image", "text"]
+    assert data["schema_version"] == 2 and data["rows"][0]["modalities"] == ["image", "text"]
     assert data["pipeline"]["encoders"]["text"] == {"name": "tfidf", "options": {}}
-    paths["json"].write_text(json.dumps({**data, "schema_version": 2}))
-    with pytest.raises(MMBenchError, match="ablation report schema version 2"):
+    old = {k: v for k, v in data.items() if k not in ("pipeline_name", "skipped")}
+    paths["json"].write_text(json.dumps({**old, "schema_version": 1}))
+    assert read_ablation(paths["json"]).pipeline_name is None  # version 1 still reads
+    paths["json"].write_text(json.dumps({**data, "schema_version": 3}))
+    with pytest.raises(MMBenchError, match="ablation report schema version 3"):
         read_ablation(paths["json"])
 
 
