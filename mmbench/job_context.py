@@ -88,11 +88,12 @@ class JobContext:
             return
         from mmbench.device import resolve_device
         from mmbench.tracking import JobInfo
+        from mmbench.tracking.naming import job_run_name
 
         info = JobInfo(
             suite=self.suite.name,
             dataset=self.spec.name,
-            label=self.spec.name if reference is None else f"{self.spec.name}/{reference}",
+            label=job_run_name(self.spec.name, reference, searches=self.searches()),
             kind="study" if reference is None else "reference",
             seed=self.suite.seed,
             fingerprint=self.table.fingerprint,

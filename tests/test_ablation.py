@@ -174,3 +174,69 @@ def test_shapley_recovers_the_synthetic_ground_truth(tmp_path: Path) -> None:
         assert total == pytest.approx(full[i] - report.chance[i])
     assert report.leave_one_out["image"]["mean"] > 0.05
     assert report.robustness["image"]["drop"] > report.robustness["audio"]["drop"] + 0.05
+
+
+class _Countdown:
+    """A deadline that passes once ``stop`` is set (duck-types :class:`~mmbench.budget.Deadline`)."""
+
+    at = 0.0
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    def remaining(self) -> float:
+        return 0.0 if self.stop else 1e9
+
+    def expired(self) -> bool:
+        return self.stop
+
+    def check(self, what: str) -> None:
+        from mmbench.budget import DeadlineReached
+
+        if self.stop:
+            raise DeadlineReached(f"time budget reached during {what}")
+
+    def earlier(self, seconds: float) -> _Countdown:
+        return self
+
+
+def test_a_deadline_cuts_the_ablation_keeping_the_most_telling_rows(tmp_path: Path) -> None:
+    """The full set, then leave-one-out, then single modalities: a deadline after four rows
+    keeps the full and leave-one-out rows, lists what it cut, and names the ablated pipeline;
+    Shapley values, which need every subset, are left out rather than guessed."""
+    from conftest import FAST_TRAINING, tiny_suite
+
+    from mmbench.data import load_table
+    from mmbench.evaluation import cv_folds
+
+    suite = tiny_suite(
+        tmp_path,
+        n_rows=90,
+        folds=2,
+        modalities={"text": "text", "tabular": ["num_0", "num_1"], "image": "image"},
+    )
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    folds = cv_folds(table.labels, 2, 1, seed=0)
+    pipeline = PipelineSpec.model_validate(
+        {
+            "encoders": {"text": "tfidf", "tabular": "tabular", "image": "pixels"},
+            "fusion": "linear",
+            "training": FAST_TRAINING,
+        }
+    )
+    deadline = _Countdown()
+
+    def progress(label: str, done: int, total: int) -> None:
+        deadline.stop = done >= 4
+
+    report = run_ablation(
+        table, pipeline, folds, progress=progress, deadline=deadline, pipeline_name="search"
+    )  # type: ignore[arg-type]
+    assert [r.kind for r in report.rows] == ["full"] + ["leave-one-out"] * 3
+    assert report.skipped == ["image", "text", "tabular"]  # the table's modality order
+    assert report.shapley is None and set(report.leave_one_out) == set(report.modalities)
+    assert report.pipeline_name == "search"
+    text = render_markdown(report)
+    assert "# Modality ablation: tiny — pipeline search" in text
+    assert "Ablated pipeline: linear on text=tfidf tabular=tabular image=pixels" in text
+    assert "Not run within the job's time budget: image, text, tabular" in text

@@ -84,3 +84,26 @@ def trial_run_name(dataset: str, study_name: str, number: int) -> str:
     _, sep, k = study_name.rpartition("#")
     suffix = f"#{k}" if sep and k.isdigit() else ""
     return f"{dataset}{suffix}/trial-{number:03d}"
+
+
+def job_run_name(dataset: str, pipeline: str | None, searches: bool = False) -> str:
+    """A job's top-level run: ``<dataset>/search``, ``<dataset>/default`` or
+    ``<dataset>/<reference pipeline>``, so runs of a suite's experiment tell dataset and kind."""
+    if pipeline is None or pipeline in ("search", "ensemble", "default"):
+        return (
+            f"{dataset}/{'search' if searches or pipeline == 'ensemble' else pipeline or 'default'}"
+        )
+    return f"{dataset}/{pipeline}"
+
+
+def result_run_name(prefix: str, identity: str) -> str:
+    """A result's run: ``<dataset>/<kind>: <what the pipeline is>`` (MLflow keeps 250 chars)."""
+    name = f"{prefix}: {identity}"
+    return name if len(name) <= 250 else name[:249] + "…"
+
+
+def metric_key(text: str) -> str:
+    """``text`` as a valid MLflow metric or tag key (letters, digits, ``_ - . / :`` and space)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_\-./: ]+", "_", text)
