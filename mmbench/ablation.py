@@ -154,8 +154,9 @@ def run_ablation(
     Pass the run's feature cache so that subsets reuse the features already computed instead of
     re-encoding; without one (or with a disabled one) a temporary cache lives for this call.
 
-    ``deadline`` bounds the ablation: subsets it cuts (or declines, when the cheapest subset so
-    far would not fit in the time left) are listed in :attr:`AblationReport.skipped`, and
+    ``deadline`` bounds the ablation: subsets it cuts (or declines, when rows already run say
+    it would not fit in the time left, :func:`expected_seconds`) are listed in
+    :attr:`AblationReport.skipped`, and
     Shapley values then need every subset; the full set not fitting is an error.
     """
     from mmbench.cache import FeatureCache
@@ -190,9 +191,8 @@ def _run_plan(
     skipped: list[str] = []
     full_cv: CVResult | None = None
     for done, (subset, kind) in enumerate(plan, start=1):
-        cheapest = min((r.seconds for r in rows), default=0.0)
         cv = None
-        if deadline.remaining() > cheapest:
+        if deadline.remaining() > expected_seconds(rows, len(subset)):
             try:
                 cv = evaluate_pipeline(
                     table,
@@ -216,6 +216,17 @@ def _run_plan(
             progress("+".join(subset), done, len(plan))
     assert full_cv is not None, "the plan always starts with the full set"
     return rows, full_cv, skipped
+
+
+def expected_seconds(rows: Sequence[AblationRow], size: int) -> float:
+    """What a subset of ``size`` modalities should take, from the rows already run: the
+    slowest of that size (cautious, like :class:`~mmbench.budget.CostModel`), else the quickest
+    larger one (fewer modalities cost no more); 0 before any row."""
+    same = [r.seconds for r in rows if len(r.modalities) == size]
+    if same:
+        return max(same)
+    larger = [r.seconds for r in rows if len(r.modalities) > size and r.kind != "full"]
+    return min(larger, default=0.0)
 
 
 def plan_subsets(

@@ -190,10 +190,14 @@ def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
 
 
 def _quiet_library_progress() -> None:
-    """mmbench shows its own progress; the datasets library's per-split bars only add noise."""
+    """mmbench shows its own progress; the datasets library's per-split bars and transformers'
+    weight-loading bar only add noise."""
+    import os
+
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers loads
 
 
 def print_summary(outcomes: list[Any]) -> None:
@@ -226,13 +230,16 @@ def print_summary(outcomes: list[Any]) -> None:
         )
     console = Console()
     console.print(table)
+    seen = set()  # a job's warnings are on each of its outcomes (search and ensemble)
     for o in outcomes:
         if o.path is not None:
             console.print(f"{o.name}: result file {o.path}")
         if o.error:
             console.print(f"[red]{o.name}: {o.error}[/]")
         for w in o.warnings:
-            console.print(f"[yellow]warning: {o.name}: {w}[/]")
+            if (o.name, w) not in seen:
+                console.print(f"[yellow]warning: {o.name}: {w}[/]")
+            seen.add((o.name, w))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -30,6 +30,10 @@ from mmbench.suite import DatasetSpec, Suite
 
 __all__ = ["DatasetOutcome", "Reporter", "RunOptions", "run_dataset", "run_suite"]
 
+TAIL_RESERVE = 0.05
+"""Share of a job's ``timeout_s`` the ablation leaves for what follows it: the ablation's
+report files, the result files and their MLflow runs (pictures, model)."""
+
 
 @dataclass
 class DatasetOutcome:
@@ -163,8 +167,9 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
     report, files, ablation_s = None, {}, None
     if ablates and scored:
         deadline = NO_DEADLINE
-        if timeout:
-            deadline = Deadline.after(timeout - (time.perf_counter() - start))
+        if timeout:  # the last TAIL_RESERVE is for writing the files and tracking them
+            left = timeout * (1 - TAIL_RESERVE) - (time.perf_counter() - start)
+            deadline = Deadline.after(left)
         began = time.perf_counter()
         report, files = _ablate(ctx, scored[0], deadline)
         ablation_s = time.perf_counter() - began
