@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run a named reference pipeline instead of the suite's own (repeatable): "
-        "early-fusion-mlp, xgboost-early-fusion, late-fusion-mlp, single-best-modality",
+        "early-fusion-mlp, xgboost-early-fusion, late-fusion-mlp, single-best-modality; or a "
+        "peer tool on the same folds: tfidf-xgboost, autogluon (needs mmbench[peers])",
     )
     run.add_argument(
         "--ablate",
@@ -399,10 +400,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise MMBenchError(f"no completed trials for suite {suite.name!r} in {storage}")
     table = Table(title=f"best trials: {suite.name}", title_justify="left")
     for col in ("study", "#", "trial", "value", "params", "trials by state"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        params = ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items())
-        states = ", ".join(f"{k} {v}" for k, v in r["states"].items())
+        table.add_column(col, overflow="fold", min_width=24 if col == "params" else None)
+    for r in rows:  # one parameter, one state per line: no wrapping inside a value at 80 columns
+        params = "\n".join(f"{k}={_short(v)}" for k, v in r["params"].items())
+        states = "\n".join(f"{k} {v}" for k, v in r["states"].items())
         table.add_row(
             r["study"],
             str(r["rank"]),

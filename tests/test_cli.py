@@ -84,3 +84,16 @@ def test_budget_flags_must_be_positive(
     assert exc.value.code == 2
     assert f"argument {flag}: must be greater than 0, got {value}" in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()  # rejected before any work
+
+
+def test_run_pipeline_help_names_every_reference_pipeline_and_peer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mmbench.baselines import REFERENCE_PIPELINES
+    from mmbench.peers import PEERS
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # wrapped at hyphens
+    for name in [*REFERENCE_PIPELINES.names(), *PEERS.names()]:
+        assert name in text, name
