@@ -376,6 +376,17 @@ def test_trial_params_are_the_ones_the_pipeline_used_under_concept_names() -> No
     focal = PipelineSpec.model_validate({"training": {"loss": "focal", "focal_gamma": 3.0}})
     assert run_params(focal)["focal_gamma"] == 3.0
     assert mlflow_param("encoder.image.timm/vit.augreg.frozen") == "encoder.image.frozen"
+    # the image side has one name, whichever encoder calls it what
+    assert mlflow_param("encoder.image.efficientnet_lite0.image_size") == "encoder.image.size"
+    timm = PipelineSpec(
+        encoders={"image": {"name": "timm/test_resnet", "options": {"image_size": 96}}}
+    )
+    pixels = PipelineSpec(encoders={"image": {"name": "pixels", "options": {"size": 8}}})
+    assert (
+        run_params(timm)["encoder.image.size"] == 96
+        and run_params(pixels)["encoder.image.size"] == 8
+    )
+    assert "encoder.image.image_size" not in run_params(timm)
     assert optuna_name_tags({"fusion": "attention", "fusion.attention.d_model": 64, "lr": 0.1}) == {
         "optuna.name.fusion.width": "fusion.attention.d_model"
     }
