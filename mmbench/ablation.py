@@ -27,6 +27,7 @@ import contextlib
 import itertools
 import math
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,11 +189,13 @@ def _run_plan(
     from mmbench.pipeline import evaluate_pipeline
 
     rows: list[AblationRow] = []
+    walls: list[float] = []  # each row's wall seconds: what the next one is expected to take
     skipped: list[str] = []
     full_cv: CVResult | None = None
     for done, (subset, kind) in enumerate(plan, start=1):
         cv = None
-        if deadline.remaining() > expected_seconds(rows, len(subset)):
+        if deadline.remaining() > expected_seconds(rows, walls, len(subset)):
+            started = time.perf_counter()
             try:
                 cv = evaluate_pipeline(
                     table,
@@ -212,20 +215,24 @@ def _run_plan(
         else:
             full_cv = cv if kind == "full" else full_cv
             rows.append(row_from_cv(subset, kind, cv))
+            walls.append(time.perf_counter() - started)
         if progress is not None:
             progress("+".join(subset), done, len(plan))
     assert full_cv is not None, "the plan always starts with the full set"
     return rows, full_cv, skipped
 
 
-def expected_seconds(rows: Sequence[AblationRow], size: int) -> float:
-    """What a subset of ``size`` modalities should take, from the rows already run: the
-    slowest of that size (cautious, like :class:`~mmbench.budget.CostModel`), else the quickest
-    larger one (fewer modalities cost no more); 0 before any row."""
-    same = [r.seconds for r in rows if len(r.modalities) == size]
+def expected_seconds(rows: Sequence[AblationRow], walls: Sequence[float], size: int) -> float:
+    """Wall seconds a subset of ``size`` modalities should take, from the rows already run
+    (``walls[i]`` is ``rows[i]``'s): the slowest of that size (cautious, like
+    :class:`~mmbench.budget.CostModel`), else the quickest larger one other than the full set
+    (fewer modalities cost no more); 0 before any row."""
+    same = [w for r, w in zip(rows, walls, strict=True) if len(r.modalities) == size]
     if same:
         return max(same)
-    larger = [r.seconds for r in rows if len(r.modalities) > size and r.kind != "full"]
+    larger = [
+        w for r, w in zip(rows, walls, strict=True) if len(r.modalities) > size and r.kind != "full"
+    ]
     return min(larger, default=0.0)
 
 

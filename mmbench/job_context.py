@@ -79,6 +79,8 @@ class JobContext:
     warnings: list[str] = field(default_factory=list)
     trial_results: dict[int, Any] = field(default_factory=dict)
     """CV result of every completed trial of the study that is known (for the ensemble)."""
+    started: float | None = None
+    """``perf_counter`` when the dataset began loading: the first job's clock starts there."""
 
     def begin(self, reference: str | None) -> None:
         """Reset per-job state and, when tracking, open the job's parent MLflow run."""

@@ -113,9 +113,10 @@ class BudgetSummary(_Model):
     timeout_s: float | None
     """The dataset's ``budget.timeout_s``: search, final model, test scoring and ablation."""
     wall_s: float
-    """Seconds from the job's start to the end of its last step (the ablation when there is
-    one; before writing and tracking)."""
+    """Seconds from the job's start (the dataset's loading, for its first job) to the end of
+    its last step (the ablation when there is one; before writing and tracking)."""
     search_s: float
+    """From the job's start (loading included for a dataset's first job) to the search's end."""
     final_s: float
     """Refitting the final model(s) and scoring the held-out rows."""
     trials_run: int
