@@ -93,11 +93,17 @@ def identify(result: RunResult) -> Identity:
     ident.predict_ms = predict
     if result.ensemble is not None:
         _ensemble(ident, result)
-    elif result.search is not None and result.search.n_trials > 1:
-        ident.caveats.append(
-            f"optimistic CV: best of {result.search.n_trials} trials chosen on these folds"
-        )
+    elif result.search is not None and (scored := _scored_trials(result.search)) > 1:
+        ident.caveats.append(f"optimistic CV: best of {scored} trials chosen on these folds")
     return ident
+
+
+def _scored_trials(search: Any) -> int:
+    """Trials the best was chosen among: the complete ones (declined, pruned, failed and
+    duplicate trials have no CV score to choose by)."""
+    if search.history:
+        return sum(1 for p in search.history if p.state == "complete")
+    return int(search.states.get("complete", search.n_trials))
 
 
 def _ensemble(ident: Identity, result: RunResult) -> None:

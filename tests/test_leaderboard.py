@@ -252,6 +252,10 @@ def test_a_search_best_of_many_trials_is_marked_optimistic() -> None:
     best.search = r.search
     board = build_leaderboard([best, r], "toy")
     entries = {e.pipeline: e for e in board.datasets["d"]}
-    assert entries["search"].caveats == ["optimistic CV: best of 9 trials chosen on these folds"]
+    assert entries["search"].caveats == ["optimistic CV: best of 2 trials chosen on these folds"]
+    # only complete trials are chosen among: one complete trial is no selection at all
+    best.search.history[1].state = "declined"
+    [search] = [e for e in build_leaderboard([best], "toy").datasets["d"]]
+    assert search.caveats == []
     assert not any("one member" in c for c in entries["ensemble"].caveats)
     assert entries["ensemble"].fit_s == pytest.approx(5.0)
