@@ -34,8 +34,9 @@ figure{margin:0}figcaption{font-size:.9rem;color:#555}svg{max-width:100%;height:
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#555}
 dd{margin:0;font-family:ui-monospace,monospace;font-size:.9rem;word-break:break-all}
 .tag{font-size:.8rem;background:#eef;border-radius:3px;padding:0 .3rem;margin-left:.3rem}
-.identity{font-size:.85rem;display:inline-block;max-width:28rem}.caveat{display:block;
-color:#8a5a00;font-size:.8rem}.winner{font-family:ui-monospace,monospace;font-size:.9rem}
+table.pipelines td:not(.name){white-space:nowrap}.identity{font-size:.85rem;display:inline-block;
+max-width:28rem;white-space:normal}.caveat{display:block;color:#8a5a00;font-size:.8rem;
+white-space:normal}.winner{font-family:ui-monospace,monospace;font-size:.9rem}
 """
 
 
@@ -161,7 +162,7 @@ def _pipelines(view: DatasetView) -> str:
                 _num(e.normalized),
                 _num(ident.fit_s, 1),
                 _num(r.durations.get("wall"), 0),
-                escape(_budget(r)),
+                escape(_budget(r)).replace("; ", ";<br>"),
                 str(e.failed_folds),
             ]
         )
