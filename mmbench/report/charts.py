@@ -110,17 +110,21 @@ def history_svg(points: Sequence[TrialPoint], higher_is_better: bool, metric: st
     """Each trial's value by state, and the best value so far as a step line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    values = [p.value for p in points if p.value is not None]
-    floor = min(values) if values else 0.0
+    from matplotlib.transforms import blended_transform_factory
+
+    bottom = blended_transform_factory(ax.transData, ax.transAxes)  # y 0: the plot's floor
     for state, (marker, color) in STATE_STYLE.items():
-        mine = [
-            p for p in points if p.state == state and (p.value is not None or state == "declined")
-        ]
+        if state == "declined":  # no fold ran, so no value: a tick on the bottom edge
+            mine = [p for p in points if p.state == state]
+            if mine:
+                xs, ys = [p.number for p in mine], [0.04] * len(mine)
+                label = f"declined ({len(mine)}), no fold ran"
+                ax.plot(xs, ys, marker, color=color, label=label, ms=12, mew=2, transform=bottom)
+            continue
+        mine = [p for p in points if p.state == state and p.value is not None]
         if mine:
-            xs = [p.number for p in mine]
-            ys = [floor if p.value is None else p.value for p in mine]
-            label = f"{state} ({len(mine)})" + (", no fold ran" if state == "declined" else "")
-            ax.scatter(xs, ys, marker=marker, color=color, label=label, s=60)
+            xs, ys = [p.number for p in mine], [p.value for p in mine]
+            ax.scatter(xs, ys, marker=marker, color=color, label=f"{state} ({len(mine)})")
     best, xs, ys = None, [], []
     for p in points:
         better = p.value is not None and (
