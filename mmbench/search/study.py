@@ -437,9 +437,10 @@ class _Objective:
             self.hooks.start(trial, spec)
         done: list[FoldResult] = []
         started = time.perf_counter()
-        encode = 0.0
+        encode, ran = 0.0, started
         try:
             encode = self._check_cost(spec)
+            ran = time.perf_counter()  # the cost probe is not part of a trial's cost
             cv = evaluate_pipeline(
                 self.table,
                 spec,
@@ -456,7 +457,7 @@ class _Objective:
             self._end(trial, "declined", spec, done, str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         except DeadlineReached as exc:  # it took at least this long: remember that
-            self.costs.record(spec.fusion.name, time.perf_counter() - started - encode)
+            self.costs.record(spec.fusion.name, time.perf_counter() - ran - encode)
             trial.set_user_attr("reason", str(exc))
             self._end(trial, "pruned", spec, done, str(exc))
             raise optuna.TrialPruned(str(exc)) from None
@@ -475,7 +476,7 @@ class _Objective:
             coord.save_trial_cv(self.settings.trial_dir, trial.study.study_name, trial.number, cv)
         # warm cost: what the trial took beyond encoding rows no cache held yet, so a later
         # trial of this head is not declined for an encoding it will not repeat
-        warm = max(cv.seconds.get("fit", 0.0), time.perf_counter() - started - encode)
+        warm = max(cv.seconds.get("fit", 0.0), time.perf_counter() - ran - encode)
         self.costs.record(spec.fusion.name, warm)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         values = self._values(cv)
