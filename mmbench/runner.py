@@ -169,7 +169,9 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
         scored = search_job(ctx, start, reserve_s=reserve)
     else:
         scored = [_single(ctx)]
-    report, files, ablation_s = None, {}, None
+    report: Any = None
+    files: dict[str, Path] = {}
+    ablation_s: float | None = None
     if ablates and scored:
         deadline = NO_DEADLINE
         if timeout:  # the last TAIL_RESERVE is for writing the files and tracking them
@@ -254,10 +256,11 @@ def _members_cost(ctx: JobContext, ensemble: Any) -> dict[str, float]:
     prediction milliseconds per row added up (every member predicts every row)."""
     from mmbench.jobs import predict_cost
 
-    cvs = [ctx.trial_results.get(m.trial) for m in ensemble.members]
-    if not cvs or any(cv is None for cv in cvs):
+    known = [ctx.trial_results.get(m.trial) for m in ensemble.members]
+    cvs = [cv for cv in known if cv is not None]
+    if not cvs or len(cvs) < len(known):
         return {}
-    cost = {"total": sum(cv.seconds.get("total", 0.0) for cv in cvs)}
+    cost: dict[str, float] = {"total": sum(cv.seconds.get("total", 0.0) for cv in cvs)}
     predict = [predict_cost(cv).get("predict_ms_per_row") for cv in cvs]
     if all(p is not None for p in predict):
         cost["predict_ms_per_row"] = float(sum(p for p in predict if p is not None))

@@ -121,10 +121,10 @@ def history_svg(points: Sequence[TrialPoint], higher_is_better: bool, metric: st
                 label = f"declined ({len(mine)}), no fold ran"
                 ax.plot(xs, ys, marker, color=color, label=label, ms=12, mew=2, transform=bottom)
             continue
-        mine = [p for p in points if p.state == state and p.value is not None]
-        if mine:
-            xs, ys = [p.number for p in mine], [p.value for p in mine]
-            ax.scatter(xs, ys, marker=marker, color=color, label=f"{state} ({len(mine)})")
+        scored = [(p.number, p.value) for p in points if p.state == state and p.value is not None]
+        if scored:
+            xs, values = [n for n, _ in scored], [v for _, v in scored]
+            ax.scatter(xs, values, marker=marker, color=color, label=f"{state} ({len(scored)})")
     best, xs, ys = None, [], []
     for p in points:
         better = p.value is not None and (

@@ -9,6 +9,7 @@ tracking failure is reported through ``warn`` and never costs a result file.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -227,7 +228,7 @@ class JobTracker:
                 metrics={
                     "budget.wall_s": budget.wall_s,
                     "budget.trials_run": budget.trials_run,
-                    "budget.ablation_s": budget.ablation_s,
+                    "budget.ablation_s": budget.ablation_s or math.nan,  # NaN: not logged
                 },
                 tags={"mmbench.budget.timeout_s": budget.timeout_s},
             )
