@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, emit, table
 
 
 def main() -> int:
@@ -48,25 +48,32 @@ def main() -> int:
     if done.returncode != 0:
         print(done.stdout, done.stderr, sep="\n")
         return done.returncode
-    rows = []
+    rows, walls = [], []
     for path in sorted((scratch / "results").glob("*/*/search.json")):
-        budget = json.loads(path.read_text())["budget"]
-        rows.append((path.parent.name, budget))
-    print(f"`{' '.join(cmd[1:])}` in {scratch}")
-    print(
-        "| dataset | budget s | process wall s | job wall s | search s | final s | ablation s "
-        "(reserved) | subsets cut | outside the job s |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, b in rows:
-        print(
-            f"| {name} | {b['timeout_s']:g} | {wall:.1f} | {b['wall_s']:.1f} | {b['search_s']:.1f} "
-            f"| {b['final_s']:.1f} | {b['ablation_s'] or 0:.1f} ({b['ablation_reserved_s'] or 0:.0f}) "
-            f"| {b['ablation_skipped']} | {wall - b['wall_s']:.1f} |"
+        b = json.loads(path.read_text())["budget"]
+        walls.append(b["wall_s"])
+        rows.append(
+            [
+                path.parent.name,
+                f"{b['timeout_s']:g}",
+                f"{b['wall_s']:.1f}",
+                f"{b['search_s']:.1f}",
+                f"{b['final_s']:.1f}",
+                f"{b['ablation_s'] or 0:.1f} ({b['ablation_reserved_s'] or 0:.0f})",
+                str(b["ablation_skipped"]),
+            ]
         )
     limit = 1.1 * args.timeout * max(1, len(rows))
     verdict = "PASS" if wall <= limit else "FAIL"
-    print(f"{verdict}: {wall:.1f} s wall ≤ 1.1 × budget = {limit:.0f} s")
+    header = ["dataset", "budget s", "job wall s", "search s (from loading)", "final s"]
+    header += ["ablation s (reserved)", "subsets not run"]
+    body = (
+        f"`mmbench {' '.join(cmd[1:])}`, cold feature cache: {wall:.1f} s for the whole "
+        f"command; {wall - sum(walls):.1f} s of it outside the job (start-up, writing, MLflow).\n\n"
+        + table(header, rows)
+        + f"\n\n{verdict}: {wall:.1f} s wall ≤ 1.1 × budget = {limit:.0f} s"
+    )
+    emit("budget_wall", "One budget for the whole job, ablation included", body)
     return 0 if verdict == "PASS" else 1
 
 

@@ -181,8 +181,9 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
         report, files = _ablate(ctx, scored[0], deadline)
         ablation_s = time.perf_counter() - began
     wall = time.perf_counter() - start
+    skipped = len(report.skipped) if report is not None else _planned(ctx, scored, ablation_s)
     for item in scored:
-        item.budget = _with_ablation(item.budget, wall, ablation_s, reserve, report)
+        item.budget = _with_ablation(item.budget, wall, ablation_s, reserve, skipped)
     outcomes = []
     for i, item in enumerate(scored):
         ablation = (report, files) if i == 0 else (None, {})
@@ -190,8 +191,17 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
     return outcomes
 
 
+def _planned(ctx: JobContext, scored: list[Scored], ablation_s: float | None) -> int:
+    """Subsets of an ablation that was tried but wrote no report (none of them counted)."""
+    from mmbench.ablation import plan_subsets
+
+    if ablation_s is None or len(scored[0].cv.modalities) < 2:
+        return 0
+    return len(plan_subsets(scored[0].cv.modalities, ctx.spec.ablation.max_subset_modalities))
+
+
 def _with_ablation(
-    budget: Any, wall: float, ablation_s: float | None, reserve: float, report: Any
+    budget: Any, wall: float, ablation_s: float | None, reserve: float, skipped: int
 ) -> Any:
     """The search's budget summary with the whole job's wall time and the ablation's share."""
     if budget is None:
@@ -201,7 +211,7 @@ def _with_ablation(
             "wall_s": wall,
             "ablation_s": ablation_s,
             "ablation_reserved_s": reserve if ablation_s is not None else None,
-            "ablation_skipped": len(report.skipped) if report is not None else 0,
+            "ablation_skipped": skipped,
         }
     )
 
