@@ -193,12 +193,14 @@ def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
 def _quiet_library_progress() -> None:
     """mmbench shows its own progress; the datasets library's per-split bars and transformers'
     weight-loading bar only add noise."""
-    import os
-
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers loads
+    try:  # ~0.3 s; hub downloads keep their bars
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()
 
 
 def print_summary(outcomes: list[Any]) -> None:
