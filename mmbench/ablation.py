@@ -27,6 +27,7 @@ import contextlib
 import itertools
 import math
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmbench._io import write_json_atomic
+from mmbench.budget import NO_DEADLINE, Deadline, DeadlineReached
 from mmbench.config import PipelineSpec
 from mmbench.evaluation import METRICS, Fold, chance_level, mean_std
 from mmbench.results import AblationKind, AblationReport, AblationRow
@@ -141,6 +143,8 @@ def run_ablation(
     primary: str = "f1_macro",
     max_subset_modalities: int = 5,
     progress: ProgressFn | None = None,
+    deadline: Deadline = NO_DEADLINE,
+    pipeline_name: str | None = None,
 ) -> AblationReport:
     """Cross-validate ``spec`` on subsets of the table's modalities and attribute the score.
 
@@ -150,6 +154,11 @@ def run_ablation(
     ``folds`` as given, so pass the folds of the main run to make the full row reproduce it.
     Pass the run's feature cache so that subsets reuse the features already computed instead of
     re-encoding; without one (or with a disabled one) a temporary cache lives for this call.
+
+    ``deadline`` bounds the ablation: subsets it cuts (or declines, when rows already run say
+    it would not fit in the time left, :func:`expected_seconds`) are listed in
+    :attr:`AblationReport.skipped`, and
+    Shapley values then need every subset; the full set not fitting is an error.
     """
     from mmbench.cache import FeatureCache
 
@@ -159,9 +168,11 @@ def run_ablation(
     with contextlib.ExitStack() as stack:
         if cache is None or not cache.enabled:
             cache = FeatureCache(stack.enter_context(tempfile.TemporaryDirectory()))
-        rows, full_cv = _run_plan(table, spec, folds, plan, cache, progress)
+        rows, full_cv, skipped = _run_plan(table, spec, folds, plan, cache, progress, deadline)
     chance = [chance_level(primary, table.labels[f.valid], table.n_classes) for f in folds]
-    return build_report(table.name, spec, metric, modalities, folds, chance, rows, full_cv)
+    report = build_report(table.name, spec, metric, modalities, folds, chance, rows, full_cv)
+    report.skipped, report.pipeline_name = skipped, pipeline_name
+    return report
 
 
 def _run_plan(
@@ -171,26 +182,58 @@ def _run_plan(
     plan: list[tuple[tuple[str, ...], AblationKind]],
     cache: FeatureCache,
     progress: ProgressFn | None,
-) -> tuple[list[AblationRow], CVResult]:
+    deadline: Deadline = NO_DEADLINE,
+) -> tuple[list[AblationRow], CVResult, list[str]]:
+    """Rows of the subsets run in plan order, the full set's CV, and the labels of the subsets
+    the deadline cut or declined."""
     from mmbench.pipeline import evaluate_pipeline
 
     rows: list[AblationRow] = []
+    walls: list[float] = []  # each row's wall seconds: what the next one is expected to take
+    skipped: list[str] = []
     full_cv: CVResult | None = None
     for done, (subset, kind) in enumerate(plan, start=1):
-        cv = evaluate_pipeline(
-            table,
-            spec,
-            folds,
-            modalities=list(subset),
-            cache=cache,
-            test_time_missing=kind == "full",
-        )
-        full_cv = cv if kind == "full" else full_cv
-        rows.append(row_from_cv(subset, kind, cv))
+        cv = None
+        if deadline.remaining() > expected_seconds(rows, walls, len(subset)):
+            started = time.perf_counter()
+            try:
+                cv = evaluate_pipeline(
+                    table,
+                    spec,
+                    folds,
+                    modalities=list(subset),
+                    cache=cache,
+                    test_time_missing=kind == "full",
+                    deadline=deadline,
+                )
+            except DeadlineReached:
+                cv = None
+        if cv is None:
+            if kind == "full":
+                raise DeadlineReached("the time budget ran out before the full set was scored")
+            skipped.append("+".join(subset))
+        else:
+            full_cv = cv if kind == "full" else full_cv
+            rows.append(row_from_cv(subset, kind, cv))
+            walls.append(time.perf_counter() - started)
         if progress is not None:
-            progress(rows[-1].label, done, len(plan))
+            progress("+".join(subset), done, len(plan))
     assert full_cv is not None, "the plan always starts with the full set"
-    return rows, full_cv
+    return rows, full_cv, skipped
+
+
+def expected_seconds(rows: Sequence[AblationRow], walls: Sequence[float], size: int) -> float:
+    """Wall seconds a subset of ``size`` modalities should take, from the rows already run
+    (``walls[i]`` is ``rows[i]``'s): the slowest of that size (cautious, like
+    :class:`~mmbench.budget.CostModel`), else the quickest larger one other than the full set
+    (fewer modalities cost no more); 0 before any row."""
+    same = [w for r, w in zip(rows, walls, strict=True) if len(r.modalities) == size]
+    if same:
+        return max(same)
+    larger = [
+        w for r, w in zip(rows, walls, strict=True) if len(r.modalities) > size and r.kind != "full"
+    ]
+    return min(larger, default=0.0)
 
 
 def plan_subsets(
@@ -198,14 +241,17 @@ def plan_subsets(
 ) -> list[tuple[tuple[str, ...], AblationKind]]:
     """(subset, kind) pairs to evaluate, full set first so that it fills the feature cache.
 
-    Subsets keep the table's canonical modality order, so the full row is exactly the normal run.
+    Then each leave-one-out and single-modality subset, then (few modalities) the other subsets,
+    largest first: a deadline that cuts the plan short keeps the most telling rows. Subsets keep
+    the table's canonical modality order, so the full row is exactly the normal run.
     """
     n = len(modalities)
+    loo = [tuple(m for m in modalities if m != left) for left in modalities] if n > 2 else []
+    first = [tuple(modalities), *loo, *((m,) for m in modalities)]
+    rest = []
     if n <= max_subset_modalities:
-        subsets = [c for size in range(n, 0, -1) for c in itertools.combinations(modalities, size)]
-    else:
-        loo = [tuple(m for m in modalities if m != left) for left in modalities]
-        subsets = [tuple(modalities), *loo, *((m,) for m in modalities)]
+        rest = [c for size in range(n - 2, 1, -1) for c in itertools.combinations(modalities, size)]
+    subsets = list(dict.fromkeys([*first, *rest]))
     return [(s, subset_kind(s, n)) for s in subsets]
 
 
@@ -251,8 +297,9 @@ def build_report(
     leave_one_out = {}
     if len(modalities) > 1:
         for m in modalities:
-            without = np.asarray(by_set[frozenset(modalities) - {m}], dtype=float)
-            leave_one_out[m] = mean_std(sign * (full - without))
+            left_out = by_set.get(frozenset(modalities) - {m})
+            if left_out is not None:  # None: cut by the deadline
+                leave_one_out[m] = mean_std(sign * (full - np.asarray(left_out, dtype=float)))
     return AblationReport(
         dataset=dataset,
         primary=metric.name,
@@ -298,8 +345,13 @@ def render_markdown(report: AblationReport) -> str:
     """Human-readable report: subset table, attribution table, how to read them."""
     label = METRICS.get(report.primary).label
     direction = "higher" if report.higher_is_better else "lower"
+    from mmbench.identity import describe
+
+    of = f" — pipeline {report.pipeline_name}" if report.pipeline_name else ""
     lines = [
-        f"# Modality ablation: {report.dataset}",
+        f"# Modality ablation: {report.dataset}{of}",
+        "",
+        f"Ablated pipeline: {describe(report.pipeline)}",
         "",
         f"Primary metric: {label} ({direction} is better), {len(report.fold_keys)} shared folds; "
         f"chance level {np.mean(report.chance):.3f}.",
@@ -329,7 +381,12 @@ def render_markdown(report: AblationReport) -> str:
         "(empty set = chance), mean ± std across folds; they sum to full − chance. Drops are "
         "positive when removing the modality makes the score worse.",
     ]
-    if report.shapley is None:
+    if report.skipped:
+        lines.append(
+            f"Not run within the job's time budget: {', '.join(report.skipped)}"
+            + (" (so no Shapley values)." if report.shapley is None else ".")
+        )
+    elif report.shapley is None:
         lines.append("Shapley values were skipped: too many modalities to run every subset.")
     return "\n".join(lines) + "\n"
 
@@ -353,7 +410,8 @@ def plot_report(report: AblationReport, path: Path) -> Path:
     _bars(left, mods, values, "mean", "std", "tab:blue")
     _bars(right, mods, [report.robustness.get(m, {}) for m in mods], "drop", "drop_std", "tab:red")
     right.set_title(f"drop when missing at test time ({label})")
-    fig.suptitle(f"{report.dataset}: modality ablation ({len(report.fold_keys)} folds)")
+    of = f" of {report.pipeline_name}" if report.pipeline_name else ""
+    fig.suptitle(f"{report.dataset}: modality ablation{of} ({len(report.fold_keys)} folds)")
     fig.savefig(path, dpi=120)
     return path
 

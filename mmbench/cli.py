@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run a named reference pipeline instead of the suite's own (repeatable): "
-        "early-fusion-mlp, xgboost-early-fusion, late-fusion-mlp, single-best-modality",
+        "early-fusion-mlp, xgboost-early-fusion, late-fusion-mlp, single-best-modality; or a "
+        "peer tool on the same folds: tfidf-xgboost, autogluon (needs mmbench[peers])",
     )
     run.add_argument("--mirror", help=MIRROR_HELP)
     run.add_argument(
@@ -241,15 +242,23 @@ def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
 
 
 def _quiet_library_progress() -> None:
-    """mmbench shows its own progress; the datasets library's per-split bars only add noise."""
+    """mmbench shows its own progress; the datasets library's per-split bars and transformers'
+    weight-loading bar only add noise."""
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()
+    try:  # ~0.3 s; hub downloads keep their bars
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()
 
 
 def print_summary(outcomes: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from mmbench.identity import identify
 
     if not outcomes:  # a worker whose studies another process finalizes
         print("no result file written here: the process that ends each study writes them")
@@ -266,7 +275,7 @@ def print_summary(outcomes: list[Any]) -> None:
         name, mean, std = r.primary()
         table.add_row(
             o.name,
-            r.pipeline_name,
+            f"{r.pipeline_name}: {identify(r).short}",
             name,
             f"{mean:.3f} ± {std:.3f}",
             f"{r.chance.get(name, float('nan')):.3f}",
@@ -275,13 +284,16 @@ def print_summary(outcomes: list[Any]) -> None:
         )
     console = Console()
     console.print(table)
+    seen = set()  # a job's warnings are on each of its outcomes (search and ensemble)
     for o in outcomes:
         if o.path is not None:
             console.print(f"{o.name}: result file {o.path}")
         if o.error:
             console.print(f"[red]{o.name}: {o.error}[/]")
         for w in o.warnings:
-            console.print(f"[yellow]warning: {o.name}: {w}[/]")
+            if (o.name, w) not in seen:
+                console.print(f"[yellow]warning: {o.name}: {w}[/]")
+            seen.add((o.name, w))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -582,10 +594,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise MMBenchError(f"no completed trials for suite {suite.name!r} in {storage}")
     table = Table(title=f"best trials: {suite.name}", title_justify="left")
     for col in ("study", "#", "trial", "value", "params", "trials by state"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        params = ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items())
-        states = ", ".join(f"{k} {v}" for k, v in r["states"].items())
+        table.add_column(col, overflow="fold", min_width=24 if col == "params" else None)
+    for r in rows:  # one parameter, one state per line: no wrapping inside a value at 80 columns
+        params = "\n".join(f"{k}={_short(v)}" for k, v in r["params"].items())
+        states = "\n".join(f"{k} {v}" for k, v in r["states"].items())
         table.add_row(
             r["study"],
             str(r["rank"]),

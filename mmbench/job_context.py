@@ -85,6 +85,8 @@ class JobContext:
     warnings: list[str] = field(default_factory=list)
     trial_results: dict[int, Any] = field(default_factory=dict)
     """CV result of every completed trial of the study that is known (for the ensemble)."""
+    started: float | None = None
+    """``perf_counter`` when the dataset began loading: the first job's clock starts there."""
 
     def begin(self, reference: str | None) -> None:
         """Reset per-job state and, when tracking, open the job's parent MLflow run."""
@@ -94,11 +96,12 @@ class JobContext:
             return
         from mmbench.device import resolve_device
         from mmbench.tracking import JobInfo
+        from mmbench.tracking.naming import job_run_name
 
         info = JobInfo(
             suite=self.suite.name,
             dataset=self.spec.name,
-            label=self.spec.name if reference is None else f"{self.spec.name}/{reference}",
+            label=job_run_name(self.spec.name, reference, searches=self.searches()),
             kind="study" if reference is None else "reference",
             seed=self.suite.seed,
             fingerprint=self.table.fingerprint,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mmbench.errors import MMBenchError
 from mmbench.results import (
     AblationSummary,
+    ClassMetrics,
     Curve,
     Diagnostics,
     RunResult,
@@ -92,12 +93,18 @@ def build_result(
             for f in cv.folds
         ],
         test_metrics=test_metrics,
-        durations={**cv.seconds, "wall": wall},
+        durations={**cv.seconds, **predict_cost(cv), "wall": wall},
         search=search,
         ablation=ablation,
         diagnostics=diagnostics(cv, table),
         provenance=provenance(str(resolve_device(_device(cv.spec)))),
     )
+
+
+def predict_cost(cv: Any) -> dict[str, float]:
+    """Mean milliseconds per predicted row over the folds that measured it."""
+    values = [f.info["predict_ms_per_row"] for f in cv.folds if "predict_ms_per_row" in f.info]
+    return {"predict_ms_per_row": sum(values) / len(values)} if values else {}
 
 
 CURVE_POINTS = 40
@@ -132,8 +139,31 @@ def diagnostics(cv: Any, table: MultiModalTable) -> Diagnostics | None:
         roc[name] = _curve(fpr, tpr, roc_auc_score(truth, p[:, c]))
         precision, recall, _ = precision_recall_curve(truth, p[:, c])
         pr[name] = _curve(recall[::-1], precision[::-1], average_precision_score(truth, p[:, c]))
-    matrix = confusion_matrix(y, p.argmax(axis=1), labels=list(range(n)))
-    return Diagnostics(classes=list(table.classes), confusion=matrix.tolist(), roc=roc, pr=pr)
+    predicted = p.argmax(axis=1)
+    matrix = confusion_matrix(y, predicted, labels=list(range(n)))
+    return Diagnostics(
+        classes=list(table.classes),
+        confusion=matrix.tolist(),
+        roc=roc,
+        pr=pr,
+        per_class=per_class(y, predicted, table.classes),
+    )
+
+
+def per_class(y: Any, predicted: Any, classes: list[str]) -> dict[str, ClassMetrics]:
+    """Precision, recall, F1 and support of each class for the arg-max decision (0 where a
+    class is never predicted, as scikit-learn's ``zero_division=0``)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(
+        y, predicted, labels=list(range(len(classes))), zero_division=0
+    )
+    return {
+        name: ClassMetrics(
+            precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(s[i])
+        )
+        for i, name in enumerate(classes)
+    }
 
 
 def _curve(x: Any, y: Any, area: float) -> Curve:
@@ -154,10 +184,11 @@ def search_history(study: Any) -> list[TrialPoint]:
     for t in study.get_trials(deepcopy=False):
         value = t.values[0] if t.values else None
         fusion = t.params.get("fusion") or (t.user_attrs.get("pipeline") or {}).get("fusion", {})
+        state = "declined" if t.user_attrs.get("declined") else t.state.name.lower()
         points.append(
             TrialPoint(
                 number=t.number,
-                state=t.state.name.lower(),
+                state=state,
                 value=value,
                 fusion=fusion if isinstance(fusion, str) else fusion.get("name"),
                 seconds=t.duration.total_seconds() if t.duration is not None else None,

@@ -42,12 +42,23 @@ CSV_COLUMNS = (
     "chance",
     "normalized",
     "n_datasets",
+    "description",
+    "encoders",
+    "head",
+    "members",
+    "fit_s",
+    "predict_ms_per_row",
+    "caveats",
 )
 
 
 @dataclass
 class Entry:
-    """One pipeline on one dataset."""
+    """One pipeline on one dataset: its score and what it is (see :mod:`mmbench.identity`).
+
+    A row that is not one of mmbench's own result files (a published reference score) fills
+    what it knows and leaves the rest empty.
+    """
 
     dataset: str
     pipeline: str
@@ -60,6 +71,16 @@ class Entry:
     rank: float = math.nan
     normalized: float = math.nan
     failed_folds: int = 0
+    description: str = ""
+    """What the pipeline is: head and encoders, or an ensemble's members."""
+    short: str = ""
+    """The same in a few words, for the terminal."""
+    encoders: str = ""
+    head: str = ""
+    members: str = ""
+    caveats: list[str] = field(default_factory=list)
+    fit_s: float | None = None
+    predict_ms: float | None = None
 
 
 @dataclass
@@ -140,8 +161,11 @@ def normalized_score(score: float, chance: float, best: float) -> float:
 
 
 def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
+    from mmbench.identity import identify
+
     stats = r.metrics.get(metric, {})
     test = (r.test_metrics or {}).get(metric)
+    ident = identify(r)
     return Entry(
         dataset=r.dataset.name,
         pipeline=r.pipeline_name,
@@ -152,6 +176,14 @@ def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
         test=None if test is None else float(test),
         chance=float(r.chance.get(metric, math.nan)),
         failed_folds=sum(1 for f in r.folds if f.error),
+        description=ident.summary,
+        short=ident.short,
+        encoders=ident.encoders,
+        head=ident.head,
+        members=ident.members,
+        caveats=ident.caveats,
+        fit_s=ident.fit_s,
+        predict_ms=ident.predict_ms,
     )
 
 
@@ -222,31 +254,59 @@ def _score(e: Entry) -> str:
     return "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}"
 
 
-def dataset_rows(entries: list[Entry]) -> list[list[str]]:
-    """Cells of one dataset table: rank, pipeline, CV, test, chance, normalized, failed folds."""
+CAVEAT = "⚠"
+
+
+def dataset_rows(entries: list[Entry], short: bool = False) -> list[list[str]]:
+    """Cells of one dataset table: rank, pipeline (⚠ when it has caveats), what it is, CV,
+    test, chance, normalized, fit seconds, predict milliseconds per row, failed folds."""
     return [
         [
             _rank(e.rank),
-            e.pipeline,
+            e.pipeline + (f" {CAVEAT}" if e.caveats else ""),
+            e.short if short else e.description,
             _score(e),
             _num(e.test),
             _num(e.chance),
             _num(e.normalized),
+            _num(e.fit_s, 1),
+            _num(e.predict_ms, 3),
             str(e.failed_folds),
         ]
         for e in entries
     ]
 
 
+def caveat_lines(entries: list[Entry]) -> list[str]:
+    """``⚠ <pipeline>: <caveat>; <caveat>`` for each row that has caveats."""
+    return [f"{CAVEAT} {e.pipeline}: {'; '.join(e.caveats)}" for e in entries if e.caveats]
+
+
 DATASET_HEADER = [
     "rank",
     "pipeline",
+    "what it is",
     "CV mean ± std",
     "test",
     "chance",
     "normalized",
+    "fit s",
+    "predict ms/row",
     "failed folds",
 ]
+TERMINAL_HEADER = [
+    "rank",
+    "pipeline",
+    "what it is",
+    "CV mean ± std",
+    "test",
+    "chance",
+    "norm.",
+    "fit s",
+    "ms/row",
+    "failed",
+]
+""":data:`DATASET_HEADER` in a few letters, so a row fits 120 columns."""
 OVERALL_HEADER = ["pipeline", "mean rank", "mean normalized score", "datasets"]
 
 
@@ -282,7 +342,15 @@ def render_markdown(board: Leaderboard, title: bool = True) -> str:
         lines += ["", f"## {name} — {_metric_title(entries)}", ""]
         published = board.published.get(name, [])
         lines += _md_table(DATASET_HEADER, dataset_rows(entries) + published_cells(published))
+        notes = caveat_lines(entries)
+        lines += ["", *(f"- {n}" for n in notes)] if notes else []
         lines += published_notes(published)
+    if any(e.fit_s is not None for es in board.datasets.values() for e in es):
+        lines += [
+            "",
+            "fit s: encoding and fitting over the CV folds (an ensemble: its members' trials); "
+            "predict ms/row: prediction time per row (an ensemble: its members' sum).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -307,6 +375,13 @@ def render_csv(board: Leaderboard) -> str:
                     "chance": e.chance,
                     "normalized": e.normalized,
                     "n_datasets": 1,
+                    "description": e.description,
+                    "encoders": e.encoders,
+                    "head": e.head,
+                    "members": e.members,
+                    "fit_s": "" if e.fit_s is None else e.fit_s,
+                    "predict_ms_per_row": "" if e.predict_ms is None else e.predict_ms,
+                    "caveats": "; ".join(e.caveats),
                 }
             )
     for rows in board.published.values():
@@ -338,6 +413,7 @@ def render_csv(board: Leaderboard) -> str:
                 "chance": "",
                 "normalized": o.mean_normalized,
                 "n_datasets": o.n_datasets,
+                **{k: "" for k in CSV_COLUMNS[12:]},
             }
         )
     return buf.getvalue()
@@ -355,15 +431,30 @@ def render_rich(board: Leaderboard) -> list[Any]:
         overall.add_row(*row)
     tables.append(overall)
     for name, entries in board.datasets.items():
-        table = Table(title=f"{name}: {_metric_title(entries)}")
-        for col in DATASET_HEADER:
-            table.add_column(col, justify="left" if col == "pipeline" else "right")
-        for i, row in enumerate(dataset_rows(entries)):
-            table.add_row(*row, style="bold" if i == 0 else None)
-        for row in published_cells(board.published.get(name, [])):
-            table.add_row(*row, style="italic")
-        if board.published.get(name):
-            table.caption = "\n".join(published_notes(board.published[name]))
+        published = board.published.get(name, [])
+        notes = "\n".join([*caveat_lines(entries), *published_notes(published)]).strip()
+        table = Table(title=f"{name}: {_metric_title(entries)}", caption=notes or None)
+        rows = dataset_rows(entries, short=True)
+        extra = published_cells(published)
+        optional = ("test", "predict ms/row")  # left out when no row has one
+        keep = [
+            i
+            for i, col in enumerate(DATASET_HEADER)
+            if col not in optional or any(row[i] != "—" for row in rows + extra)
+        ]
+        for i in keep:
+            col = DATASET_HEADER[i]
+            table.add_column(
+                TERMINAL_HEADER[i],
+                justify="left" if col in ("pipeline", "what it is") else "right",
+                min_width={"what it is": 24}.get(col),
+                no_wrap=col == "CV mean ± std",
+                overflow="fold",
+            )
+        for n, row in enumerate(rows):
+            table.add_row(*(row[i] for i in keep), style="bold" if n == 0 else None)
+        for row in extra:
+            table.add_row(*(row[i] for i in keep), style="italic")
         tables.append(table)
     return tables
 
@@ -468,12 +559,17 @@ def published_rows(suite: Suite, board: Leaderboard | None = None) -> dict[str, 
 
 def published_cells(rows: list[PublishedRow]) -> list[list[str]]:
     """Comparable published scores as rows of a dataset table: held-out column only."""
-    blank = "—"
-    return [
-        ["published", p.label, blank, _num(p.value), blank, blank, blank]
-        for p in rows
-        if p.comparable
-    ]
+    out = []
+    for p in rows:
+        if not p.comparable:
+            continue
+        cells = dict.fromkeys(DATASET_HEADER, "—")
+        cells.update(
+            {"rank": "published", "pipeline": p.label, "what it is": "published, not measured here"}
+        )
+        cells["test"] = _num(p.value)
+        out.append([cells[c] for c in DATASET_HEADER])
+    return out
 
 
 def published_notes(rows: list[PublishedRow]) -> list[str]:

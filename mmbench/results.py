@@ -31,11 +31,15 @@ from mmbench.config import PeerSpec, PipelineSpec
 from mmbench.errors import MMBenchError
 from mmbench.suite import Protocol
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-"""Version 2 added ``diagnostics`` and ``search.history`` (both optional): version 1 files read
-as they are, without them."""
-ABLATION_SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+"""Version 2 added ``diagnostics`` and ``search.history``; version 3 added per-class metrics
+(``diagnostics.per_class``), the ablation's time in ``budget`` and ``durations``, and fit and
+predict seconds in ``durations`` (all optional): older files read as they are, without them."""
+ABLATION_SCHEMA_VERSION = 2
+ABLATION_READABLE_VERSIONS = (1, 2)
+"""Version 2 added ``pipeline_name`` (which pipeline was ablated) and ``skipped`` (subsets the
+budget cut); version 1 reports read without them."""
 SCORE_PACKAGES = (
     "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "torch", "torchvision", "timm",
     "pillow", "librosa", "soundfile", "sentence-transformers", "transformers", "tokenizers",
@@ -91,7 +95,7 @@ class TrialPoint(_Model):
     number: int
     state: str
     value: float | None
-    """Optuna's value (a pruned trial's is its last reported fold's score)."""
+    """Optuna's value (a pruned trial's is its last reported fold's score; none when declined)."""
     fusion: str | None = None
     seconds: float | None = None
 
@@ -117,12 +121,14 @@ class BudgetSummary(_Model):
     """The job's wall-clock contract: what it was given and what it used."""
 
     timeout_s: float | None
-    """The dataset's ``budget.timeout_s`` (search, final model and test scoring together)."""
+    """The dataset's ``budget.timeout_s``: search, final model, test scoring and ablation."""
     wall_s: float
-    """Seconds from the job's start to its test score (before writing and tracking)."""
+    """Seconds from the job's start (the dataset's loading, for its first job) to the end of
+    its last step (the ablation when there is one; before writing and tracking)."""
     search_s: float
-    """Seconds the study searched: this process's search, or, when longer, the time in which
-    any worker ran a trial (workers, resumed sessions)."""
+    """From the job's start (loading included for a dataset's first job) to the search's end;
+    or, when longer, the time in which any worker ran a trial of the study (workers, resumed
+    sessions: a parent that only finalizes)."""
     final_s: float
     """Refitting the final model(s) and scoring the held-out rows."""
     trials_run: int
@@ -131,6 +137,12 @@ class BudgetSummary(_Model):
     """Trials stopped or declined because of the deadline (recorded with their reason)."""
     trial_s: float | None = None
     """The trials' seconds added up over workers (``search_s`` is the span they covered)."""
+    ablation_s: float | None = None
+    """Seconds the modality ablation took (schema 3; None: no ablation or an older file)."""
+    ablation_reserved_s: float | None = None
+    """Seconds of ``timeout_s`` the search left for the ablation (``ablation.budget_share``)."""
+    ablation_skipped: int = 0
+    """Ablation subsets the deadline cut or declined."""
 
 
 class EnsembleMember(_Model):
@@ -165,6 +177,15 @@ class Curve(_Model):
     area: float
 
 
+class ClassMetrics(_Model):
+    """One class's out-of-fold precision, recall, F1 and support (rows of that class)."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
 class Diagnostics(_Model):
     """Out-of-fold confusion matrix and one-vs-rest ROC and precision-recall curves, so a report
     can draw them from the result file alone (schema 2)."""
@@ -176,6 +197,12 @@ class Diagnostics(_Model):
     """Class -> false-positive rate (x) vs true-positive rate (y), ROC-AUC as area."""
     pr: dict[str, Curve]
     """Class -> recall (x) vs precision (y), average precision as area."""
+    per_class: dict[str, ClassMetrics] | None = None
+    """Class -> precision, recall, F1 and support of the arg-max decision (schema 3)."""
+
+    def normalized_confusion(self) -> list[list[float]]:
+        """Each true class's row divided by its support: the share predicted as each class."""
+        return [[c / (sum(row) or 1) for c in row] for row in self.confusion]
 
 
 class TrackingIds(_Model):
@@ -236,6 +263,10 @@ class AblationReport(_Model):
     """Modality removed at test time -> mean/std of the primary metric and of its drop vs full."""
     pipeline: PipelineSpec
     """The pipeline that was ablated."""
+    pipeline_name: str | None = None
+    """The result file's pipeline this ablates (``default``, ``search``...; schema 2)."""
+    skipped: list[str] = Field(default_factory=list)
+    """Subsets not run because the job's time budget ran out (schema 2)."""
 
     def row(self, modalities: Sequence[str]) -> AblationRow:
         wanted = set(modalities)
@@ -352,7 +383,7 @@ class ResultLayout:
     """Where the files of one suite live under a results directory::
 
     <results>/<suite>/<dataset>/<pipeline>.json      one result file per job
-    <results>/<suite>/<dataset>/ablation/ablation.*  the ablation report (csv, json, md, png)
+    <results>/<suite>/<dataset>/ablation/<pipeline>/ablation.*  its ablation (csv, json, md, png)
     <results>/<suite>/<dataset>/models/<pipeline>.joblib   the refitted pipeline
     <results>/<suite>/<dataset>/runs/trials/<study>/trial-NNNNN.joblib   trials' CV results
     <results>/<suite>/optuna.db                      the suite's Optuna studies
@@ -370,8 +401,11 @@ class ResultLayout:
     def result_file(self, dataset: str, pipeline: str) -> Path:
         return self.root / dataset / f"{pipeline}.json"
 
-    def ablation_dir(self, dataset: str) -> Path:
-        return self.root / dataset / "ablation"
+    def ablation_dir(self, dataset: str, pipeline: str | None = None) -> Path:
+        """``<dataset>/ablation/<pipeline>/``: one set per ablated pipeline (without a
+        pipeline: the single folder of files written before ablations were keyed)."""
+        base = self.root / dataset / "ablation"
+        return base if pipeline is None else base / pipeline
 
     def trials_dir(self, dataset: str) -> Path:
         """Each completed trial's CV result, kept for the process that finalizes the study."""
@@ -447,7 +481,7 @@ def read_result(path: Path) -> RunResult:
 
 def read_ablation(path: Path) -> AblationReport:
     """An ``ablation.json`` written by :func:`mmbench.ablation.write_report`."""
-    return _read_versioned(path, AblationReport, "ablation report", (ABLATION_SCHEMA_VERSION,))
+    return _read_versioned(path, AblationReport, "ablation report", ABLATION_READABLE_VERSIONS)
 
 
 def _read_versioned(path: Path, model: type[M], what: str, versions: tuple[int, ...]) -> M:

@@ -30,6 +30,11 @@ from mmbench.suite import DatasetSpec, Suite
 
 __all__ = ["DatasetOutcome", "Reporter", "RunOptions", "run_dataset", "run_suite"]
 
+TAIL_RESERVE = 0.08
+"""Share of a job's ``timeout_s`` the ablation leaves for what follows it: the ablation's
+report files, the result files and their MLflow runs (pictures, plots of the study, model),
+about 10 s of a 120 s budget on 2 busy cores."""
+
 
 @dataclass
 class DatasetOutcome:
@@ -96,6 +101,7 @@ def run_dataset(
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
 
+    loading = time.perf_counter()  # the first job's budget includes loading its data
     reporter.info(f"[bold]{spec.name}[/]: loading {spec.source.describe()}")
     table = load_table(spec, suite.root, seed=suite.seed, progress=options.progress)
     reporter.info(
@@ -115,6 +121,7 @@ def run_dataset(
             (options.cache_dir or default_cache_dir()) if options.use_cache else None
         ),
         layout=ResultLayout(options.results_dir, suite.name),
+        started=loading,
     )
     outcomes = []
     jobs: list[str | None] = list(options.pipelines) or [None]
@@ -144,34 +151,91 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
     """Evaluate, (ablate), write each complete result once, then track it and attach the ids.
 
     A search job scores two candidates: the best trial (``search``) and the final ensemble
-    (``ensemble``); other jobs score one.
+    (``ensemble``); other jobs score one. The job's ``timeout_s`` covers the ablation too: a
+    search leaves ``ablation.budget_share`` of it for the ablation, which then runs until
+    :data:`TAIL_RESERVE` before the job's deadline; every wall time written is the whole job's,
+    from loading the data (first job) to the end of the ablation.
     """
-    start = time.perf_counter()
+    from mmbench.budget import NO_DEADLINE, Deadline
+
+    start = ctx.started if ctx.started is not None else time.perf_counter()
+    ctx.started = None  # a later job on the same data starts its own clock
+    timeout = ctx.options.timeout or ctx.spec.budget.timeout_s
+    ablates = ctx.ablates(reference)
+    reserve = ctx.spec.ablation.budget_share * timeout if ablates and timeout else 0.0
     if reference is not None:
         scored = [_reference(ctx, reference)]
     elif ctx.searches():
         from mmbench.study_job import search_job
 
-        scored = search_job(ctx, start)
+        scored = search_job(ctx, start, reserve_s=reserve)
     else:
         scored = [_single(ctx)]
-    wall = time.perf_counter() - start  # the job's own time; ablations are reported apart
+    report: Any = None
+    files: dict[str, Path] = {}
+    ablation_s: float | None = None
+    if ablates and scored:
+        deadline = NO_DEADLINE
+        if timeout:  # the last TAIL_RESERVE is for writing the files and tracking them
+            left = timeout * (1 - TAIL_RESERVE) - (time.perf_counter() - start)
+            deadline = Deadline.after(left)
+        began = time.perf_counter()
+        report, files = _ablate(ctx, scored[0], deadline)
+        ablation_s = time.perf_counter() - began
+    wall = time.perf_counter() - start
+    skipped = len(report.skipped) if report is not None else _planned(ctx, scored, ablation_s)
+    for item in scored:
+        item.budget = _with_ablation(item.budget, wall, ablation_s, reserve, skipped)
     outcomes = []
     for i, item in enumerate(scored):
-        ablate = i == 0 and ctx.ablates(reference)
+        ablation = (report, files) if i == 0 else (None, {})
         final = reference is None and i == len(scored) - 1  # the ensemble, else the one pipeline
-        outcomes.append(_record(ctx, item, wall, ablate, final))
+        outcomes.append(_record(ctx, item, wall, ablation, ablation_s, final))
     return outcomes
 
 
+def _planned(ctx: JobContext, scored: list[Scored], ablation_s: float | None) -> int:
+    """Subsets of an ablation that was tried but wrote no report (none of them counted)."""
+    from mmbench.ablation import plan_subsets
+
+    if ablation_s is None or len(scored[0].cv.modalities) < 2:
+        return 0
+    return len(plan_subsets(scored[0].cv.modalities, ctx.spec.ablation.max_subset_modalities))
+
+
+def _with_ablation(
+    budget: Any, wall: float, ablation_s: float | None, reserve: float, skipped: int
+) -> Any:
+    """The search's budget summary with the whole job's wall time and the ablation's share.
+
+    The wall is this process's, or the study's (its search span, as :mod:`mmbench.study_job`
+    counts it across workers and sessions, plus the final phase and the ablation) when that
+    is longer: a parent that only finalizes what its workers searched."""
+    if budget is None:
+        return None
+    return budget.model_copy(
+        update={
+            "wall_s": max(wall, budget.wall_s + (ablation_s or 0.0)),
+            "ablation_s": ablation_s,
+            "ablation_reserved_s": reserve if ablation_s is not None else None,
+            "ablation_skipped": skipped,
+        }
+    )
+
+
 def _record(
-    ctx: JobContext, item: Scored, wall: float, ablate: bool, final: bool = False
+    ctx: JobContext,
+    item: Scored,
+    wall: float,
+    ablation: tuple[Any, dict[str, Path]],
+    ablation_s: float | None,
+    final: bool = False,
 ) -> DatasetOutcome:
     from mmbench.jobs import build_result
     from mmbench.results import AblationSummary
 
     spec = ctx.spec
-    report, files = _ablate(ctx, item.cv) if ablate else (None, {})
+    report, files = ablation
     result = build_result(
         ctx.suite,
         spec,
@@ -183,6 +247,10 @@ def _record(
         test_metrics=item.test_metrics,
         ablation=AblationSummary.of(report, files) if report is not None else None,
     )
+    if ablation_s is not None:
+        result.durations["ablation"] = ablation_s
+    if item.ensemble is not None:
+        result.durations.update(_members_cost(ctx, item.ensemble))
     result.budget, result.ensemble = item.budget, item.ensemble
     try:
         path = ctx.layout.write(result)
@@ -206,6 +274,22 @@ def _record(
     ctx.model_path = item.model_path
     outcome.result = _track(ctx, result, path, item.cv, report, files, final)
     return outcome
+
+
+def _members_cost(ctx: JobContext, ensemble: Any) -> dict[str, float]:
+    """An ensemble's CV cost: its members' trials' encode and fit seconds, and their
+    prediction milliseconds per row added up (every member predicts every row)."""
+    from mmbench.jobs import predict_cost
+
+    known = [ctx.trial_results.get(m.trial) for m in ensemble.members]
+    cvs = [cv for cv in known if cv is not None]
+    if not cvs or len(cvs) < len(known):
+        return {}
+    cost: dict[str, float] = {"total": sum(cv.seconds.get("total", 0.0) for cv in cvs)}
+    predict = [predict_cost(cv).get("predict_ms_per_row") for cv in cvs]
+    if all(p is not None for p in predict):
+        cost["predict_ms_per_row"] = float(sum(p for p in predict if p is not None))
+    return cost
 
 
 def _track(
@@ -303,13 +387,15 @@ def _peer(ctx: JobContext, name: str) -> Scored:
     return item
 
 
-def _ablate(ctx: JobContext, cv: Any) -> tuple[Any, dict[str, Path]]:
-    """Modality ablations of the chosen pipeline, written to the layout's ablation folder.
+def _ablate(ctx: JobContext, item: Scored, deadline: Any) -> tuple[Any, dict[str, Path]]:
+    """Modality ablations of the chosen pipeline until ``deadline``, written to the layout's
+    ablation folder of that pipeline.
 
     A failed ablation is a warning: the job's own result is still written.
     """
     from mmbench.ablation import run_ablation, write_report
 
+    cv = item.cv
     if len(cv.modalities) < 2:
         ctx.warn("ablation skipped: the pipeline uses a single modality")
         return None, {}
@@ -317,7 +403,7 @@ def _ablate(ctx: JobContext, cv: Any) -> tuple[Any, dict[str, Path]]:
     limit = ctx.spec.ablation.max_subset_modalities
     total = 2**n - 1 if n <= limit else 2 * n + 1
     try:
-        with ctx.reporter.task(f"{ctx.spec.name}: ablations", total) as advance:
+        with ctx.reporter.task(f"{ctx.spec.name}: ablations of {item.name}", total) as advance:
             report = run_ablation(
                 ctx.table,
                 cv.spec,
@@ -326,10 +412,18 @@ def _ablate(ctx: JobContext, cv: Any) -> tuple[Any, dict[str, Path]]:
                 primary=ctx.spec.protocol.primary_metric,
                 max_subset_modalities=limit,
                 progress=lambda label, done, total: advance(label),
+                deadline=deadline,
+                pipeline_name=item.name,
             )
     except MMBenchError as exc:
         ctx.warn(f"ablation failed (the result is still written): {exc}")
         return None, {}
-    files = write_report(report, ctx.layout.ablation_dir(ctx.spec.name))
+    if report.skipped:
+        ctx.warn(
+            f"ablation: {len(report.skipped)} of {total} subsets not run within the time budget"
+            f" ({', '.join(report.skipped)})"
+            + ("; no Shapley values" if report.shapley is None and n <= limit else "")
+        )
+    files = write_report(report, ctx.layout.ablation_dir(ctx.spec.name, item.name))
     ctx.reporter.info(f"{ctx.spec.name}: ablation table {files['md']}")
     return report, files

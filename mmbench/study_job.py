@@ -17,17 +17,20 @@ FINAL_RESERVE = 0.2
 """Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
 
 
-def search_job(ctx: JobContext, start: float) -> list[Scored]:
+def search_job(ctx: JobContext, start: float, reserve_s: float = 0.0) -> list[Scored]:
     """Search within the budget, then build the final ensemble and score both on held-out rows.
 
     ``timeout_s`` bounds the whole job: the search stops :data:`FINAL_RESERVE` of it early
     (trials check the deadline between folds, epochs and boosting rounds), and the final phase
-    refits ensemble members only while they fit before the job's deadline.
+    refits ensemble members only while they fit before the job's deadline. ``reserve_s`` is
+    kept at the end of the budget for what the runner does next (the modality ablation).
     """
     from mmbench.budget import NO_DEADLINE, Deadline
 
     timeout = ctx.options.timeout or ctx.spec.budget.timeout_s
-    deadline = Deadline.after(None if timeout is None else timeout - (time.perf_counter() - start))
+    deadline = Deadline.after(
+        None if timeout is None else timeout - reserve_s - (time.perf_counter() - start)
+    )
     search_deadline = NO_DEADLINE if timeout is None else deadline.earlier(FINAL_RESERVE * timeout)
     best, outcome = _search(ctx, search_deadline)
     if best is None:  # another worker (or the parent process) finalizes the study

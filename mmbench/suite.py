@@ -50,6 +50,13 @@ class Ablation(StrictModel):
 
     enabled: bool = False
     max_subset_modalities: int = Field(5, ge=1, description="every subset up to this many")
+    budget_share: float = Field(
+        0.25,
+        ge=0.0,
+        lt=1.0,
+        description="share of a search's timeout_s kept for the ablation (it also gets what "
+        "the search and final model leave); the job's timeout_s covers the ablation",
+    )
 
     @model_validator(mode="before")
     @classmethod

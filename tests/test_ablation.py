@@ -89,10 +89,13 @@ def test_report_attribution_from_crafted_scores(tmp_path: Path) -> None:
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     assert read_ablation(paths["json"]) == report
     data = json.loads(paths["json"].read_text())
-    assert data["schema_version"] == 1 and data["rows"][0]["modalities"] == ["image", "text"]
+    assert data["schema_version"] == 2 and data["rows"][0]["modalities"] == ["image", "text"]
     assert data["pipeline"]["encoders"]["text"] == {"name": "tfidf", "options": {}}
-    paths["json"].write_text(json.dumps({**data, "schema_version": 2}))
-    with pytest.raises(MMBenchError, match="ablation report schema version 2"):
+    old = {k: v for k, v in data.items() if k not in ("pipeline_name", "skipped")}
+    paths["json"].write_text(json.dumps({**old, "schema_version": 1}))
+    assert read_ablation(paths["json"]).pipeline_name is None  # version 1 still reads
+    paths["json"].write_text(json.dumps({**data, "schema_version": 3}))
+    with pytest.raises(MMBenchError, match="ablation report schema version 3"):
         read_ablation(paths["json"])
 
 
@@ -174,3 +177,88 @@ def test_shapley_recovers_the_synthetic_ground_truth(tmp_path: Path) -> None:
         assert total == pytest.approx(full[i] - report.chance[i])
     assert report.leave_one_out["image"]["mean"] > 0.05
     assert report.robustness["image"]["drop"] > report.robustness["audio"]["drop"] + 0.05
+
+
+class _Countdown:
+    """A deadline that passes once ``stop`` is set (duck-types :class:`~mmbench.budget.Deadline`)."""
+
+    at = 0.0
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    def remaining(self) -> float:
+        return 0.0 if self.stop else 1e9
+
+    def expired(self) -> bool:
+        return self.stop
+
+    def check(self, what: str) -> None:
+        from mmbench.budget import DeadlineReached
+
+        if self.stop:
+            raise DeadlineReached(f"time budget reached during {what}")
+
+    def earlier(self, seconds: float) -> _Countdown:
+        return self
+
+
+def test_a_deadline_cuts_the_ablation_keeping_the_most_telling_rows(tmp_path: Path) -> None:
+    """The full set, then leave-one-out, then single modalities: a deadline after four rows
+    keeps the full and leave-one-out rows, lists what it cut, and names the ablated pipeline;
+    Shapley values, which need every subset, are left out rather than guessed."""
+    from conftest import FAST_TRAINING, tiny_suite
+
+    from mmbench.data import load_table
+    from mmbench.evaluation import cv_folds
+
+    suite = tiny_suite(
+        tmp_path,
+        n_rows=90,
+        folds=2,
+        modalities={"text": "text", "tabular": ["num_0", "num_1"], "image": "image"},
+    )
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    folds = cv_folds(table.labels, 2, 1, seed=0)
+    pipeline = PipelineSpec.model_validate(
+        {
+            "encoders": {"text": "tfidf", "tabular": "tabular", "image": "pixels"},
+            "fusion": "linear",
+            "training": FAST_TRAINING,
+        }
+    )
+    deadline = _Countdown()
+
+    def progress(label: str, done: int, total: int) -> None:
+        deadline.stop = done >= 4
+
+    report = run_ablation(
+        table, pipeline, folds, progress=progress, deadline=deadline, pipeline_name="search"
+    )  # type: ignore[arg-type]
+    assert [r.kind for r in report.rows] == ["full"] + ["leave-one-out"] * 3
+    assert report.skipped == ["image", "text", "tabular"]  # the table's modality order
+    assert report.shapley is None and set(report.leave_one_out) == set(report.modalities)
+    assert report.pipeline_name == "search"
+    text = render_markdown(report)
+    assert "# Modality ablation: tiny — pipeline search" in text
+    assert "Ablated pipeline: linear on text=tfidf tabular=tabular image=pixels" in text
+    assert "Not run within the job's time budget: image, text, tabular" in text
+
+
+def test_the_readme_ablation_table_is_the_committed_default_ablation() -> None:
+    """README's attribution table is checked against real output: the default pipeline's
+    ablation in ``results/smoke`` (keyed by pipeline, or the single folder of older runs when
+    it ablated the default). After regenerating the results, paste the table this prints."""
+    repo = Path(__file__).resolve().parent.parent
+    folder = repo / "results" / "smoke" / "synthetic"
+    keyed = folder / "ablation" / "default" / "ablation.json"
+    report = read_ablation(keyed if keyed.exists() else folder / "ablation" / "ablation.json")
+    default = json.loads((folder / "default.json").read_text())
+    assert report.pipeline.model_dump(mode="json") == default["pipeline"], "not the default's"
+    rendered = render_markdown(report).splitlines()
+    start = rendered.index(
+        "| modality | Shapley value | leave-one-out drop | drop when missing at test time |"
+    )
+    table = rendered[start : start + 2 + len(report.modalities)]
+    readme = (repo / "README.md").read_text()
+    assert "\n".join(table) in readme, "README's ablation table should read:\n" + "\n".join(table)

@@ -135,9 +135,14 @@ def test_mlflow_ui_shows_the_study_and_compares_trials_as_optuna_scores_them(
     import optuna
     from mlflow import MlflowClient
 
+    from mmbench.identity import identify
+    from mmbench.results import ResultLayout, read_result
+
     study = optuna.load_study(study_name=tracked_search.study_name, storage=tracked_search.storage)
     pruned = next(t for t in study.trials if t.state.name == "PRUNED")
     complete = study.best_trial
+    layout = ResultLayout(tracked_search.results, "tiny-suite")
+    best_short = identify(read_result(layout.result_file("tiny", "search"))).short
     exp = MlflowClient(tracked_search.tracking_uri).get_experiment_by_name("mmbench/tiny-suite")
     with (
         running_mlflow_server(tmp_path, tracked_search.tracking_uri) as (url, _),
@@ -148,10 +153,15 @@ def test_mlflow_ui_shows_the_study_and_compares_trials_as_optuna_scores_them(
         page.get_by_text("mmbench/tiny-suite").first.wait_for()
         # the runs page (MLflow 3.17 opens GenAI views unless asked for "machine_learning")
         page.goto(f"{url}/#/experiments/{exp.experiment_id}?workflowType=machine_learning")
-        parent = page.locator('[col-id="attributes.`Run Name`"]', has_text="tiny").first
+        # the top-level run names its dataset, its kind and what won, without a click
+        winner = f"tiny/search: best {best_short}"
+        parent = page.locator('[col-id="attributes.`Run Name`"]', has_text=winner).first
+        parent.wait_for()
         parent.locator("button").first.click()  # expand the study's parent run
         for t in study.trials:
             page.get_by_text(f"tiny/trial-{t.number:03d}", exact=True).wait_for()
+        page.get_by_text(f"tiny/best: {best_short}", exact=True).wait_for()
+        page.get_by_text("tiny/ensemble: ", exact=False).first.wait_for()
         page.screenshot(path=str(screenshots / "mlflow-runs.png"))
         ids = [t.user_attrs["mlflow_run_id"] for t in (complete, pruned)]
         page.goto(
@@ -200,3 +210,80 @@ def test_optuna_dashboard_lists_the_study_and_its_trials(
         first = study.trials[0].user_attrs["mlflow_run_id"]  # its note links the MLflow run
         page.locator(f'a[href$="/runs/{first}"]').first.wait_for()
         page.screenshot(path=str(screenshots / "optuna-trials.png"))
+
+
+def test_report_names_the_winner_and_shows_its_classes(
+    browser: Any, screenshots: Path, tracked_search: Any, tmp_path: Path
+) -> None:
+    """A new user sees which pipeline won (head and encoders, not only ``search``), its
+    caveats, and a per-class precision/recall/F1/support table with the normalized confusion."""
+    from mmbench.identity import identify
+    from mmbench.leaderboard import load_leaderboard
+    from mmbench.report import write_report
+    from mmbench.results import ResultLayout
+
+    shutil.copytree(tracked_search.results / "tiny-suite", tmp_path / "tiny-suite")
+    layout = ResultLayout(tmp_path, "tiny-suite")
+    results = {r.pipeline_name: r for r in layout.load()}
+    path = write_report(tmp_path, "tiny-suite", ["tiny"])
+    with Page(browser) as tab:
+        tab.page.goto(path.as_uri())
+        best = tab.page.locator("tr.pipeline-row.best")
+        name = load_leaderboard(tmp_path, "tiny-suite").datasets["tiny"][0].pipeline
+        assert best.locator("td").first.inner_text().startswith(name)
+        ident = identify(results[name])
+        assert best.locator(".identity").inner_text() == ident.summary
+        assert tab.page.locator("p.winner").inner_text() == ident.summary
+        caveats = best.locator(".caveat").all_inner_texts()
+        assert caveats == [f"⚠ {c}" for c in ident.caveats] and caveats
+        classes = tab.page.locator("tr.class-row")
+        assert classes.count() == len(results[name].dataset.classes)
+        assert all(classes.nth(i).is_visible() for i in range(classes.count()))
+        header = tab.page.locator("table.per-class th").all_inner_texts()
+        assert header[:5] == ["class", "precision", "recall", "F1", "support"]
+        tab.page.locator('figure[data-chart="confusion"] svg').wait_for()
+        tab.page.screenshot(path=str(screenshots / "report-winner.png"), full_page=True)
+        assert tab.errors == []
+
+
+def test_mlflow_runs_page_tells_declined_trials_from_pruned_ones(
+    browser: Any, screenshots: Path, tracked_search: Any, tmp_path: Path
+) -> None:
+    """A trial the budget declined before any fold is listed as ``(declined)``, apart from a
+    pruned trial (logged by the search's recorder into an experiment of its own)."""
+    import optuna
+
+    from mmbench.config import PipelineSpec
+    from mmbench.pipeline import FoldResult
+    from mmbench.tracking.client import Tracker
+    from mmbench.tracking.study import StudyRecorder
+
+    tracker = Tracker(tracked_search.tracking_uri, "mmbench/declined-view")
+    parent = tracker.start_run("d/search", {"mmbench.kind": "study"})
+    recorder = StudyRecorder(tracker, parent, {"mmbench.dataset": "d"}, pytest.fail, "f1_macro")
+    study = optuna.create_study(study_name="declined-view.d")
+    pruned, declined = study.ask(), study.ask()
+    spec = PipelineSpec(fusion="linear")
+    for trial in (pruned, declined):
+        recorder.start(trial, spec)
+    fold = FoldResult(key="r0f0", metrics={"f1_macro": 0.4})
+    recorder.end(pruned, "pruned", spec, [fold], "pruned after fold r0f0")
+    recorder.end(declined, "declined", spec, [], "a linear trial takes ~30 s; 9 s left")
+    tracker.end_run(parent)
+    with (
+        running_mlflow_server(tmp_path, tracked_search.tracking_uri) as (url, _),
+        Page(browser) as tab,
+    ):
+        page = tab.page
+        page.goto(f"{url}/#/experiments/{tracker.experiment_id}?workflowType=machine_learning")
+        row = page.locator('[col-id="attributes.`Run Name`"]', has_text="d/search").first
+        row.locator("button").first.click()
+        page.get_by_text("d/trial-001 (declined)", exact=True).wait_for()
+        page.get_by_text("d/trial-000", exact=True).wait_for()
+        page.screenshot(path=str(screenshots / "mlflow-declined.png"))
+        page.goto(
+            f"{url}/#/experiments/{tracker.experiment_id}/runs/{declined.user_attrs['mlflow_run_id']}"
+        )
+        page.get_by_text("Declined", exact=False).first.wait_for()
+        page.get_by_text("before any fold ran", exact=False).first.wait_for()
+        page.screenshot(path=str(screenshots / "mlflow-declined-run.png"))

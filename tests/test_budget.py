@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,49 @@ def test_cost_model_is_cautious_and_unknown_kinds_may_run() -> None:
     assert costs.estimate("attention") == 50.0
     assert not costs.fits("attention", Deadline.after(40.0))
     assert costs.fits("linear", Deadline.after(40.0))
+
+
+def test_a_trial_that_cannot_fit_is_declined_not_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate whose measured cost exceeds the time left is declined before any fold: it
+    is told apart from a pruned trial in the study, the hooks and the result's history, and
+    it has no score. The cost recorded for a head is its warm cost, without the encoding of
+    rows no cache held."""
+    from conftest import FAST_TRAINING, cheap_search, tiny_suite
+
+    from mmbench.data import load_table
+    from mmbench.evaluation import cv_folds
+    from mmbench.jobs import search_history
+    from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
+
+    suite = tiny_suite(tmp_path, n_rows=90, folds=2)
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    folds = cv_folds(table.labels, 2, 1, seed=0)
+    recorded: list[float] = []
+    real_record = CostModel.record
+
+    def record(self: CostModel, kind: str, seconds: float) -> None:
+        recorded.append(seconds)
+        real_record(self, kind, 1e9)  # as if the first trial had taken forever
+
+    monkeypatch.setattr(CostModel, "record", record)
+    space = SearchSpace.model_validate(
+        cheap_search({"fusion": "early", "training": {**FAST_TRAINING, "lr": [3e-3, 1e-2]}})
+    )
+    ends: list[str] = []
+    hooks = TrialHooks(end=lambda trial, state, spec, folds, err: ends.append(state))
+    settings = SearchSettings(
+        study_name="t.tiny",
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+        n_trials=2,
+        deadline=Deadline.after(600),
+    )
+    outcome = run_search(table, folds, space, settings, hooks=hooks)
+    first, second = outcome.study.trials
+    assert ends == ["complete", "declined"]
+    assert second.state.name == "PRUNED" and second.user_attrs["declined"] is True
+    assert "with cached features" in second.user_attrs["reason"]
+    assert second.value is None and second.user_attrs["folds"] == []
+    assert [p.state for p in search_history(outcome.study)] == ["complete", "declined"]
+    assert len(recorded) == 1 and recorded[0] <= first.duration.total_seconds()

@@ -149,3 +149,16 @@ def test_ctrl_c_inside_a_trial_leaves_no_traceback() -> None:
         "optuna", logging.WARNING, __file__, 1, "Trial 4 failed with value None.", None, None
     )
     assert quiet.filter(other) is True
+
+
+def test_run_pipeline_help_names_every_reference_pipeline_and_peer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mmbench.baselines import REFERENCE_PIPELINES
+    from mmbench.peers import PEERS
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # wrapped at hyphens
+    for name in [*REFERENCE_PIPELINES.names(), *PEERS.names()]:
+        assert name in text, name

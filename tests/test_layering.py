@@ -81,7 +81,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "search.coordination",
         "search.study",
     ),  # many candidates
-    ("results", "ablation", "jobs", "final", "plots"),  # one dataset's job and its result file
+    (
+        "results",
+        "identity",
+        "ablation",
+        "jobs",
+        "final",
+        "plots",
+    ),  # one dataset's job and its result file
     (
         "leaderboard",
         "gate_baseline",

@@ -4,11 +4,13 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import make_result
 
 from mmbench.cli import main
+from mmbench.config import PipelineSpec
 from mmbench.errors import MMBenchError
 from mmbench.leaderboard import (
     build_leaderboard,
@@ -78,7 +80,10 @@ def test_markdown_and_csv_output(results_dir: Path) -> None:
     md = render(board, "markdown")
     assert "# Leaderboard: toy" in md
     assert "## gamma — log-loss (lower is better)" in md
-    assert "| 1 | early | 0.800 ± 0.010 | 0.780 | 0.200 | 1.000 | 0 |" in md
+    assert (
+        "| 1 | early | early(lr=0.003, dropout=0.2, loss=ce) | 0.800 ± 0.010 | 0.780 | 0.200 "
+        "| 1.000 | — | — | 0 |" in md
+    )
     rows = list(csv.DictReader(io.StringIO(render(board, "csv"))))
     assert len(rows) == 9 + 3
     first = rows[0]
@@ -165,3 +170,95 @@ def test_cli_leaderboard(results_dir: Path, capsys: pytest.CaptureFixture[str]) 
     assert (results_dir / "toy" / "LEADERBOARD.md").exists()
     assert main(["leaderboard", str(suite), "--results", str(results_dir / "none")]) == 2
     assert "no result files" in capsys.readouterr().err
+
+
+def _ensemble_result(members: list[tuple[int, float, str]], search_trials: int = 6) -> Any:
+    """A search's ensemble result with ``(trial, weight, fusion)`` members."""
+    from mmbench.results import EnsembleMember, EnsembleSummary, SearchSummary, TrialPoint
+
+    r = make_result("d", "ensemble", 0.83)
+    encoders = {"image": "pixels", "text": {"name": "tfidf", "options": {"max_features": 500}}}
+    r.ensemble = EnsembleSummary(
+        members=[
+            EnsembleMember(
+                trial=t,
+                weight=w,
+                pipeline={"encoders": encoders, "fusion": {"name": f, "options": {"max_depth": 6}}},
+                fit="folds",
+            )
+            for t, w, f in members
+        ],
+        oof_score=0.83,
+        best_single_oof_score=0.82,
+        candidates=search_trials,
+        dropped=[],
+        final_model="; ".join(f"trial {t}: 5 fold models averaged" for t, _, _ in members),
+    )
+    r.search = SearchSummary(
+        study="toy.d",
+        storage="sqlite://",
+        n_trials=search_trials,
+        new_trials=search_trials,
+        states={"complete": search_trials},
+        best_trial=members[0][0],
+        seconds=10.0,
+        optuna_seconds=0.1,
+        tracking_seconds=0.0,
+        history=[
+            TrialPoint(number=t, state="complete", value=0.8, seconds=2.5) for t, _, _ in members
+        ],
+    )
+    return r
+
+
+def test_rows_name_their_pipeline_cost_and_caveats(tmp_path: Path) -> None:
+    """Each row says what the pipeline is (head with its key parameters, encoders, an
+    ensemble's members with weights and heads), its fit and predict cost, and marks a
+    one-member ensemble and an optimistic CV score, in Markdown, CSV and the terminal."""
+    single = make_result("d", "default", 0.80)
+    single.pipeline = PipelineSpec(
+        encoders={"image": "timm/test_resnet", "text": "tfidf"}, training={"lr": 0.003}
+    )
+    single.durations = {"total": 12.34, "predict_ms_per_row": 0.05, "wall": 20.0}
+    board = build_leaderboard([single, _ensemble_result([(3, 1.0, "xgboost")])], "toy")
+    ens, default = board.datasets["d"]
+    assert ens.caveats[0] == "one member: the same pipeline as trial 3"
+    assert "optimistic CV" in ens.caveats[1]
+    assert ens.members == "trial 3 xgboost(max_depth=6) × 1.00"
+    assert ens.encoders == "image=pixels text=tfidf(max_features=500)"
+    assert ens.fit_s == pytest.approx(2.5)  # from its member's trial
+    assert default.description == (
+        "early(lr=0.003, dropout=0.2, loss=ce) on image=timm/test_resnet text=tfidf"
+    )
+    assert default.caveats == [] and default.fit_s == pytest.approx(12.34)
+    md = render(board, "markdown")
+    assert "| 1 | ensemble ⚠ | ensemble of 1: trial 3 xgboost(max_depth=6) × 1.00 on" in md
+    assert "- ⚠ ensemble: one member: the same pipeline as trial 3" in md
+    assert "| 12.3 | 0.050 |" in md
+    rows = {
+        r["pipeline"]: r
+        for r in csv.DictReader(io.StringIO(render(board, "csv")))
+        if r["scope"] == "dataset"
+    }
+    assert rows["ensemble"]["head"] == "ensemble"
+    assert rows["ensemble"]["members"] == "trial 3 xgboost(max_depth=6) × 1.00"
+    assert rows["default"]["head"] == "early(lr=0.003, dropout=0.2, loss=ce)"
+    assert float(rows["default"]["fit_s"]) == pytest.approx(12.34)
+    assert rows["ensemble"]["caveats"].startswith("one member")
+    table = render(board, "table")
+    assert "1 member: t3 xgboost 1.00" in table and "⚠ ensemble: one member" in table
+
+
+def test_a_search_best_of_many_trials_is_marked_optimistic() -> None:
+    r = _ensemble_result([(2, 0.5, "xgboost"), (4, 0.5, "early")], search_trials=9)
+    best = make_result("d", "search", 0.82)
+    best.search = r.search
+    board = build_leaderboard([best, r], "toy")
+    entries = {e.pipeline: e for e in board.datasets["d"]}
+    assert entries["search"].caveats == ["optimistic CV: best of 2 trials chosen on these folds"]
+    # only complete trials are chosen among: one complete trial is no selection at all
+    best.search.history[1].state = "declined"
+    [search] = [e for e in build_leaderboard([best], "toy").datasets["d"]]
+    assert search.caveats == []
+    assert not any("one member" in c for c in entries["ensemble"].caveats)
+    assert entries["ensemble"].fit_s == pytest.approx(5.0)

@@ -98,3 +98,58 @@ def test_curves_and_search_history_of_schema_2_files_are_drawn(smoke_results: Pa
     page = render_report(smoke_results, "smoke")
     assert {"confusion", "roc-pr", "history"} <= set(charts(page))
     assert "records no confusion matrix" not in page
+
+
+def test_the_page_names_the_winner_its_classes_caveats_and_ablated_pipeline(
+    smoke_results: Path,
+) -> None:
+    """What won (head, encoders, members), a one-member ensemble's caveat, per-class
+    precision/recall/F1/support with a normalized confusion matrix, declined trials in the
+    history, and each ablation under the pipeline it ablates."""
+    from mmbench.results import read_ablation
+
+    folder = smoke_results / "smoke" / "synthetic"
+    path = folder / "ensemble.json"
+    data = json.loads(path.read_text())
+    data["schema_version"] = 3
+    data["ensemble"]["members"] = data["ensemble"]["members"][:1]
+    data["ensemble"]["members"][0]["weight"] = 1.0
+    curve = {"x": [0.0, 1.0], "y": [0.0, 1.0], "area": 0.5}
+    data["diagnostics"] = {
+        "classes": ["a", "b"],
+        "confusion": [[6, 2], [1, 3]],
+        "roc": {"a": curve, "b": curve},
+        "pr": {"a": curve, "b": curve},
+        "per_class": {
+            "a": {"precision": 0.857, "recall": 0.75, "f1": 0.8, "support": 8},
+            "b": {"precision": 0.6, "recall": 0.75, "f1": 0.667, "support": 4},
+        },
+    }
+    data["search"]["history"] = [
+        {"number": 0, "state": "complete", "value": 0.7},
+        {"number": 1, "state": "pruned", "value": 0.4},
+        {"number": 2, "state": "declined", "value": None},
+    ]
+    path.write_text(json.dumps(data))
+    report = read_ablation(folder / "ablation" / "ablation.json")
+    report.pipeline_name, report.skipped = "search", ["audio"]
+    keyed = folder / "ablation" / "search"
+    keyed.mkdir()
+    (keyed / "ablation.json").write_text(report.model_dump_json())
+    page = render_report(smoke_results, "smoke")
+    member = data["ensemble"]["members"][0]
+    assert f"ensemble of 1: trial {member['trial']} {member['pipeline']['fusion']['name']}" in page
+    assert "⚠ one member: the same pipeline as trial" in page
+    assert "⚠ optimistic CV: members and weights chosen on these folds" in page
+    assert re.search(r'<p class="winner">ensemble of 1: trial \d+ ', page)
+    rows = re.findall(r'<tr class="class-row">(.*?)</tr>', page)
+    assert rows[0] == (
+        "<td class=name>a</td><td>0.857</td><td>0.750</td><td>0.800</td><td>8</td>"
+        "<td>0.500</td><td>0.500</td>"
+    )
+    assert "share of each true class (count)" in page and "0.75" in page
+    assert "1 complete, 1 declined, 1 pruned" in page and "declined (1), no fold ran" in page
+    assert "Modality ablation of search</h3>" in page
+    assert "1 subset(s) not run within the time budget (audio)" in page
+    # the older single ablation folder is still shown, under the pipeline it ablated
+    assert page.count("<h3>Modality ablation of ") == 2

@@ -225,7 +225,8 @@ def test_reference_pipelines_and_ablations(tmp_path: Path) -> None:
     assert own.error is None, own.error
     ablation = read_result(own.path).ablation
     assert ablation is not None and set(ablation.shapley or {}) == {"text", "tabular"}
-    assert (res / "tiny-suite" / "tiny" / "ablation" / "ablation.md").exists()
+    ablation_md = res / "tiny-suite" / "tiny" / "ablation" / "default" / "ablation.md"
+    assert "# Modality ablation: tiny — pipeline default" in ablation_md.read_text()
     refs = run_suite(
         suite,
         RunOptions(
@@ -234,9 +235,14 @@ def test_reference_pipelines_and_ablations(tmp_path: Path) -> None:
     )
     assert [o.pipeline for o in refs] == ["xgboost-early-fusion", "late-fusion-mlp"]
     assert all(o.error is None and o.path.exists() for o in refs)
-    kinds = sorted(r.data.tags["mmbench.kind"] for r in runs_of(uri, "tiny-suite"))
-    # 3 subsets (text, tabular, both) as ablation children of the default run
-    assert kinds == ["ablation"] * 3 + ["best", "reference", "reference"]
+    runs = runs_of(uri, "tiny-suite")
+    kinds = sorted(r.data.tags["mmbench.kind"] for r in runs)
+    # 3 subsets (text, tabular, both) under one ablation run, a child of the default run
+    assert kinds == ["ablation"] * 3 + ["ablations", "best", "reference", "reference"]
+    names = {r.info.run_name for r in runs}
+    assert "tiny/default: xgboost on tfidf, tabular" in names
+    assert "tiny/ablation of default" in names and "tiny/ablation: text+tabular" in names
+    assert "tiny/xgboost-early-fusion: xgboost on tfidf, tabular" in names
     from mmbench.leaderboard import load_leaderboard, render
 
     board = render(load_leaderboard(res, "tiny-suite"), "markdown")
@@ -401,3 +407,30 @@ def test_the_registered_model_is_the_final_ensemble_and_reproduces_its_held_out_
     written = pd.read_csv(out)
     assert list(written["prediction"]) == list(predicted["prediction"])
     np.testing.assert_allclose(written.filter(like="proba.").to_numpy(), proba, atol=1e-6)
+
+
+def test_one_budget_covers_the_search_and_its_ablation(tmp_path: Path) -> None:
+    """The job's timeout_s covers the ablation: the search leaves ``ablation.budget_share``
+    of it, and every wall time written is the whole job's. The ablation is keyed by the
+    pipeline it ablates; the result file holds per-class metrics (schema 3)."""
+    suite = tiny_suite(tmp_path, trials=2, search={"fusion": "linear"})
+    res = tmp_path / "res"
+    options = RunOptions(results_dir=res, track=False, ablate=True, timeout=60, progress=False)
+    search, ensemble = run_suite(suite, options)
+    assert search.error is None, search.error
+    r = read_result(search.path)
+    b = r.budget
+    assert r.schema_version == SCHEMA_VERSION == 3
+    assert b is not None and b.timeout_s == 60 and b.ablation_reserved_s == pytest.approx(15)
+    assert b.ablation_s is not None and b.ablation_s > 0 and b.ablation_skipped == 0
+    assert b.wall_s == pytest.approx(r.durations["wall"])
+    assert b.wall_s >= b.search_s + b.final_s + b.ablation_s - 0.5  # nothing left out
+    assert b.wall_s <= 1.1 * 60
+    assert read_result(ensemble.path).budget == b  # one job, one budget
+    folder = res / "tiny-suite" / "tiny" / "ablation" / "search"
+    assert r.ablation is not None and r.ablation.files["json"] == str(folder / "ablation.json")
+    assert read_result(ensemble.path).ablation is None
+    per_class = r.diagnostics.per_class
+    assert per_class is not None and set(per_class) == set(r.dataset.classes)
+    assert sum(m.support for m in per_class.values()) == r.dataset.n_rows
+    assert all(0 <= m.f1 <= 1 for m in per_class.values())

@@ -72,20 +72,28 @@ def test_unreachable_server_is_a_clear_error() -> None:
 
 
 def test_track_ablation_logs_child_runs_and_artifacts(tmp_path: Path) -> None:
+    """Subset runs sit under one nested parent named with the dataset and the ablated
+    pipeline, which holds the attribution metrics and the report files."""
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", experiment="mmbench/test")
-    parent = tracker.start_run("toy", {"mmbench.kind": "best"})
+    parent = tracker.start_run("toy/default", {"mmbench.kind": "best"})
     report = crafted_report()
+    report.pipeline_name = "default"
     files = write_report(report, tmp_path / "files")
     ids = track_ablation(tracker, parent, report, {"mmbench.dataset": "toy"}, files)
-    assert set(ids) == {"image+text", "image", "text"}
+    assert set(ids) == {"parent", "image+text", "image", "text"}
+    group = tracker.client.get_run(ids["parent"])
+    assert group.info.run_name == "toy/ablation of default"
+    assert group.data.tags["mlflow.parentRunId"] == parent
+    assert group.data.tags["mmbench.kind"] == "ablations"
     child = tracker.client.get_run(ids["image"])
+    assert child.info.run_name == "toy/ablation: image"
     assert child.data.tags["mmbench.kind"] == "ablation"
     assert child.data.tags["mmbench.ablation.modalities"] == "image"
-    assert child.data.tags["mlflow.parentRunId"] == parent
+    assert child.data.tags["mlflow.parentRunId"] == ids["parent"]
     assert child.data.metrics["cv.f1_macro"] == pytest.approx(0.7)
-    run = tracker.client.get_run(parent)
+    run = tracker.client.get_run(ids["parent"])
     assert run.data.metrics["ablation.shapley.image"] == pytest.approx(0.45)
-    artifacts = {a.path for a in tracker.client.list_artifacts(parent, "ablation")}
+    artifacts = {a.path for a in tracker.client.list_artifacts(ids["parent"], "ablation")}
     assert "ablation/ablation.png" in artifacts and "ablation/ablation.json" in artifacts
 
 
@@ -361,6 +369,17 @@ def test_trial_params_are_the_ones_the_pipeline_used_under_concept_names() -> No
     focal = PipelineSpec.model_validate({"training": {"loss": "focal", "focal_gamma": 3.0}})
     assert run_params(focal)["focal_gamma"] == 3.0
     assert mlflow_param("encoder.image.timm/vit.augreg.frozen") == "encoder.image.frozen"
+    # the image side has one name, whichever encoder calls it what
+    assert mlflow_param("encoder.image.efficientnet_lite0.image_size") == "encoder.image.size"
+    timm = PipelineSpec(
+        encoders={"image": {"name": "timm/test_resnet", "options": {"image_size": 96}}}
+    )
+    pixels = PipelineSpec(encoders={"image": {"name": "pixels", "options": {"size": 8}}})
+    assert (
+        run_params(timm)["encoder.image.size"] == 96
+        and run_params(pixels)["encoder.image.size"] == 8
+    )
+    assert "encoder.image.image_size" not in run_params(timm)
     assert optuna_name_tags({"fusion": "attention", "fusion.attention.d_model": 64, "lr": 0.1}) == {
         "optuna.name.fusion.width": "fusion.attention.d_model"
     }
@@ -388,14 +407,20 @@ def test_mlflow_shows_each_trial_as_optuna_does(tracked_search: Any) -> None:
         assert run.data.params["fusion.width"] == str(t.params["fusion.early.hidden"])
         assert run.data.tags["optuna.name.fusion.width"] == "fusion.early.hidden"
         assert "epoch.val_score" in run.data.metrics  # one curve, not one per fold
-    parent = runs["tiny"]
+    [parent] = [r for n, r in runs.items() if n.startswith("tiny/search: best ")]
     best = study.best_trial
     assert parent.data.metrics["study.trials.pruned"] == 1
     assert parent.data.metrics["study.best_value"] == pytest.approx(best.value)
     assert parent.data.params["study.name"] == tracked_search.study_name
     assert parent.data.tags["mmbench.best_trial_run_id"] == best.user_attrs["mlflow_run_id"]
     assert best.user_attrs["mlflow_run_id"] in parent.data.tags["mlflow.note.content"]
-    assert runs["tiny/best"].data.tags["mmbench.trial"] == str(best.number)
+    [best_run] = [r for n, r in runs.items() if n.startswith("tiny/best: ")]
+    assert best_run.data.tags["mmbench.trial"] == str(best.number)
+    fusion = best_run.data.params["fusion"]  # the winner's head and encoders are in its name
+    assert best_run.info.run_name.startswith(f"tiny/best: {fusion} on ")
+    assert parent.info.run_name == best_run.info.run_name.replace("tiny/best:", "tiny/search: best")
+    assert best_run.data.tags["mmbench.pipeline.head"].startswith(fusion)
+    assert any(k.startswith("class.") and k.endswith(".f1") for k in best_run.data.metrics)
     [model] = client.search_logged_models([exp.experiment_id], filter_string="name = 'tiny-search'")
     mlmodel = (Path(model.artifact_location.removeprefix("file://")) / "MLmodel").read_text()
     assert "uri:" not in mlmodel  # no source path of the machine that logged it
@@ -420,3 +445,41 @@ def test_importance_plot_names_parameters_as_mlflow_does(tmp_path: Path) -> None
     assert {t.get_text() for t in ax.get_yticklabels()} == {"fusion.width", "lr"}
     pngs = optuna_pngs(study, tmp_path, rename=mlflow_param)
     assert {p.name for p in pngs} == {"optuna_history.png", "optuna_importances.png"}
+
+
+def test_a_declined_trial_has_its_own_state_name_and_honest_description(tmp_path: Path) -> None:
+    """A trial declined before any fold is not a green "Finished" pruned trial: its run ends
+    KILLED, is named ``(declined)``, has no score and says no fold ran; a pruned trial beside
+    it keeps its last fold's score."""
+    import optuna
+
+    from mmbench.config import PipelineSpec
+    from mmbench.tracking.client import Tracker
+    from mmbench.tracking.study import StudyRecorder
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "mmbench/declined")
+    parent = tracker.start_run("d/search", {})
+    recorder = StudyRecorder(tracker, parent, {"mmbench.dataset": "d"}, pytest.fail, "f1_macro")
+    study = optuna.create_study(study_name="s.d")
+    declined, pruned = study.ask(), study.ask()
+    spec = PipelineSpec(fusion="linear")
+    reason = "a linear trial takes ~30 s with cached features (+ ~0 s encoding); 9 s left"
+    for trial in (declined, pruned):
+        recorder.start(trial, spec)
+    recorder.end(declined, "declined", spec, [], reason)
+    recorder.end(pruned, "pruned", spec, [_fold({"f1_macro": 0.4})], "pruned after fold r0f0")
+    run = tracker.client.get_run(declined.user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED" and run.info.run_name == "d/trial-000 (declined)"
+    assert run.data.tags["mmbench.state"] == "declined"
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("**Declined** before any fold ran: a linear trial takes ~30 s")
+    assert "last fold" not in note and not any(k.startswith("cv.") for k in run.data.metrics)
+    other = tracker.client.get_run(pruned.user_attrs["mlflow_run_id"])
+    assert other.info.status == "FINISHED" and other.info.run_name == "d/trial-001"
+    assert other.data.metrics["cv.f1_macro"] == pytest.approx(0.4)
+
+
+def _fold(metrics: dict[str, float]) -> Any:
+    from mmbench.pipeline import FoldResult
+
+    return FoldResult(key="r0f0", metrics=metrics)

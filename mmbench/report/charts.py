@@ -18,7 +18,10 @@ STATE_STYLE = {
     "complete": ("o", "#4c72b0"),
     "pruned": ("x", "#dd8452"),
     "fail": ("v", "#c44e52"),
+    "declined": ("|", "#8c8c8c"),
 }
+"""Marker and colour per trial state; a declined trial (no fold ran, no value) is a tick on
+the bottom edge of the plot."""
 
 
 def _pyplot() -> Any:
@@ -60,25 +63,29 @@ def attribution_svg(
     return to_svg(fig)
 
 
-def confusion_svg(diag: Diagnostics) -> str:
-    """The out-of-fold confusion matrix with counts in the cells."""
+def confusion_svg(diag: Diagnostics, normalized: bool = False) -> str:
+    """The out-of-fold confusion matrix with counts in the cells; ``normalized``: coloured and
+    labelled by each true class's share (its recall on the diagonal), counts in brackets."""
     import numpy as np
 
     plt = _pyplot()
     matrix = np.asarray(diag.confusion)
+    shares = np.asarray(diag.normalized_confusion())
     n = len(diag.classes)
-    fig, ax = plt.subplots(figsize=(1.6 + 0.6 * n, 1.3 + 0.6 * n))
-    ax.imshow(matrix, cmap="Blues")
+    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * n, 1.3 + 0.7 * n))
+    ax.imshow(shares if normalized else matrix, cmap="Blues", vmin=0)
     ticks = list(range(n))
     ax.set_xticks(ticks, diag.classes, rotation=45, ha="right")
     ax.set_yticks(ticks, diag.classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    top = matrix.max() or 1
+    shown = shares if normalized else matrix
+    top = shown.max() or 1
     for i in range(n):
         for j in range(n):
-            color = "white" if matrix[i, j] > top / 2 else "black"
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color=color)
+            color = "white" if shown[i, j] > top / 2 else "black"
+            text = f"{shares[i, j]:.2f}\n({matrix[i, j]})" if normalized else str(matrix[i, j])
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=9)
     return to_svg(fig)
 
 
@@ -103,11 +110,21 @@ def history_svg(points: Sequence[TrialPoint], higher_is_better: bool, metric: st
     """Each trial's value by state, and the best value so far as a step line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.4))
+    from matplotlib.transforms import blended_transform_factory
+
+    bottom = blended_transform_factory(ax.transData, ax.transAxes)  # y 0: the plot's floor
     for state, (marker, color) in STATE_STYLE.items():
-        mine = [p for p in points if p.state == state and p.value is not None]
-        if mine:
-            xs, ys = [p.number for p in mine], [p.value for p in mine]
-            ax.scatter(xs, ys, marker=marker, color=color, label=f"{state} ({len(mine)})")
+        if state == "declined":  # no fold ran, so no value: a tick on the bottom edge
+            mine = [p for p in points if p.state == state]
+            if mine:
+                xs, ys = [p.number for p in mine], [0.04] * len(mine)
+                label = f"declined ({len(mine)}), no fold ran"
+                ax.plot(xs, ys, marker, color=color, label=label, ms=12, mew=2, transform=bottom)
+            continue
+        scored = [(p.number, p.value) for p in points if p.state == state and p.value is not None]
+        if scored:
+            xs, values = [n for n, _ in scored], [v for _, v in scored]
+            ax.scatter(xs, values, marker=marker, color=color, label=f"{state} ({len(scored)})")
     best, xs, ys = None, [], []
     for p in points:
         better = p.value is not None and (

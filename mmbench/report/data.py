@@ -21,9 +21,15 @@ class DatasetView:
     results: dict[str, RunResult] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     """Unreadable files of this dataset, and a missing ablation that a result refers to."""
-    ablation: AblationReport | None = None
     published: list[Any] = field(default_factory=list)
     """Scores published elsewhere (:class:`~mmbench.leaderboard.PublishedRow`), from the suite."""
+    ablations: dict[str, AblationReport] = field(default_factory=dict)
+    """Ablated pipeline -> its ablation report, best-ranked pipeline first."""
+
+    @property
+    def ablation(self) -> AblationReport | None:
+        """The best-ranked pipeline's ablation (or the only one)."""
+        return next(iter(self.ablations.values()), None)
 
 
 @dataclass
@@ -68,14 +74,44 @@ def _view(
     view.results = {r.pipeline_name: r for r in results if r.dataset.name == name}
     view.entries = board.datasets.get(name, []) if board is not None else []
     view.problems = [p for p in problems if _dataset_of(p, layout) == name]
-    ablation_file = layout.ablation_dir(name) / "ablation.json"
-    wants_ablation = any(r.ablation is not None for r in view.results.values())
-    if ablation_file.exists() or wants_ablation:
-        try:
-            view.ablation = read_ablation(ablation_file)
-        except MMBenchError as exc:
-            view.problems.append(str(exc))
+    view.ablations, missing = _ablations(name, view, layout)
+    view.problems += missing
     return view
+
+
+def _ablations(
+    name: str, view: DatasetView, layout: ResultLayout
+) -> tuple[dict[str, AblationReport], list[str]]:
+    """Each ablated pipeline's report: ``ablation/<pipeline>/ablation.json``, or the single
+    ``ablation/ablation.json`` of older runs, attributed to the pipeline it names or whose spec
+    it ablated (none: it is shown unattributed)."""
+    ranked = [e.pipeline for e in view.entries] or sorted(view.results)
+    out: dict[str, AblationReport] = {}
+    problems: list[str] = []
+    for pipeline in ranked:
+        path = layout.ablation_dir(name, pipeline) / "ablation.json"
+        if path.exists():
+            try:
+                out[pipeline] = read_ablation(path)
+            except MMBenchError as exc:
+                problems.append(str(exc))
+    legacy = layout.ablation_dir(name) / "ablation.json"
+    wanted = [p for p in ranked if view.results[p].ablation is not None and p not in out]
+    if legacy.exists() or (wanted and not out):
+        try:
+            report = read_ablation(legacy)
+        except MMBenchError as exc:
+            return out, [*problems, str(exc)]
+        owner = report.pipeline_name or next(
+            (p for p in wanted if view.results[p].pipeline == report.pipeline), None
+        )
+        if owner is None or owner not in out:
+            out[owner or "(unattributed)"] = report
+    return dict(sorted(out.items(), key=lambda kv: _position(kv[0], ranked))), problems
+
+
+def _position(pipeline: str, ranked: list[str]) -> int:
+    return ranked.index(pipeline) if pipeline in ranked else len(ranked)
 
 
 def _dataset_of(problem: str, layout: ResultLayout) -> str | None:

@@ -34,6 +34,9 @@ figure{margin:0}figcaption{font-size:.9rem;color:#555}svg{max-width:100%;height:
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#555}
 dd{margin:0;font-family:ui-monospace,monospace;font-size:.9rem;word-break:break-all}
 .tag{font-size:.8rem;background:#eef;border-radius:3px;padding:0 .3rem;margin-left:.3rem}
+table.pipelines td:not(.name){white-space:nowrap}.identity{font-size:.85rem;display:inline-block;
+max-width:28rem;white-space:normal}.caveat{display:block;color:#8a5a00;font-size:.8rem;
+white-space:normal}.winner{font-family:ui-monospace,monospace;font-size:.9rem}
 """
 
 
@@ -67,12 +70,17 @@ def _problem(text: str) -> str:
     return f'<div class="problem">{escape(text)}</div>'
 
 
-def _table(header: list[str], rows: list[list[str]], cls: str, row_cls: list[str]) -> str:
-    """Cells are HTML already (escaped by the callers); the first column is left-aligned."""
-    head = "".join(f"<th{' class=name' if i == 0 else ''}>{h}</th>" for i, h in enumerate(header))
+def _table(
+    header: list[str], rows: list[list[str]], cls: str, row_cls: list[str], left: int = 1
+) -> str:
+    """Cells are HTML already (escaped by the callers); the first ``left`` columns are
+    left-aligned."""
+    head = "".join(f"<th{' class=name' if i < left else ''}>{h}</th>" for i, h in enumerate(header))
     lines = [f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>']
     for row, rc in zip(rows, row_cls, strict=True):
-        cells = "".join(f"<td{' class=name' if i == 0 else ''}>{c}</td>" for i, c in enumerate(row))
+        cells = "".join(
+            f"<td{' class=name' if i < left else ''}>{c}</td>" for i, c in enumerate(row)
+        )
         lines.append(f'<tr class="{rc}">{cells}</tr>')
     return "".join(lines) + "</tbody></table>"
 
@@ -127,7 +135,7 @@ def _dataset(view: DatasetView) -> str:
         return "".join([*out, "</section>"])
     out.append(_pipelines(view))
     out.append(_published(view.published))
-    out.append(_ablation(view.ablation))
+    out.append(_ablations(view))
     out.append(_best(view))
     out.append(_history(view))
     out.append(_provenance(view))
@@ -135,26 +143,37 @@ def _dataset(view: DatasetView) -> str:
 
 
 def _pipelines(view: DatasetView) -> str:
-    header = ["pipeline", "rank", "CV mean ± std", "held-out", "chance", "normalized"]
-    header += ["wall s", "budget", "failed folds"]
+    from mmbench.identity import identify
+
+    header = ["pipeline", "what it is", "rank", "CV mean ± std", "held-out", "chance"]
+    header += ["normalized", "fit s", "wall s", "budget", "failed folds"]
     rows, classes = [], []
     for i, e in enumerate(view.entries):
         r = view.results[e.pipeline]
+        ident = identify(r)
+        caveats = "".join(f'<span class="caveat">⚠ {escape(c)}</span>' for c in ident.caveats)
         rows.append(
             [
                 f'{escape(e.pipeline)}<span class="tag">{_kind_of(r)}</span>',
+                f'<span class="identity">{escape(ident.summary)}</span>{caveats}',
                 "—" if not math.isfinite(e.rank) else f"{e.rank:g}",
                 "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}",
                 _num(e.test),
                 _num(e.chance),
                 _num(e.normalized),
+                _num(ident.fit_s, 1),
                 _num(r.durations.get("wall"), 0),
-                escape(_budget(r)),
+                escape(_budget(r)).replace("; ", ";<br>"),
                 str(e.failed_folds),
             ]
         )
         classes.append("pipeline-row best" if i == 0 else "pipeline-row")
-    return "<h3>Pipelines</h3>" + _table(header, rows, "pipelines", classes)
+    table = _table(header, rows, "pipelines", classes, left=2)
+    note = (
+        '<p class="muted">fit s: encoding and fitting over the CV folds (an ensemble: its '
+        "members' trials); wall s: the whole job, ablation included.</p>"
+    )
+    return "<h3>Pipelines</h3>" + table + note
 
 
 def _published(rows: list[Any]) -> str:
@@ -183,11 +202,18 @@ def _published(rows: list[Any]) -> str:
 
 def _budget(r: RunResult) -> str:
     if r.budget is None:
-        return "—" if r.search is None else f"{r.search.n_trials} trials"
+        text = "—" if r.search is None else f"{r.search.n_trials} trials"
+        ablation = r.durations.get("ablation")
+        return text if ablation is None else f"{text}; ablation {ablation:.0f} s"
     b = r.budget
     limit = "no time limit" if b.timeout_s is None else f"{b.timeout_s:g} s limit"
     cut = f", {b.trials_cut} cut" if b.trials_cut else ""
-    return f"{b.trials_run} trials{cut}, {limit}"
+    text = f"{b.trials_run} trials{cut}, {limit}"
+    if b.ablation_s is not None:
+        reserved = f", {b.ablation_reserved_s:.0f} s reserved" if b.ablation_reserved_s else ""
+        skipped = f", {b.ablation_skipped} subsets cut" if b.ablation_skipped else ""
+        text += f"; ablation {b.ablation_s:.0f} s{reserved}{skipped}"
+    return text
 
 
 def _figure(svg: str, caption: str, chart: str) -> str:
@@ -197,10 +223,33 @@ def _figure(svg: str, caption: str, chart: str) -> str:
     )
 
 
-def _ablation(report: AblationReport | None) -> str:
-    out = ["<h3>Modality ablation</h3>"]
-    if report is None:
-        return "".join([*out, '<p class="muted">no ablation for this dataset.</p>'])
+def _ablations(view: DatasetView) -> str:
+    """One section per ablated pipeline, named with what that pipeline is."""
+    from mmbench.identity import describe
+
+    if not view.ablations:
+        return '<h3>Modality ablation</h3><p class="muted">no ablation for this dataset.</p>'
+    out = []
+    for pipeline, report in view.ablations.items():
+        out.append(
+            f'<div class="ablation-of" data-pipeline="{escape(pipeline)}">'
+            f"<h3>Modality ablation of {escape(pipeline)}</h3>"
+            f'<p class="muted">{escape(describe(report.pipeline))}</p>'
+        )
+        if report.skipped:
+            out.append(
+                _problem(
+                    f"{len(report.skipped)} subset(s) not run within the time budget "
+                    f"({', '.join(report.skipped)})"
+                    + ("; no Shapley values" if report.shapley is None else "")
+                )
+            )
+        out.append(_ablation(report) + "</div>")
+    return "".join(out)
+
+
+def _ablation(report: AblationReport) -> str:
+    out = []
     unit = METRICS.get(report.primary).label
     figures = []
     if report.shapley:
@@ -239,9 +288,14 @@ def _best(view: DatasetView) -> str:
     ranked = [view.results[e.pipeline] for e in view.entries]
     if not ranked:
         return ""
+    from mmbench.identity import identify
+
     best = ranked[0]
     shown = next((r for r in ranked if r.diagnostics is not None), None)
-    out = [f"<h3>Best pipeline: {escape(best.pipeline_name)}</h3>"]
+    out = [
+        f"<h3>Best pipeline: {escape(best.pipeline_name)}</h3>",
+        f'<p class="winner">{escape(identify(best).summary)}</p>',
+    ]
     if shown is not best:
         out.append(
             _problem(
@@ -253,11 +307,51 @@ def _best(view: DatasetView) -> str:
     if shown is None or shown.diagnostics is None:
         return "".join(out)
     diag = shown.diagnostics
+    out.append(_per_class(shown))
     figures = [
-        _figure(charts.confusion_svg(diag), f"{shown.pipeline_name}: out-of-fold", "confusion"),
+        _figure(
+            charts.confusion_svg(diag, normalized=True),
+            f"{shown.pipeline_name}: out-of-fold, share of each true class (count)",
+            "confusion",
+        ),
         _figure(charts.curves_svg(diag), f"{shown.pipeline_name}: one-vs-rest", "roc-pr"),
     ]
     return "".join([*out, f'<div class="charts">{"".join(figures)}</div>'])
+
+
+def _per_class(r: RunResult) -> str:
+    """Precision, recall, F1 and support per class, with ROC-AUC and average precision."""
+    diag = r.diagnostics
+    assert diag is not None
+    if diag.per_class is None:
+        return _problem(
+            f"{r.pipeline_name}: its result file (schema {r.schema_version}) records no "
+            "per-class precision/recall/F1; rerun it to record them."
+        )
+    rows = []
+    for name, m in diag.per_class.items():
+        roc, pr = diag.roc.get(name), diag.pr.get(name)
+        rows.append(
+            [
+                escape(name),
+                _num(m.precision),
+                _num(m.recall),
+                _num(m.f1),
+                str(m.support),
+                _num(roc.area if roc else None),
+                _num(pr.area if pr else None),
+            ]
+        )
+    header = ["class", "precision", "recall", "F1", "support", "ROC-AUC", "avg precision"]
+    caption = (
+        f'<p class="muted">{escape(r.pipeline_name)}: out-of-fold, arg-max decision; '
+        "support = rows of the class.</p>"
+    )
+    return (
+        "<h4>Per class</h4>"
+        + _table(header, rows, "per-class", ["class-row"] * len(rows))
+        + caption
+    )
 
 
 def _history(view: DatasetView) -> str:
@@ -267,7 +361,10 @@ def _history(view: DatasetView) -> str:
     r = min(searched, key=lambda r: (not _history_of(r), r.pipeline_name != "search"))
     s = r.search
     assert s is not None
-    states = ", ".join(f"{n} {state}" for state, n in sorted(s.states.items()))
+    counts: dict[str, int] = {}
+    for p in s.history:  # the history tells declined trials from pruned ones
+        counts[p.state] = counts.get(p.state, 0) + 1
+    states = ", ".join(f"{n} {state}" for state, n in sorted((counts or s.states).items()))
     out = [
         "<h3>Search history</h3>",
         f"<p>Optuna study <code>{escape(s.study)}</code>: {s.n_trials} trials ({states}); best "

@@ -38,7 +38,8 @@ class TrialFailed(Exception):
 
 
 class _TooExpensive(Exception):
-    """A candidate's measured cost exceeds the time left: it is pruned before it starts."""
+    """A candidate's measured cost exceeds the time left: it is declined before it starts
+    (stored as pruned with the ``declined`` user attribute)."""
 
 
 class _Skipped(Exception):
@@ -461,8 +462,10 @@ class _Objective:
             self.hooks.start(trial, spec)
         done: list[FoldResult] = []
         started = time.perf_counter()
+        encode, ran = 0.0, started
         try:
-            self._check_cost(spec)
+            encode = self._check_cost(spec)
+            ran = time.perf_counter()  # the cost probe is not part of a trial's cost
             cv = evaluate_pipeline(
                 self.table,
                 spec,
@@ -473,9 +476,13 @@ class _Objective:
                 reraise=(optuna.TrialPruned,),
                 deadline=self.settings.deadline,
             )
-        except (DeadlineReached, _TooExpensive) as exc:
-            if isinstance(exc, DeadlineReached):  # it took at least this long: remember that
-                self.costs.record(spec.fusion.name, time.perf_counter() - started)
+        except _TooExpensive as exc:
+            trial.set_user_attr("reason", str(exc))
+            trial.set_user_attr("declined", True)
+            self._end(trial, "declined", spec, done, str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
+        except DeadlineReached as exc:  # it took at least this long: remember that
+            self.costs.record(spec.fusion.name, time.perf_counter() - ran - encode)
             trial.set_user_attr("reason", str(exc))
             self._end(trial, "pruned", spec, done, str(exc))
             raise optuna.TrialPruned(str(exc)) from None
@@ -492,7 +499,10 @@ class _Objective:
         self.results[trial.number] = cv
         if self.settings.trial_dir is not None:
             coord.save_trial_cv(self.settings.trial_dir, trial.study.study_name, trial.number, cv)
-        self.costs.record(spec.fusion.name, time.perf_counter() - started)
+        # warm cost: what the trial took beyond encoding rows no cache held yet, so a later
+        # trial of this head is not declined for an encoding it will not repeat
+        warm = max(cv.seconds.get("fit", 0.0), time.perf_counter() - ran - encode)
+        self.costs.record(spec.fusion.name, warm)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         values = self._values(cv)
         self._end(trial, "complete", spec, done, None)
@@ -511,15 +521,18 @@ class _Objective:
             trial.set_user_attr("duplicate_of", earlier)
             raise _Skipped(f"duplicate of trial {earlier}")
 
-    def _check_cost(self, spec: PipelineSpec) -> None:
-        """Decline, before any work, a candidate that cannot finish in the time left.
+    def _check_cost(self, spec: PipelineSpec) -> float:
+        """Decline, before any work, a candidate that cannot finish in the time left; returns
+        the seconds it is expected to spend encoding uncached rows.
 
         Two measured costs: seconds to encode the rows its frozen encoders have not cached yet
-        (a probe of a few rows), and the longest finished trial with the same head.
+        (a probe of a few rows; 0 when cached), and the longest *warm* cost of a finished trial
+        with the same head (its time without encoding uncached rows), so one cold trial does
+        not make every later trial of that head look expensive.
         """
         deadline = self.settings.deadline
         if deadline.at is None:
-            return
+            return 0.0
         left = deadline.remaining()
         encode = encode_seconds(self.table, spec, self.cache, self.encode_rates)
         if encode > left:
@@ -527,8 +540,10 @@ class _Objective:
         if not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
             took = self.costs.estimate(spec.fusion.name)
             raise _TooExpensive(
-                f"a {spec.fusion.name} trial took {took:.0f} s; {left - encode:.0f} s left"
+                f"a {spec.fusion.name} trial takes ~{took:.0f} s with cached features "
+                f"(+ ~{encode:.0f} s encoding); {left:.0f} s left"
             )
+        return encode
 
     def _values(self, cv: CVResult) -> float | tuple[float, ...]:
         primary = cv.mean(self.settings.primary)

@@ -1,4 +1,6 @@
-"""Modality ablations as MLflow child runs of the job's parent run, report files as artifacts."""
+"""Modality ablations in MLflow: one nested parent run per ablated pipeline under the job's run,
+``<dataset>/ablation of <pipeline>``, with a child run per subset and the report files as its
+artifacts, so the ablation is one collapsible row beside the trials instead of many."""
 
 from __future__ import annotations
 
@@ -17,14 +19,31 @@ def track_ablation(
     tags: Mapping[str, Any],
     files: Mapping[str, Path],
 ) -> dict[str, str]:
-    """One child run per evaluated subset under ``parent_run_id``; ``files`` as parent artifacts.
+    """A nested run ``<dataset>/ablation of <pipeline>`` under ``parent_run_id``, one child run
+    per evaluated subset under it, and ``files`` as its artifacts.
 
     Children carry ``mmbench.kind=ablation`` and ``mmbench.ablation.modalities`` so the MLflow UI
-    can filter and compare them; the parent gets Shapley values and drops as metrics. ``files``
-    are the report files already written beside the result (``ablation.csv``, ``.json``...), so
-    MLflow holds exactly what the results folder holds. Returns subset label -> run id.
+    can filter and compare them; the nested parent (``mmbench.kind=ablations``) gets Shapley
+    values and drops as metrics. ``files`` are the report files already written beside the
+    result (``ablation.csv``, ``.json``...), so MLflow holds exactly what the results folder
+    holds. Returns subset label -> run id, and the nested parent's id under ``"parent"``.
     """
-    run_ids: dict[str, str] = {}
+    from mmbench.identity import describe
+
+    pipeline = report.pipeline_name or "pipeline"
+    group_tags = {
+        **tags,
+        "mmbench.kind": "ablations",
+        "mmbench.ablation.pipeline": pipeline,
+        "mlflow.note.content": f"Modality ablation of **{pipeline}**: {describe(report.pipeline)}"
+        + (
+            f"\n\nNot run within the time budget: {', '.join(report.skipped)}"
+            if report.skipped
+            else ""
+        ),
+    }
+    group = tracker.start_run(f"{report.dataset}/ablation of {pipeline}", group_tags, parent_run_id)
+    run_ids: dict[str, str] = {"parent": group}
     for r in report.rows:
         run_tags = {
             **tags,
@@ -32,7 +51,8 @@ def track_ablation(
             "mmbench.ablation.modalities": ",".join(r.modalities),
             "mmbench.ablation.kind": r.kind,
         }
-        run_id = tracker.start_run(f"ablation: {r.label}", run_tags, parent_id=parent_run_id)
+        name = f"{report.dataset}/ablation: {r.label}"
+        run_id = tracker.start_run(name, run_tags, parent_id=group)
         tracker.log(
             run_id,
             params={
@@ -45,9 +65,10 @@ def track_ablation(
         )
         tracker.end_run(run_id, "FAILED" if r.failures else "FINISHED")
         run_ids[r.label] = run_id
-    tracker.log(parent_run_id, metrics=summary_metrics(report))
+    tracker.log(group, metrics={**summary_metrics(report), "ablation.skipped": len(report.skipped)})
     for path in files.values():
-        tracker.log_artifact(parent_run_id, Path(path), "ablation")
+        tracker.log_artifact(group, Path(path), "ablation")
+    tracker.end_run(group, "FINISHED")
     return run_ids
 
 

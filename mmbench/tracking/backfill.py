@@ -76,12 +76,14 @@ def _backfill_one(
 
 def job_info(result: RunResult) -> JobInfo:
     """The job a result file came from, as :class:`JobInfo` names and tags its runs."""
+    from mmbench.tracking.naming import job_run_name
+
     dataset = result.dataset.name
     own = result.pipeline_name in ("search", "ensemble", "default")
     return JobInfo(
         suite=result.suite,
         dataset=dataset,
-        label=dataset if own else f"{dataset}/{result.pipeline_name}",
+        label=job_run_name(dataset, result.pipeline_name, searches=result.search is not None),
         kind="study" if own else "reference",
         seed=result.seed,
         fingerprint=result.dataset.fingerprint,

@@ -9,6 +9,7 @@ tracking failure is reported through ``warn`` and never costs a result file.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -20,7 +21,7 @@ from mmbench._io import git_commit
 from mmbench.errors import MMBenchError
 from mmbench.results import AblationReport, RunResult, TrackingIds
 from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
-from mmbench.tracking.naming import run_params
+from mmbench.tracking.naming import result_run_name, run_params
 from mmbench.tracking.summary import EXPERIMENT_KIND, best_trial_tags, log_search_summary
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ class JobInfo:
     suite: str
     dataset: str
     label: str
-    """Parent run name: the dataset, or ``<dataset>/<reference pipeline>``."""
+    """Parent run name: ``<dataset>/search``, ``<dataset>/default`` or
+    ``<dataset>/<reference pipeline>`` (:func:`~mmbench.tracking.naming.job_run_name`)."""
     kind: str
     """Parent run kind: ``study`` (the suite's own pipeline or search) or ``reference``."""
     seed: int
@@ -190,39 +192,50 @@ class JobTracker:
     def _log_result(
         self, result: RunResult, cv: CVResult | None, table: MultiModalTable | None, study: Any
     ) -> str:
-        """Params, per-fold and mean metrics, test metrics and pictures; returns the run id."""
+        """Params, per-fold, mean and per-class metrics, test metrics, pictures and what the
+        pipeline is (run name, tags, description); returns the run id."""
+        from mmbench.identity import identify
+
         tracker = self.tracker
+        ident = identify(result)
         if result.search is None:
             run_id = self.parent_id
             kind = "best" if result.pipeline_name == "default" else "reference"
             tracker.log(
                 run_id, tags={"mmbench.kind": kind, "mmbench.pipeline": result.pipeline_name}
             )
+            name = result_run_name(f"{self.info.dataset}/{result.pipeline_name}", ident.short)
         else:  # after a search: the best trial ("best") or the final ensemble ("ensemble")
             kind = "ensemble" if result.ensemble is not None else "best"
             self._delete_children(kind)  # a resumed or finalized-again study: one of each
             tags = {**self.info.tags(kind), **best_trial_tags(study)} if kind == "best" else {}
-            run_id = tracker.start_run(
-                f"{self.info.label}/{kind}", tags or self.info.tags(kind), self.parent_id
-            )
+            name = result_run_name(f"{self.info.dataset}/{kind}", ident.short)
+            run_id = tracker.start_run(name, tags or self.info.tags(kind), self.parent_id)
+        tracker.timed(tracker.client.update_run, run_id, name=name)
         metrics = {**cv_metrics(result.metrics), "duration_s": result.durations["wall"]}
         metrics.update({f"test.{k}": v for k, v in (result.test_metrics or {}).items()})
+        metrics.update(class_metrics(result))
         tracker.log(
             run_id,
             params={**run_params(result.pipeline), **protocol_params(result)},
             metrics=metrics,
             steps=fold_steps([f.metrics for f in result.folds if f.error is None]),
+            tags=identity_tags(ident),
         )
         if cv is not None and table is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 for path in pictures(cv, table, study, Path(tmp)):
                     tracker.log_artifact(run_id, path, "plots")
-        self._link_parent(run_id, result, study)
+        self._link_parent(run_id, result, study, ident)
         if result.budget is not None:
             budget = result.budget
             tracker.log(
                 run_id,
-                metrics={"budget.wall_s": budget.wall_s, "budget.trials_run": budget.trials_run},
+                metrics={
+                    "budget.wall_s": budget.wall_s,
+                    "budget.trials_run": budget.trials_run,
+                    "budget.ablation_s": budget.ablation_s or math.nan,  # NaN: not logged
+                },
                 tags={"mmbench.budget.timeout_s": budget.timeout_s},
             )
         return str(run_id)
@@ -236,9 +249,9 @@ class JobTracker:
         for run in runs:
             self.tracker.timed(self.tracker.client.delete_run, run.info.run_id)
 
-    def _link_parent(self, run_id: str, result: RunResult, study: Any) -> None:
+    def _link_parent(self, run_id: str, result: RunResult, study: Any, ident: Any) -> None:
         """After a search, the parent run points at the ensemble or best run and, for the
-        best, summarizes its study."""
+        best, summarizes its study and is named after it (``<dataset>/search: best ...``)."""
         tracker = self.tracker
         if result.ensemble is not None:
             members = ", ".join(
@@ -247,9 +260,11 @@ class JobTracker:
             tracker.log(run_id, tags={"mmbench.ensemble.members": members})
             tracker.log(self.parent_id, tags={"mmbench.ensemble_run_id": run_id})
         elif result.search is not None:
-            best = {"mmbench.best_run_id": run_id}
+            best = {"mmbench.best_run_id": run_id, "mmbench.best.pipeline": ident.summary[:5000]}
             tracker.log(self.parent_id, metrics=cv_metrics(result.metrics), tags=best)
             log_search_summary(tracker, self.parent_id, result.search, study, self.info.dataset)
+            name = result_run_name(self.info.label, f"best {ident.short}")
+            tracker.timed(tracker.client.update_run, self.parent_id, name=name)
 
     def _log_model(
         self,
@@ -284,6 +299,36 @@ class JobTracker:
                 )
         except Exception as exc:  # MLflow raises many types; the model file is what counts
             self.warn(f"MLflow model logging failed ({exc}); the model is saved at {model_path}")
+
+
+def identity_tags(ident: Any) -> dict[str, str]:
+    """What the pipeline is, as tags (filterable) and as the run's description."""
+    tags = {
+        "mmbench.pipeline.description": ident.summary,
+        "mmbench.pipeline.encoders": ident.encoders,
+        "mmbench.pipeline.head": ident.head,
+    }
+    if ident.members:
+        tags["mmbench.pipeline.members"] = ident.members
+    if ident.caveats:
+        tags["mmbench.caveats"] = "; ".join(ident.caveats)
+    note = [f"**{ident.summary}**"] + [f"⚠ {c}" for c in ident.caveats]
+    tags["mlflow.note.content"] = "\n\n".join(note)
+    return {k: v[:5000] for k, v in tags.items() if v}
+
+
+def class_metrics(result: RunResult) -> dict[str, float]:
+    """``class.<name>.precision|recall|f1|support`` from the result's diagnostics."""
+    from mmbench.tracking.naming import metric_key
+
+    diag = result.diagnostics
+    if diag is None or diag.per_class is None:
+        return {}
+    out: dict[str, float] = {}
+    for name, m in diag.per_class.items():
+        for field in ("precision", "recall", "f1", "support"):
+            out[metric_key(f"class.{name}.{field}")] = float(getattr(m, field))
+    return out
 
 
 def model_name(dataset: str, pipeline: str) -> str:

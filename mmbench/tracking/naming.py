@@ -24,6 +24,18 @@ FUSION_CONCEPTS: dict[str, dict[str, str]] = {
 """Fusion option -> MLflow name, per fusion; an option not listed is ``fusion.<option>``."""
 
 
+ENCODER_CONCEPTS: dict[str, str] = {"image_size": "size"}
+"""Encoder option -> MLflow name where encoders name one concept differently: the image side
+in pixels is ``size`` for ``pixels`` and ``image_size`` for timm models; MLflow shows one
+``encoder.image.size`` column."""
+
+
+def encoder_param(name: str) -> str:
+    """``encoder.<modality>.<option>`` with the option's concept name."""
+    head, _, option = name.rpartition(".")
+    return f"{head}.{ENCODER_CONCEPTS[option]}" if option in ENCODER_CONCEPTS and head else name
+
+
 def fusion_param(fusion: str, option: str) -> str:
     """The MLflow name of one fusion option (``attention``, ``d_model`` -> ``fusion.width``)."""
     return FUSION_CONCEPTS.get(fusion, {}).get(option, f"fusion.{option}")
@@ -49,7 +61,7 @@ def run_params(spec: Any) -> dict[str, Any]:
 
     if not isinstance(spec, PipelineSpec):
         return dict(spec.flat_params())
-    params = spec.encoder_params()
+    params = {encoder_param(k): v for k, v in spec.encoder_params().items()}
     params["fusion"] = spec.fusion.name
     fusion_opts = {fusion_param(spec.fusion.name, k): v for k, v in spec.fusion.options.items()}
     params.update(used_training(spec))
@@ -65,7 +77,7 @@ def mlflow_param(optuna_name: str) -> str:
     """
     parts = optuna_name.split(".")
     if parts[0] == "encoder" and len(parts) >= 4:
-        return f"encoder.{parts[1]}.{parts[-1]}"
+        return encoder_param(f"encoder.{parts[1]}.{parts[-1]}")
     if parts[0] == "fusion" and len(parts) == 3:
         return fusion_param(parts[1], parts[2])
     return optuna_name
@@ -84,3 +96,26 @@ def trial_run_name(dataset: str, study_name: str, number: int) -> str:
     _, sep, k = study_name.rpartition("#")
     suffix = f"#{k}" if sep and k.isdigit() else ""
     return f"{dataset}{suffix}/trial-{number:03d}"
+
+
+def job_run_name(dataset: str, pipeline: str | None, searches: bool = False) -> str:
+    """A job's top-level run: ``<dataset>/search``, ``<dataset>/default`` or
+    ``<dataset>/<reference pipeline>``, so runs of a suite's experiment tell dataset and kind."""
+    if pipeline is None or pipeline in ("search", "ensemble", "default"):
+        return (
+            f"{dataset}/{'search' if searches or pipeline == 'ensemble' else pipeline or 'default'}"
+        )
+    return f"{dataset}/{pipeline}"
+
+
+def result_run_name(prefix: str, identity: str) -> str:
+    """A result's run: ``<dataset>/<kind>: <what the pipeline is>`` (MLflow keeps 250 chars)."""
+    name = f"{prefix}: {identity}"
+    return name if len(name) <= 250 else name[:249] + "…"
+
+
+def metric_key(text: str) -> str:
+    """``text`` as a valid MLflow metric or tag key (letters, digits, ``_ - . / :`` and space)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_\-./: ]+", "_", text)

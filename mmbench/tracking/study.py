@@ -4,7 +4,10 @@ One score per trial everywhere: a complete trial's ``cv.<primary>`` is its CV me
 Optuna's value; a pruned trial's is the value Optuna records for it — the score of the last fold
 it reported — not a mean of the folds that ran, which Optuna never shows. Pruned trials end
 ``FINISHED`` with ``mmbench.state=pruned`` (they ran to a decision), so the red ✗ of ``FAILED``
-means a crash and ``KILLED`` an interruption.
+means a crash. A trial the budget check *declined* before any fold ran (Optuna stores it as
+pruned, with ``declined`` among its user attributes) ends ``KILLED`` with
+``mmbench.state=declined``, ``(declined)`` in its name, no score and a description that says
+why; ``KILLED`` otherwise means an interruption.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ DEFAULT_UI = "http://127.0.0.1:5000"
 STATUS = {
     "complete": "FINISHED",
     "pruned": "FINISHED",
+    "declined": "KILLED",
     "interrupted": "KILLED",
     "failed": "FAILED",
 }
@@ -107,6 +111,12 @@ class StudyRecorder:
         if state == "pruned":
             tags["mmbench.pruned"] = "true"
             tags["mlflow.note.content"] = pruned_note(folds, error)
+        if state == "declined":
+            tags["mlflow.note.content"] = declined_note(error)
+            name = trial_run_name(
+                str(self.tags.get("mmbench.dataset", "study")), _study_name(trial), trial.number
+            )
+            self.tracker.timed(self.tracker.client.update_run, run_id, name=f"{name} (declined)")
         study = getattr(trial, "study", None)  # a FrozenTrial (backfill) has none: one objective
         multi = len(getattr(study, "directions", ())) > 1
         metrics = self.scores(state, ok, reported=not multi)
@@ -128,6 +138,8 @@ class StudyRecorder:
         multi-objective study), so MLflow and Optuna show one number."""
         from mmbench.evaluation import summarize
 
+        if state == "declined":
+            return {}
         if state != "pruned" or self.primary is None:
             return cv_metrics(summarize(ok))
         if not reported:
@@ -142,6 +154,7 @@ class StudyRecorder:
         from mmbench.config import PipelineSpec
 
         state = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(trial.state.name, "failed")
+        state = "declined" if trial.user_attrs.get("declined") else state
         run_id = self._trial_run(study, trial)
         if run_id is not None:
             run = self.tracker.timed(self.tracker.client.get_run, run_id)
@@ -210,6 +223,19 @@ def pruned_note(folds: list[Any], reason: str | None) -> str:
         f"**Pruned** ({why}; {len(done)} fold(s) ran). Its `cv.*` score is the value Optuna "
         "records for a pruned trial: the score of the last fold it reported."
     )
+
+
+def declined_note(reason: str | None) -> str:
+    """The run description of a declined trial: it never ran, and why."""
+    return (
+        f"**Declined** before any fold ran: {reason or 'it would not fit in the time left'}. "
+        "No fold was scored, so it has no score; Optuna lists it as pruned."
+    )
+
+
+def _study_name(trial: Any) -> str:
+    study = getattr(trial, "study", None)
+    return str(getattr(study, "study_name", ""))
 
 
 class _Fold:
