@@ -238,28 +238,28 @@ PLANTS = [
     # ---------------------------------------------------------------- ensemble
     Plant(
         "ensemble weights not normalised (raw counts)",
-        "mmbench/ensemble.py",
+        "mmbench/final/selection.py",
         "        return {i: c / total for i, c in sorted(self.counts.items())}",
         "        return {i: float(c) for i, c in sorted(self.counts.items())}",
         ENS,
     ),
     Plant(
         "ensemble starts from the worst single candidate",
-        "mmbench/ensemble.py",
+        "mmbench/final/selection.py",
         "    best = max(range(len(probas)), key=lambda i: singles[i])",
         "    best = min(range(len(probas)), key=lambda i: singles[i])",
         ENS,
     ),
     Plant(
         "ensemble keeps adding without checking it helps",
-        "mmbench/ensemble.py",
+        "mmbench/final/selection.py",
         "        if not _better(trials[pick], current, tolerance):\n            break\n",
         "        if False:\n            break\n",
         ENS,
     ),
     Plant(
         "ensemble's log-loss tie-break prefers worse calibration",
-        "mmbench/ensemble.py",
+        "mmbench/final/selection.py",
         "        return (score(y, p), -_log_loss(y, p))",
         "        return (score(y, p), _log_loss(y, p))",
         ENS,
@@ -267,21 +267,21 @@ PLANTS = [
     # ---------------------------------------------------------------- final
     Plant(
         "ensemble candidates ranked worst first",
-        "mmbench/final.py",
+        "mmbench/final/model.py",
         "    ranked = sorted(ok, key=lambda n: -sign * ok[n].mean(primary))[:MAX_CANDIDATES]",
         "    ranked = sorted(ok, key=lambda n: sign * ok[n].mean(primary))[:MAX_CANDIDATES]",
         ENS,
     ),
     Plant(
         "decision rule adopted even when it does not help held-out folds",
-        "mmbench/final.py",
+        "mmbench/final/model.py",
         "    if sign * (np.mean(tuned) - np.mean(plain)) < MIN_DECISION_GAIN:",
         "    if sign * (np.mean(tuned) - np.mean(plain)) < -1.0:",
         ENS,
     ),
     Plant(
         "decision rule tuned with the scored fold's own rows",
-        "mmbench/final.py",
+        "mmbench/final/model.py",
         "        rest = np.setdiff1d("
         "np.flatnonzero(~np.isnan(oof[fold.repeat]).any(axis=1)), fold.valid)",
         "        rest = np.flatnonzero(~np.isnan(oof[fold.repeat]).any(axis=1))",
@@ -289,14 +289,14 @@ PLANTS = [
     ),
     Plant(
         "final weights not renormalised after a member is dropped",
-        "mmbench/final.py",
+        "mmbench/final/model.py",
         "        [w / total for w in weights],",
         "        list(weights),",
         ENS,
     ),
     Plant(
         "final model scores without its decision weights",
-        "mmbench/final.py",
+        "mmbench/final/model.py",
         "        return compute_metrics(table.labels, self.predict_proba(table), weights=self.decision)",
         "        return compute_metrics(table.labels, self.predict_proba(table))",
         ENS,

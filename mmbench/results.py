@@ -154,7 +154,7 @@ class EnsembleMember(_Model):
 
 
 class EnsembleSummary(_Model):
-    """Greedy ensemble selection over the search's trials (see :mod:`mmbench.ensemble`)."""
+    """Greedy ensemble selection over the search's trials (see :mod:`mmbench.final.selection`)."""
 
     members: list[EnsembleMember]
     oof_score: float

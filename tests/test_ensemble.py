@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmbench.ensemble import oof_rows, select_ensemble
+from mmbench.final.selection import oof_rows, select_ensemble
 
 
 def accuracy(y: np.ndarray, proba: np.ndarray) -> float:

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no knowledge of benchmarking
     ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub", "speed"),
     ("config",),  # pipeline and training specs
-    ("evaluation", "ensemble", "paired"),  # folds, metrics, scoring of out-of-fold probabilities
+    ("evaluation", "paired"),  # folds, metrics, scoring of out-of-fold probabilities
     (
         "data",
         "data.spec",
@@ -87,6 +87,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "ablation",
         "jobs",
         "final",
+        "final.selection",
+        "final.model",
         "plots",
     ),  # one dataset's job and its result file
     (

@@ -2,7 +2,7 @@
 
 After the search, every trial that completed in this process has out-of-fold (OOF)
 probabilities on the same folds. :func:`plan_ensemble` runs greedy ensemble selection over the
-best of them (:mod:`mmbench.ensemble`) and, when the primary metric depends on the decision
+best of them (:mod:`mmbench.final.selection`) and, when the primary metric depends on the decision
 (macro-F1, balanced accuracy), tunes per-class decision weights on the blend's OOF predictions.
 :func:`fit_final` then fits the members, heaviest first, for as long as the job's deadline
 allows, and returns one model that predicts like a pipeline.
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mmbench.budget import NO_DEADLINE, Deadline, DeadlineReached
-from mmbench.ensemble import EnsembleSelection, oof_rows, select_ensemble
 from mmbench.evaluation import METRICS, Fold, compute_metrics, tune_class_weights
+from mmbench.final.selection import EnsembleSelection, oof_rows, select_ensemble
 from mmbench.pipeline import (
     CVResult,
     FittedPipeline,
