@@ -30,3 +30,22 @@ def resolve_device(device: str = "auto", *, option: str = "device") -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"{option} is {device!r} but no CUDA device is available")
     return device
+
+
+def idle_cores() -> int:
+    """Cores this process may use that other processes are not already keeping busy (>= 1).
+
+    For CPU thread pools (torch's intra-op threads): on a shared machine, threads that outnumber
+    the idle cores spin-wait on each other and run several times slower than fewer threads.
+    """
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cores, cores - int(busy)))
