@@ -384,3 +384,15 @@ def test_pixels_thumbnail_values_and_missing_rows(images: list) -> None:
     assert gray.shape == (1, 4) and np.allclose(gray, 76 / 255, atol=0.01)  # luma of pure red
     with pytest.raises(MMBenchError, match="size"):
         create_encoder("pixels", size=1)
+
+
+def test_tabular_ordinal_declares_its_trailing_category_codes() -> None:
+    frame = pd.DataFrame(
+        {"x": [1.0, 2.0, None, 4.0], "city": ["a", "b", "a", None], "ok": [True, False, True, True]}
+    )
+    ordinal = create_encoder("tabular", categorical="ordinal").fit(frame, np.zeros(4))
+    x = ordinal.transform(frame)
+    k = ordinal.categorical_codes(frame)
+    assert k == 2 and ordinal.feature_names[-k:] == ["city", "ok"]
+    assert set(np.unique(x[:, -k:])) <= {0.0, 1.0, 2.0}
+    assert create_encoder("tabular").categorical_codes(frame) == 0  # one-hot: no codes

@@ -192,3 +192,39 @@ def test_feature_scale_does_not_decide_the_fusion() -> None:
     plain = head("early", 3).fit(data.take(train_idx)).predict_proba(data.take(test_idx))
     loud = head("early", 3).fit(scaled.take(train_idx)).predict_proba(scaled.take(test_idx))
     np.testing.assert_allclose(plain, loud, atol=1e-3)
+
+
+@pytest.mark.parametrize("sparse_text", [False, True])
+def test_xgboost_splits_natively_on_declared_category_codes(sparse_text: bool) -> None:
+    """One stump separates a class that is an unordered set of categories (codes 0, 3 and 5
+    of 8) only when the codes are categories: code 0 counts as a category also beside sparse
+    n-grams (whose absent entries are missing), and -1 (unseen) as missing."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    n = 400
+    code = rng.integers(0, 8, n).astype(np.float32)
+    y = np.isin(code, [0, 3, 5]).astype(np.int64)
+    tabular = np.c_[rng.normal(size=n), code].astype(np.float32)  # one numeric, one code column
+    text = rng.random((n, 5)).astype(np.float32)
+    feats = {"text": sparse.csr_matrix(text) if sparse_text else text, "tabular": tabular}
+    present = {m: np.ones(n, dtype=bool) for m in feats}
+    data = FeatureSet(feats, present, y, meta={"categorical": {"tabular": 1}})
+    dims = {"text": 5, "tabular": 2}
+    accuracy = {}
+    for native in (True, False):
+        model = create_head(
+            FusionSpec(
+                name="xgboost",
+                options={"n_estimators": 1, "max_depth": 1, "learning_rate": 1.0,
+                         "n_jobs": 1, "categorical": native},
+            ),
+            FAST, dims, 2, seed=0,
+        ).fit(data.take(np.arange(300)))  # fmt: skip
+        held_out = data.take(np.arange(300, n))
+        held_out.meta = {}  # predicting needs no metadata: the head remembers its columns
+        accuracy[native] = (model.predict_proba(held_out).argmax(1) == y[300:]).mean()
+    assert accuracy[True] == 1.0 and accuracy[False] < 0.9
+    unseen = data.take(np.arange(5))
+    unseen.features["tabular"][:, 1] = -1.0
+    assert np.isfinite(model.predict_proba(unseen)).all()

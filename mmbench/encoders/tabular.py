@@ -125,6 +125,20 @@ class TabularEncoder(Encoder):
         cats = cats.where(cats.notna(), MISSING_CATEGORY).astype(str)
         return pd.concat([numeric.astype("float64"), cats], axis=1)
 
+    def categorical_codes(self, values: Any) -> int:
+        """How many trailing output columns are category codes (``ordinal`` only, else 0).
+
+        Read from the column dtypes alone, so it is known for cached features too.
+        """
+        if self.options["categorical"] != "ordinal":
+            return 0
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        frame = _string_columns(values)
+        if not len(frame.columns) or frame.isna().all(axis=1).all():
+            return 0  # no transformer: one zero column
+        return sum(not is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]) for c in frame)
+
     @property
     def feature_names(self) -> list[str]:
         """Output column names (``age``, ``missingindicator_age``, ``city_Paris``...)."""
