@@ -344,7 +344,7 @@ def test_default_space_searches_representations_sparse_only_for_sparse_heads() -
         assert ("encoder.text.tfidf.svd_dim" in params) == (not sparse)  # SVD only when dense
         if sparse:
             seen_sparse.add(fusion)
-    assert seen_sparse == {"linear", "xgboost"}
+    assert seen_sparse == {"lightgbm", "linear", "xgboost"}
 
 
 def test_deadline_cuts_a_running_trial_and_records_why(tmp_path: Path) -> None:
@@ -372,6 +372,7 @@ def test_new_study_runs_the_portfolio_first_cheapest_first(tmp_path: Path) -> No
     assert [e["fusion"] for e in entries][:3] == ["linear", "lightgbm", "linear"]
     assert entries[0]["encoder.text.tfidf.sparse"] is True  # seconds, not minutes
     assert entries[1]["encoder.text.tfidf.sparse"] is True  # trees on the same n-grams
+    assert all(e["encoder.tabular.tabular.splines"] == 0 for e in entries)  # not left to chance
     assert all(not k.startswith("encoder.image") for e in entries for k in e)  # no image here
     narrow = SearchSpace.model_validate({"fusion": ["early"], "encoders": {"text": "tfidf"}})
     assert [e["fusion"] for e in portfolio(narrow, ["text"])] == ["early"]
