@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=2000, help="rows of adult and synthetic")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument("--out", default="text_encoder", help="results/<OUT>.md")
     args = parser.parse_args()
     sets = text_sets(args.shared, args.rows)
     loads = [os.getloadavg()[0]]
@@ -146,7 +147,7 @@ def main() -> None:
         f"run {min(loads):.1f}-{max(loads):.1f} on {ALL_CORES} cores ({machine()})\n\n"
         + table(headers, rows)
     )
-    emit("text_encoder", "MiniLM text encoder: throughput and downstream macro-F1", body)
+    emit(args.out, "MiniLM text encoder: throughput and downstream macro-F1", body)
 
 
 if __name__ == "__main__":
