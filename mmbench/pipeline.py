@@ -111,7 +111,18 @@ def encode(
         if enc.trainable:
             towers[m] = enc.build_tower()
     present = {m: table.present(m) for m in encoders}
-    return FeatureSet(features=features, present=present, labels=table.labels), towers
+    meta = {"categorical": categorical_tails(table, encoders)}
+    return FeatureSet(features=features, present=present, labels=table.labels, meta=meta), towers
+
+
+def categorical_tails(table: MultiModalTable, encoders: dict[str, Encoder]) -> dict[str, int]:
+    """Modality -> number of trailing category-code columns, for encoders that emit them."""
+    tails = {}
+    for m, enc in encoders.items():
+        count = getattr(enc, "categorical_codes", None)
+        if count is not None and count(table[m]):
+            tails[m] = int(count(table[m]))
+    return tails
 
 
 PROBE_ROWS = 16

@@ -59,11 +59,14 @@ def default_encoders() -> dict[str, list[str] | str]:
 
 
 def default_encoder_options() -> dict[str, dict[str, Param]]:
-    """Searched encoder options: ``sparse`` only for heads that take sparse input."""
+    """Searched encoder options: ``sparse`` only for heads that take sparse input; a spline
+    basis per number (``splines: 5``) raised the linear head's macro-F1 on adult, emoji and
+    synthetic data alike but costs it 2-8x the fit time, so it is searched, not the first try."""
     return {
         "efficientnet_lite0": {"image_size": [96, 128, 224]},
         "pixels": {"size": [8, 16]},
         "tfidf": {"sparse": [True, False], "svd_dim": [64, 256]},
+        "tabular": {"splines": [0, 5]},
     }
 
 

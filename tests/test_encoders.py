@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
@@ -205,6 +206,37 @@ def test_minilm_embeddings_are_normalized_and_semantic() -> None:
     np.testing.assert_allclose(same.transform(texts), emb, atol=1e-5)  # bundled copy, offline
 
 
+def test_minilm_speed_options_and_cache_key() -> None:
+    """Threads change how fast, not what (not in the key); a token cap and int8 change the
+    embeddings, so they are in the key; int8 stays close to fp32 and keeps the meaning."""
+    pytest.importorskip("sentence_transformers")
+    default = create_encoder("minilm", device="cpu")
+    assert set(default.spec()["options"]) == {"model", "normalize"}  # keys of cached features kept
+    assert create_encoder("minilm", device="cpu", threads=1).spec() == default.spec()
+    capped = create_encoder("minilm", device="cpu", max_tokens=8, threads=1)
+    int8 = create_encoder("minilm", device="cpu", quantize="int8")
+    specs = [default.spec(), capped.spec(), int8.spec()]
+    assert len({repr(s) for s in specs}) == 3
+    texts = ["a cat sits on the mat", "a kitten rests on a rug", "stock markets fell sharply"]
+    long = ["the quick brown fox jumps over the lazy dog " * 4]
+    fp32 = default.transform(texts + long)
+    np.testing.assert_allclose(capped.transform(texts[:1]), fp32[:1], atol=1e-5)  # under the cap
+    assert float(capped.transform(long)[0] @ fp32[3]) < 0.999  # truncated
+    assert float(default.transform(long)[0] @ fp32[3]) > 0.9999  # the cap was for that call only
+    q = int8.transform(texts)
+    assert np.min(np.sum(q * fp32[:3], axis=1)) > 0.9  # cosine to the fp32 embedding
+    sim = q @ q.T
+    assert sim[0, 1] > sim[0, 2] + 0.2
+    with pytest.raises(MMBenchError, match="quantize"):
+        create_encoder("minilm", quantize="int4")
+
+
+def test_idle_cores_is_at_least_one() -> None:
+    from mmbench.device import idle_cores
+
+    assert 1 <= idle_cores() <= (os.cpu_count() or 1)
+
+
 def test_st_unreachable_model_suggests_minilm(monkeypatch) -> None:
     pytest.importorskip("sentence_transformers")
     constants = pytest.importorskip("huggingface_hub.constants")
@@ -352,3 +384,15 @@ def test_pixels_thumbnail_values_and_missing_rows(images: list) -> None:
     assert gray.shape == (1, 4) and np.allclose(gray, 76 / 255, atol=0.01)  # luma of pure red
     with pytest.raises(MMBenchError, match="size"):
         create_encoder("pixels", size=1)
+
+
+def test_tabular_ordinal_declares_its_trailing_category_codes() -> None:
+    frame = pd.DataFrame(
+        {"x": [1.0, 2.0, None, 4.0], "city": ["a", "b", "a", None], "ok": [True, False, True, True]}
+    )
+    ordinal = create_encoder("tabular", categorical="ordinal").fit(frame, np.zeros(4))
+    x = ordinal.transform(frame)
+    k = ordinal.categorical_codes(frame)
+    assert k == 2 and ordinal.feature_names[-k:] == ["city", "ok"]
+    assert set(np.unique(x[:, -k:])) <= {0.0, 1.0, 2.0}
+    assert create_encoder("tabular").categorical_codes(frame) == 0  # one-hot: no codes

@@ -155,11 +155,12 @@ def test_towers_train_jointly_on_token_ids() -> None:
     assert (model.predict_proba(data).argmax(axis=1) == data.labels).mean() > 0.9
 
 
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
 @pytest.mark.parametrize("k", [2, 3])
-def test_xgboost_with_missing_modality_and_early_stopping(k: int) -> None:
+def test_trees_with_missing_modality_and_early_stopping(name: str, k: int) -> None:
     data = make_data(k=k)
     data.features["text"][~data.present["text"]] = np.nan  # masked values are ignored
-    model = head("xgboost", k, n_jobs=1, n_estimators=300, early_stopping_rounds=5)
+    model = head(name, k, n_jobs=1, n_estimators=300, early_stopping_rounds=5)
     model.fit(data.take(np.arange(100)), data.take(np.arange(100, 150)))
     proba = model.predict_proba(data.drop(["tabular"]))
     assert proba.shape == (150, k) and np.allclose(proba.sum(axis=1), 1.0)
@@ -192,3 +193,41 @@ def test_feature_scale_does_not_decide_the_fusion() -> None:
     plain = head("early", 3).fit(data.take(train_idx)).predict_proba(data.take(test_idx))
     loud = head("early", 3).fit(scaled.take(train_idx)).predict_proba(scaled.take(test_idx))
     np.testing.assert_allclose(plain, loud, atol=1e-3)
+
+
+@pytest.mark.parametrize("sparse_text", [False, True])
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_trees_split_natively_on_declared_category_codes(name: str, sparse_text: bool) -> None:
+    """One stump separates a class that is an unordered set of categories (codes 0, 3 and 5
+    of 8) only when the codes are categories: code 0 counts as a category also beside sparse
+    n-grams (whose absent entries are missing), and -1 (unseen) as missing."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    n = 2000  # LightGBM wants 100 rows per category group by default
+    code = rng.integers(0, 8, n).astype(np.float32)
+    y = np.isin(code, [0, 3, 5]).astype(np.int64)
+    tabular = np.c_[rng.normal(size=n), code].astype(np.float32)  # one numeric, one code column
+    text = rng.random((n, 5)).astype(np.float32)
+    feats = {"text": sparse.csr_matrix(text) if sparse_text else text, "tabular": tabular}
+    present = {m: np.ones(n, dtype=bool) for m in feats}
+    data = FeatureSet(feats, present, y, meta={"categorical": {"tabular": 1}})
+    dims = {"text": 5, "tabular": 2}
+    stump = {"max_depth": 1} if name == "xgboost" else {"num_leaves": 2, "min_child_samples": 5}
+    accuracy = {}
+    for native in (True, False):
+        model = create_head(
+            FusionSpec(
+                name=name,
+                options={"n_estimators": 1, "learning_rate": 1.0, **stump,
+                         "n_jobs": 1, "categorical": native},
+            ),
+            FAST, dims, 2, seed=0,
+        ).fit(data.take(np.arange(1500)))  # fmt: skip
+        held_out = data.take(np.arange(1500, n))
+        held_out.meta = {}  # predicting needs no metadata: the head remembers its columns
+        accuracy[native] = (model.predict_proba(held_out).argmax(1) == y[1500:]).mean()
+    assert accuracy[True] == 1.0 and accuracy[False] < 0.9
+    unseen = data.take(np.arange(5))
+    unseen.features["tabular"][:, 1] = -1.0
+    assert np.isfinite(model.predict_proba(unseen)).all()

@@ -61,6 +61,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fusion.training",
         "fusion.torch_head",
         "fusion.xgb",
+        "fusion.lgbm",
     ),
     ("space", "suite"),  # the suite schema and its search space
     ("cache",),  # the feature cache between encoders and heads

@@ -330,7 +330,7 @@ def test_fusion_declarations_drive_the_default_space() -> None:
     space.fusion_options["early"]["hidden"].append(999)  # a suite's copy, not the registry's
     assert 999 not in FUSIONS.meta("early").search_space["hidden"]
     non_torch = FUSIONS.names(torch=False)
-    assert non_torch == ["linear", "xgboost"]
+    assert non_torch == ["lightgbm", "linear", "xgboost"]
     for spec, params in sample_many(SearchSpace(fusion=non_torch), 5, ["text"]):
         assert not set(params) & set(space.training)  # lr, dropout... are torch-only
         assert spec.training.lr == 3e-3  # the TrainSpec default, unused by the head
@@ -371,7 +371,7 @@ def test_default_space_searches_representations_sparse_only_for_sparse_heads() -
         assert ("encoder.text.tfidf.svd_dim" in params) == (not sparse)  # SVD only when dense
         if sparse:
             seen_sparse.add(fusion)
-    assert seen_sparse == {"linear", "xgboost"}
+    assert seen_sparse == {"lightgbm", "linear", "xgboost"}
 
 
 def test_deadline_cuts_a_running_trial_and_records_why(tmp_path: Path) -> None:
@@ -396,8 +396,10 @@ def test_new_study_runs_the_portfolio_first_cheapest_first(tmp_path: Path) -> No
 
     space = SearchSpace()
     entries = portfolio(space, ["text", "tabular"])
-    assert [e["fusion"] for e in entries][:2] == ["linear", "linear"]
+    assert [e["fusion"] for e in entries][:3] == ["linear", "lightgbm", "linear"]
     assert entries[0]["encoder.text.tfidf.sparse"] is True  # seconds, not minutes
+    assert entries[1]["encoder.text.tfidf.sparse"] is True  # trees on the same n-grams
+    assert all(e["encoder.tabular.tabular.splines"] == 0 for e in entries)  # not left to chance
     assert all(not k.startswith("encoder.image") for e in entries for k in e)  # no image here
     narrow = SearchSpace.model_validate({"fusion": ["early"], "encoders": {"text": "tfidf"}})
     assert [e["fusion"] for e in portfolio(narrow, ["text"])] == ["early"]

@@ -23,7 +23,9 @@ class TabularEncoder(Encoder):
     """Numerics: median imputation + missing indicators + standard scaling; categoricals:
     one-hot (``categorical: onehot``), integer codes (``ordinal``, meant for tree heads) or
     learned embeddings (``embedding``: a trainable tower, one ``embed_dim`` vector per column
-    value, trained with the fusion head).
+    value, trained with the fusion head). ``splines: k`` adds a cubic B-spline basis on ``k``
+    quantile knots per numeric column (beside the scaled value), a cheap non-linearity for the
+    linear head.
 
     ``min_frequency``/``max_categories`` fold rare categories into one "infrequent" column;
     categories unseen in training encode as all zeros (one-hot) or -1 (ordinal). Rows whose
@@ -43,6 +45,7 @@ class TabularEncoder(Encoder):
         missing_indicators: bool = True,
         embed_dim: int = 8,
         hidden: int = 64,
+        splines: int = 0,
     ) -> None:
         if categorical not in ("onehot", "ordinal", "embedding"):
             raise MMBenchError(
@@ -58,6 +61,10 @@ class TabularEncoder(Encoder):
         }
         if categorical == "embedding":
             options.update(embed_dim=int(embed_dim), hidden=int(hidden))
+        if splines:  # absent when off: cache keys of existing features unchanged
+            if splines < 2:
+                raise MMBenchError(f"tabular option splines must be 0 (off) or >= 2, got {splines}")
+            options["splines"] = int(splines)
         super().__init__("tabular", **options)
         self.trainable = categorical == "embedding"
         self.numeric_columns: list[str] = []
@@ -107,9 +114,17 @@ class TabularEncoder(Encoder):
             cat = OrdinalEncoder(
                 handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float32, **rare
             )
+        splines = []
+        if o.get("splines"):  # cubic B-splines of each number: non-linearity for linear heads
+            from sklearn.preprocessing import SplineTransformer
+
+            basis = SplineTransformer(n_knots=o["splines"], degree=3, knots="quantile")
+            imputed = SimpleImputer(strategy="median", keep_empty_features=True)
+            splines = [("spl", make_pipeline(imputed, basis), self.numeric_columns)]
         return ColumnTransformer(
             [
                 ("num", make_pipeline(*numeric), self.numeric_columns),
+                *splines,
                 ("cat", cat, self.categorical_columns),
             ],
             sparse_threshold=0.0,
@@ -124,6 +139,20 @@ class TabularEncoder(Encoder):
         cats = frame[self.categorical_columns].astype(object)
         cats = cats.where(cats.notna(), MISSING_CATEGORY).astype(str)
         return pd.concat([numeric.astype("float64"), cats], axis=1)
+
+    def categorical_codes(self, values: Any) -> int:
+        """How many trailing output columns are category codes (``ordinal`` only, else 0).
+
+        Read from the column dtypes alone, so it is known for cached features too.
+        """
+        if self.options["categorical"] != "ordinal":
+            return 0
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        frame = _string_columns(values)
+        if not len(frame.columns) or frame.isna().all(axis=1).all():
+            return 0  # no transformer: one zero column
+        return sum(not is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]) for c in frame)
 
     @property
     def feature_names(self) -> list[str]:

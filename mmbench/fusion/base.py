@@ -58,6 +58,8 @@ class FeatureSet:
     ``features[m]`` is ``(n, ...)``: a feature matrix for frozen encoders (a ``scipy.sparse`` CSR
     matrix for sparse encoders, which only heads registered with ``sparse=True`` accept), or
     model inputs (pixels, token ids) for trainable encoders whose tower is trained with the head.
+    ``meta["categorical"][m]``: how many trailing columns of ``features[m]`` are integer category
+    codes (``-1``: unseen), for heads that split on categories natively (``xgboost``).
     """
 
     features: dict[str, np.ndarray]
@@ -77,13 +79,14 @@ class FeatureSet:
             features={m: x[index] for m, x in self.features.items()},
             present={m: p[index] for m, p in self.present.items()},
             labels=None if self.labels is None else self.labels[index],
+            meta=self.meta,
         )
 
     def drop(self, modalities: set[str] | list[str]) -> FeatureSet:
         """Mark ``modalities`` missing on every row (missing-modality robustness checks)."""
         present = {m: (np.zeros_like(p) if m in modalities else p) for m, p in self.present.items()}
         features = {m: (_zeros_like(x) if m in modalities else x) for m, x in self.features.items()}
-        return FeatureSet(features=features, present=present, labels=self.labels)
+        return FeatureSet(features=features, present=present, labels=self.labels, meta=self.meta)
 
 
 def is_sparse(x: Any) -> bool:

@@ -19,12 +19,17 @@ from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head, is_spa
 from mmbench.fusion.regularisers import class_weights
 
 
-def feature_matrix(data: FeatureSet, modalities: list[str]) -> Any:
+def feature_matrix(
+    data: FeatureSet, modalities: list[str], codes: dict[str, int] | None = None
+) -> Any:
     """``[x_1 | ... | x_M | present_1 ... present_M]`` with missing rows of ``x_m`` as NaN.
 
     When any block is sparse (n-gram TF-IDF) the result is a CSR matrix; XGBoost then treats
-    absent entries as missing, as it would in a hand-written sparse pipeline.
+    absent entries as missing, as it would in a hand-written sparse pipeline. ``codes[m]``
+    trailing columns of block ``m`` are category codes: unseen codes (-1) become missing, and
+    in a CSR result their zeros are stored (code 0 is a category, not a missing value).
     """
+    codes = codes or {}
     blocks: list[Any] = []
     flags = []
     for m in modalities:
@@ -33,16 +38,29 @@ def feature_matrix(data: FeatureSet, modalities: list[str]) -> Any:
                 f"the xgboost head was trained with modality {m!r}; the data lack it"
             )
         present = np.asarray(data.present[m], dtype=bool)
-        blocks.append(_block(data.features[m], present, m))
+        blocks.append(_block(data.features[m], present, m, codes.get(m, 0)))
         flags.append(present.astype(np.float32)[:, None])
     if any(is_sparse(b) for b in blocks):
         from scipy import sparse
 
-        return sparse.hstack([sparse.csr_matrix(b) for b in blocks + flags], format="csr")
+        csr = [
+            _csr(b, keep_zeros=codes.get(m, 0) > 0) for m, b in zip(modalities, blocks, strict=True)
+        ]
+        return sparse.hstack(csr + [sparse.csr_matrix(f) for f in flags], format="csr")
     return np.concatenate(blocks + flags, axis=1)
 
 
-def _block(x: Any, present: np.ndarray, modality: str) -> Any:
+def _csr(x: Any, keep_zeros: bool) -> Any:
+    """CSR of a block; with ``keep_zeros`` a dense block's zeros stay stored and NaNs absent."""
+    from scipy import sparse
+
+    if is_sparse(x) or not keep_zeros:
+        return sparse.csr_matrix(x)
+    rows, cols = np.nonzero(~np.isnan(x))
+    return sparse.csr_matrix((x[rows, cols], (rows, cols)), shape=x.shape)
+
+
+def _block(x: Any, present: np.ndarray, modality: str, codes: int = 0) -> Any:
     if is_sparse(x):
         return x.tocsr().multiply(present[:, None].astype(np.float32)).tocsr()
     x = np.asarray(x)
@@ -52,6 +70,9 @@ def _block(x: Any, present: np.ndarray, modality: str) -> Any:
             f"{modality!r} has shape {x.shape} and dtype {x.dtype} (a trainable encoder?)"
         )
     x = x.astype(np.float32, copy=True)
+    if codes:
+        tail = x[:, -codes:]
+        tail[tail < 0] = np.nan
     x[~present] = np.nan
     return x
 
@@ -79,7 +100,9 @@ class XGBoostHead(Head):
         self.seed = seed
         self.training = training
         self.early_stopping_rounds = params.pop("early_stopping_rounds")
+        self.native_categorical = params.pop("categorical", True)
         self.params = params
+        self.codes: dict[str, int] = {}
         self.modalities: list[str] = []
         self.widths: list[int] = []
         self.model: Any = None
@@ -88,6 +111,8 @@ class XGBoostHead(Head):
         import xgboost
 
         params = dict(self.params)
+        if self.codes:
+            params.update(enable_categorical=True, feature_types=self._feature_types())
         if params.get("n_jobs") is None and n_cells < SINGLE_THREAD_CELLS:
             # small matrices: OpenMP threads cost more than they bring, and they spin-wait
             # badly when another process shares the cores (seen: 100x slower trials)
@@ -116,15 +141,16 @@ class XGBoostHead(Head):
         if train.labels is None:
             raise MMBenchError("training data has no labels")
         self.modalities = list(train.features)
-        x = feature_matrix(train, self.modalities)
         self.widths = [int(train.features[m].shape[1]) for m in self.modalities]
+        self.codes = self._code_columns(train) if self.native_categorical else {}
+        x = feature_matrix(train, self.modalities, self.codes)
         y = np.asarray(train.labels, dtype=np.int64)
         fit_kwargs: dict[str, Any] = {"sample_weight": self._weights(y, y), "verbose": False}
         use_valid = valid is not None and valid.labels is not None and len(valid) > 0
         if use_valid:
             assert valid is not None and valid.labels is not None
             yv = np.asarray(valid.labels, dtype=np.int64)
-            fit_kwargs["eval_set"] = [(feature_matrix(valid, self.modalities), yv)]
+            fit_kwargs["eval_set"] = [(feature_matrix(valid, self.modalities, self.codes), yv)]
             weights = self._weights(y, yv)
             if weights is not None:
                 fit_kwargs["sample_weight_eval_set"] = [weights]
@@ -139,9 +165,29 @@ class XGBoostHead(Head):
         if self.model is None:
             raise MMBenchError("predict_proba called before fit")
         proba = np.asarray(
-            self.model.predict_proba(feature_matrix(data, self.modalities)), dtype=np.float64
+            self.model.predict_proba(feature_matrix(data, self.modalities, self.codes)),
+            dtype=np.float64,
         )
         return proba / proba.sum(axis=1, keepdims=True)  # float32 sums drift from one
+
+    def _code_columns(self, train: FeatureSet) -> dict[str, int]:
+        """Trailing category-code columns per dense block, as the encoders declared them."""
+        declared = train.meta.get("categorical", {})
+        return {
+            m: int(k)
+            for m, k in declared.items()
+            if m in train.features
+            and not is_sparse(train.features[m])
+            and 0 < k <= train.features[m].shape[1]
+        }
+
+    def _feature_types(self) -> list[str]:
+        """XGBoost's ``"q"`` (quantitative) or ``"c"`` (categorical) per column."""
+        types: list[str] = []
+        for m, width in zip(self.modalities, self.widths, strict=True):
+            k = self.codes.get(m, 0)
+            types += ["q"] * (width - k) + ["c"] * k
+        return types + ["q"] * len(self.modalities)  # presence columns
 
     def info(self) -> dict[str, Any]:
         if self.model is None:
@@ -191,9 +237,12 @@ def build_xgboost(
     tree_method: str = "hist",
     n_jobs: int | None = None,
     early_stopping_rounds: int = 20,
+    categorical: bool = True,
 ) -> Head:
     """XGBoost on concatenated features; ``n_jobs=None``: one thread for small matrices
-    (under 2M cells), every core otherwise."""
+    (under 2M cells), every core otherwise. ``categorical``: split natively on the category
+    codes an encoder declares (``tabular`` with ``categorical: ordinal``) rather than on their
+    order."""
     return XGBoostHead(
         n_classes,
         seed,
@@ -208,4 +257,5 @@ def build_xgboost(
         tree_method=tree_method,
         n_jobs=n_jobs,
         early_stopping_rounds=early_stopping_rounds,
+        categorical=bool(categorical),
     )
