@@ -41,8 +41,9 @@ ABLATION_READABLE_VERSIONS = (1, 2)
 """Version 2 added ``pipeline_name`` (which pipeline was ablated) and ``skipped`` (subsets the
 budget cut); version 1 reports read without them."""
 SCORE_PACKAGES = (
-    "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "torch", "torchvision", "timm",
-    "pillow", "librosa", "soundfile", "sentence-transformers", "transformers", "tokenizers",
+    "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "lightgbm", "torch", "torchvision",
+    "timm", "pillow", "librosa", "soundfile", "sentence-transformers", "transformers",
+    "tokenizers",
 )  # fmt: skip
 """Packages whose version can move a score on the same data: the CI gate's baseline records
 them and ``mmbench regress`` names a mismatch instead of reporting a regression."""
