@@ -57,12 +57,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
-def git_commit(paths: Sequence[str] = ()) -> str | None:
-    """Commit of the mmbench checkout, with ``-dirty`` when tracked files have changes.
+CODE_PATHS = ("mmbench", "suites", "pyproject.toml")
+"""What produces a result: a change here makes a commit ``-dirty``. Outputs (``results/``,
+baselines, benchmark tables) are not code: writing them must not mark the next result dirty."""
 
-    ``paths`` limits the dirtiness check to those paths of the repository (e.g. ``["mmbench"]``
-    for benchmarks, whose own output files change on every run). None outside a git checkout.
-    """
+
+def git_commit(paths: Sequence[str] = CODE_PATHS) -> str | None:
+    """Commit of the mmbench checkout, with ``-dirty`` when tracked files under ``paths`` (the
+    code, by default) have changes. None outside a git checkout."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(
