@@ -57,12 +57,11 @@ def test_the_smoke_report_is_written_offline_in_seconds(
         "ablation-missing",
         "confusion",
         "roc-pr",
+        "history",
     ]
-    assert "6b95143043fa8a42" in page  # the data fingerprint, in the provenance
-    # the committed search and ensemble predate curves and history (schema 1): said, not
-    # hidden; the best pipeline whose file has curves is shown instead
-    assert "records no confusion matrix" in page and "records no trial history" in page
-    assert "Shown instead: xgboost-early-fusion" in page
+    assert "30cd34bf6179f38a" in page  # the data fingerprint, in the provenance
+    # the committed search and ensemble (schema 3) record their curves and trial history
+    assert "records no confusion matrix" not in page and "records no trial history" not in page
 
 
 def test_missing_datasets_and_broken_files_are_shown(smoke_results: Path) -> None:
@@ -131,6 +130,13 @@ def test_the_page_names_the_winner_its_classes_caveats_and_ablated_pipeline(
         {"number": 2, "state": "declined", "value": None},
     ]
     path.write_text(json.dumps(data))
+    best = json.loads((folder / "search.json").read_text())  # the study's history, both files
+    best["search"]["history"] = data["search"]["history"]
+    (folder / "search.json").write_text(json.dumps(best))
+    legacy = folder / "ablation"  # an older run's single ablation folder (ablation schema 1)
+    for part in (legacy / "default").iterdir():
+        shutil.move(str(part), str(legacy / part.name))
+    (legacy / "default").rmdir()
     report = read_ablation(folder / "ablation" / "ablation.json")
     report.pipeline_name, report.skipped = "search", ["audio"]
     keyed = folder / "ablation" / "search"
