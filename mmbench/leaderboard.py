@@ -294,18 +294,8 @@ DATASET_HEADER = [
     "predict ms/row",
     "failed folds",
 ]
-TERMINAL_HEADER = [
-    "rank",
-    "pipeline",
-    "what it is",
-    "CV mean ± std",
-    "test",
-    "chance",
-    "norm.",
-    "fit s",
-    "ms/row",
-    "failed",
-]
+_SHORT = {"normalized": "norm.", "predict ms/row": "ms/row", "failed folds": "failed"}
+TERMINAL_HEADER = [_SHORT.get(col, col) for col in DATASET_HEADER]
 """:data:`DATASET_HEADER` in a few letters, so a row fits 120 columns."""
 OVERALL_HEADER = ["pipeline", "mean rank", "mean normalized score", "datasets"]
 
