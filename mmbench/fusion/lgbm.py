@@ -34,11 +34,7 @@ class LightGBMHead(XGBoostHead):
         """Boost on ``train``; ``on_epoch`` is not called (there are no epochs to prune)."""
         import lightgbm
 
-        if train.labels is None:
-            raise MMBenchError("training data has no labels")
-        self.modalities = list(train.features)
-        self.widths = [int(train.features[m].shape[1]) for m in self.modalities]
-        self.codes = self._code_columns(train) if self.native_categorical else {}
+        self._learn_layout(train)
         x = self._matrix(train)
         y = np.asarray(train.labels, dtype=np.int64)
         cats = [i for i, kind in enumerate(self._feature_types()) if kind == "c"]

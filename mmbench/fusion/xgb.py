@@ -126,6 +126,14 @@ class XGBoostHead(Head):
             callbacks=[_deadline_callback(self.deadline)],
         )
 
+    def _learn_layout(self, train: FeatureSet) -> None:
+        """What ``predict_proba`` rebuilds the matrix from: modalities, widths, category codes."""
+        if train.labels is None:
+            raise MMBenchError("training data has no labels")
+        self.modalities = list(train.features)
+        self.widths = [int(train.features[m].shape[1]) for m in self.modalities]
+        self.codes = self._code_columns(train) if self.native_categorical else {}
+
     def _weights(self, train_labels: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
         if not self.training.class_weight:
             return None
@@ -138,11 +146,7 @@ class XGBoostHead(Head):
         on_epoch: EpochCallback | None = None,
     ) -> XGBoostHead:
         """Boost on ``train``; ``on_epoch`` is not called (there are no epochs to prune)."""
-        if train.labels is None:
-            raise MMBenchError("training data has no labels")
-        self.modalities = list(train.features)
-        self.widths = [int(train.features[m].shape[1]) for m in self.modalities]
-        self.codes = self._code_columns(train) if self.native_categorical else {}
+        self._learn_layout(train)
         x = feature_matrix(train, self.modalities, self.codes)
         y = np.asarray(train.labels, dtype=np.int64)
         fit_kwargs: dict[str, Any] = {"sample_weight": self._weights(y, y), "verbose": False}
