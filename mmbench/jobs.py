@@ -178,13 +178,16 @@ def _curve(x: Any, y: Any, area: float) -> Curve:
     )
 
 
-def search_history(study: Any) -> list[TrialPoint]:
+def search_history(study: Any, n_folds: int) -> list[TrialPoint]:
     """Every trial of an Optuna study, in order, for the result file's search history."""
+    from mmbench.search.fidelity import RUNG_ATTR, fidelity_of
+
     points = []
     for t in study.get_trials(deepcopy=False):
         value = t.values[0] if t.values else None
         fusion = t.params.get("fusion") or (t.user_attrs.get("pipeline") or {}).get("fusion", {})
         state = "declined" if t.user_attrs.get("declined") else t.state.name.lower()
+        rung = t.user_attrs.get(RUNG_ATTR) or {}
         points.append(
             TrialPoint(
                 number=t.number,
@@ -192,9 +195,28 @@ def search_history(study: Any) -> list[TrialPoint]:
                 value=value,
                 fusion=fusion if isinstance(fusion, str) else fusion.get("name"),
                 seconds=t.duration.total_seconds() if t.duration is not None else None,
+                fidelity=fidelity_of(t, n_folds),
+                outcome=trial_outcome(t, state),
+                rung_score=rung.get("score"),
             )
         )
     return points
+
+
+def trial_outcome(trial: Any, state: str) -> str:
+    """Why a trial ended, in words (the rule that pruned it, the deadline, the budget check)."""
+    attrs = trial.user_attrs
+    if state == "declined":
+        return f"declined: {attrs.get('reason', 'it would not fit in the time left')}"
+    if state == "pruned":
+        if "pruned_by" in attrs:
+            return str(attrs["pruned_by"])
+        if "reason" in attrs:
+            return f"cut by the deadline: {attrs['reason']}"
+        return "pruned by the pruner after fold scores below the best trial's"
+    if state == "fail":
+        return f"failed: {attrs.get('error', 'no reason recorded')}"
+    return state
 
 
 def _device(spec: Any) -> str:

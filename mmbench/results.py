@@ -99,6 +99,12 @@ class TrialPoint(_Model):
     """Optuna's value (a pruned trial's is its last reported fold's score; none when declined)."""
     fusion: str | None = None
     seconds: float | None = None
+    fidelity: str | None = None
+    """The most it was evaluated on: "1,500 rows, 1 fold" (the search's rung), "3 of 5 folds"."""
+    outcome: str | None = None
+    """Why it ended, in words: which rule pruned it, the deadline, the budget check."""
+    rung_score: float | None = None
+    """Its score on the rung (:mod:`mmbench.search.fidelity`), when the study used one."""
 
 
 class SearchSummary(_Model):

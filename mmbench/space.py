@@ -96,6 +96,9 @@ class SearchSpace(StrictModel):
     objectives: list[Literal["latency_ms"]] = Field(default_factory=list)
     portfolio: bool = True
     """Start a new study with known-strong configurations (:mod:`mmbench.search.portfolio`)."""
+    rungs: bool = True
+    """Multi-fidelity: on a large table, score every candidate first on a row subsample of one
+    fold and cross-validate only the best third (:mod:`mmbench.search.fidelity`)."""
 
     encoders: dict[str, list[str] | str] = Field(default_factory=default_encoders)
     encoder_options: dict[str, dict[str, Param]] = Field(default_factory=default_encoder_options)

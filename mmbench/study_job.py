@@ -245,7 +245,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
         seconds=outcome.seconds,
         optuna_seconds=outcome.optuna_seconds,
         tracking_seconds=ctx.tracking_seconds,
-        history=search_history(study),
+        history=search_history(study, len(ctx.folds)),
     )
     return Scored(cv, "search", search=search), outcome
 
@@ -273,6 +273,7 @@ def _search_settings(ctx: JobContext, deadline: Any) -> tuple[Any, Any]:
         adopt_budget=options.finalize == "only" or (options.resume and options.trials is None),
         deadline=deadline,
         portfolio=portfolio(space, list(ctx.table.modalities)) if space.portfolio else [],
+        rungs=space.rungs,
         worker=options.worker,
         exact_name=exact is not None,
         trial_dir=trial_store(ctx),

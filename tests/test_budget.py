@@ -82,5 +82,5 @@ def test_a_trial_that_cannot_fit_is_declined_not_pruned(
     assert second.state.name == "PRUNED" and second.user_attrs["declined"] is True
     assert "with cached features" in second.user_attrs["reason"]
     assert second.value is None and second.user_attrs["folds"] == []
-    assert [p.state for p in search_history(outcome.study)] == ["complete", "declined"]
+    assert [p.state for p in search_history(outcome.study, 2)] == ["complete", "declined"]
     assert len(recorded) == 1 and recorded[0] <= first.duration.total_seconds()

@@ -79,6 +79,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "search",
         "search.sampling",
         "search.portfolio",
+        "search.fidelity",
         "search.coordination",
         "search.study",
     ),  # many candidates

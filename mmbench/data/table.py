@@ -72,8 +72,9 @@ class MultiModalTable:
             return np.asarray(~values.isna().all(axis=1))
         return np.array([v is not None for v in values], dtype=bool)
 
-    def subset(self, index: np.ndarray | list[int]) -> MultiModalTable:
-        """Rows ``index`` as a new table (fingerprint recomputed)."""
+    def subset(self, index: np.ndarray | list[int], fingerprint: str = "") -> MultiModalTable:
+        """Rows ``index`` as a new table: its fingerprint recomputed, or ``fingerprint`` (one
+        the caller derives from this table's and ``index``, so no media is read again)."""
         idx = np.asarray(index, dtype=np.int64)
         parts: dict[str, Any] = {}
         for m in self.modalities:
@@ -88,6 +89,7 @@ class MultiModalTable:
             classes=list(self.classes),
             meta=dict(self.meta),
             groups=None if self.groups is None else self.groups[idx],
+            fingerprint=fingerprint,
             **parts,
         )
 

@@ -26,6 +26,7 @@ from mmbench.evaluation import METRICS, Fold
 from mmbench.pipeline import CVResult, FoldResult, encode_seconds, evaluate_pipeline
 from mmbench.search import coordination as coord
 from mmbench.search.coordination import retry_dead_local_trials, worker_id
+from mmbench.search.fidelity import RUNG_ATTR, Rung, make_rung, promotes, rung_scores
 from mmbench.search.sampling import sample_pipeline
 from mmbench.space import SearchSpace
 
@@ -79,6 +80,9 @@ class SearchSettings:
     adopt_budget: bool = False
     """Use the budget stored in the study (trials and deadline) instead of this one's, as a
     worker does: ``mmbench finalize``, and ``--resume`` without ``--trials``."""
+    rungs: bool = True
+    """Score each candidate first on a row subsample of one fold and cross-validate only the
+    promising ones (:mod:`mmbench.search.fidelity`; large tables, single objective only)."""
 
 
 @dataclass
@@ -411,6 +415,9 @@ class _Objective:
         self.sign = 1.0 if METRICS.get(settings.primary).higher_is_better else -1.0
         self.duplicates_in_a_row = 0
         self.exhausted = False
+        multi = bool(settings.objectives)  # Optuna cannot prune multi-objective trials
+        self.rung: Rung | None = None if multi or not settings.rungs else make_rung(table, folds)
+        self.step0 = 0 if self.rung is None else 1  # the rung reports step 0, fold i step i+1
 
     def stop_when_spent(self, study: Any, trial: Any) -> None:
         """An Optuna callback: stop once the study's budget is taken (by any worker), the
@@ -464,6 +471,9 @@ class _Objective:
         started = time.perf_counter()
         encode, ran = 0.0, started
         try:
+            if self.rung is not None:
+                self._check_cost(spec)  # a rung is worth its time only if full CV could follow
+                self._score_rung(trial, spec, self.rung)
             encode = self._check_cost(spec)
             ran = time.perf_counter()  # the cost probe is not part of a trial's cost
             cv = evaluate_pipeline(
@@ -487,10 +497,13 @@ class _Objective:
             self._end(trial, "pruned", spec, done, str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         except optuna.TrialPruned:
-            self._end(trial, "pruned", spec, done, None)
+            self._end(trial, "pruned", spec, done, trial.user_attrs.get("pruned_by"))
             raise
         except KeyboardInterrupt:
             self._end(trial, "interrupted", spec, done, "interrupted by the user")
+            raise
+        except TrialFailed as exc:  # on the rung
+            self._end(trial, "failed", spec, done, str(exc))
             raise
         if not cv.ok:
             reason = cv.failures[0]
@@ -521,23 +534,58 @@ class _Objective:
             trial.set_user_attr("duplicate_of", earlier)
             raise _Skipped(f"duplicate of trial {earlier}")
 
-    def _check_cost(self, spec: PipelineSpec) -> float:
+    def _score_rung(self, trial: Any, spec: PipelineSpec, rung: Rung) -> None:
+        """Score ``spec`` on the rung; prune it (raise) unless its score is among the best
+        third of the study's rung scores."""
+        import optuna
+
+        self._check_cost(spec, rung.table)
+        start = time.perf_counter()
+        cv = evaluate_pipeline(
+            rung.table,
+            spec,
+            [rung.fold],
+            cache=self.cache,
+            reraise=(optuna.TrialPruned,),
+            deadline=self.settings.deadline,
+        )
+        if not cv.ok:
+            raise TrialFailed(f"on the rung ({rung.describe()}): {cv.failures[0]}")
+        score = cv.mean(self.settings.primary)
+        others = rung_scores(trial.study, exclude=trial.number)
+        promoted = promotes(score, others, self.sign > 0)
+        record = {"rows": rung.rows, "score": round(score, 6), "promoted": promoted}
+        record["seconds"] = round(time.perf_counter() - start, 3)
+        trial.set_user_attr(RUNG_ATTR, record)
+        trial.report(score, 0)
+        if not promoted:
+            why = (
+                f"rung: {self.settings.primary} {score:.4f} on {rung.describe()} is not among "
+                f"the best third of {len(others) + 1} rung scores"
+            )
+            trial.set_user_attr("pruned_by", why)
+            raise optuna.TrialPruned(why)
+
+    def _check_cost(self, spec: PipelineSpec, table: MultiModalTable | None = None) -> float:
         """Decline, before any work, a candidate that cannot finish in the time left; returns
         the seconds it is expected to spend encoding uncached rows.
 
         Two measured costs: seconds to encode the rows its frozen encoders have not cached yet
         (a probe of a few rows; 0 when cached), and the longest *warm* cost of a finished trial
         with the same head (its time without encoding uncached rows), so one cold trial does
-        not make every later trial of that head look expensive.
+        not make every later trial of that head look expensive. For the rung (``table``: its
+        sub-table) only the encoding is checked: a rung costs a fraction of a full trial.
         """
         deadline = self.settings.deadline
         if deadline.at is None:
             return 0.0
         left = deadline.remaining()
-        encode = encode_seconds(self.table, spec, self.cache, self.encode_rates)
+        encode = encode_seconds(
+            self.table if table is None else table, spec, self.cache, self.encode_rates
+        )
         if encode > left:
             raise _TooExpensive(f"encoding would take ~{encode:.0f} s; {left:.0f} s left")
-        if not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
+        if table is None and not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
             took = self.costs.estimate(spec.fusion.name)
             raise _TooExpensive(
                 f"a {spec.fusion.name} trial takes ~{took:.0f} s with cached features "
@@ -562,7 +610,7 @@ class _Objective:
         done.append(result)
         if not result.ok or len(self.settings.objectives) > 0:
             return
-        trial.report(result.metrics[self.settings.primary], step)
+        trial.report(result.metrics[self.settings.primary], step + self.step0)
         # after the last fold the score is complete: pruning it would save nothing
         if step < len(self.folds) - 1 and trial.should_prune():
             raise optuna.TrialPruned(f"pruned after fold {result.key}")

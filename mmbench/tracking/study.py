@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mmbench.errors import MMBenchError
+from mmbench.jobs import trial_outcome
+from mmbench.search.fidelity import RUNG_ATTR
 from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
 from mmbench.tracking.naming import optuna_name_tags, run_params, trial_run_name
 from mmbench.tracking.summary import run_link
@@ -120,6 +122,14 @@ class StudyRecorder:
         study = getattr(trial, "study", None)  # a FrozenTrial (backfill) has none: one objective
         multi = len(getattr(study, "directions", ())) > 1
         metrics = self.scores(state, ok, reported=not multi)
+        rung = trial.user_attrs.get(RUNG_ATTR)
+        if rung is not None:  # the search's low-fidelity score (mmbench.search.fidelity)
+            metrics[f"rung.{self.primary or 'score'}"] = rung["score"]
+            metrics["rung.rows"] = rung["rows"]
+            tags["mmbench.fidelity"] = (
+                "full CV" if rung["promoted"] else f"{rung['rows']} rows, 1 fold"
+            )
+        tags["mmbench.outcome"] = trial_outcome(trial, state)[:5000]
         curve = self._curves.pop(trial.number, {})
         self.tracker.log(
             run_id,
