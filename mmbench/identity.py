@@ -117,14 +117,25 @@ def _ensemble(ident: Identity, result: RunResult) -> None:
     )
     shared = {encoders_text(m.pipeline) for m in members}
     ident.encoders = shared.pop() if len(shared) == 1 else "per member"
-    ident.summary = f"ensemble of {len(members)}: {ident.members}"
+    stacked = ens.combiner == "stack"
+    if stacked:  # the weights are the blend's; a logistic regression combines them instead
+        ident.head = "stacked ensemble"
+        ident.members = "; ".join(f"trial {m.trial} {head_text(m.pipeline)}" for m in members)
+    ident.summary = f"{ident.head} of {len(members)}: {ident.members}"
     ident.short = f"{len(members)} member{'s' if len(members) > 1 else ''}: " + ", ".join(
-        f"t{m.trial} {m.pipeline.fusion.name} {m.weight:.2f}" for m in members
+        f"t{m.trial} {m.pipeline.fusion.name}" + ("" if stacked else f" {m.weight:.2f}")
+        for m in members
     )
+    if stacked:
+        ident.short = "stacked, " + ident.short
     if len(members) == 1:
         ident.summary += f" on {ident.encoders}"
-        ident.caveats.append(f"one member: the same pipeline as trial {members[0].trial}")
-    ident.caveats.append("optimistic CV: members and weights chosen on these folds")
+        same = "recalibrated" if stacked else "the same pipeline as"
+        ident.caveats.append(f"one member: {same} trial {members[0].trial}")
+    if stacked:  # its CV rows were predicted by stackers fitted without their fold
+        ident.caveats.append("members chosen on these folds; stacker scored nested")
+    else:
+        ident.caveats.append("optimistic CV: members and weights chosen on these folds")
     if ens.dropped:
         ident.caveats.append(f"{len(ens.dropped)} member(s) dropped by the budget")
     history = {p.number: p.seconds for p in (result.search.history if result.search else [])}

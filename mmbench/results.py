@@ -174,6 +174,11 @@ class EnsembleSummary(_Model):
     """Members selected but not refitted because the budget ran out (weights renormalized)."""
     final_model: str
     """What was fitted, member by member (:meth:`mmbench.final.FinalModel.describe`)."""
+    combiner: Literal["blend", "stack"] = "blend"
+    """How the members' probabilities are combined: the greedy blend's weights, or a stacked
+    logistic regression, whichever scored better nested in the folds (:attr:`nested`)."""
+    nested: dict[str, float] = Field(default_factory=dict)
+    """The blend's and the stacker's primary metric, each on folds it was not fitted on."""
 
 
 class Curve(_Model):

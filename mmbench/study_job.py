@@ -7,6 +7,7 @@ The process that ends a study finalizes it, exactly once, from every trial the s
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,8 @@ def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Score
         decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
         dropped=final.dropped,
         final_model=final.describe(),
+        combiner="stack" if final.stacker is not None else "blend",
+        nested={k: round(v, 6) for k, v in plan.nested.items() if math.isfinite(v)},
     )
     path = final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
     return Scored(

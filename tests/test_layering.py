@@ -90,6 +90,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "jobs",
         "final",
         "final.selection",
+        "final.stacking",
         "final.model",
         "plots",
     ),  # one dataset's job and its result file

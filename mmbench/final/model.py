@@ -29,6 +29,7 @@ import numpy as np
 from mmbench.budget import NO_DEADLINE, Deadline, DeadlineReached
 from mmbench.evaluation import METRICS, Fold, compute_metrics, tune_class_weights
 from mmbench.final.selection import EnsembleSelection, oof_rows, select_ensemble
+from mmbench.final.stacking import Stacker, compare_nested, stack_inputs
 from mmbench.pipeline import (
     CVResult,
     FittedPipeline,
@@ -57,6 +58,17 @@ class EnsemblePlan:
     decision: np.ndarray | None
     cv: CVResult
     candidates: int
+    stacker: Stacker | None = None
+    """Set when the stacked model beat the blend in the nested comparison: it then combines
+    the members (in :attr:`stack_trials` order) instead of :attr:`weights`."""
+    stack_trials: list[int] = field(default_factory=list)
+    nested: dict[str, float] = field(default_factory=dict)
+    """The blend's and the stacker's primary metric, each scored on folds it was not chosen or
+    fitted on (:func:`mmbench.final.stacking.compare_nested`)."""
+
+    @property
+    def combiner(self) -> Literal["blend", "stack"]:
+        return "stack" if self.stacker is not None else "blend"
 
 
 def plan_ensemble(
@@ -72,15 +84,34 @@ def plan_ensemble(
     probas = [oof_rows(ok[n].oof)[0] for n in ranked]
     mask = np.logical_and.reduce([oof_rows(ok[n].oof)[1] for n in ranked])
     y = labels[mask]
-    selection = select_ensemble([p[mask] for p in probas], y, lambda t, p: sign * metric.fn(t, p))
+
+    def score(t: np.ndarray, p: np.ndarray) -> float:
+        return sign * metric.fn(t, p)
+
+    selection = select_ensemble([p[mask] for p in probas], y, score)
     chosen = sorted(selection.weights.items(), key=lambda kv: -kv[1])
     trials = [ranked[i] for i, _ in chosen]
     weights = [w for _, w in chosen]
     cvs = [ok[n] for n in trials]
-    blend = sum(w * cv.oof for w, cv in zip(weights, cvs, strict=True))
-    decision = _decision_rule(np.asarray(blend), labels, folds, primary)
-    cv = _blend_cv(cvs[0], np.asarray(blend), labels, folds, decision)
-    return EnsemblePlan(trials, weights, cvs, selection, decision, cv, len(ranked))
+    oof = np.asarray(sum(w * cv.oof for w, cv in zip(weights, cvs, strict=True)))
+    stack = stack_inputs(list(selection.counts), [ok[n].spec.fusion.name for n in ranked])
+    nested = compare_nested([ok[n].oof for n in ranked], labels, folds, score, stack)
+    stacker, stack_trials = None, [ranked[i] for i in stack]
+    if nested.stack_wins:
+        stacker = Stacker(oof.shape[-1]).fit([probas[i][mask] for i in stack], y)
+        oof = nested.stack_oof  # each row from a stacker fitted without its fold
+        extra = [n for n in stack_trials if n not in trials]  # fitted last, blend weight 0
+        trials, weights, cvs = (
+            trials + extra,
+            weights + [0.0] * len(extra),
+            cvs + [ok[n] for n in extra],
+        )
+    decision = _decision_rule(oof, labels, folds, primary)
+    cv = _blend_cv(cvs[0], oof, labels, folds, decision)
+    scores = {"blend": sign * nested.blend, "stack": sign * nested.stack}
+    return EnsemblePlan(
+        trials, weights, cvs, selection, decision, cv, len(ranked), stacker, stack_trials, scores
+    )
 
 
 MIN_DECISION_GAIN = 0.002
@@ -137,6 +168,10 @@ class FinalModel:
     decision: np.ndarray | None = None
     trials: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
+    stacker: Stacker | None = None
+    """Combines the members' probabilities instead of ``weights`` (the nested comparison chose
+    it); inputs in ``stack_trials`` order."""
+    stack_trials: list[int] = field(default_factory=list)
 
     def predict_proba(
         self,
@@ -151,6 +186,9 @@ class FinalModel:
             known[t] if t in known else m.predict_proba(table, cache)
             for t, m in zip(self.trials, self.members, strict=True)
         ]
+        if self.stacker is not None:
+            by_trial = dict(zip(self.trials, parts, strict=True))
+            return self.stacker.predict_proba([by_trial[t] for t in self.stack_trials])
         total = sum(w * p for w, p in zip(self.weights, parts, strict=True))
         proba = np.asarray(total, dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
@@ -183,7 +221,14 @@ class FinalModel:
             for t, m in zip(self.trials, self.members, strict=True)
         ]
         parts += [f"trial {t}: dropped (no time left)" for t in self.dropped]
-        return "; ".join(parts)
+        how = (
+            f"stacked: a logistic regression over {len(self.stack_trials)} members' probabilities"
+            if self.stacker is not None
+            else "blended with weights " + ", ".join(f"{w:.2f}" for w in self.weights)
+        )
+        if self.stacker is None and len(self.weights) == 1:
+            return "; ".join(parts)  # one member: nothing is combined
+        return "; ".join(parts) + f" ({how})"
 
 
 def fit_final(
@@ -223,6 +268,14 @@ def fit_final(
         members.append(member)
         weights.append(weight)
         trials.append(trial)
+    stacked = plan.stacker is not None and not set(plan.stack_trials) - set(trials)
+    if not stacked:  # members only the stacker needed are of no use to the blend
+        keep = [i for i, w in enumerate(weights) if w > 0]
+        members, weights, trials = (
+            [members[i] for i in keep],
+            [weights[i] for i in keep],
+            [trials[i] for i in keep],
+        )
     total = sum(weights)
     return FinalModel(
         members,
@@ -231,6 +284,8 @@ def fit_final(
         decision=plan.decision,
         trials=trials,
         dropped=dropped,
+        stacker=plan.stacker if stacked else None,  # without all its inputs: the blend
+        stack_trials=plan.stack_trials if stacked else [],
     )
 
 

@@ -472,7 +472,8 @@ class _Objective:
         encode, ran = 0.0, started
         try:
             if self.rung is not None:
-                self._check_cost(spec)  # a rung is worth its time only if full CV could follow
+                # a rung is worth its time only if the full table's encoding could follow
+                self._check_cost(spec, head=False)
                 self._score_rung(trial, spec, self.rung)
             encode = self._check_cost(spec)
             ran = time.perf_counter()  # the cost probe is not part of a trial's cost
@@ -539,7 +540,7 @@ class _Objective:
         third of the study's rung scores."""
         import optuna
 
-        self._check_cost(spec, rung.table)
+        self._check_cost(spec, rung.table, head=False)
         start = time.perf_counter()
         cv = evaluate_pipeline(
             rung.table,
@@ -566,15 +567,18 @@ class _Objective:
             trial.set_user_attr("pruned_by", why)
             raise optuna.TrialPruned(why)
 
-    def _check_cost(self, spec: PipelineSpec, table: MultiModalTable | None = None) -> float:
+    def _check_cost(
+        self, spec: PipelineSpec, table: MultiModalTable | None = None, head: bool = True
+    ) -> float:
         """Decline, before any work, a candidate that cannot finish in the time left; returns
         the seconds it is expected to spend encoding uncached rows.
 
         Two measured costs: seconds to encode the rows its frozen encoders have not cached yet
         (a probe of a few rows; 0 when cached), and the longest *warm* cost of a finished trial
         with the same head (its time without encoding uncached rows), so one cold trial does
-        not make every later trial of that head look expensive. For the rung (``table``: its
-        sub-table) only the encoding is checked: a rung costs a fraction of a full trial.
+        not make every later trial of that head look expensive. ``table``: encode these rows
+        instead (the rung's); ``head=False``: check the encoding only (before and on the rung,
+        which costs a fraction of a full trial; the head's cost is checked after promotion).
         """
         deadline = self.settings.deadline
         if deadline.at is None:
@@ -585,7 +589,7 @@ class _Objective:
         )
         if encode > left:
             raise _TooExpensive(f"encoding would take ~{encode:.0f} s; {left:.0f} s left")
-        if table is None and not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
+        if head and not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
             took = self.costs.estimate(spec.fusion.name)
             raise _TooExpensive(
                 f"a {spec.fusion.name} trial takes ~{took:.0f} s with cached features "
