@@ -26,7 +26,8 @@ leaves the rows computed), and once more at the end with :func:`_common.emit`; `
 builds it from an existing ``--results`` folder without running anything.
 
     python benchmarks/budget_curve.py [--budgets 60 120 300 600] [--dataset adult emoji ...]
-        [--peer tfidf-xgboost autogluon | --no-peers] [--peer-python PYTHON] [--peer-cv]
+        [--peer tfidf-xgboost autogluon | --no-peers] [--peer-budgets 120 ...]
+        [--peer-python PYTHON] [--peer-cv]
         [--results DIR] [--name budget_curve] [--rebuild] [--allow-dirty]
 """
 
@@ -106,7 +107,7 @@ def run_curve(args: argparse.Namespace, results: Path, scratch: Path, name: str)
         for budget in args.budgets:
             search_job(dataset, budget, results, scratch)
             write_partial(args, results, name)
-            for peer in args.peers:
+            for peer in args.peers if budget in args.peer_budgets else []:
                 peer_job(args, dataset, budget, peer, results, fitted_once)
                 write_partial(args, results, name)
         first_trial_job(dataset, args.budgets, results, scratch)
@@ -608,6 +609,8 @@ def body(args: argparse.Namespace, results: Path) -> str:
     curve = Curve(results, args.datasets, args.budgets)
     rows = table(HEADERS, curve.rows())
     peers = ", ".join(args.peers) or "none"
+    if args.peers and args.peer_budgets != set(args.budgets):
+        peers += " at " + ", ".join(f"{b:g}" for b in sorted(args.peer_budgets)) + " s only"
     mode = (
         "CV folds at budget/5 each, then the held-out model at the budget (`--peer-cv`)"
         if args.peer_cv
@@ -655,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer", nargs="+", dest="peers", default=PEERS, help="default: both")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument(
+        "--peer-budgets", type=float, nargs="+", help="run the peers only at these (default: all)"
+    )
+    parser.add_argument(
         "--peer-python",
         default=sys.executable,
         help="interpreter for the peers' held-out fits, e.g. a venv with mmbench[peers]",
@@ -678,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     require_clean()  # now refuse a dirty tree (a peer child writes no table)
     args.budgets = sorted(args.budgets)
     args.peers = [] if args.no_peers else args.peers
+    args.peer_budgets = set(args.budgets if args.peer_budgets is None else args.peer_budgets)
     if args.rebuild:
         if args.results is None:
             parser.error("--rebuild needs --results")
