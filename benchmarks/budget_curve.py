@@ -324,21 +324,19 @@ def first_trial_job(dataset: str, budgets: list[float], results: Path, scratch: 
 def _first_trial(
     dataset: str, budgets: list[float], results: Path
 ) -> tuple[dict[str, Any], float] | None:
-    """Trial 0's pipeline from the first study that recorded it (portfolio trials are enqueued
-    in order, so trial 0 is the same configuration at every budget)."""
+    """Trial 0's pipeline from the first study that recorded it, read from the study database
+    (also when the job wrote no result, e.g. every trial declined). Portfolio trials are
+    enqueued in order, so trial 0 is the same configuration at every budget."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     for budget in budgets:
-        for result in _results(job_dir(results, dataset, budget)):
-            if result.search is None:
-                continue
-            db = next(job_dir(results, dataset, budget).glob("*/optuna.db"), None)
-            if db is None:
-                continue
-            study = optuna.load_study(study_name=result.search.study, storage=f"sqlite:///{db}")
-            trials = study.get_trials(deepcopy=False)
-            if trials and "pipeline" in trials[0].user_attrs:
-                return trials[0].user_attrs["pipeline"], budget
+        for db in sorted(job_dir(results, dataset, budget).glob("*/optuna.db")):
+            storage = f"sqlite:///{db}"
+            for name in optuna.get_all_study_names(storage):
+                trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+                if trials and "pipeline" in trials[0].user_attrs:
+                    return trials[0].user_attrs["pipeline"], budget
     return None
 
 
@@ -393,6 +391,27 @@ def trial_counts(result: Any) -> tuple[str, str]:
     return f"{done + pruned} ({done} + {pruned})", f"{declined} / {cut}{extra}"
 
 
+def _study_counts(folder: Path) -> list[str]:
+    """The trial columns of a job that wrote no result, from its study database."""
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        states: Counter[str] = Counter()
+        for db in folder.glob("*/optuna.db"):
+            for name in optuna.get_all_study_names(f"sqlite:///{db}"):
+                study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+                for t in study.get_trials(deepcopy=False):
+                    declined = t.user_attrs.get("declined")
+                    states["declined" if declined else t.state.name.lower()] += 1
+                    states["cut"] += int("reason" in t.user_attrs and not declined)
+    except Exception:  # no database, or not readable: the columns stay empty
+        return ["", ""]
+    pruned = states["pruned"] - states["cut"]
+    done = states["complete"]
+    return [f"{done + pruned} ({done} + {pruned})", f"{states['declined']} / {states['cut']}"]
+
+
 def members(result: Any) -> str:
     """ "N: head×k, ..." for an ensemble, the one head otherwise."""
     if result.ensemble is not None:
@@ -435,7 +454,10 @@ class Curve:
                 rows.append(self._mmbench_row(dataset, budget, found[name], outer))
         if not rows:
             error = outer.get("error", "no result file")
-            rows.append([dataset, f"{budget:g}", "mmbench", f"failed: {error}"] + [""] * 8)
+            row = [dataset, f"{budget:g}", "mmbench", f"failed: {error}"] + [""] * 8
+            row[6:8] = _study_counts(folder)
+            row[9:12] = ["— / " + _f(outer.get("wall_s"), 0), "", _f(outer.get("load"), 1)]
+            rows.append(row)
         for peer_file in sorted((folder / "peers").glob("*.json")):
             rows.append(self._peer_row(dataset, budget, peer_file, found))
         return rows
