@@ -23,10 +23,12 @@ Everything each job measures lands in a file under ``--results`` (default: a tem
 folder): result files, the peers' JSON, each job's outer wall and error. The table is built from
 those files only, after every job (``benchmarks/results/<name>.partial.md``, so a crash still
 leaves the rows computed), and once more at the end with :func:`_common.emit`; ``--rebuild``
-builds it from an existing ``--results`` folder without running anything.
+builds it from an existing ``--results`` folder without running anything. A long run can be
+split into pieces that share one ``--results`` folder (``--dataset``, ``--peer-budgets``,
+``--no-search`` for the peers alone), then ``--rebuild`` with every dataset and budget.
 
     python benchmarks/budget_curve.py [--budgets 60 120 300 600] [--dataset adult emoji ...]
-        [--peer tfidf-xgboost autogluon | --no-peers] [--peer-budgets 120 ...]
+        [--peer tfidf-xgboost autogluon | --no-peers] [--peer-budgets 120 ...] [--no-search]
         [--peer-python PYTHON] [--peer-cv]
         [--results DIR] [--name budget_curve] [--rebuild] [--allow-dirty]
 """
@@ -98,20 +100,22 @@ def run_curve(args: argparse.Namespace, results: Path, scratch: Path, name: str)
     for dataset in args.datasets:
         reason = prepare(dataset, args)
         if reason is not None:
-            for budget in args.budgets:
+            for budget in [] if args.no_search else args.budgets:
                 _write_json(job_dir(results, dataset, budget) / "outer.json", {"error": reason})
             print(f"{dataset}: {reason}", file=sys.stderr, flush=True)
             write_partial(args, results, name)
             continue
         fitted_once: dict[str, Path] = {}
         for budget in args.budgets:
-            search_job(dataset, budget, results, scratch)
-            write_partial(args, results, name)
+            if not args.no_search:
+                search_job(dataset, budget, results, scratch)
+                write_partial(args, results, name)
             for peer in args.peers if budget in args.peer_budgets else []:
                 peer_job(args, dataset, budget, peer, results, fitted_once)
                 write_partial(args, results, name)
-        first_trial_job(dataset, args.budgets, results, scratch)
-        write_partial(args, results, name)
+        if not args.no_search:
+            first_trial_job(dataset, args.budgets, results, scratch)
+            write_partial(args, results, name)
 
 
 def prepare(dataset: str, args: argparse.Namespace) -> str | None:
@@ -452,7 +456,7 @@ class Curve:
         for name in ("ensemble", "search"):
             if name in found:
                 rows.append(self._mmbench_row(dataset, budget, found[name], outer))
-        if not rows:
+        if not rows and outer:  # a job that ran (not only peers: --no-search)
             error = outer.get("error", "no result file")
             row = [dataset, f"{budget:g}", "mmbench", f"failed: {error}"] + [""] * 8
             row[6:8] = _study_counts(folder)
@@ -679,6 +683,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--peer", nargs="+", dest="peers", default=PEERS, help="default: both")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument(
+        "--no-search",
+        action="store_true",
+        help="only the peers (into --results, beside an earlier run's jobs; then --rebuild)",
+    )
     parser.add_argument(
         "--peer-budgets", type=float, nargs="+", help="run the peers only at these (default: all)"
     )
