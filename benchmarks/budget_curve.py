@@ -14,7 +14,7 @@ budget:
   CV folds with ``budget / 5`` each *and* the held-out model with the whole budget, so its wall
   is about twice the budget (``--peer-cv`` does that instead, and fills the peers' CV column).
   ``tfidf-xgboost`` is a fixed script that ignores its time limit: it is fitted once per dataset
-  and its row repeated at every budget.
+  and its row repeated at every budget (with ``--peer-cv``, run at every budget).
 - the portfolio's first trial (trial 0 of the study, the first known-strong start) is refitted
   once per dataset without a budget and scored on the same held-out rows, so "does the search
   beat its own first trial" compares held-out scores.
@@ -199,7 +199,8 @@ def peer_job(
     else:
         record = _peer_held_out(args.peer_python, dataset, budget, peer, out)
     _write_json(out, record)
-    if peer in BUDGET_FREE or "skipped" in record:  # a missing extra stays missing
+    # a missing extra stays missing; --peer-cv's scores are in a result file: no reuse there
+    if (peer in BUDGET_FREE and not args.peer_cv) or "skipped" in record:
         fitted_once[peer] = out
 
 
