@@ -647,8 +647,9 @@ def body(args: argparse.Namespace, results: Path) -> str:
     notes = (
         f"Budgets {', '.join(f'{b:g}' for b in args.budgets)} s per dataset job, a fresh feature "
         f"cache per job (encoding inside the budget), default search space, no ablation. Peers "
-        f"({peers}): {mode}; `tfidf-xgboost` ignores its time limit and is fitted once per "
-        "dataset. Trials evaluated = completed + pruned by a rule; declined = skipped by the "
+        f"({peers}): {mode}; `tfidf-xgboost` ignores its time limit"
+        + ("" if args.peer_cv else " and is fitted once per dataset")
+        + ". Trials evaluated = completed + pruned by a rule; declined = skipped by the "
         "cost model before starting, cut = stopped by the deadline. Wall: the job's own "
         "(`budget.wall_s`, loading to held-out scoring) / the whole call (result files "
         "included); wall / budget uses the call. Load: 1-minute load average when the job "
