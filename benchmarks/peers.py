@@ -36,8 +36,8 @@ def score_dataset(
     spec: Any, root: Path, peers: list[str], time_limit: float, seed: int
 ) -> tuple[list[list[str]], str]:
     """One table row per peer, and a line about the data and the frame computation."""
-    from mmbench.evaluation import chance_level, compute_metrics
-    from mmbench.peers import PEERS, fit_peer, peer_frame
+    from mmbench.evaluation import chance_level
+    from mmbench.peers import PEERS, peer_frame
 
     train, test = load_split(spec, root)
     start = time.perf_counter()
@@ -54,18 +54,32 @@ def score_dataset(
         if reason is not None:
             rows.append([spec.name, name, "skipped", reason, "", "", ""])
             continue
-        fit_start = time.perf_counter()
-        model = fit_peer(name, train, seed=seed, time_limit_s=time_limit, frame=train_frame)
-        fitted = time.perf_counter()
-        proba = model.predict_proba(test_frame)
-        predicted = time.perf_counter()
-        metrics = compute_metrics(test.labels, proba, ["f1_macro", "roc_auc"])
+        got = fit_and_score(name, train, test, (train_frame, test_frame), time_limit, seed)
+        metrics = got["metrics"]
         rows.append(
             [spec.name, name, f"{metrics['f1_macro']:.3f}", f"{metrics['roc_auc']:.3f}",
-             f"{chance:.3f}", f"{fitted - fit_start:.1f}", f"{predicted - fitted:.1f}"]
+             f"{chance:.3f}", f"{got['fit_s']:.1f}", f"{got['predict_s']:.1f}"]
         )  # fmt: skip
         print(f"  {spec.name} {name}: {metrics}", file=sys.stderr, flush=True)
     return rows, note
+
+
+def fit_and_score(
+    name: str, train: Any, test: Any, frames: tuple[Any, Any], time_limit: float | None, seed: int
+) -> dict[str, Any]:
+    """Peer ``name`` refitted on every training row (``frames``: the train and test
+    :func:`~mmbench.peers.peer_frame`) and scored once on the test rows: ``metrics``
+    (macro-F1, ROC-AUC), ``fit_s``, ``predict_s``."""
+    from mmbench.evaluation import compute_metrics
+    from mmbench.peers import fit_peer
+
+    fit_start = time.perf_counter()
+    model = fit_peer(name, train, seed=seed, time_limit_s=time_limit, frame=frames[0])
+    fitted = time.perf_counter()
+    proba = model.predict_proba(frames[1])
+    predicted = time.perf_counter()
+    metrics = compute_metrics(test.labels, proba, ["f1_macro", "roc_auc"])
+    return {"metrics": metrics, "fit_s": fitted - fit_start, "predict_s": predicted - fitted}
 
 
 def main() -> None:

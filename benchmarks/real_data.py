@@ -1,7 +1,8 @@
 """Real datasets for the side-by-side benchmark, written as local files with a fixed held-out split.
 
 From ``../shared/data`` (not part of the repository) this writes, under ``benchmarks/data/``
-(git-ignored), the two datasets that ``benchmarks/suites/real.yaml`` reads:
+(git-ignored), the two datasets that ``benchmarks/suites/real.yaml`` reads, and the one that
+``benchmarks/suites/adult.yaml`` reads:
 
 - ``emoji``: 3,655 emoji — 64×64 PNG (absolute path to the shared file), CLDR ``name`` as text,
   ``n_codepoints``, ``has_skin_tone``, ``has_zwj``, ``emoji_version`` as tabular columns; target
@@ -125,11 +126,24 @@ def write_digit_pngs(images: np.ndarray, indices: np.ndarray, out: Path) -> dict
     return paths
 
 
+def materialize_adult(
+    shared: Path, out: Path, test_size: float = 0.25, seed: int = 0
+) -> list[Path]:
+    """``adult/train.csv`` and ``adult/test.csv`` under ``out`` (all columns, tabular only)."""
+    import pandas as pd
+
+    frame = pd.read_parquet(shared / "data" / "adult" / "adult.parquet")
+    train, test = held_out_split(frame["income"], test_size, seed)
+    return write_split(frame, train, test, out / "adult")
+
+
 def materialize(shared: Path, out: Path, test_size: float = 0.25, seed: int = 0) -> list[Path]:
-    """Both datasets; returns the CSV files written."""
+    """Every dataset (adult only when its file is there); returns the CSV files written."""
+    adult = (shared / "data" / "adult" / "adult.parquet").is_file()
     return [
         *materialize_emoji(shared, out, test_size, seed),
         *materialize_fsdd_digits(shared, out, test_size, seed),
+        *(materialize_adult(shared, out, test_size, seed) if adult else []),
     ]
 
 

@@ -37,8 +37,18 @@ HEADERS = [
 ]
 
 
-def run(suite_path: Path, budget: float, peers: list[str], cache: Path, results: Path) -> None:
-    """The suite's search (with its ensemble), then each peer, every result written to files."""
+def run(
+    suite_path: Path,
+    budget: float,
+    peers: list[str],
+    cache: Path,
+    results: Path,
+    datasets: list[str] | None = None,
+    search: bool = True,
+) -> list[Any]:
+    """The suite's search (with its ensemble; unless not ``search``), then each peer, every
+    result written to files; ``datasets``: only these of the suite. Returns the outcomes
+    (:class:`mmbench.runner.DatasetOutcome`, one per job, failures included)."""
     from mmbench.runner import Reporter, RunOptions, run_suite
     from mmbench.suite import load_suite
 
@@ -49,11 +59,13 @@ def run(suite_path: Path, budget: float, peers: list[str], cache: Path, results:
         "track": False,
         "timeout": budget,
         "progress": False,
+        "datasets": datasets,
     }
     reporter = Reporter(enabled=True)
-    run_suite(suite, RunOptions(**common), reporter)
+    outcomes = run_suite(suite, RunOptions(**common), reporter) if search else []
     if peers:
-        run_suite(suite, RunOptions(**common, pipelines=peers), reporter)
+        outcomes += run_suite(suite, RunOptions(**common, pipelines=peers), reporter)
+    return outcomes
 
 
 def rows(results: Path, suite: str) -> list[list[str]]:
