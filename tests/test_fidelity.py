@@ -68,7 +68,7 @@ def test_grouped_folds_give_a_grouped_rung() -> None:
 
 
 def test_only_the_best_third_of_the_rung_is_promoted() -> None:
-    assert fidelity.promotes(0.1, [0.9, 0.8])  # too few scores to judge: promote
+    assert fidelity.promotes(0.1, [0.9])  # too few scores to judge: promote
     others = [0.5, 0.6, 0.7, 0.8, 0.9]
     assert fidelity.promotes(0.85, others)  # second of six: within the best third
     assert not fidelity.promotes(0.75, others)  # third of six: not
@@ -93,18 +93,18 @@ def test_a_hopeless_candidate_is_pruned_on_the_rung_before_full_cv(
     suite = tiny_suite(tmp_path, n_rows=400, folds=4, modalities=TABULAR)
     table = load_table(suite.datasets[0], suite.root, seed=0)
     folds = cv_folds(table.labels, 4, 1, seed=0)
-    rates = [1e-2, 5e-3, 3e-3, 1e-9]  # the last learns nothing: near chance on the rung
+    rates = [1e-2, 5e-3, 1e-9]  # the last learns nothing: near chance on the rung
     training: dict[str, Any] = {**FAST_TRAINING, "epochs": 8, "lr": rates}
     space = SearchSpace.model_validate(cheap_search({"fusion": "early", "training": training}))
     kw: dict[str, Any] = {"study_name": "t.rung", "storage": f"sqlite:///{tmp_path / 'o.db'}"}
-    study = open_study(SearchSettings(n_trials=4, pruner="none", **kw))
+    study = open_study(SearchSettings(n_trials=3, pruner="none", **kw))
     for lr in rates:
         study.enqueue_trial({"lr": lr})
     outcome = run_search(
-        table, folds, space, SearchSettings(n_trials=4, pruner="none", resume=True, **kw)
+        table, folds, space, SearchSettings(n_trials=3, pruner="none", resume=True, **kw)
     )
     *good, bad = outcome.study.trials
-    assert [t.state for t in good] == [TrialState.COMPLETE] * 3
+    assert [t.state for t in good] == [TrialState.COMPLETE] * 2  # the first two always go on
     for t in good:  # the rung reports step 0, the folds steps 1..4; the value is the CV mean
         assert sorted(t.intermediate_values) == [0, 1, 2, 3, 4]
         assert t.user_attrs["rung"]["promoted"] is True
@@ -113,7 +113,7 @@ def test_a_hopeless_candidate_is_pruned_on_the_rung_before_full_cv(
     assert bad.user_attrs["rung"]["promoted"] is False
     assert bad.user_attrs["folds"] == []  # no fold of the full CV ran
     history = search_history(outcome.study, len(folds))
-    assert [p.fidelity for p in history] == ["4 of 4 folds"] * 3 + ["120 rows, 1 fold"]
+    assert [p.fidelity for p in history] == ["4 of 4 folds"] * 2 + ["120 rows, 1 fold"]
     assert history[-1].outcome is not None and history[-1].outcome.startswith("rung: f1_macro")
     assert history[-1].rung_score == pytest.approx(bad.user_attrs["rung"]["score"])
 

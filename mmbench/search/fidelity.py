@@ -32,9 +32,9 @@ RUNG_FRACTION = 1 / 8
 MIN_RUNG_ROWS = 1500
 ETA = 3
 """Promote the best third of the rung (successive halving's usual reduction factor)."""
-MIN_SCORES = 3
-"""Rung scores the study must hold before the rule prunes anything: the first candidates (the
-portfolio's cheapest) always reach full CV."""
+MIN_SCORES = 2
+"""Rung scores the study must hold before the rule prunes anything: the first two candidates
+(the portfolio's cheapest) always reach full CV."""
 
 
 @dataclass(frozen=True)

@@ -559,13 +559,31 @@ class _Objective:
         record["seconds"] = round(time.perf_counter() - start, 3)
         trial.set_user_attr(RUNG_ATTR, record)
         trial.report(score, 0)
-        if not promoted:
+        if promoted:
+            self._check_full_cost(cv, rung)
+        else:
             why = (
                 f"rung: {self.settings.primary} {score:.4f} on {rung.describe()} is not among "
                 f"the best third of {len(others) + 1} rung scores"
             )
             trial.set_user_attr("pruned_by", why)
             raise optuna.TrialPruned(why)
+
+    def _check_full_cost(self, rung_cv: CVResult, rung: Rung) -> None:
+        """Decline a promoted candidate whose full CV, extrapolated from its own rung (fit
+        seconds scale with training rows, times the folds), cannot finish in the time left."""
+        deadline = self.settings.deadline
+        if deadline.at is None:
+            return
+        rows = sum(len(f.train) for f in self.folds)
+        took = rung_cv.seconds.get("fit", 0.0)
+        estimate = took * rows / max(1, len(rung.fold.train))
+        left = deadline.remaining()
+        if estimate > left:
+            raise _TooExpensive(
+                f"its rung's fit took {took:.1f} s: full CV would take ~{estimate:.0f} s; "
+                f"{left:.0f} s left"
+            )
 
     def _check_cost(
         self, spec: PipelineSpec, table: MultiModalTable | None = None, head: bool = True
