@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from mmbench import MODALITIES
+from mmbench import MODALITIES, NAMED_KINDS, is_modality
 from mmbench.errors import did_you_mean
 
 T = TypeVar("T")
@@ -21,8 +21,12 @@ T = TypeVar("T")
 def check_modality_keys(value: dict[str, T]) -> dict[str, T]:
     """Validator body for mappings keyed by modality: unknown keys get a did-you-mean."""
     for key in value:
-        if key not in MODALITIES:
-            raise ValueError(f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}")
+        if not is_modality(key):
+            named = ", ".join(f"{k}_<name>" for k in NAMED_KINDS)
+            raise ValueError(
+                f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}; modalities are "
+                f"{', '.join(MODALITIES)}, or {named} for a named one"
+            )
     return value
 
 
@@ -170,6 +174,7 @@ DEFAULT_ENCODERS: dict[str, str] = {
     "text": "tfidf",
     "tabular": "tabular",
     "audio": "logmel",
+    "sensor": "sensor_stats",
 }
 
 
