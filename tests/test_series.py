@@ -56,7 +56,7 @@ def test_named_sensors_are_modalities_of_kind_sensor() -> None:
         ({"sensors": {"a": "accel"}}, {}, "unknown key 'sensors' (did you mean 'sensor'?)"),
         ({"sensor": ["accel", "gyro"]}, {}, "sensors are named"),
         ({"sensor": {"Accel X": "accel"}}, {}, "e.g. 'accel_x'"),
-        ({"sensor": {"a": "accel", "b": "accel"}}, {}, "more than one modality"),
+        ({"sensor": {"a": "accel", "b": "accel"}}, {}, "['accel'] are listed twice"),
         (
             TWO_SENSORS,
             {"pipeline": {"encoders": {"sensor_acel": "sensor_stats"}}},
