@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "data.media",
         "data.validate",
         "data.synthetic",
+        "data.series",
         "data.download",
         "data.remote",
         "data.sources",
@@ -50,6 +51,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "encoders.pretrained",
         "encoders.tabular",
         "encoders.text",
+        "encoders._series",
+        "encoders.sensor_stats",
+        "encoders.minirocket",
+        "encoders.sensorcnn",
     ),
     (
         "fusion",
