@@ -17,4 +17,4 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-MODALITIES: tuple[str, ...] = ("image", "text", "tabular", "audio")
+MODALITIES: tuple[str, ...] = ("image", "text", "tabular", "audio", "video")

@@ -170,6 +170,7 @@ DEFAULT_ENCODERS: dict[str, str] = {
     "text": "tfidf",
     "tabular": "tabular",
     "audio": "logmel",
+    "video": "frames/pixels",
 }
 
 

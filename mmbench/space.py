@@ -55,6 +55,7 @@ def default_encoders() -> dict[str, list[str] | str]:
         "text": ["tfidf", "minilm"],
         "tabular": ["tabular"],
         "audio": ["logmel", "mfcc"],
+        "video": ["frames/efficientnet_lite0", "frames/pixels"],
     }
 
 
@@ -67,6 +68,8 @@ def default_encoder_options() -> dict[str, dict[str, Param]]:
         "pixels": {"size": [8, 16]},
         "tfidf": {"sparse": [True, False], "svd_dim": [64, 256]},
         "tabular": {"splines": [0, 5]},
+        "frames/efficientnet_lite0": {"pooling": ["mean", "max"], "image_size": [128]},
+        "frames/pixels": {"pooling": ["mean", "max"], "size": [8, 16]},
     }
 
 

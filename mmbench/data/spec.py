@@ -143,19 +143,21 @@ class SourceSpec(StrictModel):
 
 
 class Modalities(StrictModel):
-    """Columns carrying each modality. Image and audio take one column; text and tabular several."""
+    """Columns carrying each modality. Image, audio and video take one column; text and tabular
+    several."""
 
     image: list[str] = Field(default_factory=list)
     text: list[str] = Field(default_factory=list)
     tabular: list[str] = Field(default_factory=list)
     audio: list[str] = Field(default_factory=list)
+    video: list[str] = Field(default_factory=list)
 
-    @field_validator("image", "text", "tabular", "audio", mode="before")
+    @field_validator("image", "text", "tabular", "audio", "video", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("image", "audio")
+    @field_validator("image", "audio", "video")
     @classmethod
     def _single(cls, value: list[str]) -> list[str]:
         if len(value) > 1:
@@ -164,7 +166,7 @@ class Modalities(StrictModel):
 
     def present(self) -> list[str]:
         """Modalities with at least one column, in canonical order."""
-        return [m for m in ("image", "text", "tabular", "audio") if getattr(self, m)]
+        return [m for m in ("image", "text", "tabular", "audio", "video") if getattr(self, m)]
 
     def columns(self) -> list[str]:
         return [c for m in self.present() for c in getattr(self, m)]

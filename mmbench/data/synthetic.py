@@ -26,6 +26,10 @@ Recipe (``version`` 2; version 1 stored unrounded floats), per row:
   and additive noise.
 - ``missing``: independently per modality, each row's image, text or audio is ``None`` with
   probability ``missing``; a row hit for tabular has one of its six cells blanked (NaN / None).
+- ``video`` (only with ``video_frames > 0``; the recipe and every other column are then unchanged
+  without it): a ``video_size``-pixel video of ``video_frames`` frames whose *motion* encodes the
+  shown class, while every frame and the set of frames look alike for all classes
+  (:mod:`mmbench.data.synthetic_video`); blanked with probability ``missing`` from its own stream.
 
 Each modality draws its shown classes independently given the label, so the modalities are
 conditionally independent: combining them strictly adds information, which is what fusion should
@@ -44,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmbench.data.media import wav_bytes
+from mmbench.data.synthetic_video import VIDEO_DEFAULT_SIGNAL, check_video, render_video
 from mmbench.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
@@ -111,13 +116,15 @@ def recipe(
     audio_seconds: float = 0.5,
     sample_rate: int = 8000,
     missing: float = 0.0,
+    video_frames: int = 0,
+    video_size: int = 16,
 ) -> dict[str, Any]:
     """Validated, fully resolved generator parameters: what a result must record to rebuild it.
 
     ``signal`` is merged over :data:`SYNTHETIC_DEFAULT_SIGNAL`, so ``{"audio": 0.9}`` changes only
     audio. ``agreement`` is the resulting chance that a modality shows the true class.
     """
-    merged = _merge_signal(signal)
+    merged = _merge_signal(signal, video=video_frames != 0)
     _check_range("n_classes", n_classes, 2, MAX_CLASSES, integer=True)
     _check_range("n_rows", n_rows, n_classes, 10_000_000, integer=True)
     _check_range("imbalance", imbalance, 0.0, 0.999)
@@ -126,7 +133,11 @@ def recipe(
     _check_range("audio_seconds", audio_seconds, 0.05, 60.0)
     _check_range("sample_rate", sample_rate, 2000, 96_000, integer=True)
     _check_range("seed", seed, 0, 2**63, integer=True)
-    return {
+    _check_range("video_frames", video_frames, 0, 256, integer=True)
+    _check_range("video_size", video_size, 8, 256, integer=True)
+    check_video(int(video_frames), int(n_classes))
+    modalities = [*_MODALITIES, *(["video"] if video_frames else [])]
+    params = {
         "generator": "mmbench.data.synthetic",
         "version": RECIPE_VERSION,
         "n_rows": int(n_rows),
@@ -134,12 +145,15 @@ def recipe(
         "seed": int(seed),
         "imbalance": float(imbalance),
         "signal": merged,
-        "agreement": {m: merged[m] + (1 - merged[m]) / n_classes for m in _MODALITIES},
+        "agreement": {m: merged[m] + (1 - merged[m]) / n_classes for m in modalities},
         "image_size": int(image_size),
         "audio_seconds": float(audio_seconds),
         "sample_rate": int(sample_rate),
         "missing": float(missing),
     }
+    if video_frames:  # absent otherwise, so recipes without video stay as they were
+        params.update(video_frames=int(video_frames), video_size=int(video_size))
+    return params
 
 
 def generate(**options: Any) -> datasets.Dataset:
@@ -177,9 +191,11 @@ def generate(**options: Any) -> datasets.Dataset:
     columns["text"] = texts
     columns["audio"] = [{"bytes": b, "path": None} for b in waves]
     _blank_missing(columns, missing, missing_rng)
+    if params.get("video_frames"):
+        columns["video"] = _video_column(params, labels, shown)
     width = len(str(n_classes - 1))
     columns["label"] = [f"class_{k:0{width}d}" for k in labels]
-    features = _features(sample_rate)
+    features = _features(sample_rate, video="video" in columns)
     ordered = {name: columns[name] for name in features}
     info = datasets.DatasetInfo(description=json.dumps(params, sort_keys=True), features=features)
     # built from Arrow directly: Dataset.from_dict would run Audio.encode_example, which in
@@ -188,7 +204,24 @@ def generate(**options: Any) -> datasets.Dataset:
     return datasets.Dataset(table, info=info)
 
 
-def _features(sample_rate: int) -> datasets.Features:
+def _video_column(params: dict[str, Any], labels: np.ndarray, shown: Any) -> list[Any]:
+    """The video column from its own random streams (spawned after the six others), so asking
+    for it leaves every other column byte-identical."""
+    video_rng, blank_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(params["seed"]).spawn(8)[6:]
+    )
+    frames, size = params["video_frames"], params["video_size"]
+    videos: list[Any] = [
+        {"bytes": render_video(int(c), frames, size, video_rng), "path": None}
+        for c in shown(video_rng, "video")
+    ]
+    if params["missing"] > 0:
+        for i in np.flatnonzero(blank_rng.random(len(labels)) < params["missing"]):
+            videos[i] = None
+    return videos
+
+
+def _features(sample_rate: int, video: bool = False) -> datasets.Features:
     """Media are stored undecoded: mmbench decodes them itself (see :mod:`mmbench.data.media`)."""
     import datasets
 
@@ -201,19 +234,24 @@ def _features(sample_rate: int) -> datasets.Features:
             "cat_0": datasets.Value("string"),
             "cat_1": datasets.Value("string"),
             "audio": datasets.Audio(sampling_rate=sample_rate, decode=False),
+            **({"video": datasets.Video(decode=False)} if video else {}),
             "label": datasets.Value("string"),
         }
     )
 
 
-def _merge_signal(signal: dict[str, float] | None) -> dict[str, float]:
+def _merge_signal(signal: dict[str, float] | None, video: bool = False) -> dict[str, float]:
     merged = dict(SYNTHETIC_DEFAULT_SIGNAL)
+    if video:
+        merged["video"] = VIDEO_DEFAULT_SIGNAL
     for modality, value in (signal or {}).items():
         if modality not in merged:
-            hint = did_you_mean(modality, _MODALITIES)
+            valid = list(merged)
+            hint = did_you_mean(modality, valid)
+            extra = " ('video' needs video_frames > 0)" if modality == "video" else ""
             raise DataError(
                 f"synthetic option 'signal' has unknown modality {modality!r}{hint}; "
-                f"valid: {list(_MODALITIES)}"
+                f"valid: {valid}{extra}"
             )
         _check_range(f"signal[{modality!r}]", value, 0.0, 1.0)
         merged[modality] = float(value)

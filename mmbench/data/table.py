@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 
 MediaRef = dict[str, Any]
-"""An undecoded image or audio value: ``{"path": str | None, "bytes": bytes | None}``."""
+"""An undecoded image, audio or video value: ``{"path": str | None, "bytes": bytes | None}``; a
+video given as frame images also has ``"frames": [MediaRef, ...]`` (:mod:`mmbench.data.video`)."""
 
 
 @dataclass
 class MultiModalTable:
     """Rows of one dataset: per-modality raw values, integer labels and class names.
 
-    ``image`` and ``audio`` are lists of :data:`MediaRef` or ``None``; ``text`` is a list of
+    ``image``, ``audio`` and ``video`` are lists of :data:`MediaRef` or ``None``; ``text`` is a list of
     ``str`` or ``None`` (several text columns are joined); ``tabular`` is a DataFrame.
     """
 
@@ -33,6 +34,7 @@ class MultiModalTable:
     text: list[str | None] | None = None
     tabular: pd.DataFrame | None = None
     audio: list[MediaRef | None] | None = None
+    video: list[MediaRef | None] | None = None
     fingerprint: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     groups: np.ndarray | None = None
@@ -59,7 +61,8 @@ class MultiModalTable:
     @property
     def modalities(self) -> list[str]:
         """Modalities this table carries, in canonical order."""
-        return [m for m in ("image", "text", "tabular", "audio") if getattr(self, m) is not None]
+        modalities = ("image", "text", "tabular", "audio", "video")
+        return [m for m in modalities if getattr(self, m) is not None]
 
     @property
     def n_classes(self) -> int:
@@ -155,6 +158,9 @@ def _value_digest(value: Any) -> bytes:
         return b"\x00"
     if isinstance(value, str):
         return hashlib.blake2b(value.encode(), digest_size=8).digest()
+    if value.get("frames") is not None:  # a video as frame images: every frame counts
+        frames = b"".join(map(_value_digest, value["frames"]))
+        return hashlib.blake2b(frames, digest_size=8).digest()
     data = value.get("bytes")
     if data is not None:
         return hashlib.blake2b(data, digest_size=8).digest()
