@@ -2,9 +2,12 @@
 
 Imported lazily by :mod:`mmbench.encoders.video` (this module imports torch at the top). Mean or
 max pooling forgets the order of frames, so motion (where the object goes, not where it is) is
-invisible to them; both kinds here see the order: a GRU reads the frames in sequence, and
-``attention`` is one self-attention layer over frames with learned position embeddings followed
-by attention pooling.
+invisible to them; both kinds here see the order. ``gru`` reads the frames in sequence and keeps
+its last state. ``attention`` is temporal attention pooling over a 1-D convolution across
+neighbouring frames (each position sees frames t-1, t, t+1, which is where motion shows), so the
+learned weights pick the moments that matter. Attention pooling straight over the frame
+features, or one self-attention layer with position embeddings, stayed near chance on the
+synthetic motion videos (macro-F1 0.40-0.80 per fold vs 0.96 with the convolution).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class TemporalTower(nn.Module):
     by the head.
     """
 
-    def __init__(self, in_dim: int, frames: int, hidden: int = 64, kind: str = "gru") -> None:
+    def __init__(self, in_dim: int, hidden: int = 64, kind: str = "gru") -> None:
         super().__init__()
         if kind not in ("gru", "attention"):
             raise ValueError(f"unknown temporal tower {kind!r}")
@@ -32,11 +35,7 @@ class TemporalTower(nn.Module):
         if kind == "gru":
             self.gru = nn.GRU(hidden, hidden, batch_first=True)
         else:
-            self.position = nn.Parameter(torch.randn(frames, hidden) * 0.02)
-            self.mix = nn.TransformerEncoderLayer(
-                hidden, nhead=_heads(hidden), dim_feedforward=2 * hidden, dropout=0.0,
-                batch_first=True,
-            )  # fmt: skip
+            self.motion = nn.Sequential(nn.Conv1d(hidden, hidden, 3, padding=1), nn.ReLU())
             self.score = nn.Linear(hidden, 1)
         self.out_dim = hidden
 
@@ -46,11 +45,6 @@ class TemporalTower(nn.Module):
         if self.kind == "gru":
             _, last = self.gru(h)
             return last[-1]
-        h = self.mix(h + self.position[:k])
-        weights = torch.softmax(self.score(h), dim=1)  # (B, k, 1): which frames matter
+        h = self.motion(h.transpose(1, 2)).transpose(1, 2)  # (B, k, hidden): frame t with t±1
+        weights = torch.softmax(self.score(h), dim=1)  # (B, k, 1): which moments matter
         return (weights * h).sum(dim=1)
-
-
-def _heads(hidden: int) -> int:
-    """The most attention heads (up to 4) that divide ``hidden``."""
-    return next(h for h in (4, 2, 1) if hidden % h == 0)

@@ -133,7 +133,7 @@ class FrameEncoder(Encoder):
 
         o = self.options
         with seeded(o["tower_seed"]):
-            return TemporalTower(self.frame_dim, o["k"], o["hidden"], kind=o["pooling"])
+            return TemporalTower(self.frame_dim, o["hidden"], kind=o["pooling"])
 
 
 def _as_ref(image: Any) -> dict[str, Any]:
