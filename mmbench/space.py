@@ -47,8 +47,10 @@ def default_encoders() -> dict[str, list[str] | str]:
 
     Representation is searched, not fixed: a pretrained image backbone and the cheap raw
     thumbnail; n-gram TF-IDF (sparse for linear and tree heads, SVD-reduced for neural ones) and
-    MiniLM sentence embeddings; log-mel and MFCC statistics. Expensive encoders are only started
-    when their measured cost fits the time left (:mod:`mmbench.search.study`).
+    MiniLM sentence embeddings; log-mel and MFCC statistics; video frames through either image
+    encoder, mean- or max-pooled (a temporal tower needs a torch head, so suites opt in to it).
+    Expensive encoders are only started when their measured cost fits the time left
+    (:mod:`mmbench.search.study`).
     """
     return {
         "image": ["efficientnet_lite0", "pixels"],

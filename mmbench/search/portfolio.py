@@ -16,13 +16,22 @@ from typing import Any
 from mmbench.config import Range
 from mmbench.space import SearchSpace, as_list
 
-CHEAP_MEDIA = {"encoder.image": "pixels", "encoder.image.pixels.size": 8, "encoder.audio": "logmel"}
+CHEAP_MEDIA = {
+    "encoder.image": "pixels",
+    "encoder.image.pixels.size": 8,
+    "encoder.audio": "logmel",
+    "encoder.video": "frames/pixels",
+    "encoder.video.frames/pixels.size": 8,
+    "encoder.video.frames/pixels.pooling": "mean",
+}
 PRETRAINED = {
     "encoder.image": "efficientnet_lite0",
     "encoder.image.efficientnet_lite0.image_size": 96,  # a cheap fidelity; 128/224 searched
     "encoder.text": "minilm",
     "encoder.audio": "logmel",
     "encoder.tabular.tabular.splines": 0,
+    "encoder.video": "frames/efficientnet_lite0",
+    "encoder.video.frames/efficientnet_lite0.pooling": "mean",
 }
 SPARSE_TEXT = {"encoder.text": "tfidf", "encoder.text.tfidf.sparse": True}
 PLAIN_TABULAR = {"encoder.tabular.tabular.splines": 0}  # splines cost the linear head 2-8x
