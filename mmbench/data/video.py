@@ -100,31 +100,39 @@ def _open(ref: dict[str, Any]) -> Any:
 
 
 def _decode(ref: dict[str, Any], k: int) -> list[Any]:
-    """Decode the chosen frames in one pass, stopping after the last one.
+    """``k`` frames at :func:`uniform_indices` of the video's frame count.
 
-    The frame count comes from the stream header, or from counting packets when a container does
-    not store it (GIF, some Matroska files). A header that overstates the count repeats the last
-    decoded frame rather than failing.
+    The count comes from the stream header, or from counting packets when a container does not
+    store it (GIF, some Matroska files). When the header overstates it (fewer frames decode),
+    the frames are sampled again over the count that did decode.
     """
     total = frame_count(ref)
-    wanted = uniform_indices(total, k)
-    picked: dict[int, Any] = {}
-    last = None
+    frames, decoded = _decode_at(ref, uniform_indices(total, k))
+    if len(frames) < k:
+        if decoded == 0:
+            raise ValueError("no decodable frames")
+        frames, _ = _decode_at(ref, uniform_indices(decoded, k))
+    return frames
+
+
+def _decode_at(ref: dict[str, Any], wanted: np.ndarray) -> tuple[list[Any], int]:
+    """The frames at ``wanted`` (sorted, may repeat) in one pass that stops after the last one,
+    and how many frames were decoded."""
     av = require_av()
     reformat = av.video.reformatter.VideoReformatter()  # reused: 5x cheaper than to_image()
+    picked: dict[int, Any] = {}
+    decoded = 0
     with _open(ref) as container:
         stream = container.streams.video[0]
         if stream.codec_context.width * stream.codec_context.height >= _THREADED_PIXELS:
             stream.thread_type = "AUTO"  # starting threads costs ~20 ms: only for large frames
         for i, frame in enumerate(container.decode(stream)):
+            decoded = i + 1
             if i in wanted:
                 picked[i] = reformat.reformat(frame, format="rgb24").to_image()
-            last = i
             if i >= wanted[-1]:
                 break
-    if last is None:
-        raise ValueError("no decodable frames")
-    return [picked.get(int(i)) or picked[max(j for j in picked if j <= i)] for i in wanted]
+    return [picked[int(i)] for i in wanted if int(i) in picked], decoded
 
 
 def frame_count(ref: dict[str, Any]) -> int:
