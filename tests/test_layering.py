@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "data.synthetic_video",
         "data.validate",
         "data.synthetic",
+        "data.series",
         "data.download",
         "data.remote",
         "data.sources",
@@ -54,6 +55,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "encoders.pretrained",
         "encoders.tabular",
         "encoders.text",
+        "encoders._series",
+        "encoders.sensor_stats",
+        "encoders.minirocket",
+        "encoders.sensorcnn",
     ),
     (
         "fusion",

@@ -184,6 +184,11 @@ def test_synthetic_video_leaves_the_other_columns_and_the_recipe_unchanged() -> 
     assert with_video.column_names == [*plain.column_names[:-1], "video", "label"]
     for name in plain.column_names:
         assert with_video.data.column(name).equals(plain.data.column(name)), name
+    sensors = generate(n_rows=24, n_classes=3, seed=3, sensor_length=16)  # a stream of its own
+    both = generate(n_rows=24, n_classes=3, seed=3, sensor_length=16, video_frames=7, video_size=16)
+    assert both.data.column("video").equals(with_video.data.column("video"))
+    for name in sensors.column_names:
+        assert both.data.column(name).equals(sensors.data.column(name)), name
     assert "video_frames" not in recipe(n_rows=24) and "video" not in recipe()["signal"]
     assert recipe(video_frames=7)["signal"]["video"] == 0.9
     clip = with_video[0]["video"]

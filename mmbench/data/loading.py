@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from mmbench import modality_kind
+from mmbench.data.series import sensor_rows
 from mmbench.data.sources import load_source, media_root
-from mmbench.data.table import MediaRef, MultiModalTable
+from mmbench.data.table import MediaRef, MultiModalTable, modality_fields
 from mmbench.data.validate import (
     check_classes,
     check_columns,
@@ -85,7 +87,12 @@ def load_table(
         groups = load_groups(table, dataset, labels[rows], where + note)
         meta["groups"] = {"column": dataset.protocol.group_column, "n": len(set(groups))}
     return MultiModalTable(
-        name=dataset.name, labels=labels[rows], classes=names, meta=meta, groups=groups, **parts
+        name=dataset.name,
+        labels=labels[rows],
+        classes=names,
+        meta=meta,
+        groups=groups,
+        **modality_fields(parts),
     )
 
 
@@ -212,6 +219,12 @@ def _modalities(
         parts["text"] = join_text([table.column(c).to_pylist() for c in mods.text])
     if mods.tabular:
         parts["tabular"] = tabular_frame(table, mods.tabular, features)
+    for modality, columns in mods.by_modality().items():
+        if modality_kind(modality) == "sensor":
+            cells = [table.column(c).to_pylist() for c in columns]
+            parts[modality], bad = sensor_rows(cells, columns, rows, dataset.on_unreadable, where)
+            if bad:
+                unreadable[modality] = bad
     return parts, unreadable
 
 
@@ -317,8 +330,15 @@ def table_from_frame(
         parts["text"] = join_text([frame[c].tolist() for c in modalities.text])
     if modalities.tabular:
         parts["tabular"] = frame[modalities.tabular].reset_index(drop=True)
+    rows = np.arange(len(frame))
+    for m, cols in modalities.by_modality().items():
+        if modality_kind(m) == "sensor":
+            cells = [frame[c].tolist() for c in cols]
+            parts[m] = sensor_rows(cells, cols, rows, "error", "input rows")[0]
     labels = np.zeros(len(frame), dtype=np.int64)
-    return MultiModalTable(name="rows", labels=labels, classes=list(classes), **parts)
+    return MultiModalTable(
+        name="rows", labels=labels, classes=list(classes), **modality_fields(parts)
+    )
 
 
 def frame_from_table(table: MultiModalTable, modalities: Modalities, rows: int) -> pd.DataFrame:
@@ -332,6 +352,9 @@ def frame_from_table(table: MultiModalTable, modalities: Modalities, rows: int) 
         out[modalities.text[0]] = table.text[:n]
         for c in modalities.text[1:]:
             out[c] = [None] * n
+    for m, cols in modalities.by_modality().items():
+        if m in table.sensors:
+            out.update(_sensor_cells(table.sensors[m][:n], cols))
     frame = pd.DataFrame(out)
     if modalities.tabular and table.tabular is not None:
         frame = pd.concat([frame, table.tabular.iloc[:n].reset_index(drop=True)], axis=1)
@@ -345,3 +368,18 @@ def _cell(ref: MediaRef | None) -> Any:
     if ref.get("frames") is not None:
         return [_cell(f) for f in ref["frames"]]
     return ref["bytes"] if ref.get("bytes") is not None else ref["path"]
+
+
+def _sensor_cells(series: list[Any], columns: list[str]) -> dict[str, list[Any]]:
+    """Sensor rows back as cells of ``columns``: one channel per column when the counts agree,
+    else every channel (a list of lists) in the first column."""
+    present = [s for s in series if s is not None]
+    per_column = bool(present) and present[0].shape[0] == len(columns)
+    cells: dict[str, list[Any]] = {c: [] for c in columns}
+    for s in series:
+        for j, c in enumerate(columns):
+            if s is None or (not per_column and j > 0):
+                cells[c].append(None)
+            else:
+                cells[c].append(s[j].tolist() if per_column else s.tolist())
+    return cells

@@ -29,7 +29,7 @@ _STRINGS = ("string", "large_string")
 def check_columns(available: list[str], dataset: DataSpec, where: str) -> None:
     """Every column the suite names exists; the message suggests the closest real column."""
     roles = [("target", dataset.target)] + [
-        (m, c) for m in dataset.modalities.present() for c in getattr(dataset.modalities, m)
+        (m, c) for m, cols in dataset.modalities.by_modality().items() for c in cols
     ]
     if dataset.protocol.group_column is not None:
         roles.append(("protocol.group_column", dataset.protocol.group_column))
@@ -69,6 +69,14 @@ def check_features(features: dict[str, Any], dataset: DataSpec, where: str) -> N
                 f"{where}: tabular column {col!r} has type {features[col]}; tabular columns must "
                 "hold numbers, booleans or strings"
             )
+    for name, columns in dataset.modalities.sensor.items():
+        for col in columns:
+            if not _is_series(features[col]):
+                raise DataError(
+                    f"{where}: sensor {name!r} column {col!r} has type {features[col]}; sensor "
+                    "columns hold a series per row: a list of numbers (one channel) or a list of "
+                    "equal-length lists (several)"
+                )
     if not _is_scalar(features[dataset.target]):
         raise DataError(
             f"{where}: target column {dataset.target!r} has type {features[dataset.target]}; "
@@ -92,6 +100,16 @@ def _is_string(feature: Any) -> bool:
 
 def _is_ref(feature: Any) -> bool:
     return isinstance(feature, dict) and {"bytes", "path"} <= set(feature)
+
+
+def _is_series(feature: Any, depth: int = 0) -> bool:
+    """A list (``List``, ``LargeList``, ``Sequence``) of numbers, or of lists of numbers."""
+    inner = getattr(feature, "feature", None)
+    if type(feature).__name__ not in ("List", "LargeList", "Sequence") or inner is None:
+        return False
+    if type(inner).__name__ == "Value":
+        return str(inner.dtype).startswith(_NUMERIC)
+    return depth == 0 and _is_series(inner, depth + 1)
 
 
 def _is_scalar(feature: Any) -> bool:
