@@ -18,6 +18,7 @@ from mmbench.errors import DataError, SuiteError
 from mmbench.suite import load_suite, parse_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "suites"
+MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "mirror"
 
 
 def sensor_suite(modalities: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def test_named_sensors_are_modalities_of_kind_sensor() -> None:
         ({"sensors": {"a": "accel"}}, {}, "unknown key 'sensors' (did you mean 'sensor'?)"),
         ({"sensor": ["accel", "gyro"]}, {}, "sensors are named"),
         ({"sensor": {"Accel X": "accel"}}, {}, "e.g. 'accel_x'"),
-        ({"sensor": {"a": "accel", "b": "accel"}}, {}, "more than one modality"),
+        ({"sensor": {"a": "accel", "b": "accel"}}, {}, "['accel'] are listed twice"),
         (
             TWO_SENSORS,
             {"pipeline": {"encoders": {"sensor_acel": "sensor_stats"}}},
@@ -172,3 +173,19 @@ def test_a_ts_file_with_a_bad_line_is_a_data_error(tmp_path: Path) -> None:
     raw["datasets"][0]["source"] = {"kind": "ts", "path": str(bad)}
     with pytest.raises(DataError, match=r"could not read \.ts file"):
         load_table(parse_suite(raw).datasets[0], tmp_path)
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no mirror at {MIRROR}")
+def test_the_pinned_hashes_are_those_of_the_mirrored_files() -> None:
+    import hashlib
+
+    from mmbench.data import download
+
+    spec = load_suite(SUITES / "basicmotions.yaml").datasets[0]
+    for source in (spec.source, spec.test_source):
+        assert source is not None and source.url and source.hash
+        path = Path(download.mirrored(source.url, str(MIRROR)))
+        if not path.is_file():
+            pytest.skip(f"{path} is not mirrored")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert source.hash == f"sha256:{digest}"

@@ -244,5 +244,5 @@ class DataSpec(StrictModel):
         sensed = [c for cols in self.modalities.sensor.values() for c in cols]
         twice = sorted({c for c in sensed if self.modalities.columns().count(c) > 1})
         if twice:
-            raise ValueError(f"sensor column(s) {twice} are listed in more than one modality")
+            raise ValueError(f"sensor column(s) {twice} are listed twice: a column is one sensor's")
         return self
