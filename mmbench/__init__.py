@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-MODALITIES: tuple[str, ...] = ("image", "text", "tabular", "audio", "sensor")
+MODALITIES: tuple[str, ...] = ("image", "text", "tabular", "audio", "video", "sensor")
 """Modality *kinds*. A dataset's modality is named after its kind (``image``), or, for a kind of
 which a dataset may carry several (:data:`NAMED_KINDS`), ``<kind>_<name>`` (``sensor_accel`` and
 ``sensor_gyro``: two sensors, two modalities, each ablated on its own). Encoders, defaults and

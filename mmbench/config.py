@@ -175,6 +175,7 @@ DEFAULT_ENCODERS: dict[str, str] = {
     "tabular": "tabular",
     "audio": "logmel",
     "sensor": "sensor_stats",
+    "video": "frames/pixels",
 }
 
 

@@ -57,8 +57,9 @@ def default_encoders() -> dict[str, list[str] | str]:
     thumbnail; n-gram TF-IDF (sparse for linear and tree heads, SVD-reduced for neural ones) and
     MiniLM sentence embeddings; log-mel and MFCC statistics; per-channel sensor statistics and
     MiniRocket features (for every sensor of a dataset: a kind's entry covers its named
-    modalities). Expensive encoders are only started when their measured cost fits the time
-    left (:mod:`mmbench.search.study`).
+    modalities); video frames through either image encoder, mean- or max-pooled (a temporal
+    tower needs a torch head, so suites opt in to it). Expensive encoders are only started when
+    their measured cost fits the time left (:mod:`mmbench.search.study`).
     """
     return {
         "image": ["efficientnet_lite0", "pixels"],
@@ -66,6 +67,7 @@ def default_encoders() -> dict[str, list[str] | str]:
         "tabular": ["tabular"],
         "audio": ["logmel", "mfcc"],
         "sensor": ["sensor_stats", "minirocket"],
+        "video": ["frames/efficientnet_lite0", "frames/pixels"],
     }
 
 
@@ -78,6 +80,8 @@ def default_encoder_options() -> dict[str, dict[str, Param]]:
         "pixels": {"size": [8, 16]},
         "tfidf": {"sparse": [True, False], "svd_dim": [64, 256]},
         "tabular": {"splines": [0, 5]},
+        "frames/efficientnet_lite0": {"pooling": ["mean", "max"], "image_size": [128]},
+        "frames/pixels": {"pooling": ["mean", "max"], "size": [8, 16]},
     }
 
 

@@ -26,6 +26,7 @@ from mmbench.data.validate import (
     check_tabular,
     first_rows,
 )
+from mmbench.data.video import frame_list_ref
 from mmbench.errors import DataError
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ def _modalities(
     mods = dataset.modalities
     parts: dict[str, Any] = {}
     unreadable: dict[str, int] = {}
-    for modality in ("image", "audio"):
+    for modality in ("image", "audio", "video"):
         for col in getattr(mods, modality):
             refs = media_refs(table.column(col).to_pylist(), root)
             refs, bad = check_media(refs, modality, rows, dataset.on_unreadable, where, progress)
@@ -228,11 +229,17 @@ def _modalities(
 
 
 def media_refs(values: list[Any], root: Path) -> list[MediaRef | None]:
-    """Paths or ``{bytes, path}`` records as MediaRefs; relative paths resolve against ``root``."""
+    """Paths or ``{bytes, path}`` records as MediaRefs; relative paths resolve against ``root``.
+
+    A list of them is a video given as frame images (:func:`mmbench.data.video.frame_list_ref`).
+    """
     return [_media_ref(value, root) for value in values]
 
 
 def _media_ref(value: Any, root: Path) -> MediaRef | None:
+    if isinstance(value, list | tuple):
+        frames = [f for f in (_media_ref(v, root) for v in value) if f is not None]
+        return frame_list_ref(frames) if frames else None
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
     elif isinstance(value, bytes | bytearray):
@@ -316,7 +323,7 @@ def table_from_frame(
         hint = did_you_mean(missing[0], [str(c) for c in frame.columns])
         raise DataError(f"input rows lack columns {missing}{hint}")
     parts: dict[str, Any] = {}
-    for m in ("image", "audio"):
+    for m in ("image", "audio", "video"):
         if getattr(modalities, m):
             parts[m] = media_refs(frame[getattr(modalities, m)[0]].tolist(), root)
     if modalities.text:
@@ -338,13 +345,9 @@ def frame_from_table(table: MultiModalTable, modalities: Modalities, rows: int) 
     """The first ``rows`` rows back in the suite's column layout (an MLflow input example)."""
     out: dict[str, Any] = {}
     n = min(rows, len(table))
-    for m in ("image", "audio"):
+    for m in ("image", "audio", "video"):
         if getattr(modalities, m) and table[m] is not None:
-            refs = table[m][:n]
-            out[getattr(modalities, m)[0]] = [
-                None if r is None else (r["bytes"] if r.get("bytes") is not None else r["path"])
-                for r in refs
-            ]
+            out[getattr(modalities, m)[0]] = [_cell(r) for r in table[m][:n]]
     if modalities.text and table.text is not None:
         out[modalities.text[0]] = table.text[:n]
         for c in modalities.text[1:]:
@@ -356,6 +359,15 @@ def frame_from_table(table: MultiModalTable, modalities: Modalities, rows: int) 
     if modalities.tabular and table.tabular is not None:
         frame = pd.concat([frame, table.tabular.iloc[:n].reset_index(drop=True)], axis=1)
     return frame
+
+
+def _cell(ref: MediaRef | None) -> Any:
+    """A media value as a serving request carries it: bytes, a path, or a list of frames."""
+    if ref is None:
+        return None
+    if ref.get("frames") is not None:
+        return [_cell(f) for f in ref["frames"]]
+    return ref["bytes"] if ref.get("bytes") is not None else ref["path"]
 
 
 def _sensor_cells(series: list[Any], columns: list[str]) -> dict[str, list[Any]]:

@@ -254,8 +254,9 @@ def _undecoded_media(ds: Any, modalities: Modalities | None) -> Any:
     if modalities is not None:
         wanted = {c: datasets.Image for c in modalities.image}
         wanted.update({c: datasets.Audio for c in modalities.audio})
+        wanted.update({c: datasets.Video for c in modalities.video})
     for name, feature in ds.features.items():
-        if isinstance(feature, datasets.Image | datasets.Audio):
+        if isinstance(feature, datasets.Image | datasets.Audio | datasets.Video):
             if feature.decode:
                 ds = ds.cast_column(name, dataclasses.replace(feature, decode=False))
         elif name in wanted and _is_media_struct(feature):

@@ -146,7 +146,8 @@ class SourceSpec(StrictModel):
 
 
 class Modalities(StrictModel):
-    """Columns carrying each modality. Image and audio take one column; text and tabular several.
+    """Columns carrying each modality. Image, audio and video take one column; text and tabular
+    several.
 
     Sensors are named, each its own modality (``sensor: {accel: [ax, ay, az], gyro: [gx, gy,
     gz]}`` -> ``sensor_accel`` and ``sensor_gyro``): a column holds one channel's series per row
@@ -158,16 +159,17 @@ class Modalities(StrictModel):
     text: list[str] = Field(default_factory=list)
     tabular: list[str] = Field(default_factory=list)
     audio: list[str] = Field(default_factory=list)
+    video: list[str] = Field(default_factory=list)
     sensor: dict[str, list[str]] = Field(
         default_factory=dict, description="NAME: [columns] per sensor; modality sensor_NAME"
     )
 
-    @field_validator("image", "text", "tabular", "audio", mode="before")
+    @field_validator("image", "text", "tabular", "audio", "video", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("image", "audio")
+    @field_validator("image", "audio", "video")
     @classmethod
     def _single(cls, value: list[str]) -> list[str]:
         if len(value) > 1:
@@ -201,7 +203,7 @@ class Modalities(StrictModel):
 
     def by_modality(self) -> dict[str, list[str]]:
         """Columns of each modality with at least one, by modality name, in canonical order."""
-        out = {m: getattr(self, m) for m in ("image", "text", "tabular", "audio")}
+        out = {m: getattr(self, m) for m in ("image", "text", "tabular", "audio", "video")}
         out.update({modality_name("sensor", n): cols for n, cols in self.sensor.items()})
         return {m: cols for m, cols in out.items() if cols}
 

@@ -31,6 +31,10 @@ Recipe (``version`` 2; version 1 stored unrounded floats), per row:
   lengths) of noisy sines whose frequency and channel offsets encode the shown class, with
   signals ``sensor_accel`` and ``sensor_gyro`` (:data:`SENSOR_SIGNAL`); ``missing`` blanks
   whole series. Without sensors the recipe and every other column are what they were.
+- ``video`` (only with ``video_frames > 0``; the recipe and every other column are then unchanged
+  without it): a ``video_size``-pixel video of ``video_frames`` frames whose *motion* encodes the
+  shown class, while every frame and the set of frames look alike for all classes
+  (:mod:`mmbench.data.synthetic_video`); blanked with probability ``missing`` from its own stream.
 
 Each modality draws its shown classes independently given the label, so the modalities are
 conditionally independent: combining them strictly adds information, which is what fusion should
@@ -49,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmbench.data.media import wav_bytes
+from mmbench.data.synthetic_video import VIDEO_DEFAULT_SIGNAL, check_video, render_video
 from mmbench.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
@@ -119,6 +124,8 @@ def recipe(
     sample_rate: int = 8000,
     missing: float = 0.0,
     sensor_length: int = 0,
+    video_frames: int = 0,
+    video_size: int = 16,
 ) -> dict[str, Any]:
     """Validated, fully resolved generator parameters: what a result must record to rebuild it.
 
@@ -129,7 +136,7 @@ def recipe(
     _check_range("sensor_length", sensor_length, 0, 100_000, integer=True)
     if 0 < sensor_length < 16:
         raise DataError(f"synthetic option 'sensor_length' must be 0 or >= 16, got {sensor_length}")
-    merged = _merge_signal(signal, sensors=sensor_length > 0)
+    merged = _merge_signal(signal, sensors=sensor_length > 0, video=video_frames != 0)
     _check_range("n_classes", n_classes, 2, MAX_CLASSES, integer=True)
     _check_range("n_rows", n_rows, n_classes, 10_000_000, integer=True)
     _check_range("imbalance", imbalance, 0.0, 0.999)
@@ -138,6 +145,9 @@ def recipe(
     _check_range("audio_seconds", audio_seconds, 0.05, 60.0)
     _check_range("sample_rate", sample_rate, 2000, 96_000, integer=True)
     _check_range("seed", seed, 0, 2**63, integer=True)
+    _check_range("video_frames", video_frames, 0, 256, integer=True)
+    _check_range("video_size", video_size, 8, 256, integer=True)
+    check_video(int(video_frames), int(n_classes))
     params = {
         "generator": "mmbench.data.synthetic",
         "version": RECIPE_VERSION,
@@ -154,6 +164,8 @@ def recipe(
     }
     if sensor_length:  # absent otherwise: recipes (and results) without sensors are unchanged
         params["sensor_length"] = int(sensor_length)
+    if video_frames:  # absent otherwise, so recipes without video stay as they were
+        params.update(video_frames=int(video_frames), video_size=int(video_size))
     return params
 
 
@@ -202,9 +214,11 @@ def generate(**options: Any) -> datasets.Dataset:
             ]
             blank = sensor_rng.random(n_rows) < missing
             columns[name] = [None if b else s for s, b in zip(series, blank, strict=True)]
+    if params.get("video_frames"):
+        columns["video"] = _video_column(params, labels, shown)
     width = len(str(n_classes - 1))
     columns["label"] = [f"class_{k:0{width}d}" for k in labels]
-    features = _features(sample_rate, sensors=bool(length))
+    features = _features(sample_rate, sensors=bool(length), video="video" in columns)
     ordered = {name: columns[name] for name in features}
     info = datasets.DatasetInfo(description=json.dumps(params, sort_keys=True), features=features)
     # built from Arrow directly: Dataset.from_dict would run Audio.encode_example, which in
@@ -213,7 +227,24 @@ def generate(**options: Any) -> datasets.Dataset:
     return datasets.Dataset(table, info=info)
 
 
-def _features(sample_rate: int, sensors: bool = False) -> datasets.Features:
+def _video_column(params: dict[str, Any], labels: np.ndarray, shown: Any) -> list[Any]:
+    """The video column from its own random streams (the 8th and 9th; the 7th is the sensors'),
+    so asking for it leaves every other column byte-identical."""
+    video_rng, blank_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(params["seed"]).spawn(9)[7:]
+    )
+    frames, size = params["video_frames"], params["video_size"]
+    videos: list[Any] = [
+        {"bytes": render_video(int(c), frames, size, video_rng), "path": None}
+        for c in shown(video_rng, "video")
+    ]
+    if params["missing"] > 0:
+        for i in np.flatnonzero(blank_rng.random(len(labels)) < params["missing"]):
+            videos[i] = None
+    return videos
+
+
+def _features(sample_rate: int, sensors: bool = False, video: bool = False) -> datasets.Features:
     """Media are stored undecoded: mmbench decodes them itself (see :mod:`mmbench.data.media`)."""
     import datasets
 
@@ -228,18 +259,24 @@ def _features(sample_rate: int, sensors: bool = False) -> datasets.Features:
             "cat_1": datasets.Value("string"),
             "audio": datasets.Audio(sampling_rate=sample_rate, decode=False),
             **({name: series for name in _SENSORS} if sensors else {}),
+            **({"video": datasets.Video(decode=False)} if video else {}),
             "label": datasets.Value("string"),
         }
     )
 
 
-def _merge_signal(signal: dict[str, float] | None, sensors: bool = False) -> dict[str, float]:
+def _merge_signal(
+    signal: dict[str, float] | None, sensors: bool = False, video: bool = False
+) -> dict[str, float]:
     merged = {**SYNTHETIC_DEFAULT_SIGNAL, **(SENSOR_SIGNAL if sensors else {})}
+    if video:
+        merged["video"] = VIDEO_DEFAULT_SIGNAL
     for modality, value in (signal or {}).items():
         if modality not in merged:
             valid = list(merged)
             hint = did_you_mean(modality, [*valid, *SENSOR_SIGNAL])
             needs = " (sensor signals need sensor_length > 0)" if modality in SENSOR_SIGNAL else ""
+            needs += " ('video' needs video_frames > 0)" if modality == "video" else ""
             raise DataError(
                 f"synthetic option 'signal' has unknown modality {modality!r}{hint}{needs}; "
                 f"valid: {valid}"

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 MediaRef = dict[str, Any]
-"""An undecoded image or audio value: ``{"path": str | None, "bytes": bytes | None}``."""
+"""An undecoded image, audio or video value: ``{"path": str | None, "bytes": bytes | None}``; a
+video given as frame images also has ``"frames": [MediaRef, ...]`` (:mod:`mmbench.data.video`)."""
 
 Series = np.ndarray
 """One sensor row: ``(channels, time)`` float32."""
@@ -26,8 +27,8 @@ Series = np.ndarray
 class MultiModalTable:
     """Rows of one dataset: per-modality raw values, integer labels and class names.
 
-    ``image`` and ``audio`` are lists of :data:`MediaRef` or ``None``; ``text`` is a list of
-    ``str`` or ``None`` (several text columns are joined); ``tabular`` is a DataFrame;
+    ``image``, ``audio`` and ``video`` are lists of :data:`MediaRef` or ``None``; ``text`` is a
+    list of ``str`` or ``None`` (several text columns are joined); ``tabular`` is a DataFrame;
     ``sensors`` maps each sensor modality (``sensor_accel``) to its rows of :data:`Series` or
     ``None``. ``table[m]`` is modality ``m``'s values, whatever its kind.
     """
@@ -39,6 +40,7 @@ class MultiModalTable:
     text: list[str | None] | None = None
     tabular: pd.DataFrame | None = None
     audio: list[MediaRef | None] | None = None
+    video: list[MediaRef | None] | None = None
     sensors: dict[str, list[Series | None]] = field(default_factory=dict)
     fingerprint: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
@@ -68,8 +70,8 @@ class MultiModalTable:
     @property
     def modalities(self) -> list[str]:
         """Modalities this table carries, in canonical order (named sensors last)."""
-        kinds = [m for m in ("image", "text", "tabular", "audio") if getattr(self, m) is not None]
-        return kinds + list(self.sensors)
+        kinds = ("image", "text", "tabular", "audio", "video")
+        return [m for m in kinds if getattr(self, m) is not None] + list(self.sensors)
 
     @property
     def n_classes(self) -> int:
@@ -177,6 +179,9 @@ def _value_digest(value: Any) -> bytes:
         shape = np.asarray(value.shape, dtype="<i8").tobytes()
         data = np.ascontiguousarray(value, dtype="<f4").tobytes()
         return hashlib.blake2b(shape + data, digest_size=8).digest()
+    if value.get("frames") is not None:  # a video as frame images: every frame counts
+        frames = b"".join(map(_value_digest, value["frames"]))
+        return hashlib.blake2b(frames, digest_size=8).digest()
     data = value.get("bytes")
     if data is not None:
         return hashlib.blake2b(data, digest_size=8).digest()

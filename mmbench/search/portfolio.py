@@ -24,6 +24,9 @@ CHEAP_MEDIA = {
     "encoder.image.pixels.size": 8,
     "encoder.audio": "logmel",
     "encoder.sensor": "sensor_stats",
+    "encoder.video": "frames/pixels",
+    "encoder.video.frames/pixels.size": 8,
+    "encoder.video.frames/pixels.pooling": "mean",
 }
 PRETRAINED = {
     "encoder.image": "efficientnet_lite0",
@@ -32,6 +35,8 @@ PRETRAINED = {
     "encoder.audio": "logmel",
     "encoder.sensor": "minirocket",  # random convolutions: no weights, fitted per fold
     "encoder.tabular.tabular.splines": 0,
+    "encoder.video": "frames/efficientnet_lite0",
+    "encoder.video.frames/efficientnet_lite0.pooling": "mean",
 }
 SPARSE_TEXT = {"encoder.text": "tfidf", "encoder.text.tfidf.sparse": True}
 PLAIN_TABULAR = {"encoder.tabular.tabular.splines": 0}  # splines cost the linear head 2-8x
