@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from mmbench import MODALITIES
+from mmbench import MODALITIES, NAMED_KINDS, is_modality, modality_kind
 from mmbench.errors import did_you_mean
 
 T = TypeVar("T")
@@ -21,8 +21,12 @@ T = TypeVar("T")
 def check_modality_keys(value: dict[str, T]) -> dict[str, T]:
     """Validator body for mappings keyed by modality: unknown keys get a did-you-mean."""
     for key in value:
-        if key not in MODALITIES:
-            raise ValueError(f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}")
+        if not is_modality(key):
+            named = ", ".join(f"{k}_<name>" for k in NAMED_KINDS)
+            raise ValueError(
+                f"unknown modality {key!r}{did_you_mean(key, MODALITIES)}; modalities are "
+                f"{', '.join(MODALITIES)}, or {named} for a named one"
+            )
     return value
 
 
@@ -170,6 +174,8 @@ DEFAULT_ENCODERS: dict[str, str] = {
     "text": "tfidf",
     "tabular": "tabular",
     "audio": "logmel",
+    "sensor": "sensor_stats",
+    "video": "frames/pixels",
 }
 
 
@@ -179,11 +185,24 @@ def default_pipeline(modalities: list[str], given: PipelineSpec | None = None) -
     With ``given`` (a suite's ``pipeline``), that pipeline — and when it names no encoder at
     all, the default encoders for every modality (``pipeline: {fusion: linear}`` means "this
     head over the usual features"); naming some encoders restricts it to those modalities.
+    An encoder named for a kind (``sensor: minirocket``) is the encoder of every modality of that
+    kind the dataset names (``sensor_accel``, ``sensor_gyro``) that has none of its own.
     """
-    defaults = {m: EncoderSpec(name=DEFAULT_ENCODERS[m]) for m in modalities}
+    defaults = {m: EncoderSpec(name=DEFAULT_ENCODERS[modality_kind(m)]) for m in modalities}
     if given is None:
         return PipelineSpec(encoders=defaults)
-    return given if given.encoders else given.model_copy(update={"encoders": defaults})
+    if not given.encoders:
+        return given.model_copy(update={"encoders": defaults})
+    by_kind = {
+        m: given.encoders[modality_kind(m)]
+        for m in modalities
+        if m not in given.encoders and modality_kind(m) in given.encoders
+    }
+    if not by_kind:
+        return given
+    expanded = {modality_kind(m) for m in by_kind}
+    kept = {k: e for k, e in given.encoders.items() if k not in expanded}
+    return given.model_copy(update={"encoders": {**kept, **by_kind}})
 
 
 class PeerSpec(StrictModel):

@@ -47,7 +47,9 @@ SCORE_PACKAGES = (
 )  # fmt: skip
 """Packages whose version can move a score on the same data: the CI gate's baseline records
 them and ``mmbench regress`` names a mismatch instead of reporting a regression."""
-PACKAGES = (*SCORE_PACKAGES, "optuna", "mlflow", "datasets")
+PACKAGES = (*SCORE_PACKAGES, "optuna", "mlflow", "datasets", "aeon")
+"""What a result file records; ``aeon`` (the sensor extra: MiniRocket) only where installed,
+and outside the gate's list, whose suite has no sensors."""
 M = TypeVar("M", bound=BaseModel)
 AblationKind = Literal["full", "leave-one-out", "single", "subset"]
 MeanStd = dict[str, float]

@@ -20,7 +20,15 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from mmbench.config import Param, Range, StrictModel, TrainSpec, check_modality_keys
+from mmbench import modality_kind
+from mmbench.config import (
+    DEFAULT_ENCODERS,
+    Param,
+    Range,
+    StrictModel,
+    TrainSpec,
+    check_modality_keys,
+)
 from mmbench.errors import MMBenchError, did_you_mean
 from mmbench.fusion import FUSIONS
 from mmbench.fusion.catalog import POSITIONAL
@@ -47,14 +55,19 @@ def default_encoders() -> dict[str, list[str] | str]:
 
     Representation is searched, not fixed: a pretrained image backbone and the cheap raw
     thumbnail; n-gram TF-IDF (sparse for linear and tree heads, SVD-reduced for neural ones) and
-    MiniLM sentence embeddings; log-mel and MFCC statistics. Expensive encoders are only started
-    when their measured cost fits the time left (:mod:`mmbench.search.study`).
+    MiniLM sentence embeddings; log-mel and MFCC statistics; per-channel sensor statistics and
+    MiniRocket features (for every sensor of a dataset: a kind's entry covers its named
+    modalities); video frames through either image encoder, mean- or max-pooled (a temporal
+    tower needs a torch head, so suites opt in to it). Expensive encoders are only started when
+    their measured cost fits the time left (:mod:`mmbench.search.study`).
     """
     return {
         "image": ["efficientnet_lite0", "pixels"],
         "text": ["tfidf", "minilm"],
         "tabular": ["tabular"],
         "audio": ["logmel", "mfcc"],
+        "sensor": ["sensor_stats", "minirocket"],
+        "video": ["frames/efficientnet_lite0", "frames/pixels"],
     }
 
 
@@ -67,6 +80,8 @@ def default_encoder_options() -> dict[str, dict[str, Param]]:
         "pixels": {"size": [8, 16]},
         "tfidf": {"sparse": [True, False], "svd_dim": [64, 256]},
         "tabular": {"splines": [0, 5]},
+        "frames/efficientnet_lite0": {"pooling": ["mean", "max"], "image_size": [128]},
+        "frames/pixels": {"pooling": ["mean", "max"], "size": [8, 16]},
     }
 
 
@@ -114,6 +129,12 @@ class SearchSpace(StrictModel):
     def fusions(self) -> list[str]:
         """The fusion names this space picks from."""
         return as_list(self.fusion)
+
+    def encoder_choices(self, modality: str) -> list[str]:
+        """Encoders searched for ``modality`` (``sensor_accel``): its own entry, else its
+        kind's (``sensor``), else the kind's default encoder."""
+        kind = modality_kind(modality)
+        return as_list(self.encoders.get(modality, self.encoders.get(kind, DEFAULT_ENCODERS[kind])))
 
     def check_names(self) -> None:
         """Fail early, with did-you-mean, on unknown encoder, fusion or training names and

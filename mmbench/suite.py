@@ -13,11 +13,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from mmbench import modality_kind
 from mmbench.config import SAFE_NAME, PipelineSpec, StrictModel
 from mmbench.data.spec import FILE_KINDS, DataSpec, Modalities, SourceKind, SourceSpec
 from mmbench.errors import SuiteError, did_you_mean
 from mmbench.evaluation import MetricName, Protocol
-from mmbench.space import SearchSpace
+from mmbench.space import SearchSpace, as_list
 
 __all__ = [  # the data and protocol halves live below, in the layers that read them
     "FILE_KINDS",
@@ -203,6 +204,36 @@ def dataset_problems(
         found = [p for e in pipeline.encoders.values() for p in encoder_problems(e.name, e.options)]
         found += fusion_problems(pipeline.fusion.name, pipeline.fusion.options)
         problems += [f"{where}.pipeline: {p}" for p in found]
+    declared = d.modalities.present() if d is not None else None
+    for section, part in (("pipeline", pipeline), ("search", search)):
+        if part is not None:
+            found = modality_problems(part.encoders, declared)
+            problems += [f"{where}.{section}.encoders: {p}" for p in found]
+    return problems
+
+
+def modality_problems(encoders: dict[str, Any], declared: list[str] | None) -> list[str]:
+    """Encoders keyed by a named modality the dataset does not declare (``sensor_acel``), and
+    encoders given to a modality of another kind (``text: minirocket``)."""
+    from mmbench.encoders.base import ENCODERS  # importing it registers the built-ins
+
+    problems = []
+    for key, value in encoders.items():
+        kind = modality_kind(key)
+        if declared is not None and key != kind and key not in declared:
+            named = [m for m in declared if modality_kind(m) == kind] or declared
+            problems.append(
+                f"modality {key!r} is not declared{did_you_mean(key, named)}; the dataset's "
+                f"modalities: {', '.join(declared)}"
+            )
+        names = [value.name] if hasattr(value, "name") else as_list(value)
+        for name in names:
+            family = str(name).partition("/")[0]
+            encodes = (
+                getattr(ENCODERS.get(family), "modality", kind) if family in ENCODERS else kind
+            )
+            if encodes != kind:
+                problems.append(f"{key}: encoder {name!r} encodes {encodes}, not {kind}")
     return problems
 
 

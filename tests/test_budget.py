@@ -84,3 +84,38 @@ def test_a_trial_that_cannot_fit_is_declined_not_pruned(
     assert second.value is None and second.user_attrs["folds"] == []
     assert [p.state for p in search_history(outcome.study, 2)] == ["complete", "declined"]
     assert len(recorded) == 1 and recorded[0] <= first.duration.total_seconds()
+
+
+def test_a_budget_that_fits_no_candidate_stops_early_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FSDD at 60 s: encoding the audio alone needs more than the budget. The search stops
+    after a few declines (not one per sampled candidate until the deadline) and its error says
+    what the cheapest candidate needed and what to change."""
+    import optuna
+    from conftest import cheap_search, tiny_suite
+
+    from mmbench.data import load_table
+    from mmbench.errors import MMBenchError
+    from mmbench.evaluation import cv_folds
+    from mmbench.search import SearchSettings, SearchSpace, run_search
+    from mmbench.search import study as study_module
+
+    suite = tiny_suite(tmp_path, n_rows=60, folds=2)
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    folds = cv_folds(table.labels, 2, 1, seed=0)
+    monkeypatch.setattr(study_module, "encode_seconds", lambda *a, **k: 1e6)
+    settings = SearchSettings(
+        study_name="t.none",
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+        n_trials=100,
+        deadline=Deadline.after(600),
+    )
+    space = SearchSpace.model_validate(cheap_search({"fusion": ["linear", "early"]}))
+    with pytest.raises(MMBenchError) as err:
+        run_search(table, folds, space, settings)
+    message = str(err.value)
+    assert "the time budget fits no candidate" in message
+    assert "encoding would take ~1000000 s" in message and "raise budget.timeout_s" in message
+    study = optuna.load_study(study_name="t.none", storage=settings.storage)
+    assert len(study.trials) == study_module.MAX_DECLINED_IN_A_ROW

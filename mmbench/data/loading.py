@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from mmbench import modality_kind
+from mmbench.data.series import sensor_rows
 from mmbench.data.sources import load_source, media_root
-from mmbench.data.table import MediaRef, MultiModalTable
+from mmbench.data.table import MediaRef, MultiModalTable, modality_fields
 from mmbench.data.validate import (
     check_classes,
     check_columns,
@@ -24,6 +26,7 @@ from mmbench.data.validate import (
     check_tabular,
     first_rows,
 )
+from mmbench.data.video import frame_list_ref
 from mmbench.errors import DataError
 
 if TYPE_CHECKING:
@@ -84,7 +87,12 @@ def load_table(
         groups = load_groups(table, dataset, labels[rows], where + note)
         meta["groups"] = {"column": dataset.protocol.group_column, "n": len(set(groups))}
     return MultiModalTable(
-        name=dataset.name, labels=labels[rows], classes=names, meta=meta, groups=groups, **parts
+        name=dataset.name,
+        labels=labels[rows],
+        classes=names,
+        meta=meta,
+        groups=groups,
+        **modality_fields(parts),
     )
 
 
@@ -200,7 +208,7 @@ def _modalities(
     mods = dataset.modalities
     parts: dict[str, Any] = {}
     unreadable: dict[str, int] = {}
-    for modality in ("image", "audio"):
+    for modality in ("image", "audio", "video"):
         for col in getattr(mods, modality):
             refs = media_refs(table.column(col).to_pylist(), root)
             refs, bad = check_media(refs, modality, rows, dataset.on_unreadable, where, progress)
@@ -211,15 +219,27 @@ def _modalities(
         parts["text"] = join_text([table.column(c).to_pylist() for c in mods.text])
     if mods.tabular:
         parts["tabular"] = tabular_frame(table, mods.tabular, features)
+    for modality, columns in mods.by_modality().items():
+        if modality_kind(modality) == "sensor":
+            cells = [table.column(c).to_pylist() for c in columns]
+            parts[modality], bad = sensor_rows(cells, columns, rows, dataset.on_unreadable, where)
+            if bad:
+                unreadable[modality] = bad
     return parts, unreadable
 
 
 def media_refs(values: list[Any], root: Path) -> list[MediaRef | None]:
-    """Paths or ``{bytes, path}`` records as MediaRefs; relative paths resolve against ``root``."""
+    """Paths or ``{bytes, path}`` records as MediaRefs; relative paths resolve against ``root``.
+
+    A list of them is a video given as frame images (:func:`mmbench.data.video.frame_list_ref`).
+    """
     return [_media_ref(value, root) for value in values]
 
 
 def _media_ref(value: Any, root: Path) -> MediaRef | None:
+    if isinstance(value, list | tuple):
+        frames = [f for f in (_media_ref(v, root) for v in value) if f is not None]
+        return frame_list_ref(frames) if frames else None
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
     elif isinstance(value, bytes | bytearray):
@@ -303,33 +323,63 @@ def table_from_frame(
         hint = did_you_mean(missing[0], [str(c) for c in frame.columns])
         raise DataError(f"input rows lack columns {missing}{hint}")
     parts: dict[str, Any] = {}
-    for m in ("image", "audio"):
+    for m in ("image", "audio", "video"):
         if getattr(modalities, m):
             parts[m] = media_refs(frame[getattr(modalities, m)[0]].tolist(), root)
     if modalities.text:
         parts["text"] = join_text([frame[c].tolist() for c in modalities.text])
     if modalities.tabular:
         parts["tabular"] = frame[modalities.tabular].reset_index(drop=True)
+    rows = np.arange(len(frame))
+    for m, cols in modalities.by_modality().items():
+        if modality_kind(m) == "sensor":
+            cells = [frame[c].tolist() for c in cols]
+            parts[m] = sensor_rows(cells, cols, rows, "error", "input rows")[0]
     labels = np.zeros(len(frame), dtype=np.int64)
-    return MultiModalTable(name="rows", labels=labels, classes=list(classes), **parts)
+    return MultiModalTable(
+        name="rows", labels=labels, classes=list(classes), **modality_fields(parts)
+    )
 
 
 def frame_from_table(table: MultiModalTable, modalities: Modalities, rows: int) -> pd.DataFrame:
     """The first ``rows`` rows back in the suite's column layout (an MLflow input example)."""
     out: dict[str, Any] = {}
     n = min(rows, len(table))
-    for m in ("image", "audio"):
+    for m in ("image", "audio", "video"):
         if getattr(modalities, m) and table[m] is not None:
-            refs = table[m][:n]
-            out[getattr(modalities, m)[0]] = [
-                None if r is None else (r["bytes"] if r.get("bytes") is not None else r["path"])
-                for r in refs
-            ]
+            out[getattr(modalities, m)[0]] = [_cell(r) for r in table[m][:n]]
     if modalities.text and table.text is not None:
         out[modalities.text[0]] = table.text[:n]
         for c in modalities.text[1:]:
             out[c] = [None] * n
+    for m, cols in modalities.by_modality().items():
+        if m in table.sensors:
+            out.update(_sensor_cells(table.sensors[m][:n], cols))
     frame = pd.DataFrame(out)
     if modalities.tabular and table.tabular is not None:
         frame = pd.concat([frame, table.tabular.iloc[:n].reset_index(drop=True)], axis=1)
     return frame
+
+
+def _cell(ref: MediaRef | None) -> Any:
+    """A media value as a serving request carries it: bytes, a path, or a list of frames."""
+    if ref is None:
+        return None
+    if ref.get("frames") is not None:
+        return [_cell(f) for f in ref["frames"]]
+    return ref["bytes"] if ref.get("bytes") is not None else ref["path"]
+
+
+def _sensor_cells(series: list[Any], columns: list[str]) -> dict[str, list[Any]]:
+    """Sensor rows back as cells of ``columns``: one channel per column when the counts agree,
+    else every channel (a list of lists) in the first column."""
+    present = [s for s in series if s is not None]
+    per_column = bool(present) and present[0].shape[0] == len(columns)
+    cells: dict[str, list[Any]] = {c: [] for c in columns}
+    for s in series:
+        for j, c in enumerate(columns):
+            if s is None or (not per_column and j > 0):
+                cells[c].append(None)
+            else:
+                cells[c].append(s[j].tolist() if per_column else s.tolist())
+    return cells

@@ -41,6 +41,7 @@ def load_source(
         "parquet": _load_files,
         "csv": _load_files,
         "json": _load_files,
+        "ts": _load_files,
         "imagefolder": _load_folder,
         "audiofolder": _load_folder,
         "disk": _load_disk,
@@ -95,6 +96,7 @@ TABLE_SUFFIXES = {
     "csv": (".csv", ".tsv"),
     "parquet": (".pq", ".parquet"),
     "json": (".json", ".jsonl"),
+    "ts": (".ts",),
 }
 
 
@@ -104,7 +106,7 @@ def table_format(path: Path) -> str:
         if name.endswith(suffixes):
             return fmt
     raise DataError(
-        f"cannot tell the format of {path.name!r}; give the source 'format: csv|parquet|json'"
+        f"cannot tell the format of {path.name!r}; give the source 'format: csv|parquet|json|ts'"
     )
 
 
@@ -144,6 +146,10 @@ def _load_files(spec: SourceSpec, root: Path) -> Any:
     import datasets
 
     files = [str(p) for p in resolve_paths(spec, root)]
+    if spec.kind == "ts":
+        from mmbench.data.series import load_ts_files
+
+        return load_ts_files(files)
     if spec.kind == "parquet":
         _check_parquet_rows(files)
     try:
@@ -248,8 +254,9 @@ def _undecoded_media(ds: Any, modalities: Modalities | None) -> Any:
     if modalities is not None:
         wanted = {c: datasets.Image for c in modalities.image}
         wanted.update({c: datasets.Audio for c in modalities.audio})
+        wanted.update({c: datasets.Video for c in modalities.video})
     for name, feature in ds.features.items():
-        if isinstance(feature, datasets.Image | datasets.Audio):
+        if isinstance(feature, datasets.Image | datasets.Audio | datasets.Video):
             if feature.decode:
                 ds = ds.cast_column(name, dataclasses.replace(feature, decode=False))
         elif name in wanted and _is_media_struct(feature):

@@ -12,13 +12,14 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from mmbench import INSTANCE_NAME, modality_name
 from mmbench.config import SAFE_NAME, StrictModel
 from mmbench.evaluation import Protocol
 
 SourceKind = Literal[
-    "hub", "url", "parquet", "csv", "json", "imagefolder", "audiofolder", "disk", "synthetic"
+    "hub", "url", "parquet", "csv", "json", "ts", "imagefolder", "audiofolder", "disk", "synthetic"
 ]
-FILE_KINDS = ("parquet", "csv", "json", "imagefolder", "audiofolder", "disk")
+FILE_KINDS = ("parquet", "csv", "json", "ts", "imagefolder", "audiofolder", "disk")
 HASH_PATTERN = r"^((sha256:)?[0-9a-fA-F]{64}|sha1:[0-9a-fA-F]{40}|md5:[0-9a-fA-F]{32}|unpublished)$"
 
 
@@ -84,8 +85,10 @@ class SourceSpec(StrictModel):
         description="published hash of 'url': sha256:HEX, sha1:HEX, md5:HEX or 'unpublished' "
         "(pinned in <suite>.lock on first fetch)",
     )
-    format: Literal["csv", "parquet", "json"] | None = Field(
-        None, description="url source: the table's format (default: from its extension)"
+    format: Literal["csv", "parquet", "json", "ts"] | None = Field(
+        None,
+        description="url source: the table's format (default: from its extension); ts: the "
+        "UEA/UCR time-series format, one column dim_K per channel (mmbench[sensor])",
     )
     base_url: str | None = Field(None, description="url source: many files under one URL")
     registry: str | None = Field(None, description="'NAME HASH' lines, relative to the suite")
@@ -143,31 +146,77 @@ class SourceSpec(StrictModel):
 
 
 class Modalities(StrictModel):
-    """Columns carrying each modality. Image and audio take one column; text and tabular several."""
+    """Columns carrying each modality. Image, audio and video take one column; text and tabular
+    several.
+
+    Sensors are named, each its own modality (``sensor: {accel: [ax, ay, az], gyro: [gx, gy,
+    gz]}`` -> ``sensor_accel`` and ``sensor_gyro``): a column holds one channel's series per row
+    (a list of numbers) or several (a list of equal-length lists), and a sensor's channels are
+    its columns' channels in order.
+    """
 
     image: list[str] = Field(default_factory=list)
     text: list[str] = Field(default_factory=list)
     tabular: list[str] = Field(default_factory=list)
     audio: list[str] = Field(default_factory=list)
+    video: list[str] = Field(default_factory=list)
+    sensor: dict[str, list[str]] = Field(
+        default_factory=dict, description="NAME: [columns] per sensor; modality sensor_NAME"
+    )
 
-    @field_validator("image", "text", "tabular", "audio", mode="before")
+    @field_validator("image", "text", "tabular", "audio", "video", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("image", "audio")
+    @field_validator("image", "audio", "video")
     @classmethod
     def _single(cls, value: list[str]) -> list[str]:
         if len(value) > 1:
             raise ValueError("takes exactly one column")
         return value
 
+    @field_validator("sensor", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        if isinstance(value, str | list):
+            raise ValueError(
+                "sensors are named, each its own modality: sensor: {NAME: [columns]}, "
+                f"e.g. sensor: {{imu: {value!r}}}"
+            )
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("sensor")
+    @classmethod
+    def _sensor_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, columns in value.items():
+            if not re.fullmatch(INSTANCE_NAME, name):
+                raise ValueError(
+                    f"sensor name {name!r} must be lower-case letters, digits and '_' "
+                    f"(it names the modality sensor_NAME), e.g. {_instance_hint(name)!r}"
+                )
+            if not columns:
+                raise ValueError(f"sensor {name!r} names no column")
+        return value
+
+    def by_modality(self) -> dict[str, list[str]]:
+        """Columns of each modality with at least one, by modality name, in canonical order."""
+        out = {m: getattr(self, m) for m in ("image", "text", "tabular", "audio", "video")}
+        out.update({modality_name("sensor", n): cols for n, cols in self.sensor.items()})
+        return {m: cols for m, cols in out.items() if cols}
+
     def present(self) -> list[str]:
         """Modalities with at least one column, in canonical order."""
-        return [m for m in ("image", "text", "tabular", "audio") if getattr(self, m)]
+        return list(self.by_modality())
 
     def columns(self) -> list[str]:
-        return [c for m in self.present() for c in getattr(self, m)]
+        return [c for cols in self.by_modality().values() for c in cols]
+
+
+def _instance_hint(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "imu"
 
 
 class DataSpec(StrictModel):
@@ -192,4 +241,8 @@ class DataSpec(StrictModel):
             raise ValueError("'modalities' must name columns for at least one modality")
         if self.target in self.modalities.columns():
             raise ValueError(f"target column {self.target!r} is also listed as a modality column")
+        sensed = [c for cols in self.modalities.sensor.values() for c in cols]
+        twice = sorted({c for c in sensed if self.modalities.columns().count(c) > 1})
+        if twice:
+            raise ValueError(f"sensor column(s) {twice} are listed twice: a column is one sensor's")
         return self

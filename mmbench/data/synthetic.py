@@ -26,6 +26,15 @@ Recipe (``version`` 2; version 1 stored unrounded floats), per row:
   and additive noise.
 - ``missing``: independently per modality, each row's image, text or audio is ``None`` with
   probability ``missing``; a row hit for tabular has one of its six cells blanked (NaN / None).
+- sensors (only with ``sensor_length > 0``): columns ``accel`` and ``gyro``, each row a
+  ``(3, T)`` series (``T`` between 3/4 of ``sensor_length`` and ``sensor_length``: unequal
+  lengths) of noisy sines whose frequency and channel offsets encode the shown class, with
+  signals ``sensor_accel`` and ``sensor_gyro`` (:data:`SENSOR_SIGNAL`); ``missing`` blanks
+  whole series. Without sensors the recipe and every other column are what they were.
+- ``video`` (only with ``video_frames > 0``; the recipe and every other column are then unchanged
+  without it): a ``video_size``-pixel video of ``video_frames`` frames whose *motion* encodes the
+  shown class, while every frame and the set of frames look alike for all classes
+  (:mod:`mmbench.data.synthetic_video`); blanked with probability ``missing`` from its own stream.
 
 Each modality draws its shown classes independently given the label, so the modalities are
 conditionally independent: combining them strictly adds information, which is what fusion should
@@ -44,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmbench.data.media import wav_bytes
+from mmbench.data.synthetic_video import VIDEO_DEFAULT_SIGNAL, check_video, render_video
 from mmbench.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
@@ -56,8 +66,10 @@ SYNTHETIC_DEFAULT_SIGNAL: dict[str, float] = {
     "text": 0.35,
     "audio": 0.0,
 }
+SENSOR_SIGNAL: dict[str, float] = {"sensor_accel": 0.8, "sensor_gyro": 0.5}
 MAX_CLASSES = 20
 _MODALITIES = ("image", "text", "tabular", "audio")
+_SENSORS = ("accel", "gyro")
 
 _SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "pentagon", "hexagon")
 _THEMES = (
@@ -111,13 +123,20 @@ def recipe(
     audio_seconds: float = 0.5,
     sample_rate: int = 8000,
     missing: float = 0.0,
+    sensor_length: int = 0,
+    video_frames: int = 0,
+    video_size: int = 16,
 ) -> dict[str, Any]:
     """Validated, fully resolved generator parameters: what a result must record to rebuild it.
 
-    ``signal`` is merged over :data:`SYNTHETIC_DEFAULT_SIGNAL`, so ``{"audio": 0.9}`` changes only
-    audio. ``agreement`` is the resulting chance that a modality shows the true class.
+    ``signal`` is merged over :data:`SYNTHETIC_DEFAULT_SIGNAL` (and :data:`SENSOR_SIGNAL` with
+    sensors), so ``{"audio": 0.9}`` changes only audio. ``agreement`` is the resulting chance
+    that a modality shows the true class.
     """
-    merged = _merge_signal(signal)
+    _check_range("sensor_length", sensor_length, 0, 100_000, integer=True)
+    if 0 < sensor_length < 16:
+        raise DataError(f"synthetic option 'sensor_length' must be 0 or >= 16, got {sensor_length}")
+    merged = _merge_signal(signal, sensors=sensor_length > 0, video=video_frames != 0)
     _check_range("n_classes", n_classes, 2, MAX_CLASSES, integer=True)
     _check_range("n_rows", n_rows, n_classes, 10_000_000, integer=True)
     _check_range("imbalance", imbalance, 0.0, 0.999)
@@ -126,7 +145,10 @@ def recipe(
     _check_range("audio_seconds", audio_seconds, 0.05, 60.0)
     _check_range("sample_rate", sample_rate, 2000, 96_000, integer=True)
     _check_range("seed", seed, 0, 2**63, integer=True)
-    return {
+    _check_range("video_frames", video_frames, 0, 256, integer=True)
+    _check_range("video_size", video_size, 8, 256, integer=True)
+    check_video(int(video_frames), int(n_classes))
+    params = {
         "generator": "mmbench.data.synthetic",
         "version": RECIPE_VERSION,
         "n_rows": int(n_rows),
@@ -134,12 +156,17 @@ def recipe(
         "seed": int(seed),
         "imbalance": float(imbalance),
         "signal": merged,
-        "agreement": {m: merged[m] + (1 - merged[m]) / n_classes for m in _MODALITIES},
+        "agreement": {m: merged[m] + (1 - merged[m]) / n_classes for m in _ordered(merged)},
         "image_size": int(image_size),
         "audio_seconds": float(audio_seconds),
         "sample_rate": int(sample_rate),
         "missing": float(missing),
     }
+    if sensor_length:  # absent otherwise: recipes (and results) without sensors are unchanged
+        params["sensor_length"] = int(sensor_length)
+    if video_frames:  # absent otherwise, so recipes without video stay as they were
+        params.update(video_frames=int(video_frames), video_size=int(video_size))
+    return params
 
 
 def generate(**options: Any) -> datasets.Dataset:
@@ -177,9 +204,21 @@ def generate(**options: Any) -> datasets.Dataset:
     columns["text"] = texts
     columns["audio"] = [{"bytes": b, "path": None} for b in waves]
     _blank_missing(columns, missing, missing_rng)
+    length = params.get("sensor_length", 0)
+    if length:  # its own stream (the 7th): the other modalities' values are unchanged
+        sensor_rng = np.random.default_rng(np.random.SeedSequence(params["seed"]).spawn(7)[6])
+        for name in _SENSORS:
+            series = [
+                _render_series(c, n_classes, length, sensor_rng)
+                for c in shown(sensor_rng, f"sensor_{name}")
+            ]
+            blank = sensor_rng.random(n_rows) < missing
+            columns[name] = [None if b else s for s, b in zip(series, blank, strict=True)]
+    if params.get("video_frames"):
+        columns["video"] = _video_column(params, labels, shown)
     width = len(str(n_classes - 1))
     columns["label"] = [f"class_{k:0{width}d}" for k in labels]
-    features = _features(sample_rate)
+    features = _features(sample_rate, sensors=bool(length), video="video" in columns)
     ordered = {name: columns[name] for name in features}
     info = datasets.DatasetInfo(description=json.dumps(params, sort_keys=True), features=features)
     # built from Arrow directly: Dataset.from_dict would run Audio.encode_example, which in
@@ -188,11 +227,29 @@ def generate(**options: Any) -> datasets.Dataset:
     return datasets.Dataset(table, info=info)
 
 
-def _features(sample_rate: int) -> datasets.Features:
+def _video_column(params: dict[str, Any], labels: np.ndarray, shown: Any) -> list[Any]:
+    """The video column from its own random streams (the 8th and 9th; the 7th is the sensors'),
+    so asking for it leaves every other column byte-identical."""
+    video_rng, blank_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(params["seed"]).spawn(9)[7:]
+    )
+    frames, size = params["video_frames"], params["video_size"]
+    videos: list[Any] = [
+        {"bytes": render_video(int(c), frames, size, video_rng), "path": None}
+        for c in shown(video_rng, "video")
+    ]
+    if params["missing"] > 0:
+        for i in np.flatnonzero(blank_rng.random(len(labels)) < params["missing"]):
+            videos[i] = None
+    return videos
+
+
+def _features(sample_rate: int, sensors: bool = False, video: bool = False) -> datasets.Features:
     """Media are stored undecoded: mmbench decodes them itself (see :mod:`mmbench.data.media`)."""
     import datasets
 
     numeric = {f"num_{j}": datasets.Value("float64") for j in range(4)}
+    series = datasets.List(datasets.List(datasets.Value("float32")))
     return datasets.Features(
         {
             "image": datasets.Image(decode=False),
@@ -201,23 +258,36 @@ def _features(sample_rate: int) -> datasets.Features:
             "cat_0": datasets.Value("string"),
             "cat_1": datasets.Value("string"),
             "audio": datasets.Audio(sampling_rate=sample_rate, decode=False),
+            **({name: series for name in _SENSORS} if sensors else {}),
+            **({"video": datasets.Video(decode=False)} if video else {}),
             "label": datasets.Value("string"),
         }
     )
 
 
-def _merge_signal(signal: dict[str, float] | None) -> dict[str, float]:
-    merged = dict(SYNTHETIC_DEFAULT_SIGNAL)
+def _merge_signal(
+    signal: dict[str, float] | None, sensors: bool = False, video: bool = False
+) -> dict[str, float]:
+    merged = {**SYNTHETIC_DEFAULT_SIGNAL, **(SENSOR_SIGNAL if sensors else {})}
+    if video:
+        merged["video"] = VIDEO_DEFAULT_SIGNAL
     for modality, value in (signal or {}).items():
         if modality not in merged:
-            hint = did_you_mean(modality, _MODALITIES)
+            valid = list(merged)
+            hint = did_you_mean(modality, [*valid, *SENSOR_SIGNAL])
+            needs = " (sensor signals need sensor_length > 0)" if modality in SENSOR_SIGNAL else ""
+            needs += " ('video' needs video_frames > 0)" if modality == "video" else ""
             raise DataError(
-                f"synthetic option 'signal' has unknown modality {modality!r}{hint}; "
-                f"valid: {list(_MODALITIES)}"
+                f"synthetic option 'signal' has unknown modality {modality!r}{hint}{needs}; "
+                f"valid: {valid}"
             )
         _check_range(f"signal[{modality!r}]", value, 0.0, 1.0)
         merged[modality] = float(value)
     return merged
+
+
+def _ordered(merged: dict[str, float]) -> list[str]:
+    return [*_MODALITIES, *(m for m in merged if m not in _MODALITIES)]
 
 
 def _check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
@@ -379,6 +449,21 @@ def _render_audio(
     wave = wave * envelope + rng.normal(0, 0.25, n)
     wave = 0.9 * wave / max(1e-9, float(np.abs(wave).max()))
     return wav_bytes(wave, sr)
+
+
+def _render_series(c: int, n_classes: int, length: int, rng: np.random.Generator) -> list[Any]:
+    """Three noisy sines whose frequency and channel offsets encode class ``c``, ``(3, T)``."""
+    t_len = int(rng.integers(length * 3 // 4, length + 1))
+    t = np.arange(t_len) / length
+    cycles = 2.0 + 1.5 * c * rng.uniform(0.9, 1.1)
+    phase = rng.uniform(0, 2 * math.pi)
+    channels = [
+        rng.uniform(0.8, 1.2) * np.sin(2 * math.pi * cycles * t + phase + k)
+        + 0.5 * math.cos(2 * math.pi * c / n_classes + k)
+        + rng.normal(0, 0.5, t_len)
+        for k in range(3)
+    ]
+    return [_portable(ch) for ch in channels]
 
 
 def _blank_missing(columns: dict[str, list[Any]], rate: float, rng: np.random.Generator) -> None:

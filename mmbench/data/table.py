@@ -3,6 +3,7 @@
 Media stay encoded (file path or bytes) until an encoder decodes them in batches, so a table of
 thousands of images costs little memory. A missing value is ``None`` (image, text, audio) or NaN
 (tabular cells); a row whose whole modality is missing is masked by :meth:`MultiModalTable.present`.
+A sensor row is a ``(channels, time)`` float32 array (its length may differ between rows).
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import numpy as np
 import pandas as pd
 
 MediaRef = dict[str, Any]
-"""An undecoded image or audio value: ``{"path": str | None, "bytes": bytes | None}``."""
+"""An undecoded image, audio or video value: ``{"path": str | None, "bytes": bytes | None}``; a
+video given as frame images also has ``"frames": [MediaRef, ...]`` (:mod:`mmbench.data.video`)."""
+
+Series = np.ndarray
+"""One sensor row: ``(channels, time)`` float32."""
 
 
 @dataclass
 class MultiModalTable:
     """Rows of one dataset: per-modality raw values, integer labels and class names.
 
-    ``image`` and ``audio`` are lists of :data:`MediaRef` or ``None``; ``text`` is a list of
-    ``str`` or ``None`` (several text columns are joined); ``tabular`` is a DataFrame.
+    ``image``, ``audio`` and ``video`` are lists of :data:`MediaRef` or ``None``; ``text`` is a
+    list of ``str`` or ``None`` (several text columns are joined); ``tabular`` is a DataFrame;
+    ``sensors`` maps each sensor modality (``sensor_accel``) to its rows of :data:`Series` or
+    ``None``. ``table[m]`` is modality ``m``'s values, whatever its kind.
     """
 
     name: str
@@ -33,6 +40,8 @@ class MultiModalTable:
     text: list[str | None] | None = None
     tabular: pd.DataFrame | None = None
     audio: list[MediaRef | None] | None = None
+    video: list[MediaRef | None] | None = None
+    sensors: dict[str, list[Series | None]] = field(default_factory=dict)
     fingerprint: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     groups: np.ndarray | None = None
@@ -54,12 +63,15 @@ class MultiModalTable:
         return len(self.labels)
 
     def __getitem__(self, modality: str) -> Any:
+        if modality in self.sensors:
+            return self.sensors[modality]
         return getattr(self, modality)
 
     @property
     def modalities(self) -> list[str]:
-        """Modalities this table carries, in canonical order."""
-        return [m for m in ("image", "text", "tabular", "audio") if getattr(self, m) is not None]
+        """Modalities this table carries, in canonical order (named sensors last)."""
+        kinds = ("image", "text", "tabular", "audio", "video")
+        return [m for m in kinds if getattr(self, m) is not None] + list(self.sensors)
 
     @property
     def n_classes(self) -> int:
@@ -90,7 +102,7 @@ class MultiModalTable:
             meta=dict(self.meta),
             groups=None if self.groups is None else self.groups[idx],
             fingerprint=fingerprint,
-            **parts,
+            **modality_fields(parts),
         )
 
     def without(self, modalities: list[str] | set[str]) -> MultiModalTable:
@@ -102,7 +114,7 @@ class MultiModalTable:
             classes=list(self.classes),
             meta=dict(self.meta),
             groups=self.groups,
-            **keep,
+            **modality_fields(keep),
         )
 
     def compute_fingerprint(self) -> str:
@@ -127,6 +139,12 @@ class MultiModalTable:
             for v in values:
                 h.update(_value_digest(v))
         return h.hexdigest()[:16]
+
+
+def modality_fields(parts: dict[str, Any]) -> dict[str, Any]:
+    """Values by modality as :class:`MultiModalTable` keywords: named sensors under ``sensors``."""
+    fields = {m: v for m, v in parts.items() if m in MultiModalTable.__dataclass_fields__}
+    return {**fields, "sensors": {m: v for m, v in parts.items() if m not in fields}}
 
 
 def _column_digest(column: pd.Series) -> bytes:
@@ -157,6 +175,13 @@ def _value_digest(value: Any) -> bytes:
         return b"\x00"
     if isinstance(value, str):
         return hashlib.blake2b(value.encode(), digest_size=8).digest()
+    if isinstance(value, np.ndarray):  # a sensor series: its shape and float32 values
+        shape = np.asarray(value.shape, dtype="<i8").tobytes()
+        data = np.ascontiguousarray(value, dtype="<f4").tobytes()
+        return hashlib.blake2b(shape + data, digest_size=8).digest()
+    if value.get("frames") is not None:  # a video as frame images: every frame counts
+        frames = b"".join(map(_value_digest, value["frames"]))
+        return hashlib.blake2b(frames, digest_size=8).digest()
     data = value.get("bytes")
     if data is not None:
         return hashlib.blake2b(data, digest_size=8).digest()

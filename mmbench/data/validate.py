@@ -15,6 +15,7 @@ import numpy as np
 
 from mmbench.data.media import describe_ref, load_image
 from mmbench.data.table import MediaRef
+from mmbench.data.video import describe_video, is_frame_list, probe_video
 from mmbench.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ _STRINGS = ("string", "large_string")
 def check_columns(available: list[str], dataset: DataSpec, where: str) -> None:
     """Every column the suite names exists; the message suggests the closest real column."""
     roles = [("target", dataset.target)] + [
-        (m, c) for m in dataset.modalities.present() for c in getattr(dataset.modalities, m)
+        (m, c) for m, cols in dataset.modalities.by_modality().items() for c in cols
     ]
     if dataset.protocol.group_column is not None:
         roles.append(("protocol.group_column", dataset.protocol.group_column))
@@ -42,17 +43,24 @@ def check_columns(available: list[str], dataset: DataSpec, where: str) -> None:
 
 
 def check_features(features: dict[str, Any], dataset: DataSpec, where: str) -> None:
-    """Column types fit their role: media are images/audio/paths, tabular cells are scalars."""
+    """Column types fit their role: media are images/audio/video/paths (a video also a list of
+    frame images), tabular cells are scalars."""
     import datasets
 
-    media = {"image": datasets.Image, "audio": datasets.Audio}
+    media = {"image": datasets.Image, "audio": datasets.Audio, "video": datasets.Video}
     for modality, feature_type in media.items():
         for col in getattr(dataset.modalities, modality):
             feature = features[col]
-            if not (isinstance(feature, feature_type) or _is_string(feature) or _is_ref(feature)):
+            if not (
+                isinstance(feature, feature_type)
+                or _is_string(feature)
+                or _is_ref(feature)
+                or (modality == "video" and is_frame_list(feature))
+            ):
+                frames = ", lists of frame images" if modality == "video" else ""
                 raise DataError(
                     f"{where}: {modality} column {col!r} has type {feature}; expected "
-                    f"datasets.{feature_type.__name__}, file paths (strings) or "
+                    f"datasets.{feature_type.__name__}, file paths (strings){frames} or "
                     "{bytes, path} records"
                 )
     for col in dataset.modalities.tabular:
@@ -61,6 +69,14 @@ def check_features(features: dict[str, Any], dataset: DataSpec, where: str) -> N
                 f"{where}: tabular column {col!r} has type {features[col]}; tabular columns must "
                 "hold numbers, booleans or strings"
             )
+    for name, columns in dataset.modalities.sensor.items():
+        for col in columns:
+            if not _is_series(features[col]):
+                raise DataError(
+                    f"{where}: sensor {name!r} column {col!r} has type {features[col]}; sensor "
+                    "columns hold a series per row: a list of numbers (one channel) or a list of "
+                    "equal-length lists (several)"
+                )
     if not _is_scalar(features[dataset.target]):
         raise DataError(
             f"{where}: target column {dataset.target!r} has type {features[dataset.target]}; "
@@ -84,6 +100,16 @@ def _is_string(feature: Any) -> bool:
 
 def _is_ref(feature: Any) -> bool:
     return isinstance(feature, dict) and {"bytes", "path"} <= set(feature)
+
+
+def _is_series(feature: Any, depth: int = 0) -> bool:
+    """A list (``List``, ``LargeList``, ``Sequence``) of numbers, or of lists of numbers."""
+    inner = getattr(feature, "feature", None)
+    if type(feature).__name__ not in ("List", "LargeList", "Sequence") or inner is None:
+        return False
+    if type(inner).__name__ == "Value":
+        return str(inner.dtype).startswith(_NUMERIC)
+    return depth == 0 and _is_series(inner, depth + 1)
 
 
 def _is_scalar(feature: Any) -> bool:
@@ -133,7 +159,8 @@ def check_media(
     ``rows`` maps positions to the source's row indices so messages point into the user's data.
     Returns the (possibly blanked) values and how many were unreadable.
     """
-    probe = _image_probe if modality == "image" else _audio_probe
+    probe = {"image": _image_probe, "audio": _audio_probe, "video": probe_video}[modality]
+    describe = describe_video if modality == "video" else describe_ref
     bad: list[tuple[int, str]] = []
     for i in _track(range(len(values)), f"checking {modality}", progress):
         ref = values[i]
@@ -144,7 +171,7 @@ def check_media(
             bad.append((i, reason))
     if bad and on_unreadable == "error":
         shown = "; ".join(
-            f"row {rows[i]}: {describe_ref(values[i])} ({reason})" for i, reason in bad[:MAX_LISTED]
+            f"row {rows[i]}: {describe(values[i])} ({reason})" for i, reason in bad[:MAX_LISTED]
         )
         more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
         raise DataError(

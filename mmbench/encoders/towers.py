@@ -116,6 +116,36 @@ class SpectrogramCNN(nn.Module):
         return self.body(x.float()).mean(dim=(2, 3))
 
 
+class SeriesCNN(nn.Module):
+    """Sensor series ``(B, channels, T)`` -> ``(B, out_dim)``: a small 1-D CNN trained from scratch.
+
+    Conv-BatchNorm-ReLU blocks (halving time after each but the last), then global average and
+    max pooling over time, so the tower sees both how much and how sharply a pattern occurs.
+    """
+
+    def __init__(
+        self, in_channels: int, channels: Sequence[int] = (32, 64), kernel_size: int = 7
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = max(in_channels, 1)
+        for i, c_out in enumerate(channels):
+            layers += [
+                nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+                nn.BatchNorm1d(c_out),
+                nn.ReLU(inplace=True),
+            ]
+            if i < len(channels) - 1:
+                layers.append(nn.MaxPool1d(2, ceil_mode=True))
+            c_in = c_out
+        self.body = nn.Sequential(*layers)
+        self.out_dim = 2 * c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x.float())
+        return torch.cat([h.mean(-1), h.amax(-1)], dim=1)
+
+
 class TabularTower(nn.Module):
     """Scaled numerics plus one learned embedding per categorical column -> ``(B, out_dim)``.
 

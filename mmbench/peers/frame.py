@@ -2,7 +2,7 @@
 
 Tabular tools cannot read images or audio, so this gives them what a hand-written script would:
 the joined text as one string column, the tabular columns as they are, a tiny grayscale
-thumbnail as pixel columns and MFCC summary statistics.
+thumbnail as pixel columns, MFCC summary statistics and per-channel statistics of each sensor.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def peer_frame(
     ``text`` is the joined text; tabular columns come as they are; the image becomes
     ``px_0..px_{t*t-1}``, a ``thumbnail``×``thumbnail`` grayscale in [0, 1] (a script feeding a
     tree model shrinks pictures to a few dozen numbers; more would drown the other columns); audio
-    becomes ``mfcc_mean_i``/``mfcc_std_i``, the classic summary of a clip. Missing media are NaN.
+    becomes ``mfcc_mean_i``/``mfcc_std_i``, the classic summary of a clip; each sensor becomes
+    ``<modality>.<stat>_<channel>`` (:mod:`mmbench.encoders.sensor_stats`). Missing media are NaN.
     Decoding is the expensive part: compute this once per table and slice it per fold.
     """
     parts: list[pd.DataFrame] = []
@@ -45,6 +46,7 @@ def peer_frame(
         parts.append(_thumbnails(table.image, thumbnail))
     if table.audio is not None:
         parts.append(_mfcc_stats(table.audio, n_mfcc, sample_rate))
+    parts += [_sensor_stats(m, values) for m, values in table.sensors.items()]
     generated = {str(c) for p in parts for c in p.columns}
     if table.tabular is not None:
         tab = table.tabular.reset_index(drop=True)
@@ -77,6 +79,18 @@ def _mfcc_stats(refs: Sequence[Any], n_mfcc: int, sample_rate: int) -> pd.DataFr
     stats = encoder.transform(list(refs)).astype(np.float32)
     stats[np.array([r is None for r in refs], dtype=bool)] = np.nan
     names = [f"mfcc_mean_{j}" for j in range(n_mfcc)] + [f"mfcc_std_{j}" for j in range(n_mfcc)]
+    return pd.DataFrame(stats, columns=names)
+
+
+def _sensor_stats(modality: str, values: Sequence[Any]) -> pd.DataFrame:
+    """Per-channel statistics of one sensor's series (the ``sensor_stats`` encoder's)."""
+    from mmbench.encoders.sensor_stats import STATS, SensorStatsEncoder
+
+    encoder = SensorStatsEncoder().fit(list(values), np.zeros(len(values)))
+    stats = encoder.transform(list(values))
+    stats[np.array([v is None for v in values], dtype=bool)] = np.nan
+    channels = range(encoder.channels or 0)
+    names = [f"{modality}.{s}_{k}" for k in channels for s in STATS] + [f"{modality}.log_length"]
     return pd.DataFrame(stats, columns=names)
 
 

@@ -6,23 +6,37 @@ strong across many datasets (they are not tuned to any one): a class-balanced li
 LightGBM trees, over sparse n-grams, one-hot categoricals and cheap media features — results
 within seconds — then the same heads over pretrained image features, then a small MLP
 over dense features. Each entry names Optuna parameters of the default space; values the suite's
-space does not offer are dropped and left to the sampler.
+space does not offer are dropped and left to the sampler. An encoder given for a kind
+(``encoder.sensor``) is given to each of the dataset's modalities of that kind
+(``encoder.sensor_accel``, ``encoder.sensor_gyro``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mmbench import modality_kind
 from mmbench.config import Range
 from mmbench.space import SearchSpace, as_list
 
-CHEAP_MEDIA = {"encoder.image": "pixels", "encoder.image.pixels.size": 8, "encoder.audio": "logmel"}
+CHEAP_MEDIA = {
+    "encoder.image": "pixels",
+    "encoder.image.pixels.size": 8,
+    "encoder.audio": "logmel",
+    "encoder.sensor": "sensor_stats",
+    "encoder.video": "frames/pixels",
+    "encoder.video.frames/pixels.size": 8,
+    "encoder.video.frames/pixels.pooling": "mean",
+}
 PRETRAINED = {
     "encoder.image": "efficientnet_lite0",
     "encoder.image.efficientnet_lite0.image_size": 96,  # a cheap fidelity; 128/224 searched
     "encoder.text": "minilm",
     "encoder.audio": "logmel",
+    "encoder.sensor": "minirocket",  # random convolutions: no weights, fitted per fold
     "encoder.tabular.tabular.splines": 0,
+    "encoder.video": "frames/efficientnet_lite0",
+    "encoder.video.frames/efficientnet_lite0.pooling": "mean",
 }
 SPARSE_TEXT = {"encoder.text": "tfidf", "encoder.text.tfidf.sparse": True}
 PLAIN_TABULAR = {"encoder.tabular.tabular.splines": 0}  # splines cost the linear head 2-8x
@@ -58,9 +72,23 @@ def portfolio(space: SearchSpace, modalities: list[str]) -> list[dict[str, Any]]
     """The portfolio entries that fit ``space``, restricted to ``modalities``, duplicates removed."""
     out: list[dict[str, Any]] = []
     for entry in PORTFOLIO:
-        params = {k: v for k, v in entry.items() if _offered(space, modalities, k, v)}
+        named = _by_modality(entry, modalities)
+        params = {k: v for k, v in named.items() if _offered(space, modalities, k, v)}
         if params.get("fusion") == entry["fusion"] and params not in out:
             out.append(params)
+    return out
+
+
+def _by_modality(entry: dict[str, Any], modalities: list[str]) -> dict[str, Any]:
+    """``encoder.<kind>...`` as ``encoder.<modality>...`` for each named modality of that kind."""
+    out: dict[str, Any] = {}
+    for name, value in entry.items():
+        parts = name.split(".")
+        if parts[0] == "encoder" and parts[1] not in modalities:
+            for m in modalities:
+                if modality_kind(m) == parts[1] and m != parts[1]:
+                    out[".".join(["encoder", m, *parts[2:]])] = value
+        out.setdefault(name, value)
     return out
 
 
@@ -73,7 +101,8 @@ def _offered(space: SearchSpace, modalities: list[str], name: str, value: Any) -
         if parts[1] not in modalities:
             return False
         if len(parts) == 2:
-            return value in as_list(space.encoders.get(parts[1], []))
+            kind = modality_kind(parts[1])
+            return value in as_list(space.encoders.get(parts[1], space.encoders.get(kind, [])))
         return _contains(space.encoder_options.get(parts[2], {}).get(parts[3]), value)
     _, fusion, option = name.split(".", 2)
     return _contains(space.fusion_options.get(fusion, {}).get(option), value)

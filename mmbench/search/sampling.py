@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmbench.config import DEFAULT_ENCODERS, EncoderSpec, FusionSpec, PipelineSpec, Range, TrainSpec
+from mmbench.config import EncoderSpec, FusionSpec, PipelineSpec, Range, TrainSpec
 from mmbench.errors import MMBenchError
 from mmbench.fusion import FUSIONS
-from mmbench.space import SearchSpace, as_list
+from mmbench.space import SearchSpace
 
 
 def sample_pipeline(space: SearchSpace, trial: Any, modalities: list[str]) -> PipelineSpec:
@@ -43,8 +43,7 @@ def sample_pipeline(space: SearchSpace, trial: Any, modalities: list[str]) -> Pi
 
 def _encoder(space: SearchSpace, trial: Any, modality: str, sparse_ok: bool) -> EncoderSpec:
     """The modality's encoder and its options; dense-only options are skipped when sparse."""
-    choices = as_list(space.encoders.get(modality, DEFAULT_ENCODERS[modality]))
-    name = suggest(trial, f"encoder.{modality}", choices)
+    name = suggest(trial, f"encoder.{modality}", space.encoder_choices(modality))
     params = space.encoder_options.get(name, {})
     options: dict[str, Any] = {}
     if "sparse" in params:

@@ -34,6 +34,11 @@ SamplerName = Literal["tpe", "random", "cmaes", "nsga2"]
 PrunerName = Literal["wilcoxon", "median", "hyperband", "none"]
 
 
+MAX_DECLINED_IN_A_ROW = 10
+"""Declined candidates in a row, with none completed, after which a search stops: the time
+left fits no candidate, and sampling more only repeats the budget check."""
+
+
 class TrialFailed(Exception):
     """Raised inside the objective so Optuna records the trial as FAILED and goes on."""
 
@@ -353,7 +358,7 @@ def run_search(
     seconds = time.perf_counter() - start
     best = best_trial(study)
     if best is None:
-        raise MMBenchError(f"study {study.study_name!r} has no completed trial; see failures above")
+        raise MMBenchError(no_trial_message(study))
     spec = PipelineSpec.model_validate(best.user_attrs["pipeline"])
     return SearchOutcome(
         study=study,
@@ -364,6 +369,21 @@ def run_search(
         optuna_seconds=max(0.0, seconds - objective.seconds_in_objective),
         results=objective.results,
     )
+
+
+def no_trial_message(study: Any) -> str:
+    """Why a study has no completed trial, and what to do: when the budget check declined every
+    candidate, the reason of the first (the portfolio's cheapest) says what it needed."""
+    declined = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("declined")]
+    message = f"study {study.study_name!r} has no completed trial"
+    if declined and len(declined) == sum(1 for t in study.trials if coord.counts(t)):
+        first = declined[0].user_attrs.get("reason", "")
+        return (
+            f"{message}: the time budget fits no candidate — all {len(declined)} were declined, "
+            f"the first (the cheapest known) because {first}; raise budget.timeout_s (or "
+            "--timeout), or subsample with max_rows"
+        )
+    return f"{message}; see failures above"
 
 
 def _shared_budget(study: Any, settings: SearchSettings) -> SearchSettings:
@@ -414,6 +434,7 @@ class _Objective:
         self.encode_rates: dict[str, float] = {}
         self.sign = 1.0 if METRICS.get(settings.primary).higher_is_better else -1.0
         self.duplicates_in_a_row = 0
+        self.declined_in_a_row = 0
         self.exhausted = False
         multi = bool(settings.objectives)  # Optuna cannot prune multi-objective trials
         self.rung: Rung | None = None if multi or not settings.rungs else make_rung(table, folds)
@@ -490,6 +511,9 @@ class _Objective:
         except _TooExpensive as exc:
             trial.set_user_attr("reason", str(exc))
             trial.set_user_attr("declined", True)
+            self.declined_in_a_row += 1
+            if self.declined_in_a_row >= MAX_DECLINED_IN_A_ROW and self.results == {}:
+                self.exhausted = True  # nothing fits the time left: stop asking
             self._end(trial, "declined", spec, done, str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         except DeadlineReached as exc:  # it took at least this long: remember that
@@ -506,6 +530,7 @@ class _Objective:
         except TrialFailed as exc:  # on the rung
             self._end(trial, "failed", spec, done, str(exc))
             raise
+        self.declined_in_a_row = 0
         if not cv.ok:
             reason = cv.failures[0]
             self._end(trial, "failed", spec, done, reason)
