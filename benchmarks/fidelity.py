@@ -97,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         "evaluated to a decision",
         *KINDS,
         "best CV F1m",
-        "test",
         "wall s",
     ]
     text = table(headers, body)
