@@ -84,3 +84,24 @@ def test_ties_in_the_metric_go_to_the_better_calibrated_candidate() -> None:
     for cands, best in (([unsure, sure], 1), ([sure, unsure], 0)):
         sel = select_ensemble(cands, y, accuracy)
         assert sel.best_single == best and sel.counts == {best: 1}
+
+
+def test_log_loss_climb_keeps_calibrated_members_and_still_reports_the_metric() -> None:
+    """Climbing log-loss, a member that only shifts decisions (confidently wrong elsewhere) is
+    left out, while the score reported stays the metric's, of the blend actually chosen."""
+    from mmbench.final.selection import neg_log_loss
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(2000) < 0.2).astype(np.int64)
+    score = np.clip(0.35 * y + rng.normal(0.3, 0.15, 2000), 0.01, 0.99)
+    calibrated = np.stack([1 - score, score], axis=1)
+    shifted = np.clip(score + 0.3, 0.01, 0.99)  # more minority calls, worse probabilities
+    pushy = np.stack([1 - shifted, shifted], axis=1)
+    by_metric = select_ensemble([calibrated, pushy], y, accuracy)
+    by_loss = select_ensemble([calibrated, pushy], y, accuracy, objective=neg_log_loss)
+    assert by_loss.counts == {0: 1}
+    assert by_loss.score == pytest.approx(accuracy(y, calibrated))
+    assert neg_log_loss(y, by_loss.blend([calibrated, pushy])) >= neg_log_loss(
+        y, by_metric.blend([calibrated, pushy])
+    )
+    assert by_loss.best_single_score == max(accuracy(y, calibrated), accuracy(y, pushy))

@@ -178,3 +178,28 @@ def test_the_best_trials_are_the_ensembles_candidates() -> None:
     plan = plan_ensemble(results, labels, folds, "f1_macro")
     assert plan is not None and plan.candidates == MAX_CANDIDATES
     assert plan.trials == [14]  # right on every row: nothing to add to it
+
+
+def test_decision_metrics_climb_log_loss_and_ranking_metrics_climb_themselves() -> None:
+    """For macro-F1 the blend is chosen by log-loss and the decision rule does the thresholding
+    (a member that only moves decisions is not blended in); for ROC-AUC the metric itself."""
+    from mmbench.final.model import default_select_by
+
+    assert default_select_by("f1_macro") == "log_loss"
+    assert default_select_by("balanced_accuracy") == "log_loss"
+    assert default_select_by("roc_auc") == "primary"
+    rng = np.random.default_rng(4)
+    labels = (rng.random(1200) < 0.2).astype(np.int64)
+    folds = cv_folds(labels, 3, 1, seed=0)
+    score = np.clip(0.35 * labels + rng.normal(0.3, 0.15, 1200), 0.01, 0.99)
+    shifted = np.clip(score + 0.3, 0.01, 0.99)
+    results = {
+        0: fake_cv(np.stack([1 - score, score], axis=1)[None], labels, folds),
+        1: fake_cv(np.stack([1 - shifted, shifted], axis=1)[None], labels, folds),
+    }
+    by_loss = plan_ensemble(results, labels, folds, "f1_macro")
+    by_metric = plan_ensemble(results, labels, folds, "f1_macro", select_by="primary")
+    assert by_loss is not None and by_metric is not None
+    assert by_loss.trials[: len(by_loss.selection.counts)] == [0]
+    assert by_loss.decision is not None  # the threshold comes from the rule, not a member
+    assert by_loss.cv.mean("f1_macro") >= by_metric.cv.mean("f1_macro") - 0.01

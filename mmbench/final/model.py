@@ -28,7 +28,7 @@ import numpy as np
 
 from mmbench.budget import NO_DEADLINE, Deadline, DeadlineReached
 from mmbench.evaluation import METRICS, Fold, compute_metrics, tune_class_weights
-from mmbench.final.selection import EnsembleSelection, oof_rows, select_ensemble
+from mmbench.final.selection import EnsembleSelection, neg_log_loss, oof_rows, select_ensemble
 from mmbench.final.stacking import Stacker, compare_nested, stack_inputs
 from mmbench.pipeline import (
     CVResult,
@@ -45,6 +45,20 @@ if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
 
 MAX_CANDIDATES = 12
+SelectBy = Literal["primary", "log_loss"]
+
+
+def default_select_by(primary: str) -> SelectBy:
+    """What the greedy climb maximizes for ``primary``.
+
+    For a metric of decisions (macro-F1, balanced accuracy, accuracy) the decision rule already
+    moves the thresholds, so the blend is chosen by log-loss, a proper score of the
+    probabilities the rule thresholds: climbing the metric itself adds members because they shift
+    decisions on the rows it is scored on, which the rule does without them, and costs ranking
+    quality (``benchmarks/ensemble_selection.py``, ``benchmarks/README.md`` §16). A ranking
+    metric (ROC-AUC, PR-AUC) is climbed as itself.
+    """
+    return "log_loss" if METRICS.get(primary).needs_labels else "primary"
 
 
 @dataclass
@@ -72,9 +86,17 @@ class EnsemblePlan:
 
 
 def plan_ensemble(
-    results: dict[int, CVResult], labels: np.ndarray, folds: list[Fold], primary: str
+    results: dict[int, CVResult],
+    labels: np.ndarray,
+    folds: list[Fold],
+    primary: str,
+    select_by: SelectBy | None = None,
 ) -> EnsemblePlan | None:
-    """Select an ensemble among the best completed trials; None without a usable trial."""
+    """Select an ensemble among the best completed trials; None without a usable trial.
+
+    ``select_by`` (default :func:`default_select_by`) is what the greedy climb maximizes: the
+    primary metric itself, or log-loss, whose blend the decision rule then tunes for the metric.
+    """
     metric = METRICS.get(primary)
     sign = 1.0 if metric.higher_is_better else -1.0
     ok = {n: cv for n, cv in results.items() if cv.ok}
@@ -88,14 +110,24 @@ def plan_ensemble(
     def score(t: np.ndarray, p: np.ndarray) -> float:
         return sign * metric.fn(t, p)
 
-    selection = select_ensemble([p[mask] for p in probas], y, score)
+    select_by = select_by or default_select_by(primary)
+    objective = neg_log_loss if select_by == "log_loss" else None
+    selection = select_ensemble([p[mask] for p in probas], y, score, objective=objective)
     chosen = sorted(selection.weights.items(), key=lambda kv: -kv[1])
     trials = [ranked[i] for i, _ in chosen]
     weights = [w for _, w in chosen]
     cvs = [ok[n] for n in trials]
     oof = np.asarray(sum(w * cv.oof for w, cv in zip(weights, cvs, strict=True)))
     stack = stack_inputs(list(selection.counts), [ok[n].spec.fusion.name for n in ranked])
-    nested = compare_nested([ok[n].oof for n in ranked], labels, folds, score, stack)
+    nested = compare_nested(
+        [ok[n].oof for n in ranked],
+        labels,
+        folds,
+        score,
+        stack,
+        objective=objective,
+        decide=lambda y, p: tune_class_weights(y, p, primary),
+    )
     stacker, stack_trials = None, [ranked[i] for i in stack]
     if nested.stack_wins:
         stacker = Stacker(oof.shape[-1]).fit([probas[i][mask] for i in stack], y)

@@ -9,7 +9,9 @@ stop when no addition helps. Picking a model several times is how weights arise.
 The blend is chosen on the rows it is scored on, so its OOF score is optimistic, like the best
 trial's; only a held-out test source gives an unbiased figure, and the runner reports both.
 Ties in the (often step-wise) primary metric are broken by log-loss, which keeps the climb
-moving towards better-calibrated blends instead of stalling on plateaus.
+moving towards better-calibrated blends instead of stalling on plateaus. With ``objective``
+the climb follows another score (log-loss, when a decision rule is tuned afterwards) while the
+primary metric is still what the selection reports.
 
 This module is numpy only: it knows nothing of Optuna, trials or MLflow.
 """
@@ -68,11 +70,14 @@ def select_ensemble(
     *,
     max_size: int = 20,
     tolerance: float = 1e-9,
+    objective: Scorer | None = None,
 ) -> EnsembleSelection:
     """Caruana's forward selection with replacement over candidate OOF ``probas``.
 
     Every ``probas[i]`` is ``(n, n_classes)`` for the same rows as ``y`` (rows with no OOF
     prediction must be removed by the caller). Returns the counts of each chosen candidate.
+    The climb maximizes ``objective`` when given (ties broken by ``score``), else ``score``
+    (ties broken by log-loss); ``score`` is what the selection reports either way.
     """
     if not probas:
         raise ValueError("ensemble selection needs at least one candidate")
@@ -80,14 +85,17 @@ def select_ensemble(
     probas = [np.asarray(p, dtype=np.float64) for p in probas]
 
     def key(p: np.ndarray) -> tuple[float, float]:
+        if objective is not None:
+            return (objective(y, p), score(y, p))
         return (score(y, p), -_log_loss(y, p))
 
     singles = [key(p) for p in probas]
     best = max(range(len(probas)), key=lambda i: singles[i])
+    reported = [score(y, p) for p in probas] if objective is not None else [k[0] for k in singles]
     counts = {best: 1}
     total = probas[best].copy()
     current = singles[best]
-    history = [current[0]]
+    history = [reported[best]]
     while sum(counts.values()) < max_size:
         size = sum(counts.values())
         trials = [key((total + p) / (size + 1)) for p in probas]
@@ -97,14 +105,20 @@ def select_ensemble(
         counts[pick] = counts.get(pick, 0) + 1
         total += probas[pick]
         current = trials[pick]
-        history.append(current[0])
+        history.append(score(y, total / sum(counts.values())) if objective else current[0])
+    top = max(range(len(probas)), key=lambda i: (reported[i], singles[i]))
     return EnsembleSelection(
         counts=counts,
-        score=current[0],
-        best_single=best,
-        best_single_score=singles[best][0],
+        score=history[-1],
+        best_single=top,
+        best_single_score=reported[top],
         history=history,
     )
+
+
+def neg_log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    """Minus the log-loss: a higher-is-better :data:`Scorer` of probabilities."""
+    return -_log_loss(np.asarray(y, dtype=np.int64), np.asarray(proba, dtype=np.float64))
 
 
 def _better(new: tuple[float, float], old: tuple[float, float], tolerance: float) -> bool:

@@ -101,12 +101,18 @@ def compare_nested(
     score: Callable[[np.ndarray, np.ndarray], float],
     stack: Sequence[int],
     seed: int = 0,
+    objective: Callable[[np.ndarray, np.ndarray], float] | None = None,
+    decide: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None,
 ) -> NestedComparison:
     """Nested scores of the greedy blend and of the stacker over the candidates' OOF arrays.
 
     ``candidates[i]`` is ``(repeats, n, classes)`` (a trial's out-of-fold probabilities); in
     each fold the blend selects among all of them, the stacker combines ``stack`` (indices into
-    ``candidates``). ``score(y, proba)`` is higher-is-better.
+    ``candidates``). ``score(y, proba)`` is higher-is-better; the blend's climb maximizes
+    ``objective`` when given (as :func:`~mmbench.final.selection.select_ensemble`).
+    ``decide(y, proba)`` -> per-class decision weights (or None) is, for metrics of decisions,
+    the rule the final model will apply: tuned on the other folds' rows for each combiner and
+    applied to the fold's, so each is scored as it would predict.
     """
     n_classes = candidates[0].shape[-1]
     stack_oof = np.full(candidates[0].shape, np.nan)
@@ -119,14 +125,28 @@ def compare_nested(
         if len(rest) == 0 or len(valid) == 0:
             continue
         y_rest, y_valid = labels[rest], labels[valid]
-        selection = select_ensemble([c[r, rest] for c in candidates], y_rest, score)
-        blend_scores.append(score(y_valid, selection.blend([c[r, valid] for c in candidates])))
+        selection = select_ensemble(
+            [c[r, rest] for c in candidates], y_rest, score, objective=objective
+        )
+        blend = selection.blend([c[r, valid] for c in candidates])
+        rule = decide(y_rest, selection.blend([c[r, rest] for c in candidates])) if decide else None
+        blend_scores.append(score(y_valid, _weighted(blend, rule)))
         stacker = Stacker(n_classes, seed).fit([candidates[i][r, rest] for i in stack], y_rest)
         proba = stacker.predict_proba([candidates[i][r, valid] for i in stack])
         stack_oof[r, valid] = proba
-        stack_scores.append(score(y_valid, proba))
+        fitted = stacker.predict_proba([candidates[i][r, rest] for i in stack])
+        rule = decide(y_rest, fitted) if decide else None
+        stack_scores.append(score(y_valid, _weighted(proba, rule)))
     return NestedComparison(
         blend=float(np.mean(blend_scores)) if blend_scores else float("nan"),
         stack=float(np.mean(stack_scores)) if stack_scores else float("nan"),
         stack_oof=stack_oof,
     )
+
+
+def _weighted(proba: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Probabilities whose arg-max is the decision rule's (rows renormalized)."""
+    if weights is None:
+        return proba
+    out = proba * weights
+    return out / np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
