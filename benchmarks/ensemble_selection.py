@@ -74,7 +74,7 @@ def candidates(train: Any, extra: int, seed: int) -> list[Any]:
 
 def run(name: str, extra: int, seed: int) -> list[list[str]]:
     from mmbench.budget import Deadline, DeadlineReached
-    from mmbench.cache import FeatureCache
+    from mmbench.cache import FeatureCache, default_cache_dir
     from mmbench.evaluation import cv_folds
     from mmbench.final import fit_final, plan_ensemble
     from mmbench.identity import describe
@@ -82,7 +82,7 @@ def run(name: str, extra: int, seed: int) -> list[list[str]]:
 
     train, test, primary = load(name, seed)
     folds = cv_folds(train.labels, 5, 1, seed)
-    cache = FeatureCache(REPO / ".mmbench-cache" / "ensemble_selection")
+    cache = FeatureCache(default_cache_dir())  # frozen features are shared with the runs
     results = {}
     for n, spec in enumerate(candidates(train, extra, seed)):
         start = time.perf_counter()

@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 from conftest import FAST_TRAINING, cheap_search, tiny_suite
 from optuna.trial import TrialState
 
 from mmbench.data import load_table
 from mmbench.data.table import MultiModalTable
+from mmbench.errors import MMBenchError
 from mmbench.evaluation import cv_folds
 from mmbench.jobs import search_history
 from mmbench.search import SearchSettings, SearchSpace, fidelity, run_search
@@ -131,3 +133,41 @@ def test_rungs_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     outcome = run_search(table, folds, space, settings)
     (trial,) = outcome.study.trials
     assert "rung" not in trial.user_attrs and sorted(trial.intermediate_values) == [0, 1, 2, 3]
+
+
+def test_a_candidate_too_slow_for_the_full_table_is_still_judged_on_its_rung(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encoding the whole table would not fit in the time left, encoding the rung rows would:
+    every candidate gets a rung score; the ones the rule prunes are decided by it, and the
+    promoted ones are declined only then, naming the full table's encoding cost."""
+    from mmbench.budget import Deadline
+    from mmbench.search import study as study_module
+
+    small_rungs(monkeypatch)
+    suite = tiny_suite(tmp_path, n_rows=400, folds=4, modalities=TABULAR)
+    table = load_table(suite.datasets[0], suite.root, seed=0)
+    folds = cv_folds(table.labels, 4, 1, seed=0)
+    # 0.5 s a row: the rung's 120 rows ~60 s fit in the 100 s left, the table's 400 ~200 s do not
+    monkeypatch.setattr(study_module, "encode_seconds", lambda t, *a, **k: 0.5 * len(t))
+    rates = [1e-2, 5e-3, 1e-9]
+    training: dict[str, Any] = {**FAST_TRAINING, "epochs": 8, "lr": rates}
+    space = SearchSpace.model_validate(cheap_search({"fusion": "early", "training": training}))
+    kw: dict[str, Any] = {"study_name": "t.slow", "storage": f"sqlite:///{tmp_path / 'o.db'}"}
+    study = open_study(SearchSettings(n_trials=3, pruner="none", **kw))
+    for lr in rates:
+        study.enqueue_trial({"lr": lr})
+    settings = SearchSettings(
+        n_trials=3, pruner="none", resume=True, deadline=Deadline.after(100), **kw
+    )
+    with pytest.raises(MMBenchError, match="no completed trial"):  # none could complete
+        run_search(table, folds, space, settings)
+    study = optuna.load_study(study_name="t.slow", storage=kw["storage"])
+    *promoted, bad = study.trials
+    assert all("rung" in t.user_attrs for t in study.trials)  # all judged on the rung
+    for t in promoted:
+        assert t.user_attrs["rung"]["promoted"] is True and t.user_attrs["declined"] is True
+        assert "encoding would take" in t.user_attrs["reason"]
+    assert bad.user_attrs["rung"]["promoted"] is False and "declined" not in bad.user_attrs
+    history = search_history(study, len(folds))
+    assert [p.state for p in history] == ["declined", "declined", "pruned"]

@@ -12,6 +12,8 @@ Every candidate is scored on the *same* rung rows, so rung scores compare with e
 rows are a subset of the study's first fold, split as that fold is (grouped folds stay grouped),
 and the rung table has its own fingerprint, so frozen features of the rung rows are cached (a
 promoted candidate encodes the full table once more; the rung rows are about 1/8 of it).
+A candidate whose full-table encoding would not fit in the time left is still scored on the
+rung (only a promoted one needs the full table), so slow encoders are judged, not skipped.
 """
 
 from __future__ import annotations

@@ -493,8 +493,10 @@ class _Objective:
         encode, ran = 0.0, started
         try:
             if self.rung is not None:
-                # a rung is worth its time only if the full table's encoding could follow
-                self._check_cost(spec, head=False)
+                # judged on the rung even when the full table's encoding cannot follow in the
+                # time left: its rung score is a measured answer (and teaches the sampler),
+                # its rung features are cached for the next candidate with the same encoders,
+                # and only a promoted candidate then needs the full table (checked below)
                 self._score_rung(trial, spec, self.rung)
             encode = self._check_cost(spec)
             ran = time.perf_counter()  # the cost probe is not part of a trial's cost
