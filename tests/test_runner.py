@@ -169,9 +169,11 @@ def test_test_source_is_scored_and_model_predicts(tmp_path: Path) -> None:
     assert ensemble.result.budget.trials_run == 2
     summary = ensemble.result.ensemble
     assert {m.fit for m in summary.members} == {"folds"}  # no deadline: kept
-    assert summary.final_model == "; ".join(
-        f"trial {m.trial}: 3 fold models averaged" for m in summary.members
-    )
+    members = "; ".join(f"trial {m.trial}: 3 fold models averaged" for m in summary.members)
+    if summary.combiner == "stack":  # chosen nested over the blend: said so
+        n = len(summary.members)
+        members += f" (stacked: a logistic regression over {n} members' probabilities)"
+    assert summary.final_model == members
     model = FittedPipeline.load(
         tmp_path / "res" / "tiny-suite" / "tiny" / "models" / "search.joblib"
     )
