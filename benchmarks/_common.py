@@ -155,6 +155,20 @@ def emit(name: str, title: str, body: str) -> Path:
     return path
 
 
+def oracle_f1(labels: Any, proba: Any) -> float | None:
+    """Two classes: the best macro-F1 any threshold on P(class 1) reaches on these rows, chosen
+    on them — not a result, a ceiling on what a decision rule can add to ``proba``; None for
+    more classes."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    proba = np.asarray(proba)
+    if proba.ndim != 2 or proba.shape[1] != 2:
+        return None
+    cuts = np.unique(np.quantile(proba[:, 1], np.linspace(0.01, 0.99, 197)))
+    return float(max(f1_score(labels, proba[:, 1] >= c, average="macro") for c in cuts))
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
