@@ -105,7 +105,7 @@ def select_ensemble(
         counts[pick] = counts.get(pick, 0) + 1
         total += probas[pick]
         current = trials[pick]
-        history.append(score(y, total / sum(counts.values())) if objective else current[0])
+        history.append(current[1] if objective is not None else current[0])
     top = max(range(len(probas)), key=lambda i: (reported[i], singles[i]))
     return EnsembleSelection(
         counts=counts,
