@@ -8,7 +8,7 @@ runner (:mod:`mmbench.runner`) and the search job (:mod:`mmbench.study_job`) bui
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,11 +87,16 @@ class JobContext:
     """CV result of every completed trial of the study that is known (for the ensemble)."""
     started: float | None = None
     """``perf_counter`` when the dataset began loading: the first job's clock starts there."""
+    loaded: tuple[Any, list[Any]] | None = None
+    """The dataset's own table and folds while a job works on a subsample of its rows
+    (:meth:`use_rows`); the next job starts from them again."""
 
     def begin(self, reference: str | None) -> None:
         """Reset per-job state and, when tracking, open the job's parent MLflow run."""
         self.model_path, self.study, self.warnings, self.job = None, None, [], None
         self.trial_results, self.lost_s = {}, 0.0
+        if self.loaded is not None:
+            (self.table, self.folds), self.loaded = self.loaded, None
         if not self.options.track:
             return
         from mmbench.device import resolve_device
@@ -112,6 +117,15 @@ class JobContext:
         self.info = info
         if reference is not None or not self.searches():
             self.job = self._timed_start(info, None)
+
+    def use_rows(self, table: Any, folds: list[Any]) -> None:
+        """Work on ``table`` (a subsample of the loaded one) for the rest of this job: the
+        search, the final model, the result files and its MLflow runs."""
+        if self.loaded is None:
+            self.loaded = (self.table, self.folds)
+        self.table, self.folds = table, folds
+        if self.info is not None:
+            self.info = replace(self.info, fingerprint=table.fingerprint)
 
     def searches(self) -> bool:
         """Whether the suite's own job is an Optuna search (else a single candidate).

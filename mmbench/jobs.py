@@ -81,6 +81,7 @@ def build_result(
             recipe=table.meta.get("recipe"),
             groups=None if table.groups is None else len(set(table.groups)),
             card=spec.card.model_dump() if spec.card else None,
+            subsample=table.meta.get("subsample"),
         ),
         pipeline_name=pipeline_name,
         pipeline=cv.spec,
@@ -214,8 +215,14 @@ def trial_outcome(trial: Any, state: str) -> str:
         if "reason" in attrs:
             return f"cut by the deadline: {attrs['reason']}"
         return "pruned by the pruner after fold scores below the best trial's"
+    if "duplicate_of" in attrs:
+        return f"skipped: repeats trial {attrs['duplicate_of']}"
+    if "surplus" in attrs:
+        return "skipped: the study's trial budget was taken by other workers"
     if state == "fail":
         return f"failed: {attrs.get('error', 'no reason recorded')}"
+    if state == "waiting":
+        return "not run: the search ended first"
     return state
 
 

@@ -83,6 +83,10 @@ class DatasetInfo(_Model):
     """Distinct values of ``protocol.group_column`` (grouped folds); None: rows are independent."""
     card: dict[str, str] | None = None
     """The suite's dataset card: homepage, license, citation, task, notes."""
+    subsample: dict[str, Any] | None = None
+    """Set when the job used a stratified subsample of the training rows (``n_rows`` of them):
+    ``max_rows`` (the suite asked for it), or ``rows``, ``of`` and ``reason`` (the time budget
+    fitted no candidate on every row)."""
 
 
 class FoldRecord(_Model):

@@ -16,6 +16,10 @@ from mmbench.job_context import JobContext, Scored, fit_and_save, test_table
 
 FINAL_RESERVE = 0.2
 """Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
+SUBSAMPLE_SHARE = 0.5
+"""When no candidate can encode every training row in the time left, the share of that time
+the subsample's encoding may take (the rest is for cross-validating on it)."""
+MIN_SUBSAMPLE_ROWS = 50
 
 
 def search_job(ctx: JobContext, start: float, reserve_s: float = 0.0) -> list[Scored]:
@@ -216,25 +220,34 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     from mmbench.results import SearchSummary
     from mmbench.search import TrialHooks, run_search
     from mmbench.search.coordination import study_work
-    from mmbench.search.study import open_study, redact_url
+    from mmbench.search.study import NothingFits, open_study, redact_url
 
-    settings, space = _search_settings(ctx, deadline)
-    study = ctx.study = open_study(settings)
-    ctx.track_study(study)
-    primary = ctx.spec.protocol.primary_metric
-    hooks = ctx.job.trial_hooks(primary) if ctx.job is not None else TrialHooks()
-    with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
-        outcome = run_search(
-            ctx.table,
-            ctx.folds,
-            space,
-            settings,
-            cache=ctx.cache,
-            hooks=hooks,
-            on_trial=lambda study, trial: advance(_TrialStatus(study, trial)),
-            study=study,
-            optimize=ctx.options.finalize != "only",
-        )
+    def optimize() -> tuple[Any, Any, Any]:
+        settings, space = _search_settings(ctx, deadline)
+        study = ctx.study = open_study(settings)
+        ctx.track_study(study)
+        primary = ctx.spec.protocol.primary_metric
+        hooks = ctx.job.trial_hooks(primary) if ctx.job is not None else TrialHooks()
+        with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
+            outcome = run_search(
+                ctx.table,
+                ctx.folds,
+                space,
+                settings,
+                cache=ctx.cache,
+                hooks=hooks,
+                on_trial=lambda study, trial: advance(_TrialStatus(study, trial)),
+                study=study,
+                optimize=ctx.options.finalize != "only",
+            )
+        return settings, study, outcome
+
+    try:
+        settings, study, outcome = optimize()
+    except NothingFits as exc:
+        if not _fit_rows_to_budget(ctx, exc):
+            raise
+        settings, study, outcome = optimize()  # a new study (``#k``) on the subsample
     if not _finalizes(ctx, study):
         return None, outcome
     cv = _best_cv(ctx, outcome, settings)
@@ -251,6 +264,53 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
         history=search_history(study, len(ctx.folds)),
     )
     return Scored(cv, "search", search=search), outcome
+
+
+def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
+    """After a search in which the budget check declined every candidate because even the
+    cheapest one's encoding of all training rows could not fit, go on with the largest
+    stratified subsample of rows whose encoding fits :data:`SUBSAMPLE_SHARE` of the time left
+    (a result on fewer rows rather than none). False when that is not possible: the encoding
+    was not what failed to fit, the study is shared (workers, resume, finalize), or too few
+    rows would fit to cross-validate."""
+    import hashlib
+
+    import numpy as np
+
+    from mmbench.data.loading import stratified_subsample
+    from mmbench.errors import MMBenchError
+    from mmbench.evaluation import cv_folds
+
+    options = ctx.options
+    shared = options.worker is not None or options.resume or options.finalize != "always"
+    if exc.per_row is None or exc.per_row <= 0 or shared or ctx.loaded is not None:
+        return False
+    table, protocol = ctx.table, ctx.spec.protocol
+    rows = min(len(table) - 1, int(SUBSAMPLE_SHARE * exc.left / exc.per_row))
+    if rows < max(MIN_SUBSAMPLE_ROWS, 2 * protocol.folds * table.n_classes):
+        return False
+    index = np.sort(stratified_subsample(table.labels, rows, ctx.suite.seed))
+    key = f"{table.fingerprint}:budget:{index.tobytes().hex()}"
+    sub = table.subset(index, fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
+    try:
+        folds = cv_folds(sub.labels, protocol.folds, protocol.repeats, ctx.suite.seed, sub.groups)
+    except MMBenchError:  # e.g. too few groups left for grouped folds
+        return False
+    sub.meta["subsample"] = {
+        "rows": rows,
+        "of": len(table),
+        "seed": ctx.suite.seed,
+        "reason": f"the time budget fits no candidate on all rows ({exc})",
+    }
+    ctx.warn(
+        f"{ctx.spec.name}: even the cheapest candidate cannot encode all {len(table):,} "
+        f"training rows in the {exc.left:.0f} s left (~{exc.per_row * len(table):.0f} s); "
+        f"searching a stratified subsample of {rows:,} rows instead, the most whose encoding "
+        f"fits {SUBSAMPLE_SHARE:.0%} of that time. Raise the budget to use every row."
+    )
+    ctx.end("KILLED")  # as its declined trials; the subsample's study gets its own run
+    ctx.use_rows(sub, folds)
+    return True
 
 
 def _search_settings(ctx: JobContext, deadline: Any) -> tuple[Any, Any]:

@@ -119,3 +119,45 @@ def test_a_budget_that_fits_no_candidate_stops_early_and_says_why(
     assert "encoding would take ~1000000 s" in message and "raise budget.timeout_s" in message
     study = optuna.load_study(study_name="t.none", storage=settings.storage)
     assert len(study.trials) == study_module.MAX_DECLINED_IN_A_ROW
+
+
+def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_subsample_that_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget too short for even the cheapest candidate to encode every training row still
+    ends in a result, not an error: the job searches again on the largest stratified subsample
+    whose encoding fits half the time left, says so, records it in the result files (rows,
+    of how many, why), and scores the held-out rows in full."""
+    from conftest import cheap_search, tiny_suite
+
+    from mmbench.data.synthetic import generate
+    from mmbench.report import render_report
+    from mmbench.runner import RunOptions, run_suite
+    from mmbench.search import study as study_module
+    from mmbench.suite import parse_suite
+
+    generate(n_rows=90, n_classes=3, seed=5).to_parquet(str(tmp_path / "test.parquet"))
+    suite = tiny_suite(tmp_path, n_rows=400, folds=2, trials=3, search=cheap_search({}))
+    raw = suite.model_dump(mode="json", exclude={"path"})
+    raw["datasets"][0]["test_source"] = {"kind": "parquet", "path": "test.parquet"}
+    suite = parse_suite(raw, path=tmp_path / "suite.yaml")
+    per_row = 0.2  # measured-looking: 400 rows need ~80 s, the search has ~48 s of 60
+    monkeypatch.setattr(study_module, "encode_seconds", lambda table, *a, **k: per_row * len(table))
+    options = RunOptions(results_dir=tmp_path / "res", track=False, timeout=60, ablate=False)
+    search, ensemble = run_suite(suite, options)
+    assert search.error is None and ensemble.error is None, search.error
+    info = ensemble.result.dataset
+    assert info.subsample is not None and info.subsample["of"] == 400
+    rows = info.subsample["rows"]
+    assert info.n_rows == rows and 90 <= rows <= 120  # ~0.5 * 48 s / 0.2 s per row
+    assert "the time budget fits no candidate" in info.subsample["reason"]
+    assert len(ensemble.result.chance) and info.n_classes == 3
+    assert any(f"subsample of {rows:,} rows" in w for w in ensemble.warnings)
+    assert ensemble.result.search.study.endswith("#2")  # a new study; the declined one is kept
+    history = ensemble.result.search.history
+    assert sum(p.state == "complete" for p in history) >= 1, history
+    assert not any("no reason recorded" in (p.outcome or "") for p in history), history
+    assert ensemble.result.test_metrics is not None  # all 90 held-out rows scored
+    assert search.result.dataset.subsample == info.subsample
+    page = render_report(tmp_path / "res", suite.name)
+    assert f"{rows} × 3 (a stratified subsample of 400: the time budget fits no" in page

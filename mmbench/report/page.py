@@ -382,6 +382,15 @@ def _history_of(r: RunResult) -> list[Any]:
     return list(r.search.history) if r.search is not None else []
 
 
+def _subsample_note(subsample: dict[str, Any] | None) -> str:
+    """What the rows count is a subsample of, and why."""
+    if not subsample:
+        return ""
+    if "of" in subsample:
+        return f" (a stratified subsample of {subsample['of']}: {subsample.get('reason', '')})"
+    return f" (a stratified subsample: max_rows={subsample.get('max_rows')})"
+
+
 def _provenance(view: DatasetView) -> str:
     best = view.results[view.entries[0].pipeline] if view.entries else None
     if best is None:
@@ -396,7 +405,7 @@ def _provenance(view: DatasetView) -> str:
         "packages": ", ".join(f"{k} {v}" for k, v in sorted(p.packages.items())),
         "data": f"{d.source}" + (f" @ {d.revision}" if d.revision else ""),
         "data fingerprint": d.fingerprint,
-        "rows × classes": f"{d.n_rows} × {d.n_classes}",
+        "rows × classes": f"{d.n_rows} × {d.n_classes}" + _subsample_note(d.subsample),
         "hardware": hardware,
         "created": ", ".join(sorted({r.provenance.created_at for r in view.results.values()})),
     }

@@ -45,7 +45,25 @@ class TrialFailed(Exception):
 
 class _TooExpensive(Exception):
     """A candidate's measured cost exceeds the time left: it is declined before it starts
-    (stored as pruned with the ``declined`` user attribute)."""
+    (stored as pruned with the ``declined`` user attribute). ``per_row``: when its encoding
+    alone did not fit, the measured seconds per row of that encoding."""
+
+    def __init__(self, message: str, per_row: float | None = None) -> None:
+        super().__init__(message)
+        self.per_row = per_row
+
+
+class NothingFits(MMBenchError):
+    """The search ended with no completed trial because the budget check declined every
+    candidate. ``per_row``: seconds per row the first (the portfolio's cheapest) would have
+    spent encoding, when that is what did not fit; ``left``: seconds the search had left."""
+
+    def __init__(self, message: str, per_row: float | None, left: float) -> None:
+        super().__init__(message)
+        self.per_row, self.left = per_row, left
+
+
+ENCODE_RATE_ATTR = "encode_s_per_row"
 
 
 class _Skipped(Exception):
@@ -358,7 +376,12 @@ def run_search(
     seconds = time.perf_counter() - start
     best = best_trial(study)
     if best is None:
-        raise MMBenchError(no_trial_message(study))
+        message = no_trial_message(study)
+        declined = _all_declined(study)
+        if declined:
+            left = settings.deadline.remaining()
+            raise NothingFits(message, declined[0].user_attrs.get(ENCODE_RATE_ATTR), left)
+        raise MMBenchError(message)
     spec = PipelineSpec.model_validate(best.user_attrs["pipeline"])
     return SearchOutcome(
         study=study,
@@ -374,9 +397,9 @@ def run_search(
 def no_trial_message(study: Any) -> str:
     """Why a study has no completed trial, and what to do: when the budget check declined every
     candidate, the reason of the first (the portfolio's cheapest) says what it needed."""
-    declined = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("declined")]
+    declined = _all_declined(study)
     message = f"study {study.study_name!r} has no completed trial"
-    if declined and len(declined) == sum(1 for t in study.trials if coord.counts(t)):
+    if declined:
         first = declined[0].user_attrs.get("reason", "")
         return (
             f"{message}: the time budget fits no candidate — all {len(declined)} were declined, "
@@ -384,6 +407,14 @@ def no_trial_message(study: Any) -> str:
             "--timeout), or subsample with max_rows"
         )
     return f"{message}; see failures above"
+
+
+def _all_declined(study: Any) -> list[Any]:
+    """The study's declined trials when every trial that used budget was declined, else []."""
+    declined = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("declined")]
+    if len(declined) == sum(1 for t in study.trials if coord.counts(t)):
+        return declined
+    return []
 
 
 def _shared_budget(study: Any, settings: SearchSettings) -> SearchSettings:
@@ -513,6 +544,8 @@ class _Objective:
         except _TooExpensive as exc:
             trial.set_user_attr("reason", str(exc))
             trial.set_user_attr("declined", True)
+            if exc.per_row is not None:
+                trial.set_user_attr(ENCODE_RATE_ATTR, exc.per_row)
             self.declined_in_a_row += 1
             if self.declined_in_a_row >= MAX_DECLINED_IN_A_ROW and self.results == {}:
                 self.exhausted = True  # nothing fits the time left: stop asking
@@ -633,7 +666,10 @@ class _Objective:
             self.table if table is None else table, spec, self.cache, self.encode_rates
         )
         if encode > left:
-            raise _TooExpensive(f"encoding would take ~{encode:.0f} s; {left:.0f} s left")
+            rows = len(self.table if table is None else table)
+            raise _TooExpensive(
+                f"encoding would take ~{encode:.0f} s; {left:.0f} s left", per_row=encode / rows
+            )
         if head and not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
             took = self.costs.estimate(spec.fusion.name)
             raise _TooExpensive(
