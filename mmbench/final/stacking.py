@@ -13,6 +13,7 @@ when its nested score beats the blend's by :data:`MIN_STACK_GAIN`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ class Stacker:
         )
 
     def fit(self, probas: Sequence[np.ndarray], y: np.ndarray) -> Stacker:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
         y = np.asarray(y)
@@ -66,7 +68,13 @@ class Stacker:
             self.constant = int(y[0])
             return self
         model = LogisticRegression(C=STACK_C, class_weight="balanced", max_iter=500)
-        self.model = model.fit(self.features(probas), y)
+        with warnings.catch_warnings():
+            # near-separable members (log-probabilities of confident heads) keep lbfgs going
+            # past its iterations; the stacker is judged nested as fitted here, so a fit that
+            # stopped early is scored as such, not trusted blindly (and a user's console is not
+            # filled with one warning per fold)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.model = model.fit(self.features(probas), y)
         return self
 
     def predict_proba(self, probas: Sequence[np.ndarray]) -> np.ndarray:
