@@ -16,9 +16,10 @@ from mmbench.job_context import JobContext, Scored, fit_and_save, test_table
 
 FINAL_RESERVE = 0.2
 """Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
-SUBSAMPLE_SHARE = 0.5
+SUBSAMPLE_SHARE = 0.4
 """When no candidate can encode every training row in the time left, the share of that time
-the subsample's encoding may take (the rest is for cross-validating on it)."""
+the subsample's encoding may take (the rest is for cross-validating on it; below the search's
+``FIRST_ENCODE_SHARE``, so the subsample's first candidate is not declined in turn)."""
 MIN_SUBSAMPLE_ROWS = 50
 
 
@@ -303,7 +304,7 @@ def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
         "reason": f"the time budget fits no candidate on all rows ({exc})",
     }
     ctx.warn(
-        f"{ctx.spec.name}: even the cheapest candidate cannot encode all {len(table):,} "
+        f"even the cheapest candidate cannot encode all {len(table):,} "
         f"training rows in the {exc.left:.0f} s left (~{exc.per_row * len(table):.0f} s); "
         f"searching a stratified subsample of {rows:,} rows instead, the most whose encoding "
         f"fits {SUBSAMPLE_SHARE:.0%} of that time. Raise the budget to use every row."

@@ -126,8 +126,9 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
 ) -> None:
     """A budget too short for even the cheapest candidate to encode every training row still
     ends in a result, not an error: the job searches again on the largest stratified subsample
-    whose encoding fits half the time left, says so, records it in the result files (rows,
+    whose encoding fits 40 % of the time left, says so, records it in the result files (rows,
     of how many, why), and scores the held-out rows in full."""
+    import optuna
     from conftest import cheap_search, tiny_suite
 
     from mmbench.data.synthetic import generate
@@ -141,7 +142,9 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
     raw = suite.model_dump(mode="json", exclude={"path"})
     raw["datasets"][0]["test_source"] = {"kind": "parquet", "path": "test.parquet"}
     suite = parse_suite(raw, path=tmp_path / "suite.yaml")
-    per_row = 0.2  # measured-looking: 400 rows need ~80 s, the search has ~48 s of 60
+    # measured-looking: 400 rows need ~40 s, the search has ~48 s of 60: that would fit, but
+    # a first candidate may spend at most half the time left encoding
+    per_row = 0.1
     monkeypatch.setattr(study_module, "encode_seconds", lambda table, *a, **k: per_row * len(table))
     options = RunOptions(results_dir=tmp_path / "res", track=False, timeout=60, ablate=False)
     search, ensemble = run_suite(suite, options)
@@ -149,11 +152,19 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
     info = ensemble.result.dataset
     assert info.subsample is not None and info.subsample["of"] == 400
     rows = info.subsample["rows"]
-    assert info.n_rows == rows and 90 <= rows <= 120  # ~0.5 * 48 s / 0.2 s per row
+    assert info.n_rows == rows and 170 <= rows <= 192  # ~0.4 * 48 s / 0.1 s per row
     assert "the time budget fits no candidate" in info.subsample["reason"]
+    assert "a first result needs time to cross-validate too" in info.subsample["reason"]
     assert len(ensemble.result.chance) and info.n_classes == 3
     assert any(f"subsample of {rows:,} rows" in w for w in ensemble.warnings)
     assert ensemble.result.search.study.endswith("#2")  # a new study; the declined one is kept
+    declined = optuna.load_study(
+        study_name="tiny-suite.tiny", storage=ensemble.result.search.storage
+    )
+    # the portfolio's cheapest did not fit: no other candidate is sampled and probed in vain
+    assert [t.user_attrs.get("declined") for t in declined.trials if t.state.name != "WAITING"] == [
+        True
+    ]
     history = ensemble.result.search.history
     assert sum(p.state == "complete" for p in history) >= 1, history
     assert not any("no reason recorded" in (p.outcome or "") for p in history), history
@@ -161,3 +172,19 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
     assert search.result.dataset.subsample == info.subsample
     page = render_report(tmp_path / "res", suite.name)
     assert f"{rows} × 3 (a stratified subsample of 400: the time budget fits no" in page
+
+
+def test_no_result_because_the_deadline_cut_every_trial_says_so() -> None:
+    """When the only trials were cut by the deadline, the error says which and why — not
+    "see failures above" when there were none."""
+    import optuna
+
+    from mmbench.search.study import no_trial_message
+
+    study = optuna.create_study(study_name="t.cut")
+    trial = study.ask()
+    trial.set_user_attr("reason", "time budget reached during fold 2")
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    message = no_trial_message(study)
+    assert "the search's deadline came first — trial 0 was cut" in message
+    assert "time budget reached during fold 2" in message and "--timeout" in message

@@ -39,6 +39,10 @@ MAX_DECLINED_IN_A_ROW = 10
 left fits no candidate, and sampling more only repeats the budget check."""
 
 
+FIRST_ENCODE_SHARE = 0.5
+"""Most of the time left that encoding may take before the study has any completed trial."""
+
+
 class TrialFailed(Exception):
     """Raised inside the objective so Optuna records the trial as FAILED and goes on."""
 
@@ -406,7 +410,28 @@ def no_trial_message(study: Any) -> str:
             f"the first (the cheapest known) because {first}; raise budget.timeout_s (or "
             "--timeout), or subsample with max_rows"
         )
+    cut = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if "reason" in t.user_attrs and not t.user_attrs.get("declined")
+    ]
+    if cut and not any("error" in t.user_attrs for t in study.get_trials(deepcopy=False)):
+        first = cut[0]
+        return (
+            f"{message}: the search's deadline came first — trial {first.number} was cut "
+            f"({first.user_attrs['reason']}); raise budget.timeout_s (or --timeout), or "
+            "subsample with max_rows"
+        )
     return f"{message}; see failures above"
+
+
+def _cheapest_known(trial: Any) -> bool:
+    """Whether ``trial`` is the portfolio's first entry (its cheapest encoders: when their
+    encoding does not fit, no other candidate's does)."""
+    if not trial.user_attrs.get("portfolio"):
+        return False
+    earlier = trial.study.get_trials(deepcopy=False)[: trial.number]
+    return not any(t.user_attrs.get("portfolio") for t in earlier)
 
 
 def _all_declined(study: Any) -> list[Any]:
@@ -529,7 +554,8 @@ class _Objective:
                 # its rung features are cached for the next candidate with the same encoders,
                 # and only a promoted candidate then needs the full table (checked below)
                 self._score_rung(trial, spec, self.rung)
-            encode = self._check_cost(spec)
+            first = not self.results and best_trial(trial.study) is None
+            encode = self._check_cost(spec, first=first)
             ran = time.perf_counter()  # the cost probe is not part of a trial's cost
             cv = evaluate_pipeline(
                 self.table,
@@ -547,7 +573,10 @@ class _Objective:
             if exc.per_row is not None:
                 trial.set_user_attr(ENCODE_RATE_ATTR, exc.per_row)
             self.declined_in_a_row += 1
-            if self.declined_in_a_row >= MAX_DECLINED_IN_A_ROW and self.results == {}:
+            if self.results == {} and (
+                self.declined_in_a_row >= MAX_DECLINED_IN_A_ROW
+                or (exc.per_row is not None and _cheapest_known(trial))
+            ):
                 self.exhausted = True  # nothing fits the time left: stop asking
             self._end(trial, "declined", spec, done, str(exc))
             raise optuna.TrialPruned(str(exc)) from None
@@ -646,7 +675,11 @@ class _Objective:
             )
 
     def _check_cost(
-        self, spec: PipelineSpec, table: MultiModalTable | None = None, head: bool = True
+        self,
+        spec: PipelineSpec,
+        table: MultiModalTable | None = None,
+        head: bool = True,
+        first: bool = False,
     ) -> float:
         """Decline, before any work, a candidate that cannot finish in the time left; returns
         the seconds it is expected to spend encoding uncached rows.
@@ -657,6 +690,10 @@ class _Objective:
         not make every later trial of that head look expensive. ``table``: encode these rows
         instead (the rung's); ``head=False``: check the encoding only (before and on the rung,
         which costs a fraction of a full trial; the head's cost is checked after promotion).
+        ``first``: no trial of the study has completed yet, so the head's cost is unknown; its
+        encoding may take at most :data:`FIRST_ENCODE_SHARE` of the time left (the rest is for
+        cross-validating it), else it is declined — and if every candidate is, the job goes on
+        with a subsample whose encoding fits (:class:`NothingFits`).
         """
         deadline = self.settings.deadline
         if deadline.at is None:
@@ -665,11 +702,12 @@ class _Objective:
         encode = encode_seconds(
             self.table if table is None else table, spec, self.cache, self.encode_rates
         )
-        if encode > left:
+        if encode > (FIRST_ENCODE_SHARE if first else 1.0) * left:
             rows = len(self.table if table is None else table)
-            raise _TooExpensive(
-                f"encoding would take ~{encode:.0f} s; {left:.0f} s left", per_row=encode / rows
-            )
+            why = f"encoding would take ~{encode:.0f} s; {left:.0f} s left"
+            if first and encode <= left:
+                why += ", and a first result needs time to cross-validate too"
+            raise _TooExpensive(why, per_row=encode / rows)
         if head and not self.costs.fits(spec.fusion.name, deadline.earlier(encode)):
             took = self.costs.estimate(spec.fusion.name)
             raise _TooExpensive(
