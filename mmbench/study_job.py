@@ -21,6 +21,9 @@ SUBSAMPLE_SHARE = 0.4
 the subsample's encoding may take (the rest is for cross-validating on it; below the search's
 ``FIRST_ENCODE_SHARE``, so the subsample's first candidate is not declined in turn)."""
 MIN_SUBSAMPLE_ROWS = 50
+SUBSAMPLE_ATTR = "subsample"
+"""Study user attribute of a study searched on a subsample: ``rows``, ``of``, ``seed``,
+``reason``; resuming or finalizing it works on the same rows."""
 
 
 def search_job(ctx: JobContext, start: float, reserve_s: float = 0.0) -> list[Scored]:
@@ -217,6 +220,7 @@ def _budget(
 def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     """Run (or join) the study; the best trial's item, or None when this process does not
     finalize the study (see :attr:`RunOptions.finalize`)."""
+    from mmbench.errors import MMBenchError
     from mmbench.jobs import search_history
     from mmbench.results import SearchSummary
     from mmbench.search import TrialHooks, run_search
@@ -226,6 +230,15 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     def optimize() -> tuple[Any, Any, Any]:
         settings, space = _search_settings(ctx, deadline)
         study = ctx.study = open_study(settings)
+        recorded = study.user_attrs.get(SUBSAMPLE_ATTR)
+        if ctx.loaded is not None and recorded is None:  # the new study of a subsample
+            study.set_user_attr(SUBSAMPLE_ATTR, ctx.table.meta["subsample"])
+        elif recorded is not None and ctx.loaded is None and not _use_subsample(ctx, recorded):
+            raise MMBenchError(
+                f"study {study.study_name!r} was searched on a subsample of {recorded['rows']:,} "
+                f"of {recorded['of']:,} rows, which this dataset's {len(ctx.table):,} rows "
+                "cannot reproduce; start a new study (without --resume)"
+            )
         ctx.track_study(study)
         primary = ctx.spec.protocol.primary_metric
         hooks = ctx.job.trial_hooks(primary) if ctx.job is not None else TrialHooks()
@@ -271,17 +284,9 @@ def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
     """After a search in which the budget check declined every candidate because even the
     cheapest one's encoding of all training rows could not fit, go on with the largest
     stratified subsample of rows whose encoding fits :data:`SUBSAMPLE_SHARE` of the time left
-    (a result on fewer rows rather than none). False when that is not possible: the encoding
-    was not what failed to fit, the study is shared (workers, resume, finalize), or too few
-    rows would fit to cross-validate."""
-    import hashlib
-
-    import numpy as np
-
-    from mmbench.data.loading import stratified_subsample
-    from mmbench.errors import MMBenchError
-    from mmbench.evaluation import cv_folds
-
+    (a result on fewer rows rather than none; its study records it, :data:`SUBSAMPLE_ATTR`).
+    False when that is not possible: the encoding was not what failed to fit, the study is
+    shared (workers, resume, finalize), or too few rows would fit to cross-validate."""
     options = ctx.options
     shared = options.worker is not None or options.resume or options.finalize != "always"
     if exc.per_row is None or exc.per_row <= 0 or shared or ctx.loaded is not None:
@@ -290,19 +295,14 @@ def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
     rows = min(len(table) - 1, int(SUBSAMPLE_SHARE * exc.left / exc.per_row))
     if rows < max(MIN_SUBSAMPLE_ROWS, 2 * protocol.folds * table.n_classes):
         return False
-    index = np.sort(stratified_subsample(table.labels, rows, ctx.suite.seed))
-    key = f"{table.fingerprint}:budget:{index.tobytes().hex()}"
-    sub = table.subset(index, fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
-    try:
-        folds = cv_folds(sub.labels, protocol.folds, protocol.repeats, ctx.suite.seed, sub.groups)
-    except MMBenchError:  # e.g. too few groups left for grouped folds
-        return False
-    sub.meta["subsample"] = {
+    record = {
         "rows": rows,
         "of": len(table),
         "seed": ctx.suite.seed,
         "reason": f"the time budget fits no candidate on all rows ({exc})",
     }
+    if not _use_subsample(ctx, record):
+        return False
     ctx.warn(
         f"even the cheapest candidate cannot encode all {len(table):,} "
         f"training rows in the {exc.left:.0f} s left (~{exc.per_row * len(table):.0f} s); "
@@ -310,6 +310,33 @@ def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
         f"fits {SUBSAMPLE_SHARE:.0%} of that time. Raise the budget to use every row."
     )
     ctx.end("KILLED")  # as its declined trials; the subsample's study gets its own run
+    return True
+
+
+def _use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
+    """Work on the stratified subsample ``record`` describes (``rows`` of ``of``, ``seed``):
+    for the same table always the same rows, so a study searched on it can be resumed or
+    finalized. False when the table is not the one it was drawn from or the subsample cannot
+    be cross-validated (e.g. too few groups left for grouped folds)."""
+    import hashlib
+
+    import numpy as np
+
+    from mmbench.data.loading import stratified_subsample
+    from mmbench.errors import MMBenchError
+    from mmbench.evaluation import cv_folds
+
+    table, protocol = ctx.table, ctx.spec.protocol
+    if record.get("of") != len(table):
+        return False
+    index = np.sort(stratified_subsample(table.labels, int(record["rows"]), int(record["seed"])))
+    key = f"{table.fingerprint}:budget:{index.tobytes().hex()}"
+    sub = table.subset(index, fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
+    try:
+        folds = cv_folds(sub.labels, protocol.folds, protocol.repeats, ctx.suite.seed, sub.groups)
+    except MMBenchError:
+        return False
+    sub.meta["subsample"] = dict(record)
     ctx.use_rows(sub, folds)
     return True
 

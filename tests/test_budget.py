@@ -172,6 +172,10 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
     assert search.result.dataset.subsample == info.subsample
     page = render_report(tmp_path / "res", suite.name)
     assert f"{rows} × 3 (a stratified subsample of 400: the time budget fits no" in page
+    # finalizing (or resuming) that study works on the very same rows, not on all 400
+    again = run_suite(suite, RunOptions(results_dir=tmp_path / "res", track=False, finalize="only"))
+    assert [o.error for o in again] == [None, None]
+    assert again[-1].result.dataset == info and again[-1].result.search.study.endswith("#2")
 
 
 def test_no_result_because_the_deadline_cut_every_trial_says_so() -> None:
