@@ -41,6 +41,8 @@ left fits no candidate, and sampling more only repeats the budget check."""
 
 FIRST_ENCODE_SHARE = 0.5
 """Most of the time left that encoding may take before the study has any completed trial."""
+ENCODE_RATE_ATTR = "encode_s_per_row"
+"""User attribute of a trial declined for its encoding: the measured seconds per row."""
 
 
 class TrialFailed(Exception):
@@ -65,9 +67,6 @@ class NothingFits(MMBenchError):
     def __init__(self, message: str, per_row: float | None, left: float) -> None:
         super().__init__(message)
         self.per_row, self.left = per_row, left
-
-
-ENCODE_RATE_ATTR = "encode_s_per_row"
 
 
 class _Skipped(Exception):
