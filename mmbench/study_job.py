@@ -318,8 +318,6 @@ def _use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
     for the same table always the same rows, so a study searched on it can be resumed or
     finalized. False when the table is not the one it was drawn from or the subsample cannot
     be cross-validated (e.g. too few groups left for grouped folds)."""
-    import hashlib
-
     import numpy as np
 
     from mmbench.data.loading import stratified_subsample
@@ -330,8 +328,7 @@ def _use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
     if record.get("of") != len(table):
         return False
     index = np.sort(stratified_subsample(table.labels, int(record["rows"]), int(record["seed"])))
-    key = f"{table.fingerprint}:budget:{index.tobytes().hex()}"
-    sub = table.subset(index, fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
+    sub = table.rows_of(index, salt="budget:")
     try:
         folds = cv_folds(sub.labels, protocol.folds, protocol.repeats, ctx.suite.seed, sub.groups)
     except MMBenchError:

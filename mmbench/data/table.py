@@ -105,6 +105,14 @@ class MultiModalTable:
             **modality_fields(parts),
         )
 
+    def rows_of(self, index: np.ndarray, salt: str = "") -> MultiModalTable:
+        """Rows ``index`` as a new table whose fingerprint is derived from this table's, the
+        index and ``salt`` (what the rows are for), so no media is read again and the same rows
+        of the same table always get the same fingerprint (and feature-cache entries)."""
+        index = np.asarray(index, dtype=np.int64)
+        key = f"{self.fingerprint}:{salt}{index.tobytes().hex()}"
+        return self.subset(index, fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
+
     def without(self, modalities: list[str] | set[str]) -> MultiModalTable:
         """The same rows with the given modalities dropped entirely."""
         keep = {m: self[m] for m in self.modalities if m not in modalities}

@@ -409,12 +409,9 @@ def no_trial_message(study: Any) -> str:
             f"the first (the cheapest known) because {first}; raise budget.timeout_s (or "
             "--timeout), or subsample with max_rows"
         )
-    cut = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if "reason" in t.user_attrs and not t.user_attrs.get("declined")
-    ]
-    if cut and not any("error" in t.user_attrs for t in study.get_trials(deepcopy=False)):
+    trials = study.get_trials(deepcopy=False)
+    cut = [t for t in trials if "reason" in t.user_attrs and not t.user_attrs.get("declined")]
+    if cut and not any("error" in t.user_attrs for t in trials):
         first = cut[0]
         return (
             f"{message}: the search's deadline came first — trial {first.number} was cut "
