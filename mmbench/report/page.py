@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmbench.config import PeerSpec
 from mmbench.evaluation import METRICS
-from mmbench.leaderboard import Leaderboard
+from mmbench.leaderboard import Leaderboard, rank_cell
 from mmbench.report import charts
 
 if TYPE_CHECKING:
@@ -150,13 +150,13 @@ def _pipelines(view: DatasetView) -> str:
     rows, classes = [], []
     for i, e in enumerate(view.entries):
         r = view.results[e.pipeline]
-        ident = identify(r)
-        caveats = "".join(f'<span class="caveat">⚠ {escape(c)}</span>' for c in ident.caveats)
+        ident = identify(r)  # the entry's caveats are its own and the leaderboard's
+        caveats = "".join(f'<span class="caveat">⚠ {escape(c)}</span>' for c in e.caveats)
         rows.append(
             [
                 f'{escape(e.pipeline)}<span class="tag">{_kind_of(r)}</span>',
                 f'<span class="identity">{escape(ident.summary)}</span>{caveats}',
-                "—" if not math.isfinite(e.rank) else f"{e.rank:g}",
+                rank_cell(e),
                 "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}",
                 _num(e.test),
                 _num(e.chance),
