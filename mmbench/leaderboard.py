@@ -401,6 +401,7 @@ def render_csv(board: Leaderboard) -> str:
                     "mean": p.value if p.split == "cv" else "",
                     "test": p.value if p.split == "test" else "",
                     "n_datasets": 1,
+                    "description": f"{p.citation} ({p.measured})" + (f" {p.url}" if p.url else ""),
                 }
             )
     for o in board.overall:
@@ -425,7 +426,9 @@ def render_csv(board: Leaderboard) -> str:
 
 
 def render_rich(board: Leaderboard) -> list[Any]:
-    """Rich tables (overall first, then one per dataset) for the terminal."""
+    """Rich tables (overall first, then one per dataset) for the terminal; cells are text, not
+    markup (a published row's ``[published: source]`` is shown as written)."""
+    from rich.markup import escape
     from rich.table import Table
 
     tables = []
@@ -438,9 +441,10 @@ def render_rich(board: Leaderboard) -> list[Any]:
     for name, entries in board.datasets.items():
         published = board.published.get(name, [])
         notes = "\n".join([*caveat_lines(entries), *published_notes(published)]).strip()
-        table = Table(title=f"{name}: {_metric_title(entries)}", caption=notes or None)
+        caption = escape(notes) if notes else None
+        table = Table(title=f"{name}: {_metric_title(entries)}", caption=caption)
         rows = dataset_rows(entries, short=True)
-        extra = published_cells(published)
+        extra = published_cells(published, short=True)
         optional = ("test", "predict ms/row")  # left out when no row has one
         keep = [
             i
@@ -457,9 +461,9 @@ def render_rich(board: Leaderboard) -> list[Any]:
                 overflow="fold",
             )
         for n, row in enumerate(rows):
-            table.add_row(*(row[i] for i in keep), style="bold" if n == 0 else None)
+            table.add_row(*(escape(row[i]) for i in keep), style="bold" if n == 0 else None)
         for row in extra:
-            table.add_row(*(row[i] for i in keep), style="italic")
+            table.add_row(*(escape(row[i]) for i in keep), style="italic")
         tables.append(table)
     return tables
 
@@ -581,10 +585,27 @@ class PublishedRow:
     source: str
     comparable: bool
     why: str = ""
+    where: str = ""
+    """The table or figure of :attr:`source` the number is read in."""
+    resamples: int = 1
+    """Train/test resamples the published figure averages."""
+    url: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.system} [published: {self.source}]"
+        return f"{self.system} [published: {self.citation}]"
+
+    @property
+    def citation(self) -> str:
+        """``<source>, <where>``: enough to open the source at the number."""
+        return ", ".join(part for part in (self.source, self.where) if part)
+
+    @property
+    def measured(self) -> str:
+        """What the number is: ``accuracy, test split, mean of 30 resamples`` (train/test
+        resamples of the data that the published figure averages)."""
+        over = f"mean of {self.resamples} resamples" if self.resamples > 1 else "1 resample"
+        return f"{self.metric}, {self.split} split, {over}"
 
 
 def published_rows(suite: Suite, board: Leaderboard | None = None) -> dict[str, list[PublishedRow]]:
@@ -599,22 +620,27 @@ def published_rows(suite: Suite, board: Leaderboard | None = None) -> dict[str, 
                 why = "a cross-validated score on other folds than these"
             elif d.test_source is None:
                 why = "a test-split score, and this dataset has no test_source"
-            row = PublishedRow(
-                d.name, ref.system, ref.metric, ref.split, ref.value, ref.source, not why, why
-            )
+            fields = ref.model_dump(include={"system", "metric", "split", "value", "source"})
+            fields.update(where=ref.where, resamples=ref.resamples, url=ref.url)
+            row = PublishedRow(d.name, **fields, comparable=not why, why=why)
             rows.setdefault(d.name, []).append(row)
     return rows
 
 
-def published_cells(rows: list[PublishedRow]) -> list[list[str]]:
-    """Comparable published scores as rows of a dataset table: held-out column only."""
+def published_cells(rows: list[PublishedRow], short: bool = False) -> list[list[str]]:
+    """Comparable published scores as rows of a dataset table: held-out column only; ``short``
+    (the terminal) names the system alone, its source being listed under the table."""
     out = []
     for p in rows:
         if not p.comparable:
             continue
         cells = dict.fromkeys(DATASET_HEADER, "—")
         cells.update(
-            {"rank": "published", "pipeline": p.label, "what it is": "published, not measured here"}
+            {
+                "rank": "published",
+                "pipeline": f"{p.system} [published]" if short else p.label,
+                "what it is": f"published, not measured here: {p.measured}",
+            }
         )
         cells["test"] = _num(p.value)
         out.append([cells[c] for c in DATASET_HEADER])
@@ -633,4 +659,16 @@ def published_notes(rows: list[PublishedRow]) -> list[str]:
         for p in rows
         if not p.comparable
     ]
+    return lines + source_lines(rows)
+
+
+def source_lines(rows: list[PublishedRow]) -> list[str]:
+    """Where each published number can be checked: source, table or figure, split, metric,
+    resamples and link."""
+    if not rows:
+        return []
+    lines = ["\nSources of the published rows:"]
+    for p in rows:
+        link = f" — {p.url}" if p.url else ""
+        lines.append(f"- {p.system}: {p.citation} ({p.measured}){link}")
     return lines
