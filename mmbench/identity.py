@@ -4,13 +4,15 @@ A leaderboard row named ``search`` or ``ensemble`` says how a pipeline was found
 is. :func:`identify` reads a result file and names its per-modality encoders, its fusion head
 with the parameters that matter, an ensemble's members with their weights and heads, its fit and
 predict cost, and caveats: an ensemble of one member (it *is* that trial), a CV score chosen on
-the folds it is reported on (optimistic). The leaderboard, the report and MLflow all show this
-one description, so the three always agree.
+the folds it is reported on (optimistic), a search the time budget confined to a subsample of the
+training rows (its scores are not those of the full data). The leaderboard, the report and MLflow
+all show this one description, so the three always agree.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +83,31 @@ def describe(spec: PipelineSpec | PeerSpec) -> str:
 
 
 def identify(result: RunResult) -> Identity:
-    """The description of ``result``'s pipeline, its cost and its caveats."""
+    """The description of ``result``'s pipeline, its cost and its caveats (a budget subsample's
+    first: it qualifies every score of the row)."""
+    ident = _identify_pipeline(result)
+    note = subsample_caveat(result.dataset.subsample)
+    if note is not None:
+        ident.caveats.insert(0, note)
+    return ident
+
+
+def subsample_caveat(subsample: dict[str, Any] | None) -> str | None:
+    """``searched on a budget subsample: 1,200 of 9,000 training rows (<reason>)``, for a result
+    whose search the time budget confined to a stratified subsample (``rows`` of ``of``); None
+    otherwise. A suite's own ``max_rows`` is no caveat: every row of that dataset shares it."""
+    if not subsample or "of" not in subsample:
+        return None
+    count = lambda v: f"{v:,}" if isinstance(v, int) else str(v)  # noqa: E731
+    counted = f"{count(subsample.get('rows', '?'))} of {count(subsample['of'])}"
+    reason = textwrap.shorten(str(subsample.get("reason", "")), 100, placeholder=" …")
+    return f"searched on a budget subsample: {counted} training rows" + (
+        f" ({reason})" if reason else ""
+    )
+
+
+def _identify_pipeline(result: RunResult) -> Identity:
+    """What the pipeline is and the caveats of how it was chosen."""
     spec = result.pipeline
     fit = result.durations.get("total")
     predict = result.durations.get("predict_ms_per_row")

@@ -4,7 +4,12 @@ Every number shown comes from a :class:`~mmbench.results.RunResult` file on disk
 memory of a run, so a leaderboard can be regenerated at any time and reviewed in a pull request.
 
 Per dataset, pipelines are ranked by the mean of the dataset's primary metric (in the metric's own
-direction: log-loss ranks low first), ties sharing the average rank. Across datasets, each
+direction: log-loss ranks low first), ties sharing the average rank. Only CV scores of the same
+rows are ranked against each other: a result whose CV ran on other rows than the dataset's
+reference rows (a budget subsample, or a file from other data: another data fingerprint, see
+:func:`reference_fingerprint`) is shown, marked *not ranked* with the reason, and left out of the
+ranks, normalized scores and cross-dataset aggregate; its held-out score is still shown (a
+budget subsample's final model is scored on the dataset's full test rows). Across datasets, each
 pipeline gets its mean rank and its mean *normalized score* ``(score − chance) / (best − chance)``,
 where ``best`` is the best pipeline on that dataset and ``chance`` the score of predicting the
 class prior: 1 is the best pipeline, 0 is no better than chance, whatever the metric's scale or
@@ -16,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +87,10 @@ class Entry:
     caveats: list[str] = field(default_factory=list)
     fit_s: float | None = None
     predict_ms: float | None = None
+    fingerprint: str = ""
+    """The data fingerprint of the rows its CV ran on (``dataset.fingerprint``)."""
+    comparable: bool = True
+    """False when its CV ran on other rows than the dataset's ranked ones: shown, not ranked."""
 
 
 @dataclass
@@ -137,6 +147,8 @@ def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
     metric = results[0].protocol.primary_metric
     hib = METRICS.get(metric).higher_is_better
     entries = [_entry(r, metric, hib) for r in results]
+    other = mark_other_rows(entries, reference_fingerprint(results))
+    entries = [e for e in entries if e.comparable]
     finite = [e for e in entries if math.isfinite(e.mean)]
     finite.sort(key=lambda e: (-e.mean if hib else e.mean, e.pipeline))
     for e in finite:
@@ -150,7 +162,7 @@ def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
     losers = sorted((e for e in entries if not math.isfinite(e.mean)), key=lambda e: e.pipeline)
     for e in losers:
         e.rank = float(len(entries))
-    return finite + losers
+    return finite + losers + other
 
 
 def normalized_score(score: float, chance: float, best: float) -> float:
@@ -184,6 +196,7 @@ def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
         caveats=ident.caveats,
         fit_s=ident.fit_s,
         predict_ms=ident.predict_ms,
+        fingerprint=r.dataset.fingerprint,
     )
 
 
@@ -193,6 +206,8 @@ def aggregate(datasets: dict[str, list[Entry]]) -> list[Overall]:
     norms: dict[str, list[float]] = {}
     for entries in datasets.values():
         for e in entries:
+            if not e.comparable:
+                continue
             ranks.setdefault(e.pipeline, []).append(e.rank)
             if math.isfinite(e.normalized):
                 norms.setdefault(e.pipeline, []).append(e.normalized)
@@ -262,7 +277,7 @@ def dataset_rows(entries: list[Entry], short: bool = False) -> list[list[str]]:
     test, chance, normalized, fit seconds, predict milliseconds per row, failed folds."""
     return [
         [
-            _rank(e.rank),
+            rank_cell(e),
             e.pipeline + (f" {CAVEAT}" if e.caveats else ""),
             e.short if short else e.description,
             _score(e),
@@ -353,7 +368,7 @@ def render_csv(board: Leaderboard) -> str:
         for e in entries:
             writer.writerow(
                 {
-                    "scope": "dataset",
+                    "scope": "dataset" if e.comparable else "dataset-not-comparable",
                     "dataset": e.dataset,
                     "pipeline": e.pipeline,
                     "metric": e.metric,
@@ -386,6 +401,7 @@ def render_csv(board: Leaderboard) -> str:
                     "mean": p.value if p.split == "cv" else "",
                     "test": p.value if p.split == "test" else "",
                     "n_datasets": 1,
+                    "description": f"{p.citation} ({p.measured})" + (f" {p.url}" if p.url else ""),
                 }
             )
     for o in board.overall:
@@ -410,7 +426,9 @@ def render_csv(board: Leaderboard) -> str:
 
 
 def render_rich(board: Leaderboard) -> list[Any]:
-    """Rich tables (overall first, then one per dataset) for the terminal."""
+    """Rich tables (overall first, then one per dataset) for the terminal; cells are text, not
+    markup (a published row's ``[published: source]`` is shown as written)."""
+    from rich.markup import escape
     from rich.table import Table
 
     tables = []
@@ -423,9 +441,10 @@ def render_rich(board: Leaderboard) -> list[Any]:
     for name, entries in board.datasets.items():
         published = board.published.get(name, [])
         notes = "\n".join([*caveat_lines(entries), *published_notes(published)]).strip()
-        table = Table(title=f"{name}: {_metric_title(entries)}", caption=notes or None)
+        caption = escape(notes) if notes else None
+        table = Table(title=f"{name}: {_metric_title(entries)}", caption=caption)
         rows = dataset_rows(entries, short=True)
-        extra = published_cells(published)
+        extra = published_cells(published, short=True)
         optional = ("test", "predict ms/row")  # left out when no row has one
         keep = [
             i
@@ -442,9 +461,9 @@ def render_rich(board: Leaderboard) -> list[Any]:
                 overflow="fold",
             )
         for n, row in enumerate(rows):
-            table.add_row(*(row[i] for i in keep), style="bold" if n == 0 else None)
+            table.add_row(*(escape(row[i]) for i in keep), style="bold" if n == 0 else None)
         for row in extra:
-            table.add_row(*(row[i] for i in keep), style="italic")
+            table.add_row(*(escape(row[i]) for i in keep), style="italic")
         tables.append(table)
     return tables
 
@@ -502,6 +521,50 @@ def write_leaderboard(
     return path
 
 
+# --------------------------------------------------------------------------- like with like
+
+NOT_RANKED = "not ranked"
+"""The rank cell of a row whose CV ran on other rows than the dataset's ranked ones."""
+
+
+def reference_fingerprint(results: Sequence[RunResult]) -> str:
+    """The data fingerprint whose CV scores a dataset ranks: the most common among results on
+    the dataset's own training rows (no budget subsample; a suite's ``max_rows`` is the
+    dataset's own rows, shared by every job), ties going to the newest result, so that one
+    stale file of older data cannot displace the current runs. When every result is on a
+    budget subsample, the most common of all of them."""
+    own = [r for r in results if not _budget_subsample(r)] or list(results)
+    counts = Counter(r.dataset.fingerprint for r in own)
+    newest: dict[str, str] = {}
+    for r in own:
+        fp = r.dataset.fingerprint
+        newest[fp] = max(newest.get(fp, ""), r.provenance.created_at)
+    return max(counts, key=lambda fp: (counts[fp], newest[fp]))
+
+
+def _budget_subsample(result: RunResult) -> bool:
+    sub = result.dataset.subsample
+    return sub is not None and "of" in sub
+
+
+def mark_other_rows(entries: list[Entry], reference: str) -> list[Entry]:
+    """Mark every entry whose CV ran on other rows than ``reference`` as not comparable, with
+    the reason among its caveats; returns them (by pipeline name), for the end of the table."""
+    other = sorted((e for e in entries if e.fingerprint != reference), key=lambda e: e.pipeline)
+    for e in other:
+        e.comparable = False
+        e.caveats.append(
+            f"{NOT_RANKED}: CV on other rows than the ranked ones (data fingerprint "
+            f"{e.fingerprint}, not {reference})"
+        )
+    return other
+
+
+def rank_cell(e: Entry) -> str:
+    """The rank, or :data:`NOT_RANKED` for a row scored on other rows."""
+    return _rank(e.rank) if e.comparable else NOT_RANKED
+
+
 # --------------------------------------------------------------------------- published rows
 
 
@@ -522,10 +585,27 @@ class PublishedRow:
     source: str
     comparable: bool
     why: str = ""
+    where: str = ""
+    """The table or figure of :attr:`source` the number is read in."""
+    resamples: int = 1
+    """Train/test resamples the published figure averages."""
+    url: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.system} [published: {self.source}]"
+        return f"{self.system} [published: {self.citation}]"
+
+    @property
+    def citation(self) -> str:
+        """``<source>, <where>``: enough to open the source at the number."""
+        return ", ".join(part for part in (self.source, self.where) if part)
+
+    @property
+    def measured(self) -> str:
+        """What the number is: ``accuracy, test split, mean of 30 resamples`` (train/test
+        resamples of the data that the published figure averages)."""
+        over = f"mean of {self.resamples} resamples" if self.resamples > 1 else "1 resample"
+        return f"{self.metric}, {self.split} split, {over}"
 
 
 def published_rows(suite: Suite, board: Leaderboard | None = None) -> dict[str, list[PublishedRow]]:
@@ -540,22 +620,27 @@ def published_rows(suite: Suite, board: Leaderboard | None = None) -> dict[str, 
                 why = "a cross-validated score on other folds than these"
             elif d.test_source is None:
                 why = "a test-split score, and this dataset has no test_source"
-            row = PublishedRow(
-                d.name, ref.system, ref.metric, ref.split, ref.value, ref.source, not why, why
-            )
+            fields = ref.model_dump(include={"system", "metric", "split", "value", "source"})
+            fields.update(where=ref.where, resamples=ref.resamples, url=ref.url)
+            row = PublishedRow(d.name, **fields, comparable=not why, why=why)
             rows.setdefault(d.name, []).append(row)
     return rows
 
 
-def published_cells(rows: list[PublishedRow]) -> list[list[str]]:
-    """Comparable published scores as rows of a dataset table: held-out column only."""
+def published_cells(rows: list[PublishedRow], short: bool = False) -> list[list[str]]:
+    """Comparable published scores as rows of a dataset table: held-out column only; ``short``
+    (the terminal) names the system alone, its source being listed under the table."""
     out = []
     for p in rows:
         if not p.comparable:
             continue
         cells = dict.fromkeys(DATASET_HEADER, "—")
         cells.update(
-            {"rank": "published", "pipeline": p.label, "what it is": "published, not measured here"}
+            {
+                "rank": "published",
+                "pipeline": f"{p.system} [published]" if short else p.label,
+                "what it is": f"published, not measured here: {p.measured}",
+            }
         )
         cells["test"] = _num(p.value)
         out.append([cells[c] for c in DATASET_HEADER])
@@ -574,4 +659,16 @@ def published_notes(rows: list[PublishedRow]) -> list[str]:
         for p in rows
         if not p.comparable
     ]
+    return lines + source_lines(rows)
+
+
+def source_lines(rows: list[PublishedRow]) -> list[str]:
+    """Where each published number can be checked: source, table or figure, split, metric,
+    resamples and link."""
+    if not rows:
+        return []
+    lines = ["\nSources of the published rows:"]
+    for p in rows:
+        link = f" — {p.url}" if p.url else ""
+        lines.append(f"- {p.system}: {p.citation} ({p.measured}){link}")
     return lines

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mmbench import modality_kind
 from mmbench.config import SAFE_NAME, PipelineSpec, StrictModel
@@ -83,17 +83,43 @@ class RegressRule(StrictModel):
 class PublishedScore(StrictModel):
     """A score published elsewhere for this dataset: shown beside measured rows, never ranked.
 
+    Every field a reader needs to find the number in its source and judge what it measures is
+    required: the publication (``source``), the table or figure in it (``where``), the split,
+    the metric and how many train/test resamples the figure averages. A number that could not
+    be read in its source is not entered.
+
     ``split: test`` is the dataset's held-out split (its ``test_source``: the benchmark's own
     test file), compared with the held-out column; ``cv`` is a cross-validated score on folds
     that are not these, shown but not compared.
     """
 
-    system: str = Field(description="what was scored, e.g. 'AutoGluon multimodal (fuse-late)'")
+    system: str = Field(
+        min_length=1, description="what was scored, e.g. 'AutoGluon multimodal (fuse-late)'"
+    )
     metric: MetricName
     split: Literal["test", "cv"]
     value: float
-    source: str = Field(description="where the number is published: paper, table, URL")
+    source: str = Field(
+        min_length=1,
+        description="the publication the number is read in: authors, year, title or venue",
+    )
+    where: str = Field(
+        min_length=1, description="where in the source the number is: 'Table 3', 'Figure 2b'"
+    )
+    resamples: int = Field(
+        ge=1,
+        description="how many train/test resamples the published figure averages "
+        "(1: the one split named by 'split')",
+    )
+    url: str = Field("", description="a link or DOI to the source, e.g. 'doi:10.1007/...'")
     notes: str = ""
+
+    @field_validator("system", "source", "where")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank: a reader needs it to find the published number")
+        return value
 
 
 class DatasetSpec(DataSpec):
@@ -270,6 +296,10 @@ def validation_lines(exc: ValidationError, source: str, raw: Any) -> list[str]:
             msg = f"unknown key {loc[-1]!r}{did_you_mean(str(loc[-1]), valid)}"
             if valid:
                 msg += f"; valid keys: {', '.join(valid)}"
+        elif err["type"] == "missing":
+            msg = f"required key {loc[-1]!r} is missing"
+            about = _field_description(loc)
+            msg += f" ({about})" if about else ""
         elif err["type"] == "literal_error":
             msg = f"{msg}, got {err.get('input')!r}"
         elif err["type"] == "string_pattern_mismatch" and loc[-1:] == ["name"]:
@@ -312,6 +342,18 @@ def _valid_keys(model: Any, loc: list[Any]) -> list[str]:
         field = getattr(model, "model_fields", {}).get(p)
         model = _model_of(field.annotation) if field else None
     return sorted(getattr(model, "model_fields", {})) if model else []
+
+
+def _field_description(loc: list[Any]) -> str:
+    """The schema's description of the field at ``loc`` (empty when it has none)."""
+    model: Any = Suite
+    field = None
+    for p in loc:
+        if isinstance(p, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(p) if model is not None else None
+        model = _model_of(field.annotation) if field else None
+    return (field.description or "") if field is not None else ""
 
 
 def _model_of(annotation: Any) -> Any:

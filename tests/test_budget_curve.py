@@ -1,4 +1,4 @@
-"""Issue 18's checks in ``benchmarks/budget_curve.py``, on figures set by hand."""
+"""The checks in ``benchmarks/budget_curve.py``, on figures set by hand."""
 
 from __future__ import annotations
 

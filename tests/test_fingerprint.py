@@ -2,7 +2,7 @@
 
 The CI gate refuses to compare a rerun whose fingerprint differs from its baseline's, so a
 fingerprint that moved with the CPU's floating-point rounding made the gate fail on every
-machine but the one that wrote the baseline (issue 21: AVX-512 ``np.exp`` vs AVX2 ``np.exp``
+machine but the one that wrote the baseline (AVX-512 ``np.exp`` vs AVX2 ``np.exp``
 differ in the last bit of the synthetic ``num_2`` column).
 """
 

@@ -262,3 +262,83 @@ def test_a_search_best_of_many_trials_is_marked_optimistic() -> None:
     assert search.caveats == []
     assert not any("one member" in c for c in entries["ensemble"].caveats)
     assert entries["ensemble"].fit_s == pytest.approx(5.0)
+
+
+def _on_rows(result: Any, fingerprint: str, subsample: dict[str, Any] | None = None) -> Any:
+    """``result`` as if its CV ran on the rows of ``fingerprint`` (a budget ``subsample``)."""
+    result.dataset.fingerprint = fingerprint
+    result.dataset.subsample = subsample
+    return result
+
+
+BUDGET_SUBSAMPLE = {
+    "rows": 40,
+    "of": 100,
+    "seed": 0,
+    "reason": "the time budget fits no candidate on all rows (probe: 2 s per row)",
+}
+
+
+def test_cv_scores_on_other_rows_are_shown_but_never_ranked_against_the_others() -> None:
+    """Two data fingerprints for one dataset: the CV scores of the dataset's own rows are
+    ranked, normalized and aggregated; a result on other rows (a budget subsample, a file of
+    other data) is listed after them, marked not ranked with the reason, its test score kept."""
+    results = [
+        make_result("d", "default", 0.70, test=0.68),
+        make_result("d", "xgb", 0.60),
+        _on_rows(make_result("d", "search", 0.95, test=0.72), "s" * 16, BUDGET_SUBSAMPLE),
+        _on_rows(make_result("d", "ensemble", 0.96, test=0.74), "s" * 16, BUDGET_SUBSAMPLE),
+        _on_rows(make_result("d", "stale", 0.99), "o" * 16),
+    ]
+    board = build_leaderboard(results, "toy")
+    entries = board.datasets["d"]
+    assert [(e.pipeline, e.rank) for e in entries[:2]] == [("default", 1.0), ("xgb", 2.0)]
+    assert entries[0].normalized == pytest.approx(1.0)  # the best of the same rows
+    other = {e.pipeline: e for e in entries[2:]}
+    assert sorted(other) == ["ensemble", "search", "stale"]
+    for e in other.values():
+        assert not e.comparable and math.isnan(e.rank) and math.isnan(e.normalized)
+        assert e.caveats[-1] == (
+            f"not ranked: CV on other rows than the ranked ones (data fingerprint "
+            f"{e.fingerprint}, not {'f' * 16})"
+        )
+    assert other["search"].test == pytest.approx(0.72)
+    assert [o.pipeline for o in board.overall] == ["default", "xgb"]
+
+    md = render(board, "markdown")
+    assert "| not ranked | search ⚠ |" in md and "| 0.950 ± 0.010 | 0.720 |" in md
+    stale = "- ⚠ stale: not ranked: CV on other rows than the ranked ones (data fingerprint"
+    assert f"{stale} {'o' * 16}" in md
+    rows = csv.DictReader(io.StringIO(render(board, "csv")))
+    scopes = {r["pipeline"]: r["scope"] for r in rows if r["scope"] != "overall"}
+    assert scopes["default"] == "dataset" and scopes["stale"] == "dataset-not-comparable"
+    assert "not ranked" in render(board, "table")
+
+
+def test_the_ranked_rows_are_the_most_common_full_data_fingerprint() -> None:
+    """A budget subsample's results never become the reference, however many there are; among
+    full-data fingerprints the most common wins, a tie going to the newest result."""
+    sub = [_on_rows(make_result("d", p, 0.9), "s" * 16, BUDGET_SUBSAMPLE) for p in ("a", "b", "c")]
+    board = build_leaderboard([*sub, make_result("d", "default", 0.5)], "toy")
+    assert [e.pipeline for e in board.datasets["d"] if e.comparable] == ["default"]
+    old = _on_rows(make_result("d", "old", 0.9, created="2024-01-01T00:00:00+00:00"), "o" * 16)
+    board = build_leaderboard([old, make_result("d", "new", 0.5)], "toy")
+    assert [e.pipeline for e in board.datasets["d"] if e.comparable] == ["new"]
+    only_sub = build_leaderboard(sub, "toy")
+    assert all(e.comparable for e in only_sub.datasets["d"])
+
+
+def test_a_budget_subsample_result_carries_its_caveat_on_its_row() -> None:
+    full = make_result("d", "default", 0.7)
+    searched = _on_rows(make_result("d", "search", 0.9), "s" * 16, BUDGET_SUBSAMPLE)
+    board = build_leaderboard([full, searched], "toy")
+    entry = {e.pipeline: e for e in board.datasets["d"]}["search"]
+    note = (
+        "searched on a budget subsample: 40 of 100 training rows (the time budget fits no "
+        "candidate on all rows (probe: 2 s per row))"
+    )
+    assert entry.caveats[0] == note
+    assert f"- ⚠ search: {note}" in render(board, "markdown")
+    assert note in render(board, "csv")
+    suite_rows = _on_rows(make_result("d", "default", 0.7), "m" * 16, {"max_rows": 50, "seed": 0})
+    assert build_leaderboard([suite_rows], "toy").datasets["d"][0].caveats == []

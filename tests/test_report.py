@@ -159,3 +159,24 @@ def test_the_page_names_the_winner_its_classes_caveats_and_ablated_pipeline(
     assert "1 subset(s) not run within the time budget (audio)" in page
     # the older single ablation folder is still shown, under the pipeline it ablated
     assert page.count("<h3>Modality ablation of ") == 2
+
+
+def test_a_budget_subsample_row_carries_its_caveat_and_is_not_ranked(tmp_path: Path) -> None:
+    """The page shows the same caveats as the leaderboard: the budget subsample's, and that its
+    CV, on other rows, is not ranked against the full-data rows."""
+    from conftest import make_result
+
+    from mmbench.results import ResultLayout
+
+    layout = ResultLayout(tmp_path, "toy")
+    layout.write(make_result("d", "default", 0.7))
+    searched = make_result("d", "search", 0.9)
+    searched.dataset.fingerprint = "s" * 16
+    searched.dataset.subsample = {"rows": 40, "of": 100, "seed": 0, "reason": "budget"}
+    layout.write(searched)
+    page = render_report(tmp_path, "toy", ["d"])
+    caveat = '<span class="caveat">⚠ searched on a budget subsample: 40 of 100 training rows'
+    assert f"{caveat} (budget)</span>" in page
+    assert "⚠ not ranked: CV on other rows than the ranked ones" in page
+    row = page[page.index("search<span") :]
+    assert row.index("<td>not ranked</td>") < row.index("</tr>")

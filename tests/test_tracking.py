@@ -130,6 +130,23 @@ def test_job_parent_run_is_tagged_and_closed(tmp_path: Path) -> None:
     assert job.seconds > 0
 
 
+def test_a_budget_subsample_result_carries_its_caveat_in_mlflow(tmp_path: Path) -> None:
+    """The run of a result searched on a budget subsample says so in its caveat tag and in
+    its description, as the leaderboard and the report do."""
+    uri = f"sqlite:///{tmp_path / 'job.db'}"
+    job = start_job(job_info(), uri=uri, warn=pytest.fail)
+    assert job is not None
+    result = make_result("d", "default", 0.7)
+    result.dataset.subsample = {"rows": 40, "of": 100, "seed": 0, "reason": "budget"}
+    result.durations = {"wall": 1.0}
+    ids = job.record_result(result)
+    assert ids is not None
+    tags = MlflowClient(uri).get_run(ids.run_id).data.tags
+    note = "searched on a budget subsample: 40 of 100 training rows (budget)"
+    assert tags["mmbench.caveats"].startswith(note)
+    assert f"⚠ {note}" in tags["mlflow.note.content"]
+
+
 def test_attach_tracking_adds_ids_and_keeps_the_rest(tmp_path: Path) -> None:
     result = make_result("d", "default", 0.7)
     path = ResultLayout(tmp_path, "toy").write(result)

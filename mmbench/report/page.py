@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmbench.config import PeerSpec
 from mmbench.evaluation import METRICS
-from mmbench.leaderboard import Leaderboard
+from mmbench.leaderboard import Leaderboard, rank_cell
 from mmbench.report import charts
 
 if TYPE_CHECKING:
@@ -150,13 +150,13 @@ def _pipelines(view: DatasetView) -> str:
     rows, classes = [], []
     for i, e in enumerate(view.entries):
         r = view.results[e.pipeline]
-        ident = identify(r)
-        caveats = "".join(f'<span class="caveat">⚠ {escape(c)}</span>' for c in ident.caveats)
+        ident = identify(r)  # the entry's caveats are its own and the leaderboard's
+        caveats = "".join(f'<span class="caveat">⚠ {escape(c)}</span>' for c in e.caveats)
         rows.append(
             [
                 f'{escape(e.pipeline)}<span class="tag">{_kind_of(r)}</span>',
                 f'<span class="identity">{escape(ident.summary)}</span>{caveats}',
-                "—" if not math.isfinite(e.rank) else f"{e.rank:g}",
+                rank_cell(e),
                 "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}",
                 _num(e.test),
                 _num(e.chance),
@@ -180,14 +180,16 @@ def _published(rows: list[Any]) -> str:
     """Scores published elsewhere: beside the measured rows, marked, never ranked."""
     if not rows:
         return ""
-    header = ["system", "metric", "split", "published value", "source", "compared here"]
+    header = ["system", "metric", "split", "resamples", "published value", "source"]
+    header.append("compared here")
     cells = [
         [
             escape(p.system) + '<span class="tag">published</span>',
             escape(p.metric),
             escape(p.split),
+            str(p.resamples),
             _num(p.value),
-            escape(p.source),
+            _source_cell(p),
             "yes: held-out column" if p.comparable else escape(f"no: {p.why}"),
         ]
         for p in rows
@@ -198,6 +200,14 @@ def _published(rows: list[Any]) -> str:
     )
     classes = ["published-row"] * len(cells)
     return "<h3>Published results</h3>" + note + _table(header, cells, "published", classes)
+
+
+def _source_cell(p: Any) -> str:
+    """The citation with its table or figure, linked when the suite gives a URL."""
+    text = escape(p.citation)
+    if p.url.startswith(("http://", "https://")):
+        return f'<a href="{escape(p.url)}">{text}</a>'
+    return text + (f" ({escape(p.url)})" if p.url else "")
 
 
 def _budget(r: RunResult) -> str:
