@@ -202,7 +202,9 @@ class EnsembleSummary(_Model):
     """How the members' probabilities are combined: the greedy blend's weights, or a stacked
     logistic regression, whichever scored better nested in the folds (:attr:`nested`)."""
     nested: dict[str, float] = Field(default_factory=dict)
-    """The blend's and the stacker's primary metric, each on folds it was not fitted on."""
+    """The blend's and the stacker's primary metric, each on folds it was not fitted on, over
+    the folds where the metric is defined for both; ``undefined_folds`` counts the others
+    (schema 4; a mean that is undefined on every fold is absent)."""
 
 
 class Curve(_Model):
@@ -376,6 +378,17 @@ class RunResult(_Model):
         name = self.protocol.primary_metric
         m = self.metrics.get(name, {})
         return name, m.get("mean", float("nan")), m.get("std", float("nan"))
+
+    def undefined_folds(self, metric: str | None = None) -> int:
+        """Folds that ran but whose ``metric`` (default: the primary) is undefined (NaN), left
+        out of its mean: from the summary, or counted in the folds of a file older than the
+        count (schema 4)."""
+        name = metric or self.protocol.primary_metric
+        stats = self.metrics.get(name, {})
+        if "undefined" in stats:
+            return int(stats["undefined"])
+        scored = [f.metrics.get(name, math.nan) for f in self.folds if f.error is None]
+        return sum(1 for v in scored if not math.isfinite(v))
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
