@@ -258,6 +258,7 @@ def print_summary(outcomes: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from mmbench.evaluation import undefined_note
     from mmbench.identity import identify
 
     if not outcomes:  # a worker whose studies another process finalizes
@@ -277,7 +278,7 @@ def print_summary(outcomes: list[Any]) -> None:
             o.name,
             f"{r.pipeline_name}: {identify(r).short}",
             name,
-            f"{mean:.3f} ± {std:.3f}",
+            f"{mean:.3f} ± {std:.3f}{undefined_note({'undefined': r.undefined_folds()})}",
             f"{r.chance.get(name, float('nan')):.3f}",
             f"{r.metrics.get('roc_auc', {}).get('mean', float('nan')):.3f}",
             f"{r.durations.get('wall', 0):.0f}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -159,9 +159,12 @@ def f1_macro(y: np.ndarray, proba: np.ndarray) -> float:
 
 @_metric("roc_auc", "ROC-AUC")
 def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
-    """Binary ROC-AUC on P(class 1); macro one-vs-rest for multiclass."""
+    """Binary ROC-AUC on P(class 1); macro one-vs-rest for multiclass. Undefined (NaN) when a
+    class has no row in ``y``, whatever the installed sklearn does then (raise or warn)."""
     from sklearn.metrics import roc_auc_score
 
+    if not (np.bincount(y, minlength=proba.shape[1]) > 0).all():
+        return float("nan")
     if proba.shape[1] == 2:
         return float(roc_auc_score(y, proba[:, 1]))
     return float(
@@ -171,11 +174,19 @@ def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
 
 @_metric("pr_auc", "PR-AUC")
 def pr_auc(y: np.ndarray, proba: np.ndarray) -> float:
-    """Average precision: of class 1 for binary, macro over one-vs-rest classes otherwise."""
+    """Average precision: of class 1 for binary, macro over one-vs-rest classes otherwise.
+
+    Undefined (NaN) when a class it averages over has no row in ``y`` (a grouped fold can lack
+    one): that class has no precision-recall curve, and sklearn's 0 for it would lower the macro
+    as if the model had failed on it, where AUC says "undefined" for the same fold.
+    """
     from sklearn.metrics import average_precision_score
 
+    present = np.bincount(y, minlength=proba.shape[1]) > 0
     if proba.shape[1] == 2:
-        return float(average_precision_score(y, proba[:, 1]))
+        return float(average_precision_score(y, proba[:, 1])) if present[1] else float("nan")
+    if not present.all():
+        return float("nan")
     onehot = np.eye(proba.shape[1], dtype=np.int64)[y]
     return float(average_precision_score(onehot, proba, average="macro"))
 
@@ -283,18 +294,20 @@ def cv_folds(
 
 
 def summarize(fold_scores: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and sample std over folds for every metric: ``{"f1_macro": {"mean":..,"std":..}}``."""
+    """Every metric's :func:`mean_std` over folds: ``{"f1_macro": {"mean", "std", "undefined"}}``.
+
+    A metric undefined in a fold (NaN: AUC or PR-AUC where a grouped fold lacks a class) is left
+    out of the mean and counted in ``undefined``, so a mean over fewer folds says so.
+    """
     names = sorted({k for s in fold_scores for k in s})
-    out: dict[str, dict[str, float]] = {}
-    for name in names:
-        values = np.array([s[name] for s in fold_scores if name in s], dtype=float)
-        values = values[~np.isnan(values)]
-        if len(values) == 0:
-            out[name] = {"mean": float("nan"), "std": float("nan")}
-            continue
-        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        out[name] = {"mean": float(values.mean()), "std": std}
-    return out
+    return {name: mean_std([s[name] for s in fold_scores if name in s]) for name in names}
+
+
+def undefined_note(stats: Mapping[str, float]) -> str:
+    """`` (1 fold undefined)`` after a score whose mean left out folds, else ``""``: what every
+    table prints beside a :func:`mean_std` so that a mean over fewer folds is never silent."""
+    k = int(stats.get("undefined", 0) or 0)
+    return f" ({k} fold{'s' if k > 1 else ''} undefined)" if k else ""
 
 
 class ScoredFold(typing.Protocol):
@@ -337,16 +350,19 @@ class FoldScores:
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
-    """Mean and sample std over the finite values (NaN when there are none, std 0 for one).
+    """Mean and sample std over the finite values (NaN when there are none, std 0 for one), and
+    ``undefined``: how many values were not finite and left out.
 
-    The one spread statistic of paired fold comparisons (ablation drops, regression gate), so
-    that a failed fold (NaN) is skipped the same way everywhere.
+    The one spread statistic of fold scores (CV summaries, ablation drops, regression gate), so
+    that an undefined or failed fold (NaN) is skipped, and counted, the same way everywhere.
     """
     arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
-    if len(arr) == 0:
-        return {"mean": float("nan"), "std": float("nan")}
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
+    finite = arr[np.isfinite(arr)]
+    undefined = int(len(arr) - len(finite))
+    if len(finite) == 0:
+        return {"mean": float("nan"), "std": float("nan"), "undefined": undefined}
+    std = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+    return {"mean": float(finite.mean()), "std": std, "undefined": undefined}
 
 
 if TYPE_CHECKING:

@@ -116,6 +116,9 @@ def rows_of(record: BaselineRows) -> RowPredictions:
     if record.proba is not None:
         raw = base64.b64decode(record.proba)
         proba = np.frombuffer(raw, dtype="<u2").reshape((*shape, record.n_classes)) / 65535.0
+        # rounding to 16 bits moves a row's sum off 1 by up to ~1e-5: enough for sklearn's
+        # multi-class AUC to refuse it (every fold undefined), so each row sums to 1 again
+        proba /= np.clip(proba.sum(axis=-1, keepdims=True), 1e-12, None)
     return RowPredictions(
         labels=unpack(record.labels, (record.n_rows,)),
         folds=unpack(record.folds, shape),

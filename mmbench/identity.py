@@ -164,6 +164,9 @@ def _ensemble(ident: Identity, result: RunResult) -> None:
         ident.caveats.append("optimistic CV: members and weights chosen on these folds")
     if ens.dropped:
         ident.caveats.append(f"{len(ens.dropped)} member(s) dropped by the budget")
+    undefined = int(ens.nested.get("undefined_folds", 0))
+    if undefined:
+        ident.caveats.append(f"blend vs stacker: {undefined} fold(s) undefined, left out")
     history = {p.number: p.seconds for p in (result.search.history if result.search else [])}
     seconds = [history.get(m.trial) for m in members]
     if ident.fit_s in (None, 0.0) and seconds and all(s is not None for s in seconds):

@@ -85,6 +85,8 @@ class JobContext:
     warnings: list[str] = field(default_factory=list)
     trial_results: dict[int, Any] = field(default_factory=dict)
     """CV result of every completed trial of the study that is known (for the ensemble)."""
+    trial_reads: Any = None
+    """What the trial store gave back (:class:`mmbench.search.coordination.TrialReads`)."""
     started: float | None = None
     """``perf_counter`` when the dataset began loading: the first job's clock starts there."""
     loaded: tuple[Any, list[Any]] | None = None
@@ -94,7 +96,7 @@ class JobContext:
     def begin(self, reference: str | None) -> None:
         """Reset per-job state and, when tracking, open the job's parent MLflow run."""
         self.model_path, self.study, self.warnings, self.job = None, None, [], None
-        self.trial_results, self.lost_s = {}, 0.0
+        self.trial_results, self.trial_reads, self.lost_s = {}, None, 0.0
         if self.loaded is not None:
             (self.table, self.folds), self.loaded = self.loaded, None
         if not self.options.track:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmbench._io import atomic_write
 from mmbench.errors import MMBenchError
-from mmbench.evaluation import METRICS
+from mmbench.evaluation import METRICS, undefined_note
 from mmbench.results import ResultLayout, RunResult
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class Entry:
     rank: float = math.nan
     normalized: float = math.nan
     failed_folds: int = 0
+    undefined_folds: int = 0
+    """Folds that ran but whose metric is undefined (NaN), left out of :attr:`mean`."""
     description: str = ""
     """What the pipeline is: head and encoders, or an ensemble's members."""
     short: str = ""
@@ -188,6 +190,7 @@ def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
         test=None if test is None else float(test),
         chance=float(r.chance.get(metric, math.nan)),
         failed_folds=sum(1 for f in r.folds if f.error),
+        undefined_folds=r.undefined_folds(metric),
         description=ident.summary,
         short=ident.short,
         encoders=ident.encoders,
@@ -266,7 +269,9 @@ def _rank(value: float) -> str:
 
 
 def _score(e: Entry) -> str:
-    return "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}"
+    """``0.712 ± 0.030``, and `` (1 fold undefined)`` when its mean left folds out."""
+    score = "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}"
+    return score + undefined_note({"undefined": e.undefined_folds})
 
 
 CAVEAT = "⚠"

@@ -12,7 +12,12 @@ prediction sets on every resample with the *same* row weights, and returns the d
 the difference. Because the metric is recomputed, it works for metrics that are not a per-row
 mean (macro-F1 is a ratio of counts; it is computed from weighted confusion counts, vectorised).
 The score of a set of predictions is the mean over folds of the fold metric, exactly what a
-result file reports. With repeated CV, a row's resampling weight is drawn once (stratified by
+result file reports: over the folds where it is defined. A fold's metric can be undefined (NaN:
+AUC or PR-AUC on rows that lack a class, in the data or in a resample that drew none of a rare
+class's rows); such a fold is left out of *both* sets' means on that resample, so the two stay
+paired, and a resample where no fold is defined in both is dropped: the interval and the
+p-values are over the resamples kept, and :class:`PairedTest` counts what was left out, instead
+of a NaN comparison silently counting as neither a drop nor a gain. With repeated CV, a row's resampling weight is drawn once (stratified by
 the first repeat's folds) and used in every repeat: the row, not its copy, is the sampled unit.
 
 :func:`holm` controls the family-wise error over several datasets (Holm's step-down).
@@ -68,6 +73,17 @@ class PairedTest:
     p_gain: float
     resamples: int
     rows_changed: int
+    undefined_folds: int = 0
+    """Folds left out of ``delta`` because the metric is undefined there in either set."""
+    resamples_partial: int = 0
+    """Resamples whose means left out a fold that ``delta`` kept (a class drawn out of it)."""
+    resamples_dropped: int = 0
+    """Resamples with no fold defined in both sets: not in the interval or the p-values."""
+
+    @property
+    def kept(self) -> int:
+        """Resamples the interval and the p-values are computed over."""
+        return self.resamples - self.resamples_dropped
 
     @property
     def p_value(self) -> float:
@@ -89,21 +105,36 @@ def paired_bootstrap(
         raise ValueError("the two prediction sets score different labels")
     weights = resample_weights(baseline.folds[0], resamples, seed)
     ones = np.ones((1, len(baseline.labels)), dtype=np.float32)
-    observed = float(score(metric, current, ones)[0] - score(metric, baseline, ones)[0])
-    diffs = score(metric, current, weights) - score(metric, baseline, weights)
-    sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
-    gain = sign * diffs
-    low, high = np.nanquantile(diffs, [0.025, 0.975])
+    observed, left_out = paired_difference(metric, baseline, current, ones)
+    diffs, partial = paired_difference(metric, baseline, current, weights)
+    defined = np.isfinite(diffs)
+    gain = (1.0 if METRICS.get(metric).higher_is_better else -1.0) * diffs[defined]
+    kept = len(gain)
+    low, high = np.quantile(diffs[defined], [0.025, 0.975]) if kept else (np.nan, np.nan)
     changed = int(np.any(baseline.pred != current.pred, axis=0).sum())
     return PairedTest(
-        delta=observed,
+        delta=float(observed[0]),
         low=float(low),
         high=float(high),
-        p_drop=float((1 + np.sum(gain >= 0)) / (resamples + 1)),
-        p_gain=float((1 + np.sum(gain <= 0)) / (resamples + 1)),
+        p_drop=float((1 + np.sum(gain >= 0)) / (kept + 1)),
+        p_gain=float((1 + np.sum(gain <= 0)) / (kept + 1)),
         resamples=resamples,
         rows_changed=changed,
+        undefined_folds=int(left_out[0]),
+        resamples_partial=int(np.sum(defined & (partial > left_out[0]))),
+        resamples_dropped=int(resamples - kept),
     )
+
+
+def paired_difference(
+    metric: str, baseline: RowPredictions, current: RowPredictions, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``score(current) − score(baseline)`` under each row weighting, both over the folds where
+    the metric is defined in both sets (NaN where there is none), and how many folds each
+    weighting left out: two arrays of shape ``(B,)``."""
+    a, b = fold_scores(metric, current, weights), fold_scores(metric, baseline, weights)
+    both = np.isfinite(a) & np.isfinite(b)
+    return _mean_defined(a, both) - _mean_defined(b, both), (~both).sum(axis=1)
 
 
 def resample_weights(strata: np.ndarray, resamples: int, seed: int) -> np.ndarray:
@@ -117,18 +148,29 @@ def resample_weights(strata: np.ndarray, resamples: int, seed: int) -> np.ndarra
 
 
 def score(metric: str, rows: RowPredictions, weights: np.ndarray) -> np.ndarray:
-    """The metric (mean over folds and repeats) under each row weighting: shape ``(B,)``."""
-    total = np.zeros(len(weights))
-    n = 0
+    """The metric (mean over the folds and repeats where it is defined, as a result file
+    reports it; NaN where none is) under each row weighting: shape ``(B,)``."""
+    scores = fold_scores(metric, rows, weights)
+    return _mean_defined(scores, np.isfinite(scores))
+
+
+def fold_scores(metric: str, rows: RowPredictions, weights: np.ndarray) -> np.ndarray:
+    """Every fold's metric (repeats one after another) under each row weighting: ``(B, folds)``."""
+    columns = []
     for r in range(rows.folds.shape[0]):
         for f in np.unique(rows.folds[r][rows.folds[r] >= 0]):
             idx = np.flatnonzero(rows.folds[r] == f)
             proba = None if rows.proba is None else rows.proba[r, idx]
-            total += fold_score(
-                metric, weights[:, idx], rows.labels[idx], rows.pred[r, idx], proba, rows.n_classes
-            )
-            n += 1
-    return total / max(n, 1)
+            labels, pred = rows.labels[idx], rows.pred[r, idx]
+            columns.append(fold_score(metric, weights[:, idx], labels, pred, proba, rows.n_classes))
+    return np.stack(columns, axis=1) if columns else np.empty((len(weights), 0))
+
+
+def _mean_defined(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row means of ``scores`` over the entries ``mask`` keeps (NaN for a row it keeps none of)."""
+    count = mask.sum(axis=1)
+    total = np.where(mask, scores, 0.0).sum(axis=1)
+    return np.divide(total, count, out=np.full(len(scores), np.nan), where=count > 0)
 
 
 def fold_score(

@@ -9,7 +9,10 @@ The decision rule, per dataset, with the suite's :class:`~mmbench.suite.RegressR
    folds, both computed on the same rows (the result file's number).
 2. A paired bootstrap (:func:`mmbench.paired.paired_bootstrap`; 2,000 resamples of rows, drawn
    within each fold, both prediction sets scored on each resample) gives a 95% interval of
-   ``Δ`` and one-sided p-values for "worse" (``p_drop``) and "better" (``p_gain``).
+   ``Δ`` and one-sided p-values for "worse" (``p_drop``) and "better" (``p_gain``). A fold
+   whose metric is undefined (AUC where a resample drew none of a class's rows) is left out of
+   both sides' means, and a resample with no such fold defined is dropped; the Δ cell counts
+   both, so a NaN is never silently a drop or a gain.
 3. Holm's step-down correction over the suite's datasets, for drops and for gains separately,
    keeps the chance that *any* unchanged dataset fails at ``alpha`` (0.05). One-sided, because
    the gate asks "did anything get worse?"; improvements never fail CI.
@@ -268,7 +271,7 @@ def _cells(v: Verdict) -> list[str]:
     delta = "—"
     if v.test is not None:
         t = v.test
-        delta = f"{t.delta:+.4f} [{t.low:+.4f}, {t.high:+.4f}]"
+        delta = f"{t.delta:+.4f} [{t.low:+.4f}, {t.high:+.4f}]" + _left_out(t)
     verdict = v.status.upper() if v.status in ("regression", "error") else v.status
     timing = "—"
     if math.isfinite(v.time_growth):
@@ -284,6 +287,19 @@ def _cells(v: Verdict) -> list[str]:
         f"{verdict}: {v.message}" if v.message else verdict,
         timing,
     ]
+
+
+def _left_out(t: PairedTest) -> str:
+    """What the paired test left out where the metric is undefined (``""`` when nothing)."""
+    from mmbench.evaluation import undefined_note
+
+    parts = [undefined_note({"undefined": t.undefined_folds}).strip(" ()")]
+    if t.resamples_partial:
+        parts.append(f"{t.resamples_partial} resamples on fewer folds")
+    if t.resamples_dropped:
+        parts.append(f"{t.resamples_dropped} of {t.resamples} resamples dropped")
+    parts = [p for p in parts if p]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def compare(
@@ -357,6 +373,9 @@ def judge(name: str, ref: BaselineDataset, run: Rerun, rule: RegressRule) -> Ver
         )
     except ValueError as exc:
         verdict.message = f"cannot pair the rerun's rows with the baseline's: {exc}"
+        return verdict
+    if not math.isfinite(verdict.test.delta):
+        verdict.message = f"{ref.metric} is undefined in every fold: nothing to compare"
         return verdict
     verdict.status = "pass"
     verdict.time_growth = run.time_ratio / ref.time_ratio

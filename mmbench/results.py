@@ -31,11 +31,13 @@ from mmbench.config import PeerSpec, PipelineSpec
 from mmbench.errors import MMBenchError
 from mmbench.suite import Protocol
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 """Version 2 added ``diagnostics`` and ``search.history``; version 3 added per-class metrics
 (``diagnostics.per_class``), the ablation's time in ``budget`` and ``durations``, and fit and
-predict seconds in ``durations`` (all optional): older files read as they are, without them."""
+predict seconds in ``durations`` (all optional); version 4 added ``search.trial_store`` and
+the count of folds whose metric is undefined (``metrics[name]["undefined"]``): older files read
+as they are, without them."""
 ABLATION_SCHEMA_VERSION = 2
 ABLATION_READABLE_VERSIONS = (1, 2)
 """Version 2 added ``pipeline_name`` (which pipeline was ablated) and ``skipped`` (subsets the
@@ -113,6 +115,20 @@ class TrialPoint(_Model):
     """Its score on the rung (:mod:`mmbench.search.fidelity`), when the study used one."""
 
 
+class TrialStoreReads(_Model):
+    """The trials the finalizer read back from the trial store (those no process of this
+    command kept in memory): how many were read, which were not there, which were there but
+    unreadable (schema 4). An unreadable trial the final model would lack fails the final
+    phase; one listed here was recovered (the best trial, evaluated again)."""
+
+    url: str
+    """The trial store (a folder or an fsspec URL, any password redacted)."""
+    read: int
+    missing: list[int] = Field(default_factory=list)
+    """Completed trials with no kept outputs: left out of the ensemble's candidates."""
+    unreadable: list[int] = Field(default_factory=list)
+
+
 class SearchSummary(_Model):
     """How the chosen pipeline was found: the Optuna study and where the time went."""
 
@@ -128,6 +144,8 @@ class SearchSummary(_Model):
     tracking_seconds: float
     history: list[TrialPoint] = Field(default_factory=list)
     """Every trial of the study in order (schema 2; empty in older files)."""
+    trial_store: TrialStoreReads | None = None
+    """What was read back from the trial store; None when every trial was in memory."""
 
 
 class BudgetSummary(_Model):
@@ -184,7 +202,9 @@ class EnsembleSummary(_Model):
     """How the members' probabilities are combined: the greedy blend's weights, or a stacked
     logistic regression, whichever scored better nested in the folds (:attr:`nested`)."""
     nested: dict[str, float] = Field(default_factory=dict)
-    """The blend's and the stacker's primary metric, each on folds it was not fitted on."""
+    """The blend's and the stacker's primary metric, each on folds it was not fitted on, over
+    the folds where the metric is defined for both; ``undefined_folds`` counts the others
+    (schema 4; a mean that is undefined on every fold is absent)."""
 
 
 class Curve(_Model):
@@ -358,6 +378,17 @@ class RunResult(_Model):
         name = self.protocol.primary_metric
         m = self.metrics.get(name, {})
         return name, m.get("mean", float("nan")), m.get("std", float("nan"))
+
+    def undefined_folds(self, metric: str | None = None) -> int:
+        """Folds that ran but whose ``metric`` (default: the primary) is undefined (NaN), left
+        out of its mean: from the summary, or counted in the folds of a file older than the
+        count (schema 4)."""
+        name = metric or self.protocol.primary_metric
+        stats = self.metrics.get(name, {})
+        if "undefined" in stats:
+            return int(stats["undefined"])
+        scored = [f.metrics.get(name, math.nan) for f in self.folds if f.error is None]
+        return sum(1 for v in scored if not math.isfinite(v))
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:

@@ -276,8 +276,24 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
         optuna_seconds=outcome.optuna_seconds,
         tracking_seconds=ctx.tracking_seconds,
         history=search_history(study, len(ctx.folds)),
+        trial_store=_store_summary(ctx.trial_reads),
     )
     return Scored(cv, "search", search=search), outcome
+
+
+def _store_summary(reads: Any) -> Any:
+    """The result file's record of what the trial store gave back (None: nothing was asked)."""
+    from mmbench.results import TrialStoreReads
+    from mmbench.search.study import redact_url
+
+    if reads is None or not (reads.cvs or reads.missing or reads.unreadable):
+        return None
+    return TrialStoreReads(
+        url=redact_url(reads.url) if reads.url else "",
+        read=len(reads.cvs),
+        missing=sorted(reads.missing),
+        unreadable=sorted(reads.unreadable),
+    )
 
 
 def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
@@ -399,8 +415,9 @@ def _finalizes(ctx: JobContext, study: Any) -> bool:
 
 def _best_cv(ctx: JobContext, outcome: Any, settings: Any) -> Any:
     """The CV results of the study's completed trials (this process's, and those other
-    processes kept on disk) into ``ctx.trial_results``; the best trial's, evaluated again if
-    no process kept it."""
+    processes kept in the trial store) into ``ctx.trial_results``; the best trial's, evaluated
+    again if no process kept it (or its kept file is unreadable). What the store gave back goes
+    to ``ctx.trial_reads`` for the result file."""
     from optuna.trial import TrialState
 
     from mmbench.pipeline import evaluate_pipeline
@@ -410,12 +427,48 @@ def _best_cv(ctx: JobContext, outcome: Any, settings: Any) -> Any:
     done = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     results = dict(outcome.results)
     missing = [n for n in done if n not in results]
-    results.update(load_trial_cvs(settings.trial_dir, study.study_name, missing))
+    reads = load_trial_cvs(settings.trial_dir, study.study_name, missing)
+    results.update(reads.cvs)
     best = _best_number(study)
     if best is not None and best not in results:
         results[best] = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
+    _check_reads(ctx, reads, results, len(done))
     ctx.trial_results = results
     return results[best] if best is not None else outcome.best_cv
+
+
+def _check_reads(ctx: JobContext, reads: Any, results: dict[int, Any], done: int) -> None:
+    """Warn about every kept trial the store could not give back, and fail before the final
+    phase when an unreadable one would be missing from it (nothing written, nothing deleted:
+    the study and the store keep every trial, and ``mmbench finalize`` retries)."""
+    from mmbench.errors import MMBenchError
+    from mmbench.search.study import redact_url
+
+    url = redact_url(reads.url) if reads.url else "(none)"
+    for n, why in sorted(reads.unreadable.items()):
+        ctx.warn(f"trial {n}: its kept outputs are unreadable: {why}")
+    if reads.missing:
+        ctx.warn(
+            f"{len(reads.missing)} completed trial(s) have no kept outputs in the trial store "
+            f"{url} ({_numbers(reads.missing)}): they are not ensemble candidates"
+        )
+    lost = [n for n in reads.unreadable if n not in results]
+    if lost:
+        raise MMBenchError(
+            f"{len(lost)} of the study's {done} completed trials could not be read back from the "
+            f"trial store {url} ({_numbers(lost)}; first: {reads.unreadable[lost[0]]}), so the "
+            f"final model would be built from {len(results)} candidates instead of {done}. "
+            "Nothing was written or deleted: the study and the store keep every trial. Make the "
+            f"files readable (permissions, network, credentials) and run `{finalize_command(ctx)}`"
+            "; or remove the damaged files to finalize without those trials (the result file "
+            "then lists them as missing)"
+        )
+    ctx.trial_reads = reads
+
+
+def _numbers(trials: list[int]) -> str:
+    shown = ", ".join(f"#{n}" for n in sorted(trials)[:10])
+    return "trial " + shown + (f" and {len(trials) - 10} more" if len(trials) > 10 else "")
 
 
 class _TrialStatus:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FAST_TRAINING, cheap_search
+from conftest import FAST_TRAINING, cheap_search, make_result
 
 from mmbench.cli import main
 
@@ -162,3 +162,19 @@ def test_run_pipeline_help_names_every_reference_pipeline_and_peer(
     text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # wrapped at hyphens
     for name in [*REFERENCE_PIPELINES.names(), *PEERS.names()]:
         assert name in text, name
+
+
+def test_the_results_table_says_when_a_mean_left_folds_out(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import math
+
+    from mmbench.cli import print_summary
+    from mmbench.evaluation import summarize
+    from mmbench.runner import DatasetOutcome
+
+    monkeypatch.setenv("COLUMNS", "200")
+    result = make_result("d", "search", metric="roc_auc", scores=[0.7, math.nan, 0.72])
+    result.metrics = summarize([f.metrics for f in result.folds])
+    print_summary([DatasetOutcome("d", "search", result=result)])
+    assert "0.710 ± 0.014 (1 fold undefined)" in capsys.readouterr().out

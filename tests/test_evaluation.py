@@ -12,10 +12,12 @@ from mmbench.evaluation import (
     cv_folds,
     derive_seed,
     macro_f1,
+    mean_std,
     metric_names,
     predict_labels,
     summarize,
     tune_binary_threshold,
+    undefined_note,
 )
 
 
@@ -154,6 +156,39 @@ def test_summarize_mean_std_skips_nan() -> None:
     s = summarize([{"f1_macro": 0.5}, {"f1_macro": 0.7}, {"f1_macro": float("nan")}])
     assert s["f1_macro"]["mean"] == pytest.approx(0.6)
     assert s["f1_macro"]["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+
+
+def test_summarize_counts_the_folds_a_metric_is_undefined_in() -> None:
+    s = summarize([{"pr_auc": 0.5}, {"pr_auc": float("nan")}, {"pr_auc": 0.7}, {"pr_auc": 0.6}])
+    assert s["pr_auc"]["mean"] == pytest.approx(0.6) and s["pr_auc"]["undefined"] == 1
+    assert summarize([{"f1_macro": 0.5}])["f1_macro"]["undefined"] == 0
+    assert undefined_note(s["pr_auc"]) == " (1 fold undefined)"
+    assert undefined_note({"undefined": 2}) == " (2 folds undefined)"
+    assert undefined_note({"mean": 0.5}) == ""  # a summary older than the count
+    assert mean_std([float("nan")] * 3) == {
+        "mean": pytest.approx(float("nan"), nan_ok=True),
+        "std": pytest.approx(float("nan"), nan_ok=True),
+        "undefined": 3,
+    }
+
+
+def test_pr_auc_with_a_class_absent_is_undefined_not_zero() -> None:
+    """sklearn scores an absent class's average precision 0 (and warns); its curve does not
+    exist, so the macro over classes is undefined, as AUC is."""
+    import math
+    import warnings
+
+    y, p = random_proba(300, 4, 3)
+    keep = y != 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = compute_metrics(y[keep], p[keep], ["pr_auc", "roc_auc", "f1_macro"])
+    assert math.isnan(got["pr_auc"]) and math.isnan(got["roc_auc"])
+    assert not caught  # said by the NaN, not by sklearn's "No positive class found" warning
+    assert math.isfinite(got["f1_macro"])
+    yb, pb = random_proba(100, 2, 4)
+    assert math.isnan(compute_metrics(np.zeros(50, dtype=int), pb[:50], ["pr_auc"])["pr_auc"])
+    assert compute_metrics(yb, pb, ["pr_auc"])["pr_auc"] > 0.5
 
 
 def test_log_loss_of_confident_predictions_is_finite_and_quiet() -> None:

@@ -342,3 +342,21 @@ def test_a_budget_subsample_result_carries_its_caveat_on_its_row() -> None:
     assert note in render(board, "csv")
     suite_rows = _on_rows(make_result("d", "default", 0.7), "m" * 16, {"max_rows": 50, "seed": 0})
     assert build_leaderboard([suite_rows], "toy").datasets["d"][0].caveats == []
+
+
+def test_a_score_with_undefined_folds_says_so_in_its_cell() -> None:
+    """A mean over fewer folds than the protocol's is shown as such, from the result file's
+    count or, in a file older than the count, from its folds."""
+    from mmbench.evaluation import summarize
+
+    counted = make_result("alpha", "early", metric="roc_auc", scores=[0.7, math.nan, 0.72])
+    counted.metrics = summarize([f.metrics for f in counted.folds])
+    older = make_result("alpha", "late", metric="roc_auc", scores=[0.6, math.nan, math.nan])
+    older.metrics = {"roc_auc": {"mean": 0.6, "std": 0.0}}
+    whole = make_result("alpha", "xgb", metric="roc_auc", scores=[0.5, 0.5, 0.5])
+    board = build_leaderboard([counted, older, whole], "s")
+    text = board.to_markdown()
+    assert "| 0.710 ± 0.014 (1 fold undefined) |" in text
+    assert "| 0.600 ± 0.000 (2 folds undefined) |" in text
+    assert "| 0.500 ± 0.000 |" in text
+    assert "(1 fold undefined)" in render(board, "table")

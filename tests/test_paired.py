@@ -86,3 +86,48 @@ def test_holm_is_monotone_and_capped() -> None:
     assert holm([0.001, 0.5, 0.02]) == pytest.approx([0.003, 0.5, 0.04])
     assert holm([0.4, 0.4]) == pytest.approx([0.8, 0.8])
     assert holm([0.9, 0.8]) == [1.0, 1.0]
+
+
+def rare_class_rows(folds: int, seed: int = 0) -> RowPredictions:
+    """100 rows per fold, each fold holding a single row of class 2: about a third of the
+    resamples draw none of it, and the fold's AUC is then undefined on that resample."""
+    rng = np.random.default_rng(seed)
+    fold = np.arange(100 * folds) % folds
+    labels = rng.integers(0, 2, len(fold))
+    labels[[np.flatnonzero(fold == f)[0] for f in range(folds)]] = 2
+    proba = rng.dirichlet(np.ones(3), len(fold))
+    proba[np.arange(len(fold)), labels] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    return RowPredictions(labels, fold[None], predict_labels(proba)[None], proba[None], 3)
+
+
+def test_resamples_where_the_metric_is_undefined_are_neither_drops_nor_gains() -> None:
+    """Identical predictions: every kept resample's difference is 0, so both p-values are 1;
+    a resample where a fold's AUC is undefined leaves that fold out of both sides (four
+    folds: most resamples), and one where no fold is defined (one fold) is dropped."""
+    r = rare_class_rows(4)
+    same = paired_bootstrap("roc_auc", r, r, resamples=100)
+    assert (same.p_drop, same.p_gain, same.low, same.high) == (1.0, 1.0, 0.0, 0.0)
+    assert same.resamples_partial > 60 and same.kept == 100 - same.resamples_dropped
+    assert same.undefined_folds == 0
+
+    one = rare_class_rows(1)
+    worse = RowPredictions(one.labels, one.folds, one.pred, one.proba[:, ::-1][:, :, [2, 1, 0]], 3)
+    test = paired_bootstrap("roc_auc", one, worse, resamples=100)
+    assert 15 < test.resamples_dropped < 60 and test.kept == 100 - test.resamples_dropped
+    assert test.p_drop == pytest.approx(1 / (test.kept + 1)) and test.high < 0
+
+
+def test_a_fold_undefined_in_the_data_is_left_out_of_the_score() -> None:
+    """A fold lacking a class has no AUC: the score is the mean over the other folds, the
+    result file's number, and the paired test says it left one out."""
+    r = rows(folds=3)
+    labels = r.labels.copy()
+    labels[(r.folds[0] == 0) & (labels == 2)] = 1
+    r = RowPredictions(labels, r.folds, r.pred, r.proba, 3)
+    ones = np.ones((1, len(labels)), dtype=np.float32)
+    per_fold = [METRICS.get("roc_auc").fn(labels[r.folds[0] == f], r.proba[0, r.folds[0] == f])
+                for f in range(3)]  # fmt: skip
+    assert np.isnan(per_fold[0])
+    assert score("roc_auc", r, ones)[0] == pytest.approx(np.mean(per_fold[1:]))
+    assert paired_bootstrap("roc_auc", r, r, resamples=50).undefined_folds == 1

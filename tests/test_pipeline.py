@@ -162,3 +162,31 @@ def test_each_fold_is_scored_with_its_tuned_threshold(problem) -> None:
         assert result.metrics == pytest.approx(compute_metrics(y, proba, threshold=threshold))
         moved += result.metrics != pytest.approx(compute_metrics(y, proba))
     assert moved > 0  # the threshold changed some fold's decisions (else this proves nothing)
+
+
+def test_a_fold_without_a_class_has_undefined_ranking_metrics_counted(problem) -> None:
+    """A fold whose validation rows lack a class (grouped folds can) has no AUC or PR-AUC: the
+    summary's mean is over the other folds and counts the one left out, and the result file
+    and its readers get the count; the label metrics are defined in every fold."""
+    import math
+
+    from mmbench.evaluation import Fold
+    from mmbench.jobs import build_result
+
+    table, folds = problem
+    f0 = folds[0]
+    lacking = f0.valid[table.labels[f0.valid] == 2]
+    first = Fold(0, 0, np.sort(np.r_[f0.train, lacking]), np.setdiff1d(f0.valid, lacking), f0.seed)
+    cv = evaluate_pipeline(table, spec(), [first, *folds[1:]])
+    assert cv.ok and math.isnan(cv.folds[0].metrics["pr_auc"])
+    summary = cv.summary
+    for name in ("pr_auc", "roc_auc"):
+        others = [f.metrics[name] for f in cv.folds[1:]]
+        assert summary[name]["undefined"] == 1
+        assert summary[name]["mean"] == pytest.approx(np.mean(others))
+    assert summary["f1_macro"]["undefined"] == 0
+
+    suite = tiny_suite(Path("."), n_rows=150, folds=3)
+    result = build_result(suite, suite.datasets[0], table, cv, "default", wall=1.0)
+    assert result.metrics["pr_auc"]["undefined"] == 1
+    assert result.undefined_folds("pr_auc") == 1 and result.undefined_folds() == 0

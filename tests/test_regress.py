@@ -15,6 +15,7 @@ from mmbench.cli import main
 from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import macro_f1
+from mmbench.gate_baseline import rows_of, rows_record
 from mmbench.paired import RowPredictions, holm, paired_bootstrap
 from mmbench.regress import (
     BASELINE_SCHEMA_VERSION,
@@ -315,3 +316,42 @@ def test_other_package_versions_are_named_not_reported_as_a_regression(
     allowed = ["regress", str(suite_path), "--baseline", str(baseline), "--quiet"]
     assert main([*allowed, "--allow-package-mismatch"]) == 0
     assert "package versions differ" in capsys.readouterr().out
+
+
+def auc_rerun(rows: RowPredictions) -> Rerun:
+    """A rerun scored by ROC-AUC, its fold scores and summary as a result file has them."""
+    from mmbench.evaluation import METRICS, summarize
+
+    auc = METRICS.get("roc_auc").fn
+    probas = rows.proba[0]  # type: ignore[index]
+    folds = rows.folds[0]
+    scores = [auc(rows.labels[folds == f], probas[folds == f]) for f in np.unique(folds)]
+    result = make_result("d", "regress", metric="roc_auc", scores=scores)
+    result.metrics = summarize([f.metrics for f in result.folds])
+    return Rerun(result, rows, 1.0, 1.0, 1.0)
+
+
+def test_resamples_where_the_metric_is_undefined_pass_an_unchanged_rerun() -> None:
+    """A rare class that most resamples of some fold miss: those folds are left out of both
+    sides, so an unchanged rerun has p = 1 (not a NaN counted against it), and the Δ cell says
+    how many resamples averaged fewer folds."""
+    from test_paired import rare_class_rows
+
+    r = rows_of(rows_record(rare_class_rows(4)))  # probabilities as the baseline keeps them
+    assert np.allclose(r.proba.sum(axis=-1), 1.0, rtol=0, atol=1e-12)  # type: ignore[union-attr]
+    rule = RegressRule(resamples=100)
+    report = compare(baseline_from_reruns([auc_rerun(r)], "toy", rule), [auc_rerun(r)], rule)
+    (v,) = report.verdicts
+    assert (v.status, v.p_holm, v.delta) == ("pass", 1.0, 0.0)
+    assert "resamples on fewer folds" in report.rows()[0][4]
+
+
+def test_a_metric_undefined_in_every_fold_is_an_error_not_a_pass() -> None:
+    from test_paired import rare_class_rows
+
+    r = rows_of(rows_record(rare_class_rows(2)))
+    labels = np.where(r.labels == 2, 1, r.labels)  # class 2 in no fold: AUC undefined in all
+    r = dataclasses.replace(r, labels=labels)
+    rule = RegressRule(resamples=100)
+    (v,) = compare(baseline_from_reruns([auc_rerun(r)], "toy", rule), [auc_rerun(r)], rule).verdicts
+    assert v.status == "error" and "roc_auc is undefined in every fold" in v.message

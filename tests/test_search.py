@@ -446,3 +446,32 @@ def test_resume_retries_first_the_trial_a_killed_local_worker_left_running(
     assert trials[2].params == orphan_params and trials[2].user_attrs["retry_of"] == 1
     assert trials[2].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert [t.state for t in trials].count(TrialState.RUNNING) == 0 and len(trials) == 3
+
+
+def test_a_fold_where_the_primary_metric_is_undefined_prunes_no_trial(tmp_path: Path) -> None:
+    """AUC is undefined in a fold that lacks a class: that fold is not reported to the pruner
+    (which prunes a NaN), so every trial completes with its mean over the other folds."""
+    from mmbench.evaluation import Fold
+
+    table, folds = make_problem(tmp_path, n_rows=150, folds=3)
+    f1 = folds[1]
+    lacking = f1.valid[table.labels[f1.valid] == 2]
+    second = Fold(0, 1, np.sort(np.r_[f1.train, lacking]), np.setdiff1d(f1.valid, lacking), f1.seed)
+    folds = [folds[0], second, folds[2]]
+    space = SearchSpace.model_validate(
+        cheap_search(
+            {
+                "fusion": "early",
+                "pruner": "median",
+                "training": {**FAST_TRAINING, "lr": [1e-2, 5e-3, 3e-3, 2e-3]},
+            }
+        )
+    )
+    study = open_study(settings(tmp_path, 4, primary="roc_auc"))
+    for lr in (1e-2, 5e-3, 3e-3, 2e-3):
+        study.enqueue_trial({"lr": lr})
+    outcome = run_search(table, folds, space, settings(tmp_path, 4, primary="roc_auc", resume=True))
+    ran = [t for t in outcome.study.trials if counts(t)]
+    assert [t.state for t in ran] == [TrialState.COMPLETE] * 4
+    for t in ran:
+        assert 1 not in t.intermediate_values and np.isfinite(t.value)

@@ -102,3 +102,29 @@ def test_a_stacker_missing_an_input_falls_back_to_the_blend(tmp_path) -> None:  
     expired = fit_final(table, plan, folds, seed=0, deadline=Deadline.after(-1))
     assert expired.stacker is None and expired.trials == [0] and expired.dropped == [1]
     assert expired.describe().endswith("trial 1: dropped (no time left)")
+
+
+def test_a_fold_where_the_metric_is_undefined_is_left_out_of_both_means() -> None:
+    """AUC in a fold that lacks a class is undefined: both combiners are compared on the other
+    folds, and the count of the fold left out reaches the plan (and the result file)."""
+    auc = METRICS.get("roc_auc").fn
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 300)
+    folds = cv_folds(labels, 3, 1, seed=0)
+    labels[folds[0].valid[labels[folds[0].valid] == 2]] = 1  # fold 0 lacks class 2
+    candidates = [
+        (0.4 * np.eye(3)[labels] + rng.dirichlet(np.ones(3), size=300))[None] for _ in range(2)
+    ]
+    candidates = [c / c.sum(-1, keepdims=True) for c in candidates]
+    nested = compare_nested(candidates, labels, folds, auc, stack=[0, 1])
+    assert nested.undefined == 1
+    assert np.isfinite(nested.blend) and np.isfinite(nested.stack)
+
+    nothing = compare_nested(candidates, labels, folds, lambda y, p: float("nan"), stack=[0, 1])
+    assert nothing.undefined == 3 and not nothing.stack_wins
+
+    plan = plan_ensemble(
+        {i: fake_cv(c, labels, folds) for i, c in enumerate(candidates)}, labels, folds, "roc_auc"
+    )
+    assert plan is not None and plan.nested["undefined_folds"] == 1
+    assert np.isfinite(plan.nested["blend"])

@@ -301,6 +301,98 @@ def test_a_worker_leaves_finalizing_to_finalize(tmp_path: Path) -> None:
     assert outcomes[1].result.ensemble.candidates == 4  # from the worker's kept trial results
 
 
+def _tiny_search_suite(tmp_path: Path) -> Any:
+    from conftest import tiny_suite
+
+    search = {"fusion": "early", "training": SUITE["datasets"][0]["search"]["training"]}
+    return tiny_suite(tmp_path, trials=4, search=search)
+
+
+def _options(tmp_path: Path, **changes: Any) -> Any:
+    from mmbench.runner import RunOptions
+
+    base = RunOptions(results_dir=tmp_path / "res", track=False, ablate=False, progress=False)
+    return RunOptions(**{**base.__dict__, **changes})
+
+
+def _finalize(tmp_path: Path) -> list[Any]:
+    from mmbench.runner import run_suite
+
+    options = _options(tmp_path, finalize="only", started_at=time.time())
+    return run_suite(_tiny_search_suite(tmp_path), options)
+
+
+def _kept_trials(tmp_path: Path) -> tuple[dict[int, Path], int]:
+    """A worker that does not finalize runs four trials; their files in the trial store by
+    trial number, and the best trial's number."""
+    from mmbench.runner import run_suite
+
+    worker = _options(tmp_path, worker=0, finalize="never")
+    assert run_suite(_tiny_search_suite(tmp_path), worker) == []
+    storage = f"sqlite:///{tmp_path / 'res/tiny-suite/optuna.db'}"
+    study = optuna.load_study(study_name="tiny-suite.tiny", storage=storage)
+    files = (tmp_path / "res/tiny-suite/tiny/runs/trials").rglob("trial-*.joblib")
+    by_number = {int(f.stem.split("-")[1]): f for f in files}
+    assert len(by_number) == 4
+    return by_number, study.best_trial.number
+
+
+def test_an_unreadable_kept_trial_fails_finalize_naming_the_store(tmp_path: Path) -> None:
+    """A corrupt trial file in the store is not silently left out of the ensemble: the final
+    phase fails naming the store, the trial and the way out, and writes or deletes nothing;
+    removing the damaged file finalizes from the others, and the result file lists it."""
+    files, best = _kept_trials(tmp_path)
+    number = min(n for n in files if n != best)
+    files[number].write_bytes(b"not a pickle")
+
+    (outcome,) = _finalize(tmp_path)
+    error = outcome.error or ""
+    assert "1 of the study's 4 completed trials could not be read back" in error
+    assert str(files[number].parent.parent) in error and f"#{number}" in error
+    assert str(files[number]) in error  # the first error, with its file
+    assert "mmbench finalize" in error and "remove the damaged files" in error
+    assert all(f.exists() for f in files.values())  # nothing deleted
+    assert not list((tmp_path / "res").rglob("*.json"))  # nothing written
+
+    files[number].unlink()
+    outcomes = _finalize(tmp_path)
+    assert [o.pipeline for o in outcomes] == ["search", "ensemble"]
+    kept = outcomes[0].result.search.trial_store
+    assert kept.read == 3 and kept.missing == [number] and kept.unreadable == []
+    assert outcomes[1].result.ensemble.candidates == 3
+    assert any("no kept outputs" in w for w in outcomes[0].warnings)
+
+
+def test_an_unreadable_best_trial_is_evaluated_again_and_counted(tmp_path: Path) -> None:
+    """The best trial is evaluated again when its file is unreadable, so nothing is lost: the
+    final phase goes on, warns with the trial and its path, and counts it in the result file."""
+    files, best = _kept_trials(tmp_path)
+    files[best].write_bytes(b"\x80\x04garbage")
+
+    outcomes = _finalize(tmp_path)
+    assert [o.pipeline for o in outcomes] == ["search", "ensemble"] and not outcomes[0].error
+    kept = outcomes[0].result.search.trial_store
+    assert kept.unreadable == [best] and kept.read == 3 and kept.missing == []
+    assert outcomes[1].result.ensemble.candidates == 4
+    warning = f"trial {best}: its kept outputs are unreadable: {files[best]}: "
+    assert any(w.startswith(warning) for w in outcomes[0].warnings)
+
+
+def test_the_trial_store_tells_missing_from_unreadable(tmp_path: Path) -> None:
+    """Not there, there but empty, there but not a trial's CV result."""
+    import joblib
+
+    from mmbench.search.coordination import load_trial_cvs, trial_cv_url
+
+    (tmp_path / "s_1").mkdir()
+    Path(trial_cv_url(tmp_path, "s/1", 2)).write_bytes(b"")
+    joblib.dump({"not": "a cv"}, trial_cv_url(tmp_path, "s/1", 3))
+    reads = load_trial_cvs(tmp_path, "s/1", [1, 2, 3])
+    assert reads.cvs == {} and reads.missing == [1] and sorted(reads.unreadable) == [2, 3]
+    assert reads.unreadable[2].startswith(trial_cv_url(tmp_path, "s/1", 2) + ": ")
+    assert "not a trial's CV result" in reads.unreadable[3]
+
+
 def test_study_work_counts_every_worker_and_session_once() -> None:
     """Two overlapping workers, a resume after a gap, a duplicate and an interrupted trial."""
     from datetime import datetime, timedelta

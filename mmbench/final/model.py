@@ -78,7 +78,8 @@ class EnsemblePlan:
     stack_trials: list[int] = field(default_factory=list)
     nested: dict[str, float] = field(default_factory=dict)
     """The blend's and the stacker's primary metric, each scored on folds it was not chosen or
-    fitted on (:func:`mmbench.final.stacking.compare_nested`)."""
+    fitted on (:func:`mmbench.final.stacking.compare_nested`), and ``undefined_folds``: the
+    folds left out of both because the metric is undefined there."""
 
     @property
     def combiner(self) -> Literal["blend", "stack"]:
@@ -141,6 +142,7 @@ def plan_ensemble(
     decision = _decision_rule(oof, labels, folds, primary)
     cv = _blend_cv(cvs[0], oof, labels, folds, decision)
     scores = {"blend": sign * nested.blend, "stack": sign * nested.stack}
+    scores["undefined_folds"] = float(nested.undefined)
     return EnsemblePlan(
         trials, weights, cvs, selection, decision, cv, len(ranked), stacker, stack_trials, scores
     )

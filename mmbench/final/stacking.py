@@ -96,9 +96,16 @@ class NestedComparison:
     stack: float
     stack_oof: np.ndarray
     """``(repeats, n, classes)``: every row predicted by a stacker fitted without its fold."""
+    undefined: int = 0
+    """Folds left out of both means because either score is undefined there (NaN: AUC in a
+    fold that lacks a class), so both combiners are compared on the same folds."""
 
     @property
     def stack_wins(self) -> bool:
+        """The stacker beats the blend by :data:`MIN_STACK_GAIN`; never when either score is
+        undefined on every fold (the simpler blend is kept, not by a NaN comparison)."""
+        if not (np.isfinite(self.stack) and np.isfinite(self.blend)):
+            return False
         return self.stack >= self.blend + MIN_STACK_GAIN
 
 
@@ -145,11 +152,18 @@ def compare_nested(
         fitted = stacker.predict_proba([candidates[i][r, rest] for i in stack])
         rule = decide(y_rest, fitted) if decide else None
         stack_scores.append(score(y_valid, _weighted(proba, rule)))
-    return NestedComparison(
-        blend=float(np.mean(blend_scores)) if blend_scores else float("nan"),
-        stack=float(np.mean(stack_scores)) if stack_scores else float("nan"),
-        stack_oof=stack_oof,
-    )
+    blend, stack_score, undefined = _paired_means(blend_scores, stack_scores)
+    return NestedComparison(blend, stack_score, stack_oof, undefined)
+
+
+def _paired_means(blend: list[float], stack: list[float]) -> tuple[float, float, int]:
+    """Both combiners' means over the folds where both scores are defined, and how many folds
+    that left out (NaN means when none is left)."""
+    a, b = np.asarray(blend, dtype=float), np.asarray(stack, dtype=float)
+    both = np.isfinite(a) & np.isfinite(b)
+    if not both.any():
+        return float("nan"), float("nan"), len(a)
+    return float(a[both].mean()), float(b[both].mean()), int((~both).sum())
 
 
 def _weighted(proba: np.ndarray, weights: np.ndarray | None) -> np.ndarray:

@@ -25,6 +25,7 @@ import os
 import random
 import time
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -216,25 +217,54 @@ def save_trial_cv(store: str | Path, study: str, number: int, cv: Any) -> None:
     fs.mv(partial, path)
 
 
-def load_trial_cvs(store: str | Path | None, study: str, numbers: list[int]) -> dict[int, Any]:
-    """The kept outputs of trials ``numbers`` (those missing from the store, or unreadable,
-    are left out: the caller evaluates them again)."""
+@dataclass
+class TrialReads:
+    """What a trial store gave back for the trials asked for.
+
+    "Not there" (a trial no process kept: an older mmbench, another store) is ``missing``; a
+    file that is there but cannot be read (corrupt, foreign, no permission, the store
+    unreachable) is ``unreadable``, never silently dropped: the finalizer counts it and
+    refuses to build the final model without it.
+    """
+
+    url: str
+    cvs: dict[int, Any] = field(default_factory=dict)
+    missing: list[int] = field(default_factory=list)
+    unreadable: dict[int, str] = field(default_factory=dict)
+    """Trial number -> ``"<url>: <error>"``."""
+
+
+def load_trial_cvs(store: str | Path | None, study: str, numbers: list[int]) -> TrialReads:
+    """The kept outputs of trials ``numbers`` from ``store``: read, missing or unreadable."""
+    reads = TrialReads(url="" if store is None else str(store))
+    if store is None or not numbers:
+        reads.missing = list(numbers)
+        return reads
+    for n in numbers:
+        url = trial_cv_url(store, study, n)
+        try:
+            reads.cvs[n] = _read_trial_cv(url)
+        except FileNotFoundError:
+            reads.missing.append(n)
+        except Exception as exc:  # corrupt, foreign, permission, network: each is a loss
+            reads.unreadable[n] = f"{url}: {type(exc).__name__}: {exc}"
+    return reads
+
+
+def _read_trial_cv(url: str) -> Any:
+    """One kept trial's CV result; FileNotFoundError when it is not there, else why not."""
     import io
 
     import fsspec
     import joblib
 
-    out: dict[int, Any] = {}
-    if store is None or not numbers:
-        return out
-    fs, _ = fsspec.core.url_to_fs(str(store))
-    for n in numbers:
-        _, path = fsspec.core.url_to_fs(trial_cv_url(store, study, n))
-        try:
-            out[n] = joblib.load(io.BytesIO(fs.cat_file(path)))
-        except Exception:  # missing (not kept), foreign, or the store unreachable
-            continue
-    return out
+    from mmbench.pipeline import CVResult
+
+    fs, path = fsspec.core.url_to_fs(url)
+    cv = joblib.load(io.BytesIO(fs.cat_file(path)))
+    if not isinstance(cv, CVResult):
+        raise TypeError(f"holds a {type(cv).__name__}, not a trial's CV result")
+    return cv
 
 
 def _safe(name: str) -> str:

@@ -729,7 +729,10 @@ class _Objective:
         done.append(result)
         if not result.ok or len(self.settings.objectives) > 0:
             return
-        trial.report(result.metrics[self.settings.primary], step + self.step0)
+        value = result.metrics[self.settings.primary]
+        if not math.isfinite(value):  # undefined in this fold (it lacks a class): no evidence
+            return  # either way, and Optuna's pruners prune a trial that reports NaN
+        trial.report(value, step + self.step0)
         # after the last fold the score is complete: pruning it would save nothing
         if step < len(self.folds) - 1 and trial.should_prune():
             raise optuna.TrialPruned(f"pruned after fold {result.key}")
