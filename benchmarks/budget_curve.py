@@ -281,6 +281,7 @@ def run_peer_job(job: dict[str, Any]) -> int:
             "mode": "held-out",
             "time_limit_s": job["budget"],
             "test_metrics": got["metrics"],
+            "rule": got["rule"],  # arg-max: held-out only, no CV to fit a rule on
             "load_s": loaded - start,
             "frame_s": framed - loaded,
             "fit_s": got["fit_s"],

@@ -274,17 +274,16 @@ PLANTS = [
     ),
     Plant(
         "decision rule adopted even when it does not help held-out folds",
-        "mmbench/final/model.py",
-        "    if sign * (np.mean(tuned) - np.mean(plain)) < MIN_DECISION_GAIN:",
-        "    if sign * (np.mean(tuned) - np.mean(plain)) < -1.0:",
+        "mmbench/evaluation.py",
+        "    if gain < MIN_DECISION_GAIN:",
+        "    if gain < -1.0:",
         ENS,
     ),
     Plant(
         "decision rule tuned with the scored fold's own rows",
-        "mmbench/final/model.py",
-        "        rest = np.setdiff1d("
-        "np.flatnonzero(~np.isnan(oof[fold.repeat]).any(axis=1)), fold.valid)",
-        "        rest = np.flatnonzero(~np.isnan(oof[fold.repeat]).any(axis=1))",
+        "mmbench/evaluation.py",
+        "        rest = np.setdiff1d(scored, fold.valid)",
+        "        rest = scored",
         ENS,
     ),
     Plant(

@@ -5,7 +5,11 @@ For every dataset of a suite (default ``benchmarks/suites/real.yaml``; run
 the Optuna search, then its final ensemble — and then each peer (``tfidf-xgboost``,
 ``autogluon`` when ``mmbench[peers]`` is installed) as a reference pipeline on the same folds.
 Every job writes its result file; the table is built from those files only: held-out macro-F1
-and ROC-AUC, CV macro-F1, wall seconds against the budget, and trials run.
+and ROC-AUC, CV macro-F1, the decision rule, wall seconds against the budget, and trials run.
+Every row's labels — mmbench's and each peer's, in CV and on the held-out rows — are decided by
+the same rule, fitted on that row's own out-of-fold probabilities
+(:func:`mmbench.evaluation.decide`): arg-max, or class weights adopted when they beat it on folds
+they were not tuned on.
 
 The feature cache starts empty (a fresh temporary directory) unless ``--cache`` is given, so
 encoding is paid inside the budget, as on a user's first run.
@@ -31,6 +35,7 @@ HEADERS = [
     "held-out macro-F1",
     "held-out ROC-AUC",
     "CV macro-F1",
+    "decision",
     "wall s (search + final)",
     "budget s",
     "trials",
@@ -89,6 +94,7 @@ def _row(r: Any) -> list[str]:
         f"{test.get('f1_macro', float('nan')):.4f}",
         f"{test.get('roc_auc', float('nan')):.4f}",
         f"{r.metrics['f1_macro']['mean']:.3f} ± {r.metrics['f1_macro']['std']:.3f}",
+        r.decision.short() if r.decision is not None else "not recorded",
         f"{budget.wall_s:.0f} ({budget.search_s:.0f} + {budget.final_s:.0f})"
         if budget
         else f"{r.durations['wall']:.0f}",
@@ -118,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         body = table(HEADERS, rows(results, load_suite(args.suite).name))
     note = (
         f"\n\nBudget {args.budget:.0f} s per dataset job, cold feature cache. Peers: CV folds get "
-        "budget/folds each, the held-out model the whole budget; their wall includes both."
+        "budget/folds each, the held-out model the whole budget; their wall includes both. "
+        "decision: every row's rule, fitted on its own out-of-fold probabilities (tuned: "
+        "per-class weights, applied to its held-out rows)."
     )
     emit(args.name, "mmbench vs peers on real data (held-out rows)", body + note)
     return 0

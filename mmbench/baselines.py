@@ -148,12 +148,19 @@ def evaluate_reference(
     primary: str = "f1_macro",
     cache: FeatureCache | None = None,
 ) -> tuple[PipelineSpec, CVResult]:
-    """Build and cross-validate reference ``name`` on ``table``; returns the final spec and CV."""
+    """Build and cross-validate reference ``name`` on ``table``; returns the final spec and CV.
+
+    The CV's scores are counted with the decision rule fitted on its own out-of-fold rows for
+    ``primary`` (:func:`mmbench.evaluation.decide`), as every row of a leaderboard's are.
+    """
+    from mmbench.evaluation import decide
     from mmbench.pipeline import evaluate_pipeline
 
     ref = REFERENCE_PIPELINES.get(name)
     spec = ref.build(list(table.modalities))
     if ref.selects_modality:
         choice = select_single_best_modality(table, folds, spec=spec, primary=primary, cache=cache)
-        return choice.spec, choice.cv
-    return spec, evaluate_pipeline(table, spec, folds, cache=cache)
+        spec, cv = choice.spec, choice.cv
+    else:
+        cv = evaluate_pipeline(table, spec, folds, cache=cache)
+    return spec, decide(cv, table.labels, folds, primary)

@@ -6,15 +6,23 @@ guess a direction, and ``needs_labels`` when it scores hard labels (arg-max, or 
 threshold) rather than probabilities. The label helpers (:func:`macro_f1`,
 :func:`tune_binary_threshold`) are here too, so that training loops report and tune with the
 same F1 that scores folds.
+
+The decision rule that turns a candidate's probabilities into labels is here too
+(:func:`fit_decision_rule`, :func:`decide`): one rule for every row of a comparison — mmbench's
+pipelines, the final model, reference pipelines and peers alike — fitted on each candidate's
+own out-of-fold probabilities, so that no row wins a decision-dependent metric by its rule alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 import typing
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -347,6 +355,139 @@ class FoldScores:
 
     def fold_scores(self, metric: str) -> list[float]:
         return [f.metrics.get(metric, float("nan")) for f in self.folds]
+
+
+MIN_DECISION_GAIN = 0.002
+"""Cross-fitted gain in the primary metric a tuned rule needs over the candidate's own
+decisions: below it the simpler rule is kept (the tuned one has ``n_classes`` parameters)."""
+DecisionName = Literal[
+    "arg-max",
+    "binary threshold tuned on each fold's inner hold-out",
+    "class weights tuned on out-of-fold rows",
+]
+"""What a result file says its labels were decided by (:attr:`DecisionRule.name`)."""
+ARG_MAX, OWN_THRESHOLD, TUNED_WEIGHTS = typing.get_args(DecisionName)
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """The rule that turned a candidate's probabilities into the labels its scores count.
+
+    ``weights`` (None: the candidate's own decision, :attr:`own`) are per-class decision
+    weights tuned on every out-of-fold row: what the candidate's model applies to new rows.
+    ``fold_weights`` are the weights each fold's rows were scored with, tuned on the *other*
+    folds' rows; ``gain`` is the cross-fitted gain in the primary metric over :attr:`own` that
+    adopted (or refused) the tuned rule, NaN when the metric scores probabilities.
+    """
+
+    weights: np.ndarray | None = None
+    fold_weights: dict[str, np.ndarray] = field(default_factory=dict)
+    gain: float = math.nan
+    own: DecisionName = ARG_MAX
+
+    @property
+    def name(self) -> DecisionName:
+        return TUNED_WEIGHTS if self.weights is not None else self.own
+
+
+def fit_decision_rule(
+    oof: np.ndarray,
+    labels: np.ndarray,
+    folds: Sequence[Fold],
+    primary: str,
+    own_scores: Sequence[float] | None = None,
+    own: DecisionName = ARG_MAX,
+) -> DecisionRule:
+    """The decision rule of a candidate, from its ``(repeats, n, classes)`` OOF probabilities.
+
+    Weights tuned on every out-of-fold row always look better on those rows. So each fold's
+    rows are scored with weights tuned on the other folds' rows (cross-fitted), and the tuned
+    rule is adopted only when that score beats the candidate's own decisions (``own_scores``
+    per fold, default arg-max) by :data:`MIN_DECISION_GAIN`; the adopted weights are then
+    tuned on every row. Folds without finite probabilities (a failed fold) are left out.
+    """
+    metric = METRICS.get(primary)
+    if not metric.needs_labels:
+        return DecisionRule(own=own)
+    labels = np.asarray(labels, dtype=np.int64)
+    fold_weights: dict[str, np.ndarray] = {}
+    plain, tuned = [], []
+    for i, fold in enumerate(folds):
+        proba = oof[fold.repeat, fold.valid]
+        scored = np.flatnonzero(np.isfinite(oof[fold.repeat]).all(axis=1))
+        rest = np.setdiff1d(scored, fold.valid)
+        if len(rest) == 0 or len(proba) == 0 or not np.isfinite(proba).all():
+            continue
+        weights = tune_class_weights(labels[rest], oof[fold.repeat, rest], primary)
+        assert weights is not None  # a metric of labels
+        y = labels[fold.valid]
+        base = own_scores[i] if own_scores is not None else math.nan
+        if not math.isfinite(base):  # the arg-max decision
+            base = compute_metrics(y, proba, [primary])[primary]
+        plain.append(base)
+        tuned.append(compute_metrics(y, proba, [primary], weights=weights)[primary])
+        fold_weights[fold.key] = weights
+    if not tuned:
+        return DecisionRule(own=own)
+    sign = 1.0 if metric.higher_is_better else -1.0
+    gain = float(sign * (np.mean(tuned) - np.mean(plain)))
+    if gain < MIN_DECISION_GAIN:
+        return DecisionRule(gain=gain, own=own)
+    with warnings.catch_warnings():  # rows no fold predicted stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        proba = np.nanmean(oof, axis=0)
+    rows = np.isfinite(proba).all(axis=1)
+    weights = tune_class_weights(labels[rows], proba[rows], primary)
+    return DecisionRule(weights, fold_weights, gain, own)
+
+
+Decided = TypeVar("Decided")
+
+
+def decide(cv: Decided, labels: np.ndarray, folds: Sequence[Fold], primary: str) -> Decided:
+    """``cv`` scored with the decision rule fitted on its own out-of-fold probabilities.
+
+    The one place a candidate's decision rule is chosen: a pipeline's, a reference's, a
+    peer's and the final model's CV (:class:`~mmbench.pipeline.CVResult`,
+    :class:`~mmbench.peers.PeerCV`: dataclasses with ``folds``, ``oof`` and ``decision``) all
+    pass here before they become result files, so every row of a comparison is scored by the
+    same rule. With a tuned rule adopted, each scored fold's metrics are recomputed with the
+    weights tuned on the *other* folds' rows (its ``info["decision_weights"]``): the CV score is
+    cross-fitted, never scored with weights tuned on its own rows. (Which of the two rules is
+    adopted is decided on these folds: one choice, with a margin of :data:`MIN_DECISION_GAIN`.)
+    Otherwise the folds keep their own scores. The rule is ``cv.decision`` of the copy returned.
+    """
+    oof: np.ndarray = cv.oof  # type: ignore[attr-defined]
+    results = list(cv.folds)  # type: ignore[attr-defined]
+    if len(results) != len(folds):
+        raise ValueError(f"{len(results)} fold results for {len(folds)} folds")
+    thresholded = any(r.info.get("threshold") is not None for r in results)
+    rule = fit_decision_rule(
+        oof,
+        labels,
+        folds,
+        primary,
+        own_scores=[r.metrics.get(primary, math.nan) if r.ok else math.nan for r in results],
+        own=OWN_THRESHOLD if thresholded else ARG_MAX,
+    )
+    if rule.weights is not None:
+        results = [_rescored(r, f, oof, labels, rule) for r, f in zip(results, folds, strict=True)]
+    return dataclasses.replace(cv, folds=results, decision=rule)  # type: ignore[type-var]
+
+
+def _rescored(
+    result: Any, fold: Fold, oof: np.ndarray, labels: np.ndarray, rule: DecisionRule
+) -> Any:
+    """A fold's result scored with its cross-fitted weights (unchanged when it has none)."""
+    weights = rule.fold_weights.get(fold.key)
+    if not result.ok or weights is None:
+        return result
+    proba = oof[fold.repeat, fold.valid]
+    metrics = compute_metrics(
+        labels[fold.valid], proba, list(result.metrics) or None, weights=weights
+    )
+    info = {**result.info, "decision_weights": [float(w) for w in weights]}
+    return dataclasses.replace(result, metrics=metrics, info=info)
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:

@@ -3,10 +3,11 @@
 A leaderboard row named ``search`` or ``ensemble`` says how a pipeline was found, not what it
 is. :func:`identify` reads a result file and names its per-modality encoders, its fusion head
 with the parameters that matter, an ensemble's members with their weights and heads, its fit and
-predict cost, and caveats: an ensemble of one member (it *is* that trial), a CV score chosen on
-the folds it is reported on (optimistic), a search the time budget confined to a subsample of the
-training rows (its scores are not those of the full data). The leaderboard, the report and MLflow
-all show this one description, so the three always agree.
+predict cost, the decision rule its label metrics were counted with, and caveats: an ensemble
+of one member (it *is* that trial), a CV score chosen on the folds it is reported on
+(optimistic), a search the time budget confined to a subsample of the training rows (its scores
+are not those of the full data). The leaderboard, the report and MLflow all show this one
+description, so the three always agree.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Identity:
     members: str = ""
     """An ensemble's members: ``trial 3 xgboost(...) × 0.60; trial 5 early(...) × 0.40``."""
     caveats: list[str] = field(default_factory=list)
+    decision: str = ""
+    """The decision rule of its label metrics, in a few words (``arg-max``, ``tuned
+    1.00/0.45``); empty for files older than schema 4, which did not record it."""
     fit_s: float | None = None
     """Seconds of encoding and fitting over the CV folds (an ensemble: its members' trials)."""
     predict_ms: float | None = None
@@ -111,10 +115,14 @@ def _identify_pipeline(result: RunResult) -> Identity:
     spec = result.pipeline
     fit = result.durations.get("total")
     predict = result.durations.get("predict_ms_per_row")
+    decision = result.decision.short() if result.decision is not None else ""
     if isinstance(spec, PeerSpec):
         line = describe(spec)
-        return Identity(line, "", line, short=line, fit_s=fit, predict_ms=predict)
+        return Identity(
+            line, "", line, short=line, decision=decision, fit_s=fit, predict_ms=predict
+        )
     ident = Identity(describe(spec), encoders_text(spec), head_text(spec), short_text(spec))
+    ident.decision = decision
     ident.fit_s = fit
     ident.predict_ms = predict
     if result.ensemble is not None:
@@ -158,8 +166,11 @@ def _ensemble(ident: Identity, result: RunResult) -> None:
         ident.summary += f" on {ident.encoders}"
         same = "recalibrated" if stacked else "the same pipeline as"
         ident.caveats.append(f"one member: {same} trial {members[0].trial}")
-    if stacked:  # its CV rows were predicted by stackers fitted without their fold
-        ident.caveats.append("members chosen on these folds; stacker scored nested")
+    if stacked:  # its stackers were chosen and fitted inside each fold, its candidates were not
+        ident.caveats.append(
+            "optimistic CV: candidate trials searched on these folds "
+            "(stacker inputs, fit and rule chosen inside each fold)"
+        )
     else:
         ident.caveats.append("optimistic CV: members and weights chosen on these folds")
     if ens.dropped:

@@ -180,12 +180,15 @@ class Refit:
 
 
 def fit_and_save(ctx: JobContext, cv: Any, name: str) -> Refit:
+    """Refit ``cv``'s pipeline on all training rows with the decision rule of its CV (tuned
+    weights, if ``cv.decision`` adopted them), and save it."""
     from mmbench.pipeline import fit_pipeline
 
     ctx.reporter.info(f"{ctx.spec.name}: refitting {name} on all training rows")
     model = fit_pipeline(
         ctx.table, cv.spec, seed=ctx.suite.seed, modalities=cv.modalities, cache=ctx.cache
     )
+    model.decision = cv.decision.weights if cv.decision is not None else None
     return Refit(model, model.save(ctx.layout.model_file(ctx.spec.name, name)))
 
 
@@ -198,10 +201,8 @@ def test_table(ctx: JobContext) -> Any:
 
 
 def refit_and_test(ctx: JobContext, cv: Any, name: str) -> tuple[dict[str, float], Path]:
-    """Fit a fixed pipeline on all training rows, save it, score the held-out test source."""
-    from mmbench.evaluation import compute_metrics
-
+    """Fit a fixed pipeline on all training rows, save it, score the held-out test source
+    (with its CV's decision rule)."""
     refit = fit_and_save(ctx, cv, name)
     test = test_table(ctx)
-    proba = refit.model.predict_proba(test, ctx.cache)
-    return compute_metrics(test.labels, proba, threshold=refit.model.threshold), refit.path
+    return refit.model.score(test, refit.model.predict_proba(test, ctx.cache)), refit.path

@@ -34,14 +34,16 @@ def evaluate_fixed(
     cache: Any = None,
     on_fold: Any = None,
 ) -> CVResult:
-    """CV of the dataset's fixed pipeline (the suite's ``pipeline`` or the default one)."""
+    """CV of the dataset's fixed pipeline (the suite's ``pipeline`` or the default one), its
+    scores counted with the decision rule fitted on its out-of-fold rows (as every row's)."""
     from mmbench.config import default_pipeline
+    from mmbench.evaluation import decide
     from mmbench.pipeline import evaluate_pipeline
 
     pipeline = default_pipeline(table.modalities, spec.pipeline)
     cv = evaluate_pipeline(table, pipeline, folds, cache=cache, on_fold=on_fold)
     require_a_fold(cv)
-    return cv
+    return decide(cv, table.labels, folds, spec.protocol.primary_metric)
 
 
 def require_a_fold(cv: FoldScores) -> None:
@@ -61,11 +63,21 @@ def build_result(
     test_metrics: dict[str, float] | None = None,
     ablation: AblationSummary | None = None,
 ) -> RunResult:
-    """The complete result record of one job, ready to be written (tracking ids come later)."""
+    """The complete result record of one job, ready to be written (tracking ids come later).
+
+    ``cv.decision`` (:func:`mmbench.evaluation.decide`) is the rule its label metrics were
+    counted with, recorded as the result's ``decision``; a CV that was never decided is an
+    error, so that no row of a leaderboard is scored by another rule than the others.
+    """
     from mmbench.device import resolve_device
     from mmbench.evaluation import chance_level
-    from mmbench.results import DatasetInfo, FoldRecord, provenance
+    from mmbench.results import DatasetInfo, DecisionRecord, FoldRecord, provenance
 
+    if getattr(cv, "decision", None) is None:
+        raise MMBenchError(
+            f"{spec.name} ({pipeline_name}): its CV has no decision rule; "
+            "pass it through mmbench.evaluation.decide first"
+        )
     summary = cv.summary
     return RunResult(
         suite=suite.name,
@@ -98,6 +110,7 @@ def build_result(
         search=search,
         ablation=ablation,
         diagnostics=diagnostics(cv, table),
+        decision=DecisionRecord.of(cv.decision),
         provenance=provenance(str(resolve_device(_device(cv.spec)))),
     )
 

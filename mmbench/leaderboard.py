@@ -55,6 +55,7 @@ CSV_COLUMNS = (
     "fit_s",
     "predict_ms_per_row",
     "caveats",
+    "decision",
 )
 
 
@@ -93,6 +94,8 @@ class Entry:
     """The data fingerprint of the rows its CV ran on (``dataset.fingerprint``)."""
     comparable: bool = True
     """False when its CV ran on other rows than the dataset's ranked ones: shown, not ranked."""
+    decision: str = ""
+    """The decision rule its label metrics were counted with (the same rule for every row)."""
 
 
 @dataclass
@@ -200,6 +203,7 @@ def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
         fit_s=ident.fit_s,
         predict_ms=ident.predict_ms,
         fingerprint=r.dataset.fingerprint,
+        decision=ident.decision,
     )
 
 
@@ -279,7 +283,8 @@ CAVEAT = "⚠"
 
 def dataset_rows(entries: list[Entry], short: bool = False) -> list[list[str]]:
     """Cells of one dataset table: rank, pipeline (⚠ when it has caveats), what it is, CV,
-    test, chance, normalized, fit seconds, predict milliseconds per row, failed folds."""
+    test, decision rule, chance, normalized, fit seconds, predict milliseconds per row, failed
+    folds."""
     return [
         [
             rank_cell(e),
@@ -287,6 +292,7 @@ def dataset_rows(entries: list[Entry], short: bool = False) -> list[list[str]]:
             e.short if short else e.description,
             _score(e),
             _num(e.test),
+            (e.decision.split(" ")[0] if short else e.decision) or "—",
             _num(e.chance),
             _num(e.normalized),
             _num(e.fit_s, 1),
@@ -308,13 +314,19 @@ DATASET_HEADER = [
     "what it is",
     "CV mean ± std",
     "test",
+    "decision",
     "chance",
     "normalized",
     "fit s",
     "predict ms/row",
     "failed folds",
 ]
-_SHORT = {"normalized": "norm.", "predict ms/row": "ms/row", "failed folds": "failed"}
+_SHORT = {
+    "decision": "rule",
+    "normalized": "norm.",
+    "predict ms/row": "ms/row",
+    "failed folds": "failed",
+}
 TERMINAL_HEADER = [_SHORT.get(col, col) for col in DATASET_HEADER]
 """:data:`DATASET_HEADER` in a few letters, so a row fits 120 columns."""
 OVERALL_HEADER = ["pipeline", "mean rank", "mean normalized score", "datasets"]
@@ -361,6 +373,14 @@ def render_markdown(board: Leaderboard, title: bool = True) -> str:
             "fit s: encoding and fitting over the CV folds (an ensemble: its members' trials); "
             "predict ms/row: prediction time per row (an ensemble: its members' sum).",
         ]
+    if any(e.decision for es in board.datasets.values() for e in es):
+        lines += [
+            "",
+            "decision: the rule of the label metrics, fitted alike on every row's own "
+            "out-of-fold probabilities — arg-max, or per-class weights (tuned) adopted when they "
+            "beat it on folds they were not tuned on; CV scores each fold with weights tuned on "
+            "the other folds, held-out rows with weights tuned on all.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -392,6 +412,7 @@ def render_csv(board: Leaderboard) -> str:
                     "fit_s": "" if e.fit_s is None else e.fit_s,
                     "predict_ms_per_row": "" if e.predict_ms is None else e.predict_ms,
                     "caveats": "; ".join(e.caveats),
+                    "decision": e.decision,
                 }
             )
     for rows in board.published.values():
@@ -450,7 +471,7 @@ def render_rich(board: Leaderboard) -> list[Any]:
         table = Table(title=f"{name}: {_metric_title(entries)}", caption=caption)
         rows = dataset_rows(entries, short=True)
         extra = published_cells(published, short=True)
-        optional = ("test", "predict ms/row")  # left out when no row has one
+        optional = ("test", "decision", "predict ms/row")  # left out when no row has one
         keep = [
             i
             for i, col in enumerate(DATASET_HEADER)

@@ -22,7 +22,13 @@ from mmbench.cache import FeatureCache, feature_key
 from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
 from mmbench.encoders.base import Encoder, create_encoder
-from mmbench.evaluation import Fold, FoldScores, compute_metrics, tune_binary_threshold
+from mmbench.evaluation import (
+    DecisionRule,
+    Fold,
+    FoldScores,
+    compute_metrics,
+    tune_binary_threshold,
+)
 from mmbench.fusion.base import EpochCallback, FeatureSet, Head
 
 INNER_HOLDOUT = 0.15
@@ -56,6 +62,9 @@ class CVResult(FoldScores):
     oof: np.ndarray
     seconds: dict[str, float]
     cache: dict[str, int]
+    decision: DecisionRule | None = None
+    """The decision rule its scores were counted with (:func:`mmbench.evaluation.decide`);
+    None: not decided yet (the candidate's own decisions, as a search ranks its trials)."""
 
 
 def take(values: Any, index: np.ndarray) -> Any:
@@ -364,6 +373,9 @@ class FittedPipeline:
     encoders: dict[str, Encoder]
     head: Head
     threshold: float | None = None
+    decision: np.ndarray | None = None
+    """Per-class decision weights the harness tuned on the pipeline's out-of-fold rows
+    (:func:`mmbench.evaluation.decide`); when set they decide instead of :attr:`threshold`."""
 
     def predict_proba(
         self, table: MultiModalTable, cache: FeatureCache | None = None
@@ -377,8 +389,14 @@ class FittedPipeline:
     def predict(self, table: MultiModalTable) -> list[str]:
         from mmbench.evaluation import predict_labels
 
-        labels = predict_labels(self.predict_proba(table), self.threshold)
+        labels = predict_labels(self.predict_proba(table), self.threshold, self.decision)
         return [self.classes[i] for i in labels]
+
+    def score(self, table: MultiModalTable, proba: np.ndarray | None = None) -> dict[str, float]:
+        """Every metric on labelled rows (the held-out test source), with this model's decision
+        rule; ``proba`` when the caller already predicted ``table``."""
+        proba = self.predict_proba(table) if proba is None else proba
+        return compute_metrics(table.labels, proba, threshold=self.threshold, weights=self.decision)
 
     def save(self, path: str | Path) -> Path:
         """Pickle the fitted encoders and head (torch modules included) to ``path``."""

@@ -526,8 +526,9 @@ def evaluate_dataset(
 def row_predictions(
     cv: CVResult, folds: list[Fold], labels: np.ndarray, metric: str
 ) -> RowPredictions:
-    """Each row's out-of-fold decision (after its fold's threshold) and, when the metric
-    scores probabilities, its probabilities."""
+    """Each row's out-of-fold decision (its fold's cross-fitted decision weights, else its
+    fold's threshold, as the fold was scored) and, when the metric scores probabilities, its
+    probabilities."""
     from mmbench.evaluation import METRICS, predict_labels
 
     repeats, n, n_classes = cv.oof.shape
@@ -537,7 +538,10 @@ def row_predictions(
         fold_of[fold.repeat, fold.valid] = fold.fold
         if scored.ok:
             proba = cv.oof[fold.repeat, fold.valid]
-            pred[fold.repeat, fold.valid] = predict_labels(proba, scored.info.get("threshold"))
+            info = scored.info
+            pred[fold.repeat, fold.valid] = predict_labels(
+                proba, info.get("threshold"), info.get("decision_weights")
+            )
     keep = not METRICS.get(metric).needs_labels
     return RowPredictions(
         labels=np.asarray(labels, dtype=np.int64),

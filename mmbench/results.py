@@ -29,15 +29,16 @@ import mmbench
 from mmbench._io import git_commit, write_json_atomic
 from mmbench.config import PeerSpec, PipelineSpec
 from mmbench.errors import MMBenchError
+from mmbench.evaluation import OWN_THRESHOLD, DecisionName
 from mmbench.suite import Protocol
 
 SCHEMA_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
 """Version 2 added ``diagnostics`` and ``search.history``; version 3 added per-class metrics
 (``diagnostics.per_class``), the ablation's time in ``budget`` and ``durations``, and fit and
-predict seconds in ``durations`` (all optional); version 4 added ``search.trial_store`` and
-the count of folds whose metric is undefined (``metrics[name]["undefined"]``): older files read
-as they are, without them."""
+predict seconds in ``durations`` (all optional); version 4 added ``search.trial_store``, the
+count of folds whose metric is undefined (``metrics[name]["undefined"]``) and ``decision`` (the
+rule the scores were counted with): older files read as they are, without them."""
 ABLATION_SCHEMA_VERSION = 2
 ABLATION_READABLE_VERSIONS = (1, 2)
 """Version 2 added ``pipeline_name`` (which pipeline was ablated) and ``skipped`` (subsets the
@@ -89,6 +90,32 @@ class DatasetInfo(_Model):
     """Set when the job used a stratified subsample of the training rows (``n_rows`` of them):
     ``max_rows`` (the suite asked for it), or ``rows``, ``of`` and ``reason`` (the time budget
     fitted no candidate on every row)."""
+
+
+class DecisionRecord(_Model):
+    """The decision rule a result's label metrics were counted with, in CV and on held-out rows
+    (:func:`mmbench.evaluation.decide`): the same rule for every row of a leaderboard."""
+
+    rule: DecisionName
+    weights: list[float] | None = None
+    """The tuned per-class weights (on every out-of-fold row) the model applies to new rows;
+    each fold's CV score used weights tuned on the other folds' rows."""
+    gain: float | None = None
+    """Cross-fitted gain in the primary metric over the candidate's own decisions that adopted
+    (or refused) the tuned weights; None when the metric scores probabilities."""
+
+    @classmethod
+    def of(cls, rule: Any) -> DecisionRecord:
+        """The record of a :class:`mmbench.evaluation.DecisionRule`."""
+        weights = None if rule.weights is None else [float(w) for w in rule.weights]
+        gain = round(float(rule.gain), 6) if math.isfinite(rule.gain) else None
+        return cls(rule=rule.name, weights=weights, gain=gain)
+
+    def short(self) -> str:
+        """A few words for a table cell: ``arg-max``, ``tuned 1.00/0.45``, ``own threshold``."""
+        if self.weights is not None:
+            return "tuned " + "/".join(f"{w:.2f}" for w in self.weights)
+        return "own threshold" if self.rule == OWN_THRESHOLD else self.rule
 
 
 class FoldRecord(_Model):
@@ -193,7 +220,8 @@ class EnsembleSummary(_Model):
     best_single_oof_score: float
     candidates: int
     decision_weights: list[float] | None = None
-    """Per-class decision weights tuned on the blend's out-of-fold predictions."""
+    """Per-class decision weights of the final model's combiner (the blend's or the stacker's),
+    tuned on that combiner's out-of-fold predictions (the result's ``decision``)."""
     dropped: list[int]
     """Members selected but not refitted because the budget ran out (weights renormalized)."""
     final_model: str
@@ -202,9 +230,11 @@ class EnsembleSummary(_Model):
     """How the members' probabilities are combined: the greedy blend's weights, or a stacked
     logistic regression, whichever scored better nested in the folds (:attr:`nested`)."""
     nested: dict[str, float] = Field(default_factory=dict)
-    """The blend's and the stacker's primary metric, each on folds it was not fitted on, over
-    the folds where the metric is defined for both; ``undefined_folds`` counts the others
-    (schema 4; a mean that is undefined on every fold is absent)."""
+    """The blend's and the stacker's primary metric, each on folds its combination (members,
+    stacker inputs and fit, decision rule) was not chosen on, over the folds where the metric is
+    defined for both; ``undefined_folds`` counts the others (a mean that is undefined on every
+    fold is absent). The candidate trials they combine were still searched on all folds, so
+    neither is free of that optimism."""
 
 
 class Curve(_Model):
@@ -370,6 +400,8 @@ class RunResult(_Model):
     ensemble: EnsembleSummary | None = None
     ablation: AblationSummary | None = None
     diagnostics: Diagnostics | None = None
+    decision: DecisionRecord | None = None
+    """The decision rule of the label metrics, CV and held-out (schema 4; None: older file)."""
     tracking: TrackingIds | None = None
     provenance: Provenance
 

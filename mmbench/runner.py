@@ -356,6 +356,8 @@ def _peer(ctx: JobContext, name: str) -> Scored:
 
     Each CV fold gets ``timeout / folds``, so the CV costs about one budget, and the model
     refitted on all rows for the held-out score gets the full ``timeout``, like mmbench's job.
+    Its labels, in CV and held out, are decided by the rule fitted on its own out-of-fold
+    probabilities (:func:`mmbench.peers.cross_validate_peer`), as mmbench's pipelines' are.
     """
     from mmbench.evaluation import compute_metrics
     from mmbench.jobs import require_a_fold
@@ -378,12 +380,14 @@ def _peer(ctx: JobContext, name: str) -> Scored:
         )
     require_a_fold(cv)
     item = Scored(cv, name)
-    if spec.test_source is not None:
+    if spec.test_source is not None:  # decided by the rule of its own CV, as every row
         model = fit_peer(
             name, table, seed=ctx.suite.seed, time_limit_s=timeout, metric=primary, frame=frame
         )
         test = test_table(ctx)
-        item.test_metrics = compute_metrics(test.labels, model.predict_proba(peer_frame(test)))
+        proba = model.predict_proba(peer_frame(test))
+        weights = cv.decision.weights if cv.decision is not None else None
+        item.test_metrics = compute_metrics(test.labels, proba, weights=weights)
     return item
 
 

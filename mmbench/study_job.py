@@ -136,14 +136,13 @@ def _held_out(
     final fit is given is what is really left. Returns the test table and the best trial's
     probabilities (None without a test source)."""
     from mmbench.budget import DeadlineReached
-    from mmbench.evaluation import compute_metrics
     from mmbench.pipeline import build_encoders, transform
 
     if ctx.spec.test_source is None:
         return None
     test = test_table(ctx)
     proba = single.predict_proba(test, ctx.cache)
-    best.test_metrics = compute_metrics(test.labels, proba, threshold=single.threshold)
+    best.test_metrics = single.score(test, proba)
     members = plan.cvs if plan is not None and ctx.cache.enabled else []  # no cache: no use
     for cv in members:
         frozen = {
@@ -169,6 +168,8 @@ def _score_final(ctx: JobContext, final: Any, single: Any, held_out: tuple[Any, 
 
 
 def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Scored:
+    """The final model's result: the CV and decision rule of the combiner it was fitted with
+    (the blend's when the stacker fell back to it), never the other's."""
     from mmbench.results import EnsembleMember, EnsembleSummary
 
     summary = EnsembleSummary(
@@ -179,15 +180,20 @@ def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Score
         oof_score=plan.selection.score,
         best_single_oof_score=plan.selection.best_single_score,
         candidates=plan.candidates,
-        decision_weights=None if plan.decision is None else [float(w) for w in plan.decision],
+        decision_weights=None if final.decision is None else [float(w) for w in final.decision],
         dropped=final.dropped,
         final_model=final.describe(),
-        combiner="stack" if final.stacker is not None else "blend",
+        combiner=final.combiner,
         nested={k: round(v, 6) for k, v in plan.nested.items() if math.isfinite(v)},
     )
     path = final.save(ctx.layout.model_file(ctx.spec.name, "ensemble"))
     return Scored(
-        plan.cv, "ensemble", search=search, ensemble=summary, final=final, model_path=path
+        plan.cv_of(final.combiner),
+        "ensemble",
+        search=search,
+        ensemble=summary,
+        final=final,
+        model_path=path,
     )
 
 
@@ -416,10 +422,12 @@ def _finalizes(ctx: JobContext, study: Any) -> bool:
 def _best_cv(ctx: JobContext, outcome: Any, settings: Any) -> Any:
     """The CV results of the study's completed trials (this process's, and those other
     processes kept in the trial store) into ``ctx.trial_results``; the best trial's, evaluated
-    again if no process kept it (or its kept file is unreadable). What the store gave back goes
-    to ``ctx.trial_reads`` for the result file."""
+    again if no process kept it (or its kept file is unreadable), and scored with the decision
+    rule fitted on its out-of-fold rows (the trials themselves were ranked by their own
+    decisions). What the store gave back goes to ``ctx.trial_reads`` for the result file."""
     from optuna.trial import TrialState
 
+    from mmbench.evaluation import decide
     from mmbench.pipeline import evaluate_pipeline
     from mmbench.search.coordination import load_trial_cvs
 
@@ -434,7 +442,10 @@ def _best_cv(ctx: JobContext, outcome: Any, settings: Any) -> Any:
         results[best] = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
     _check_reads(ctx, reads, results, len(done))
     ctx.trial_results = results
-    return results[best] if best is not None else outcome.best_cv
+    cv = results[best] if best is not None else outcome.best_cv
+    if cv is None:
+        return None
+    return decide(cv, ctx.table.labels, ctx.folds, ctx.spec.protocol.primary_metric)
 
 
 def _check_reads(ctx: JobContext, reads: Any, results: dict[int, Any], done: int) -> None:

@@ -11,9 +11,8 @@ from conftest import FAST_TRAINING, tiny_suite
 from mmbench.budget import Deadline
 from mmbench.config import PipelineSpec
 from mmbench.data import load_table
-from mmbench.evaluation import compute_metrics, cv_folds
+from mmbench.evaluation import compute_metrics, cv_folds, fit_decision_rule
 from mmbench.final import fit_final, plan_ensemble
-from mmbench.final.model import _decision_rule
 from mmbench.pipeline import CVResult, FoldModels, FoldResult, evaluate_pipeline, fit_fold_models
 
 
@@ -63,7 +62,7 @@ def test_decision_rule_adopted_for_a_systematically_under_predicted_class() -> N
     folds = cv_folds(labels, 3, 1, seed=0)
     p1 = np.clip(0.3 * labels + rng.normal(0.2, 0.1, 900), 0.01, 0.99)  # under-confident
     oof = np.stack([1 - p1, p1], axis=1)[None]
-    decision = _decision_rule(oof, labels, folds, "f1_macro")  # on the blend's predictions
+    decision = fit_decision_rule(oof, labels, folds, "f1_macro").weights  # the blend's OOF
     assert decision is not None and decision[1] > decision[0]
     # the plan recalibrates it (a stacker, nested-scored) or applies the rule: better either way
     plan = plan_ensemble({0: fake_cv(oof, labels, folds)}, labels, folds, "f1_macro")

@@ -81,8 +81,8 @@ def test_markdown_and_csv_output(results_dir: Path) -> None:
     assert "# Leaderboard: toy" in md
     assert "## gamma — log-loss (lower is better)" in md
     assert (
-        "| 1 | early | early(lr=0.003, dropout=0.2, loss=ce) | 0.800 ± 0.010 | 0.780 | 0.200 "
-        "| 1.000 | — | — | 0 |" in md
+        "| 1 | early | early(lr=0.003, dropout=0.2, loss=ce) | 0.800 ± 0.010 | 0.780 "
+        "| — | 0.200 | 1.000 | — | — | 0 |" in md
     )
     rows = list(csv.DictReader(io.StringIO(render(board, "csv"))))
     assert len(rows) == 9 + 3
@@ -360,3 +360,40 @@ def test_a_score_with_undefined_folds_says_so_in_its_cell() -> None:
     assert "| 0.600 ± 0.000 (2 folds undefined) |" in text
     assert "| 0.500 ± 0.000 |" in text
     assert "(1 fold undefined)" in render(board, "table")
+
+
+def test_a_stacked_ensembles_cv_keeps_its_optimistic_caveat() -> None:
+    """The stacker combines candidate trials the search chose on these folds: its CV is not
+    nested end to end, so it is never presented as free of that optimism."""
+    r = _ensemble_result([(2, 0.5, "xgboost"), (4, 0.5, "early")])
+    r.ensemble.combiner = "stack"
+    [entry] = build_leaderboard([r], "toy").datasets["d"]
+    assert entry.head == "stacked ensemble"
+    assert any(c.startswith("optimistic CV") for c in entry.caveats), entry.caveats
+    assert "- ⚠ ensemble: optimistic CV" in render(build_leaderboard([r], "toy"), "markdown")
+
+
+def test_each_row_shows_the_decision_rule_its_scores_were_counted_with() -> None:
+    from mmbench.results import DecisionRecord
+
+    tuned = make_result("d", "tfidf-xgboost", 0.8)
+    tuned.decision = DecisionRecord(
+        rule="class weights tuned on out-of-fold rows", weights=[0.4, 1.0, 0.8], gain=0.03
+    )
+    plain = make_result("d", "default", 0.7)
+    plain.decision = DecisionRecord(rule="arg-max", gain=-0.001)
+    old = make_result("d", "late", 0.6)  # a file written before the rule was recorded
+    board = build_leaderboard([tuned, plain, old], "toy")
+    rules = {e.pipeline: e.decision for e in board.datasets["d"]}
+    assert rules == {
+        "tfidf-xgboost": "tuned 0.40/1.00/0.80",
+        "default": "arg-max",
+        "late": "",
+    }
+    md = render(board, "markdown")
+    assert "| decision |" in md and "| tuned 0.40/1.00/0.80 |" in md and "| arg-max |" in md
+    rows = csv.DictReader(io.StringIO(render(board, "csv")))
+    cells = {r["pipeline"]: r["decision"] for r in rows if r["scope"] == "dataset"}
+    assert cells["default"] == "arg-max"
+    table = render(board, "table")
+    assert "rule" in table and "tuned" in table and "arg-max" in table

@@ -151,3 +151,81 @@ def test_autogluon_fits_under_a_small_time_limit(table, frame) -> None:
     proba = cv.oof[0, folds[0].valid]
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert cv.folds[0].seconds < 90
+
+
+@pytest.fixture
+def shrunk_peer(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real, heavily regularised logistic regression on the numbers: its probabilities shrink
+    towards the prior, so arg-max under-predicts a rare class (what a tuned rule corrects)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from mmbench.peers import register_peer
+
+    monkeypatch.setattr(PEERS, "_entries", dict(PEERS._entries))  # registered for this test only
+
+    @register_peer("shrunk-logistic", "logistic regression, C=0.005", requires=("sklearn",))
+    def _fit(frame, y, n_classes, seed, time_limit_s, metric):  # type: ignore[no-untyped-def]
+        columns = [c for c in frame.columns if str(c).startswith("num_")]
+        model = make_pipeline(SimpleImputer(), LogisticRegression(C=0.005)).fit(frame[columns], y)
+
+        class Fitted:
+            def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+                return model.predict_proba(rows[columns])
+
+        return Fitted()
+
+    return "shrunk-logistic"
+
+
+def imbalanced_table() -> MultiModalTable:
+    dataset = {
+        "name": "rare",
+        "source": {
+            "kind": "synthetic",
+            "options": {
+                "n_rows": 300,
+                "n_classes": 2,
+                "seed": 1,
+                "imbalance": 0.7,
+                "signal": {"tabular": 0.8},
+            },
+        },
+        "target": "label",
+        "modalities": {"tabular": ["num_0", "num_1", "num_2", "num_3"]},
+        "protocol": {"folds": 3},
+    }
+    suite = parse_suite({"name": "peers", "datasets": [dataset]})
+    return load_table(suite.datasets[0], Path.cwd())
+
+
+def test_a_peer_gets_the_decision_rule_of_every_row_in_cv_and_held_out(shrunk_peer) -> None:
+    """The peer's CV is scored with the rule fitted on its own out-of-fold probabilities, each
+    fold with weights tuned on the other folds (cross-fitted); held-out rows with the rule."""
+    from mmbench.evaluation import TUNED_WEIGHTS, compute_metrics, tune_class_weights
+
+    table = imbalanced_table()
+    folds = cv_folds(table.labels, 3, 1, seed=0)
+    cv = cross_validate_peer(shrunk_peer, table, folds)
+    rule = cv.decision
+    assert rule is not None and rule.name == TUNED_WEIGHTS
+    assert rule.weights is not None and rule.weights[1] > rule.weights[0]  # the rare class
+    arg_max = [
+        compute_metrics(table.labels[f.valid], cv.oof[0, f.valid])["f1_macro"] for f in folds
+    ]
+    assert cv.mean("f1_macro") > np.mean(arg_max) + 0.1
+    for fold, scored in zip(folds, cv.folds, strict=True):
+        rest = np.setdiff1d(np.arange(len(table)), fold.valid)
+        crossed = tune_class_weights(table.labels[rest], cv.oof[0, rest], "f1_macro")
+        np.testing.assert_allclose(scored.info["decision_weights"], crossed)
+        y, proba = table.labels[fold.valid], cv.oof[0, fold.valid]
+        assert scored.metrics == compute_metrics(y, proba, weights=crossed)
+
+    rows = np.arange(len(table))
+    train, test = table.subset(rows[rows % 4 != 0]), table.subset(rows[rows % 4 == 0])
+    plain = holdout_peer(shrunk_peer, train, test, seed=0)
+    ruled = holdout_peer(shrunk_peer, train, test, seed=0, decision=rule)
+    assert ruled.rule == TUNED_WEIGHTS and plain.rule == "arg-max"
+    assert ruled.metrics["f1_macro"] > plain.metrics["f1_macro"] + 0.1
+    assert ruled.metrics["roc_auc"] == plain.metrics["roc_auc"]  # the ranking is the same

@@ -170,7 +170,7 @@ def test_a_fold_without_a_class_has_undefined_ranking_metrics_counted(problem) -
     and its readers get the count; the label metrics are defined in every fold."""
     import math
 
-    from mmbench.evaluation import Fold
+    from mmbench.evaluation import Fold, decide
     from mmbench.jobs import build_result
 
     table, folds = problem
@@ -178,6 +178,7 @@ def test_a_fold_without_a_class_has_undefined_ranking_metrics_counted(problem) -
     lacking = f0.valid[table.labels[f0.valid] == 2]
     first = Fold(0, 0, np.sort(np.r_[f0.train, lacking]), np.setdiff1d(f0.valid, lacking), f0.seed)
     cv = evaluate_pipeline(table, spec(), [first, *folds[1:]])
+    cv = decide(cv, table.labels, [first, *folds[1:]], "f1_macro")
     assert cv.ok and math.isnan(cv.folds[0].metrics["pr_auc"])
     summary = cv.summary
     for name in ("pr_auc", "roc_auc"):

@@ -436,3 +436,35 @@ def test_one_budget_covers_the_search_and_its_ablation(tmp_path: Path) -> None:
     assert per_class is not None and set(per_class) == set(r.dataset.classes)
     assert sum(m.support for m in per_class.values()) == r.dataset.n_rows
     assert all(0 <= m.f1 <= 1 for m in per_class.values())
+
+
+def test_every_row_records_the_decision_rule_fitted_on_its_own_folds(tmp_path: Path) -> None:
+    """Default, search best, final ensemble, a reference pipeline and a peer: each result file
+    says which rule its label metrics were counted with, its saved model decides with it, and
+    the leaderboard shows it on every row."""
+    from mmbench.leaderboard import load_leaderboard, render
+    from mmbench.results import ResultLayout
+
+    rules = {"arg-max", "class weights tuned on out-of-fold rows"}
+    res = tmp_path / "res"
+    search = tiny_suite(tmp_path, trials=2, search={"fusion": "linear"})
+    run_suite(search, RunOptions(results_dir=res, track=False))
+    pipelines = ["xgboost-early-fusion", "tfidf-xgboost"]
+    run_suite(search, RunOptions(results_dir=res, track=False, pipelines=pipelines))
+    written = {r.pipeline_name: r for r in ResultLayout(res, "tiny-suite").load()}
+    assert set(written) == {"search", "ensemble", *pipelines}
+    for name, result in written.items():
+        assert result.decision is not None and result.decision.rule in rules, name
+        assert (result.decision.weights is not None) == (result.decision.rule != "arg-max")
+    model = FittedPipeline.load(res / "tiny-suite" / "tiny" / "models" / "search.joblib")
+    weights = written["search"].decision.weights
+    assert (model.decision is None) if weights is None else np.allclose(model.decision, weights)
+    ensemble = written["ensemble"]
+    assert ensemble.ensemble.decision_weights == ensemble.decision.weights
+    board = load_leaderboard(res, "tiny-suite")
+    assert all(e.decision for e in board.datasets["tiny"])
+    assert "| decision |" in render(board, "markdown")
+
+    default = tiny_suite(tmp_path, pipeline={"fusion": "linear"})
+    [outcome] = run_suite(default, RunOptions(results_dir=tmp_path / "one", track=False))
+    assert outcome.result.decision is not None and outcome.result.decision.rule in rules

@@ -62,7 +62,7 @@ def test_nested_stacker_never_sees_the_fold_it_predicts() -> None:
     labels = rng.integers(0, 3, 400)
     folds = cv_folds(labels, 4, 1, seed=0)
     candidates = [rng.dirichlet(np.ones(3), size=400)[None] for _ in range(4)]
-    nested = compare_nested(candidates, labels, folds, F1, stack=[0, 1, 2, 3])
+    nested = compare_nested(candidates, labels, folds, F1, ["linear", "xgboost", "early", "late"])
     assert not np.isnan(nested.stack_oof[0]).any()
     assert nested.stack < 0.42  # chance macro-F1 is ~0.33
     member_inputs = [c[0] for c in candidates]
@@ -116,11 +116,13 @@ def test_a_fold_where_the_metric_is_undefined_is_left_out_of_both_means() -> Non
         (0.4 * np.eye(3)[labels] + rng.dirichlet(np.ones(3), size=300))[None] for _ in range(2)
     ]
     candidates = [c / c.sum(-1, keepdims=True) for c in candidates]
-    nested = compare_nested(candidates, labels, folds, auc, stack=[0, 1])
+    nested = compare_nested(candidates, labels, folds, auc, ["early", "xgboost"])
     assert nested.undefined == 1
     assert np.isfinite(nested.blend) and np.isfinite(nested.stack)
 
-    nothing = compare_nested(candidates, labels, folds, lambda y, p: float("nan"), stack=[0, 1])
+    nothing = compare_nested(
+        candidates, labels, folds, lambda y, p: float("nan"), ["early", "xgboost"]
+    )
     assert nothing.undefined == 3 and not nothing.stack_wins
 
     plan = plan_ensemble(
@@ -128,3 +130,39 @@ def test_a_fold_where_the_metric_is_undefined_is_left_out_of_both_means() -> Non
     )
     assert plan is not None and plan.nested["undefined_folds"] == 1
     assert np.isfinite(plan.nested["blend"])
+
+
+def test_a_final_model_that_falls_back_to_the_blend_keeps_the_blends_rule_and_cv() -> None:
+    """The stacker wins, but the deadline drops one of its inputs: the final model is the
+    blend, so it decides with the rule tuned on the blend's out-of-fold rows and is scored
+    with the blend's CV, not the stacker's."""
+    from types import SimpleNamespace
+
+    from mmbench.budget import Deadline
+    from mmbench.evaluation import tune_class_weights
+    from mmbench.final import fit_final
+
+    rng = np.random.default_rng(3)
+    labels = (rng.random(600) < 0.2).astype(np.int64)  # a rare class 1
+    folds = cv_folds(labels, 3, 1, seed=0)
+    p1 = np.clip(0.3 * labels + rng.normal(0.2, 0.1, 600), 0.01, 0.99)  # under-predicts it
+    shy = np.stack([1 - p1, p1], axis=1)[None]
+    flipped = np.eye(2)[1 - labels] * 0.8 + 0.1  # knows the class, names the other one
+    results = {
+        1: fake_cv(shy, labels, folds),
+        2: with_head(fake_cv(flipped[None], labels, folds), "xgboost"),
+    }
+    plan = plan_ensemble(results, labels, folds, "f1_macro")
+    assert plan is not None and plan.combiner == "stack" and plan.trials == [1, 2]
+    blend_rule = tune_class_weights(labels, shy[0], "f1_macro")  # the blend is trial 1 alone
+    assert blend_rule is not None and blend_rule[1] > blend_rule[0]
+
+    table = SimpleNamespace(classes=["no", "yes"])
+    model = object()  # trial 1 is already fitted; trial 2 has no time left and is dropped
+    final = fit_final(table, plan, folds, seed=0, deadline=Deadline.after(-1), fitted={1: model})
+    assert final.stacker is None and final.trials == [1] and final.dropped == [2]
+    assert final.decision is not None
+    np.testing.assert_allclose(final.decision, blend_rule)
+    cv = plan.cv_of(final.combiner)
+    assert cv is plan.blend_cv and cv is not plan.cv  # scored as the blend it is
+    assert cv.decision is not None and cv.mean("f1_macro") < plan.cv.mean("f1_macro")

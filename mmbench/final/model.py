@@ -2,10 +2,13 @@
 
 After the search, every trial that completed in this process has out-of-fold (OOF)
 probabilities on the same folds. :func:`plan_ensemble` runs greedy ensemble selection over the
-best of them (:mod:`mmbench.final.selection`) and, when the primary metric depends on the decision
-(macro-F1, balanced accuracy), tunes per-class decision weights on the blend's OOF predictions.
-:func:`fit_final` then fits the members, heaviest first, for as long as the job's deadline
-allows, and returns one model that predicts like a pipeline.
+best of them (:mod:`mmbench.final.selection`), compares it nested with a stacker
+(:mod:`mmbench.final.stacking`) and, when the primary metric depends on the decision (macro-F1,
+balanced accuracy), gives each combiner the decision rule every row of a comparison gets
+(:func:`mmbench.evaluation.decide`, on that combiner's own OOF predictions). :func:`fit_final`
+then fits the members, heaviest first, for as long as the job's deadline allows, and returns one
+model that predicts like a pipeline; one whose stacker lost an input to the deadline is the
+blend, with the blend's rule and CV (:meth:`EnsemblePlan.cv_of`).
 
 Why fold models rather than one refit on all rows: measured on held-out rows
 (``benchmarks/refit_vs_average.py``, ``benchmarks/README.md`` §6), averaging a trial's five fold
@@ -22,12 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from mmbench.budget import NO_DEADLINE, Deadline, DeadlineReached
-from mmbench.evaluation import METRICS, Fold, compute_metrics, tune_class_weights
+from mmbench.evaluation import METRICS, Fold, compute_metrics, decide, tune_class_weights
 from mmbench.final.selection import EnsembleSelection, neg_log_loss, oof_rows, select_ensemble
 from mmbench.final.stacking import Stacker, compare_nested, stack_inputs
 from mmbench.pipeline import (
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 
 MAX_CANDIDATES = 12
 SelectBy = Literal["primary", "log_loss"]
+Combiner = Literal["blend", "stack"]
 
 
 def default_select_by(primary: str) -> SelectBy:
@@ -63,27 +67,53 @@ def default_select_by(primary: str) -> SelectBy:
 
 @dataclass
 class EnsemblePlan:
-    """Which trials to blend, with which weights and decision rule, and the blend's CV."""
+    """Which trials to blend, with which weights, and each combiner's CV and decision rule."""
 
     trials: list[int]
     weights: list[float]
     cvs: list[CVResult]
     selection: EnsembleSelection
-    decision: np.ndarray | None
-    cv: CVResult
+    blend_cv: CVResult
+    """The blend's out-of-fold CV, scored with its own decision rule (``blend_cv.decision``)."""
     candidates: int
     stacker: Stacker | None = None
     """Set when the stacked model beat the blend in the nested comparison: it then combines
     the members (in :attr:`stack_trials` order) instead of :attr:`weights`."""
     stack_trials: list[int] = field(default_factory=list)
     nested: dict[str, float] = field(default_factory=dict)
-    """The blend's and the stacker's primary metric, each scored on folds it was not chosen or
-    fitted on (:func:`mmbench.final.stacking.compare_nested`), and ``undefined_folds``: the
-    folds left out of both because the metric is undefined there."""
+    """The blend's and the stacker's primary metric, each scored on folds its combination was
+    not chosen or fitted on (:func:`mmbench.final.stacking.compare_nested`), and
+    ``undefined_folds``: the folds left out of both because the metric is undefined there."""
+    stack_cv: CVResult | None = None
+    """The stacker's CV (each row from a stacker fitted without its fold) with the stacker's
+    own decision rule; set with :attr:`stacker`."""
 
     @property
-    def combiner(self) -> Literal["blend", "stack"]:
+    def combiner(self) -> Combiner:
         return "stack" if self.stacker is not None else "blend"
+
+    def cv_of(self, combiner: Combiner) -> CVResult:
+        """The CV, with its decision rule, of the blend or of the stacker: a final model that
+        falls back to the blend (:func:`fit_final`) is scored and decides as the blend."""
+        if combiner == "stack":
+            if self.stack_cv is None:
+                raise ValueError("the plan has no stacker")
+            return self.stack_cv
+        return self.blend_cv
+
+    @property
+    def cv(self) -> CVResult:
+        """The planned combiner's CV."""
+        return self.cv_of(self.combiner)
+
+    @property
+    def decision(self) -> np.ndarray | None:
+        """The planned combiner's decision weights (None: arg-max)."""
+        return _weights(self.cv)
+
+
+def _weights(cv: CVResult) -> np.ndarray | None:
+    return cv.decision.weights if cv.decision is not None else None
 
 
 def plan_ensemble(
@@ -97,6 +127,8 @@ def plan_ensemble(
 
     ``select_by`` (default :func:`default_select_by`) is what the greedy climb maximizes: the
     primary metric itself, or log-loss, whose blend the decision rule then tunes for the metric.
+    The blend's and, when adopted, the stacker's CV each get the decision rule fitted on their
+    own out-of-fold probabilities (:func:`mmbench.evaluation.decide`, cross-fitted).
     """
     metric = METRICS.get(primary)
     sign = 1.0 if metric.higher_is_better else -1.0
@@ -119,76 +151,45 @@ def plan_ensemble(
     weights = [w for _, w in chosen]
     cvs = [ok[n] for n in trials]
     oof = np.asarray(sum(w * cv.oof for w, cv in zip(weights, cvs, strict=True)))
-    stack = stack_inputs(list(selection.counts), [ok[n].spec.fusion.name for n in ranked])
+    heads = [ok[n].spec.fusion.name for n in ranked]
+    stack = stack_inputs(list(selection.counts), heads)
     nested = compare_nested(
         [ok[n].oof for n in ranked],
         labels,
         folds,
         score,
-        stack,
+        heads,
         objective=objective,
         decide=lambda y, p: tune_class_weights(y, p, primary),
     )
-    stacker, stack_trials = None, [ranked[i] for i in stack]
+    blend_cv = _combined_cv(cvs[0], oof, labels, folds, primary)
+    plan = EnsemblePlan(trials, weights, cvs, selection, blend_cv, len(ranked))
+    plan.nested = {"blend": sign * nested.blend, "stack": sign * nested.stack}
+    plan.nested["undefined_folds"] = float(nested.undefined)
+    plan.stack_trials = [ranked[i] for i in stack]
     if nested.stack_wins:
-        stacker = Stacker(oof.shape[-1]).fit([probas[i][mask] for i in stack], y)
-        oof = nested.stack_oof  # each row from a stacker fitted without its fold
-        extra = [n for n in stack_trials if n not in trials]  # fitted last, blend weight 0
-        trials, weights, cvs = (
-            trials + extra,
-            weights + [0.0] * len(extra),
-            cvs + [ok[n] for n in extra],
-        )
-    decision = _decision_rule(oof, labels, folds, primary)
-    cv = _blend_cv(cvs[0], oof, labels, folds, decision)
-    scores = {"blend": sign * nested.blend, "stack": sign * nested.stack}
-    scores["undefined_folds"] = float(nested.undefined)
-    return EnsemblePlan(
-        trials, weights, cvs, selection, decision, cv, len(ranked), stacker, stack_trials, scores
-    )
+        plan.stacker = Stacker(oof.shape[-1]).fit([probas[i][mask] for i in stack], y)
+        # each row from a stacker whose inputs were chosen and fitted without its fold
+        plan.stack_cv = _combined_cv(cvs[0], nested.stack_oof, labels, folds, primary)
+        extra = [n for n in plan.stack_trials if n not in trials]  # fitted last, blend weight 0
+        plan.trials, plan.weights = trials + extra, weights + [0.0] * len(extra)
+        plan.cvs = cvs + [ok[n] for n in extra]
+    return plan
 
 
-MIN_DECISION_GAIN = 0.002
-
-
-def _decision_rule(
-    oof: np.ndarray, labels: np.ndarray, folds: list[Fold], primary: str
-) -> np.ndarray | None:
-    """Per-class decision weights, kept only when they help on rows they were not tuned on.
-
-    Weights tuned on every out-of-fold row always look better on those rows. So each fold's
-    rows are scored with weights tuned on the other folds' rows, and the rule is adopted (tuned
-    on all rows) only when that cross-validated score beats the plain arg-max.
-    """
-    metric = METRICS.get(primary)
-    if not metric.needs_labels:
-        return None
-    plain, tuned = [], []
-    for fold in folds:
-        rest = np.setdiff1d(np.flatnonzero(~np.isnan(oof[fold.repeat]).any(axis=1)), fold.valid)
-        weights = tune_class_weights(labels[rest], oof[fold.repeat, rest], primary)
-        proba = oof[fold.repeat, fold.valid]
-        plain.append(compute_metrics(labels[fold.valid], proba, [primary])[primary])
-        tuned.append(
-            compute_metrics(labels[fold.valid], proba, [primary], weights=weights)[primary]
-        )
-    sign = 1.0 if metric.higher_is_better else -1.0
-    if sign * (np.mean(tuned) - np.mean(plain)) < MIN_DECISION_GAIN:
-        return None
-    proba, mask = oof_rows(oof)
-    return tune_class_weights(labels[mask], proba[mask], primary)
-
-
-def _blend_cv(
-    head: CVResult, oof: np.ndarray, labels: np.ndarray, folds: list[Fold], decision: Any
+def _combined_cv(
+    head: CVResult, oof: np.ndarray, labels: np.ndarray, folds: list[Fold], primary: str
 ) -> CVResult:
-    """The blend scored fold by fold like a pipeline (on rows it was selected on)."""
-    results = []
-    for fold in folds:
-        proba = oof[fold.repeat, fold.valid]
-        metrics = compute_metrics(labels[fold.valid], proba, weights=decision)
-        results.append(FoldResult(key=fold.key, metrics=metrics))
-    return CVResult(head.spec, head.modalities, results, oof, {"encode": 0.0, "fit": 0.0}, {})
+    """A combiner's out-of-fold probabilities scored fold by fold like a pipeline, with the
+    decision rule fitted on them (:func:`mmbench.evaluation.decide`: cross-fitted)."""
+    results = [
+        FoldResult(
+            key=fold.key, metrics=compute_metrics(labels[fold.valid], oof[fold.repeat, fold.valid])
+        )
+        for fold in folds
+    ]
+    cv = CVResult(head.spec, head.modalities, results, oof, {"encode": 0.0, "fit": 0.0}, {})
+    return decide(cv, labels, folds, primary)
 
 
 @dataclass
@@ -206,6 +207,11 @@ class FinalModel:
     """Combines the members' probabilities instead of ``weights`` (the nested comparison chose
     it); inputs in ``stack_trials`` order."""
     stack_trials: list[int] = field(default_factory=list)
+
+    @property
+    def combiner(self) -> Combiner:
+        """How the members are combined as fitted (see :meth:`EnsemblePlan.cv_of`)."""
+        return "stack" if self.stacker is not None else "blend"
 
     def predict_proba(
         self,
@@ -315,10 +321,11 @@ def fit_final(
         members,
         [w / total for w in weights],
         list(table.classes),
-        decision=plan.decision,
+        # without all its inputs the stacker gives way to the blend, with the blend's rule
+        decision=_weights(plan.cv_of("stack" if stacked else "blend")),
         trials=trials,
         dropped=dropped,
-        stacker=plan.stacker if stacked else None,  # without all its inputs: the blend
+        stacker=plan.stacker if stacked else None,
         stack_trials=plan.stack_trials if stacked else [],
     )
 

@@ -6,9 +6,13 @@ stacker — a class-balanced multinomial logistic regression on the members' log
 can also re-weight per class and recalibrate, which helps when members are good at different
 classes (different heads, different modalities), and hurts when it overfits few rows. Which one
 to use is measured, not assumed: both procedures are run *nested* inside the search's folds —
-for each fold, choose the blend and fit the stacker on the other folds' out-of-fold rows, score
-that fold — so neither is scored on rows it was chosen or fitted on. The stacker is adopted only
-when its nested score beats the blend's by :data:`MIN_STACK_GAIN`.
+for each fold, on the other folds' out-of-fold rows, choose the blend, choose the stacker's
+inputs from that blend (:func:`stack_inputs`), fit the stacker and tune each one's decision
+rule, then score that fold — so neither combination is scored on rows it was chosen or fitted
+on. The stacker is adopted only when its nested score beats the blend's by
+:data:`MIN_STACK_GAIN`. Both combine the same candidate trials, which the search chose and
+ranked on every fold: the comparison between them is fair, but neither score is free of that
+optimism.
 """
 
 from __future__ import annotations
@@ -95,7 +99,8 @@ class NestedComparison:
     blend: float
     stack: float
     stack_oof: np.ndarray
-    """``(repeats, n, classes)``: every row predicted by a stacker fitted without its fold."""
+    """``(repeats, n, classes)``: every row predicted by a stacker whose inputs were chosen and
+    which was fitted without its fold."""
     undefined: int = 0
     """Folds left out of both means because either score is undefined there (NaN: AUC in a
     fold that lacks a class), so both combiners are compared on the same folds."""
@@ -114,19 +119,21 @@ def compare_nested(
     labels: np.ndarray,
     folds: list[Fold],
     score: Callable[[np.ndarray, np.ndarray], float],
-    stack: Sequence[int],
+    heads: Sequence[str],
     seed: int = 0,
     objective: Callable[[np.ndarray, np.ndarray], float] | None = None,
     decide: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None,
 ) -> NestedComparison:
     """Nested scores of the greedy blend and of the stacker over the candidates' OOF arrays.
 
-    ``candidates[i]`` is ``(repeats, n, classes)`` (a trial's out-of-fold probabilities); in
-    each fold the blend selects among all of them, the stacker combines ``stack`` (indices into
-    ``candidates``). ``score(y, proba)`` is higher-is-better; the blend's climb maximizes
-    ``objective`` when given (as :func:`~mmbench.final.selection.select_ensemble`).
-    ``decide(y, proba)`` -> per-class decision weights (or None) is, for metrics of decisions,
-    the rule the final model will apply: tuned on the other folds' rows for each combiner and
+    ``candidates[i]`` is ``(repeats, n, classes)`` (a trial's out-of-fold probabilities) and
+    ``heads[i]`` its fusion head; in each fold the blend selects among all of them on the
+    other folds' rows, and the stacker combines the inputs :func:`stack_inputs` picks from
+    *that* blend, so nothing about a fold's rows chooses what scores them. ``score(y, proba)``
+    is higher-is-better; the blend's climb maximizes ``objective`` when given (as
+    :func:`~mmbench.final.selection.select_ensemble`). ``decide(y, proba)`` -> per-class
+    decision weights (or None) is, for metrics of decisions, the final model's rule: tuned on
+    the other folds' rows for each combiner (the stacker's on its own fit of those rows) and
     applied to the fold's, so each is scored as it would predict.
     """
     n_classes = candidates[0].shape[-1]
@@ -146,6 +153,7 @@ def compare_nested(
         blend = selection.blend([c[r, valid] for c in candidates])
         rule = decide(y_rest, selection.blend([c[r, rest] for c in candidates])) if decide else None
         blend_scores.append(score(y_valid, _weighted(blend, rule)))
+        stack = stack_inputs(list(selection.counts), heads)
         stacker = Stacker(n_classes, seed).fit([candidates[i][r, rest] for i in stack], y_rest)
         proba = stacker.predict_proba([candidates[i][r, valid] for i in stack])
         stack_oof[r, valid] = proba

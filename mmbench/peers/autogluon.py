@@ -86,7 +86,10 @@ def _fit_autogluon(
         time_limit=time_limit_s,
         presets=AUTOGLUON_PRESETS,
         feature_metadata=_autogluon_features(data),
-        calibrate_decision_threshold=False,  # the harness scores arg-max of the probabilities
+        # the harness fits the decision rule on every candidate's out-of-fold probabilities,
+        # AutoGluon's as mmbench's own (mmbench.evaluation.decide): a second, private
+        # threshold here would give this row a rule the others do not get
+        calibrate_decision_threshold=False,
         num_cpus=AUTOGLUON_CPUS,
         # FastAI's network is not in the extra; without it AutoGluon warns and skips it anyway
         excluded_model_types=[] if importable("fastai") else ["FASTAI"],

@@ -17,7 +17,14 @@ import pandas as pd
 
 from mmbench.config import PeerSpec
 from mmbench.errors import MMBenchError
-from mmbench.evaluation import Fold, FoldScores, compute_metrics
+from mmbench.evaluation import (
+    ARG_MAX,
+    DecisionRule,
+    Fold,
+    FoldScores,
+    compute_metrics,
+    decide,
+)
 from mmbench.peers.base import Peer, PeerModel, get_peer
 from mmbench.peers.frame import peer_frame
 
@@ -36,6 +43,8 @@ class PeerCV(FoldScores):
     oof: np.ndarray
     seconds: dict[str, float]
     cache: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0})
+    decision: DecisionRule | None = None
+    """The decision rule its scores were counted with (:func:`mmbench.evaluation.decide`)."""
 
 
 def cross_validate_peer(
@@ -53,6 +62,10 @@ def cross_validate_peer(
     Each fit gets ``time_limit_s`` (per fold, not for the whole CV) and the fold's own seed, as
     pipelines do. A fold that raises becomes a recorded failure and the other folds still run.
     ``frame`` is :func:`peer_frame` of ``table`` when the caller already has it.
+
+    The scores are counted with the decision rule :func:`mmbench.evaluation.decide` fits on
+    the peer's own out-of-fold probabilities for ``metric`` (the rule mmbench's pipelines get;
+    ``PeerCV.decision``), cross-fitted; pass that rule to :func:`holdout_peer`.
     """
     peer = get_peer(name)
     start = time.perf_counter()
@@ -68,7 +81,8 @@ def cross_validate_peer(
     fit = sum(r.seconds for r in results)
     spec = PeerSpec(peer=name, options={"time_limit_s": time_limit_s, "metric": metric})
     seconds = {"encode": prepared, "fit": fit, "total": prepared + fit}
-    return PeerCV(spec, list(table.modalities), results, oof, seconds)
+    cv = PeerCV(spec, list(table.modalities), results, oof, seconds)
+    return decide(cv, table.labels, folds, metric)
 
 
 def _run_fold(
@@ -133,6 +147,8 @@ class HoldoutScore:
     fit_seconds: float
     predict_seconds: float
     frame_seconds: float
+    rule: str = ARG_MAX
+    """The decision rule the label metrics were counted with (:attr:`DecisionRule.name`)."""
 
 
 def holdout_peer(
@@ -143,8 +159,14 @@ def holdout_peer(
     seed: int,
     time_limit_s: float | None = None,
     metric: str = "f1_macro",
+    decision: DecisionRule | None = None,
 ) -> HoldoutScore:
-    """Fit on ``train``, score ``test`` (its classes in ``train``'s order) with every metric."""
+    """Fit on ``train``, score ``test`` (its classes in ``train``'s order) with every metric.
+
+    ``decision`` is the rule fitted on the peer's own out-of-fold probabilities
+    (``cross_validate_peer(...).decision``): its weights decide the held-out labels, as the
+    final model's and every pipeline's own rule decide theirs. Without it: arg-max.
+    """
 
     if list(test.classes) != list(train.classes):
         raise MMBenchError("test rows must use the training classes, in the same order")
@@ -157,5 +179,6 @@ def holdout_peer(
     fitted = time.perf_counter()
     proba = model.predict_proba(test_frame)
     done = time.perf_counter()
-    metrics = compute_metrics(test.labels, proba)
-    return HoldoutScore(metrics, fitted - framed, done - fitted, framed - start)
+    rule = decision or DecisionRule()
+    metrics = compute_metrics(test.labels, proba, weights=rule.weights)
+    return HoldoutScore(metrics, fitted - framed, done - fitted, framed - start, rule.name)

@@ -35,7 +35,8 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#5
 dd{margin:0;font-family:ui-monospace,monospace;font-size:.9rem;word-break:break-all}
 .tag{font-size:.8rem;background:#eef;border-radius:3px;padding:0 .3rem;margin-left:.3rem}
 table.pipelines td:not(.name){white-space:nowrap}.identity{font-size:.85rem;display:inline-block;
-max-width:28rem;white-space:normal}.caveat{display:block;color:#8a5a00;font-size:.8rem;
+max-width:28rem;white-space:normal}.rule{display:block;color:#666;font-size:.8rem}
+.caveat{display:block;color:#8a5a00;font-size:.8rem;
 white-space:normal}.winner{font-family:ui-monospace,monospace;font-size:.9rem}
 """
 
@@ -152,6 +153,8 @@ def _pipelines(view: DatasetView) -> str:
         r = view.results[e.pipeline]
         ident = identify(r)  # the entry's caveats are its own and the leaderboard's
         caveats = "".join(f'<span class="caveat">⚠ {escape(c)}</span>' for c in e.caveats)
+        rule = ident.decision or "not recorded"
+        caveats += f'<span class="rule">decision: {escape(rule)}</span>'
         rows.append(
             [
                 f'{escape(e.pipeline)}<span class="tag">{_kind_of(r)}</span>',
