@@ -248,3 +248,32 @@ def test_a_grouped_inner_holdout_keeps_groups_whole_and_an_ungrouped_one_is_unch
     )
     assert [p.tolist() for p in plain] == [np.sort(e).tolist() for e in expected]
     assert inner_split(labels, 5, np.zeros(len(labels)).astype(str)) is None  # one group: none
+
+
+def test_a_fold_whose_training_rows_hold_one_group_trains_without_a_holdout() -> None:
+    """Two groups, two folds: each fold trains on one group. A hold-out of its rows would be
+    a hold-out of a seen group, so there is none, and the fold says why."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from mmbench.data.table import MultiModalTable
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 2
+    x = pd.DataFrame({"a": rng.normal(size=120) + labels, "b": rng.normal(size=120)})
+    groups = np.repeat(["p", "q"], 60)
+    table = MultiModalTable("two", labels, ["a", "b"], tabular=x, groups=groups)
+    folds = cv_folds(table.labels, 2, 1, seed=0, groups=table.groups)
+    s = PipelineSpec.model_validate(
+        {
+            "encoders": {"tabular": "tabular"},
+            "training": {**FAST_TRAINING, "threshold_tuning": True},
+        }
+    )
+    cv = evaluate_pipeline(table, s, folds)
+    assert cv.ok, cv.failures
+    for fold in cv.folds:
+        assert "one group" in fold.info["no_holdout"] and fold.info["threshold"] is None
+    ungrouped = evaluate_pipeline(replace(table, groups=None), s, folds)
+    assert "no_holdout" not in ungrouped.folds[0].info  # rows from one group, drawn by row
