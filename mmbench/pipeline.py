@@ -3,8 +3,8 @@
 This is where encoders, the feature cache, fusion heads and the evaluation protocol meet; it knows
 nothing of Optuna, MLflow or the CLI. Inside every fold, encoders that learn from data are fitted
 on that fold's training rows only, and an inner stratified hold-out of the training rows drives
-early stopping, per-epoch reports and binary threshold tuning, so the outer validation rows are
-used for scoring and nothing else.
+early stopping, per-epoch reports and binary threshold tuning (whole groups on a grouped table),
+so the outer validation rows are used for scoring and nothing else.
 """
 
 from __future__ import annotations
@@ -121,7 +121,10 @@ def encode(
             towers[m] = enc.build_tower()
     present = {m: table.present(m) for m in encoders}
     meta = {"categorical": categorical_tails(table, encoders)}
-    return FeatureSet(features=features, present=present, labels=table.labels, meta=meta), towers
+    data = FeatureSet(
+        features=features, present=present, labels=table.labels, meta=meta, groups=table.groups
+    )
+    return data, towers
 
 
 def categorical_tails(table: MultiModalTable, encoders: dict[str, Encoder]) -> dict[str, int]:
@@ -204,19 +207,53 @@ def input_dims(features: FeatureSet, towers: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def inner_split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Stratified hold-out of training rows for early stopping; None when too few rows."""
+def inner_split(
+    labels: np.ndarray, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Stratified hold-out of training rows for early stopping; None when there is none to draw.
+
+    With ``groups`` the hold-out is whole groups (one fold of a stratified group k-fold of
+    about ``1 / INNER_HOLDOUT`` folds), so the stopping rule and the decision threshold are
+    tuned on groups the head has not seen, as the outer folds score it: a hold-out of rows
+    from seen groups rewards memorising the groups. Without groups the split is the plain
+    stratified one. :func:`no_holdout_reason` says when there is none.
+    """
+    if no_holdout_reason(labels, groups) is not None:
+        return None
+    if groups is not None:
+        return _group_holdout(labels, groups, seed)
     from sklearn.model_selection import train_test_split
 
-    n = len(labels)
-    if n < MIN_ROWS_FOR_HOLDOUT:
-        return None
-    idx = np.arange(n)
+    idx = np.arange(len(labels))
     counts = np.bincount(labels)
     stratify = labels if counts[counts > 0].min() >= 2 else None
     fit_idx, stop_idx = train_test_split(
         idx, test_size=INNER_HOLDOUT, random_state=seed, stratify=stratify
     )
+    return np.sort(fit_idx), np.sort(stop_idx)
+
+
+def no_holdout_reason(labels: np.ndarray, groups: np.ndarray | None = None) -> str | None:
+    """Why no inner hold-out is drawn from these training rows, or None when one is.
+
+    A head without one trains its full schedule and no threshold is tuned. On grouped rows
+    that is the choice when fewer than two groups remain: a hold-out of rows from the one
+    group would be a hold-out of a seen group, exactly what grouping rules out.
+    """
+    if len(labels) < MIN_ROWS_FOR_HOLDOUT:
+        return f"{len(labels)} training rows, fewer than {MIN_ROWS_FOR_HOLDOUT}"
+    if groups is not None and len(np.unique(groups)) < 2:
+        return "the training rows hold one group; a grouped hold-out needs two"
+    return None
+
+
+def _group_holdout(labels: np.ndarray, groups: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_groups = len(np.unique(groups))
+    splits = min(n_groups, max(2, round(1 / INNER_HOLDOUT)))
+    splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
+    fit_idx, stop_idx = next(splitter.split(np.zeros(len(labels)), labels, groups))
     return np.sort(fit_idx), np.sort(stop_idx)
 
 
@@ -240,7 +277,7 @@ def fit_head(
         spec.fusion, spec.training, input_dims(train, towers), n_classes, seed=seed, towers=towers
     )
     head.deadline = deadline
-    split = inner_split(train.labels, seed)
+    split = inner_split(train.labels, seed, train.groups)
     if split is None:
         head.fit(train, None, on_epoch=on_epoch)
         return head, None
@@ -330,8 +367,9 @@ def _run_fold(
         encoded = time.perf_counter()
         timing["encode"] += encoded - start
         callback = None if on_epoch is None else (lambda e, s: on_epoch(fold, e, s))
+        train = features.take(fold.train)
         head, threshold = fit_head(
-            spec, features.take(fold.train), towers, table.n_classes, fold.seed, callback, deadline
+            spec, train, towers, table.n_classes, fold.seed, callback, deadline
         )
         valid = features.take(fold.valid)
         predict_start = time.perf_counter()
@@ -356,6 +394,10 @@ def _run_fold(
             "predict_ms_per_row": predict_ms,
             "fit_s": fit_s,
         }
+        assert train.labels is not None
+        no_holdout = no_holdout_reason(train.labels, train.groups)
+        if no_holdout is not None:  # trained without early stopping: say why
+            result.info["no_holdout"] = no_holdout
     except reraise:
         raise
     except Exception as exc:  # a failed fold is a recorded result, not a crash

@@ -23,7 +23,7 @@ the subsample's encoding may take (the rest is for cross-validating on it; below
 MIN_SUBSAMPLE_ROWS = 50
 SUBSAMPLE_ATTR = "subsample"
 """Study user attribute of a study searched on a subsample: ``rows``, ``of``, ``seed``,
-``reason``; resuming or finalizing it works on the same rows."""
+``by_group``, ``reason``; resuming or finalizing it works on the same rows."""
 
 
 def search_job(ctx: JobContext, start: float, reserve_s: float = 0.0) -> list[Scored]:
@@ -321,6 +321,7 @@ def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
         "rows": rows,
         "of": len(table),
         "seed": ctx.suite.seed,
+        "by_group": table.groups is not None,
         "reason": f"the time budget fits no candidate on all rows ({exc})",
     }
     if not _use_subsample(ctx, record):
@@ -338,8 +339,9 @@ def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
 def _use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
     """Work on the stratified subsample ``record`` describes (``rows`` of ``of``, ``seed``):
     for the same table always the same rows, so a study searched on it can be resumed or
-    finalized. False when the table is not the one it was drawn from or the subsample cannot
-    be cross-validated (e.g. too few groups left for grouped folds)."""
+    finalized. ``by_group``: drawn per (group, class), keeping every group's share of rows
+    (:func:`~mmbench.data.loading.stratified_subsample`). False when the table is not the one
+    it was drawn from or the subsample cannot be cross-validated (e.g. too few groups)."""
     import numpy as np
 
     from mmbench.data.loading import stratified_subsample
@@ -349,11 +351,13 @@ def _use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
     table, protocol = ctx.table, ctx.spec.protocol
     if record.get("of") != len(table):
         return False
-    index = np.sort(stratified_subsample(table.labels, int(record["rows"]), int(record["seed"])))
+    rows, seed = int(record["rows"]), int(record["seed"])
+    groups = table.groups if record.get("by_group") else None  # as the study's rows were drawn
+    index = np.sort(stratified_subsample(table.labels, rows, seed, groups))
     sub = table.rows_of(index, salt="budget:")
-    try:
+    try:  # sklearn's ValueError: fewer groups (or rows of a class) than folds
         folds = cv_folds(sub.labels, protocol.folds, protocol.repeats, ctx.suite.seed, sub.groups)
-    except MMBenchError:
+    except (MMBenchError, ValueError):
         return False
     sub.meta["subsample"] = dict(record)
     ctx.use_rows(sub, folds)

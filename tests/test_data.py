@@ -363,6 +363,41 @@ def test_stratified_subsample_keeps_every_class() -> None:
     assert len(rows) == 10 and set(labels[rows]) == {0, 1, 2}
 
 
+def test_a_grouped_subsample_keeps_every_groups_share_of_each_class(tmp_path: Path) -> None:
+    """``max_rows`` on a grouped dataset draws per (group, class): each speaker keeps its
+    share of every digit, so grouped folds split the subsample as they split the table."""
+    rng = np.random.default_rng(3)
+    speakers = np.repeat([f"s{i}" for i in range(6)], [40, 60, 80, 100, 120, 200])
+    frame = pd.DataFrame(
+        {
+            "text": [f"t{i}" for i in range(len(speakers))],
+            "speaker": speakers,
+            "label": rng.choice(["x", "y", "z"], len(speakers)),
+        }
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    ds = DatasetSpec.model_validate(
+        {"name": "g", "source": {"kind": "csv", "path": "d.csv"}, "target": "label",
+         "modalities": {"text": "text"}, "max_rows": 120,
+         "protocol": {"folds": 5, "group_column": "speaker"}}
+    )  # fmt: skip
+    table = load_table(ds, tmp_path, seed=0)
+    assert len(table) == 120 and table.meta["groups"]["n"] == 6
+    kept = pd.crosstab(table.groups, np.array(table.classes)[table.labels])
+    full = pd.crosstab(frame["speaker"], frame["label"])
+    # largest remainder after the one row every (speaker, label) cell keeps: within 2 rows
+    assert (kept - full * 120 / len(frame)).abs().to_numpy().max() < 2
+
+
+def test_an_ungrouped_subsample_is_the_class_stratified_one() -> None:
+    labels = np.random.default_rng(4).integers(0, 3, 500)
+    rows = stratified_subsample(labels, 50, seed=2)
+    assert rows.tolist() == stratified_subsample(labels, 50, seed=2, groups=None).tolist()
+    grouped = stratified_subsample(labels, 50, seed=2, groups=np.arange(500) % 5)
+    per_group = np.bincount(np.arange(500)[grouped] % 5)
+    assert len(grouped) == 50 and np.abs(per_group - 10).max() <= 1
+
+
 def test_test_split_is_encoded_with_the_training_classes(tmp_path: Path) -> None:
     frame = toy_frame(tmp_path)
     frame.to_parquet(tmp_path / "train.parquet")

@@ -238,6 +238,24 @@ def test_fetch_is_idempotent_and_a_mirror_folder_equals_a_mirror_url(
     assert {p.relative_to(other): p.read_bytes() for p in _files(tmp_path, other)} == by_url
 
 
+def test_fetched_media_keep_their_fingerprint_under_another_data_dir(
+    mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recordings of a registry and images of an archive, fetched into two data caches, are
+    the same data: the tables' fingerprints (and feature-cache keys) are the same."""
+    suite = all_kinds(mirror, tmp_path / "suite")
+    media = [d for d in suite.datasets if d.name in ("rec", "zip")]
+    monkeypatch.setenv("MMBENCH_MIRROR", str(mirror))
+    first = {d.name: load_table(d, suite.root) for d in media}
+    monkeypatch.setenv("MMBENCH_DATA_DIR", str(tmp_path / "elsewhere"))
+    second = {d.name: load_table(d, suite.root) for d in media}
+    for name, table in first.items():
+        assert second[name].audio or second[name].image
+        moved = (second[name].audio or second[name].image)[0]["path"]
+        assert moved.startswith(str(tmp_path / "elsewhere"))
+        assert second[name].fingerprint == table.fingerprint, name
+
+
 def _files(tmp_path: Path, root: Path | None = None) -> list[Path]:
     root = root or tmp_path / "data-cache"
     return sorted(p for p in root.rglob("*") if p.is_file())

@@ -67,6 +67,9 @@ def test_grouped_folds_give_a_grouped_rung() -> None:
     assert rung is not None and rung.table.groups is not None
     train_groups = set(rung.table.groups[rung.fold.train])
     assert not train_groups & set(rung.table.groups[rung.fold.valid])
+    # every group of the fold's training rows keeps rows, so the rung's inner hold-out
+    # (whole groups) has as many groups to draw from as the fold's
+    assert train_groups == set(table.groups[folds[0].train])
 
 
 def test_only_the_best_third_of_the_rung_is_promoted() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmbench.cache import FeatureCache
+from mmbench.data import load_table
+from mmbench.data.media import wav_bytes
 from mmbench.data.table import MultiModalTable
+from mmbench.suite import DatasetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,6 +89,95 @@ def test_labels_and_media_bytes_are_part_of_the_fingerprint() -> None:
     flipped = np.array(base.labels)
     flipped[0] = 1 - flipped[0]
     assert _table(frame, flipped).fingerprint != base.fingerprint
+
+
+def _recordings(folder: Path, n: int = 8) -> DatasetSpec:
+    """``folder/rows.csv`` listing ``n`` WAV files under ``folder/clips`` by relative path."""
+    (folder / "clips").mkdir(parents=True)
+    t = np.linspace(0, 0.05, 400, endpoint=False)
+    for i in range(n):
+        wave = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t)
+        (folder / "clips" / f"{i}.wav").write_bytes(wav_bytes(wave, 8000))
+    rows = pd.DataFrame(
+        {"audio": [f"clips/{i}.wav" for i in range(n)], "label": ["a", "b"] * (n // 2)}
+    )
+    rows.to_csv(folder / "rows.csv", index=False)
+    return DatasetSpec.model_validate(
+        {
+            "name": "clips",
+            "source": {"kind": "csv", "path": "rows.csv"},
+            "target": "label",
+            "modalities": {"audio": "audio"},
+            "protocol": {"folds": 2},
+        }
+    )
+
+
+def _age(folder: Path, seconds: float = 60.0) -> None:
+    """Date every file back, as data fetched in an earlier run is (so its hash is remembered)."""
+    for path in folder.rglob("*"):
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
+
+
+def test_media_files_are_fingerprinted_by_content_wherever_they_lie(tmp_path: Path) -> None:
+    """The same recordings under another folder (another ``MMBENCH_DATA_DIR``, another
+    machine's checkout) are the same data; one byte changed in one file is other data."""
+    dataset = _recordings(tmp_path / "here")
+    _age(tmp_path / "here")
+    here = load_table(dataset, tmp_path / "here")
+    shutil.move(tmp_path / "here", tmp_path / "there")
+    there = load_table(dataset, tmp_path / "there")
+    assert here.audio[0]["path"] != there.audio[0]["path"]
+    assert there.fingerprint == here.fingerprint
+
+    clip = tmp_path / "there" / "clips" / "5.wav"
+    data = bytearray(clip.read_bytes())
+    data[-1] ^= 0x01  # one bit of the last sample: same size, still a valid WAV
+    clip.write_bytes(bytes(data))
+    edited = load_table(dataset, tmp_path / "there")
+    assert edited.fingerprint != here.fingerprint
+    assert load_table(dataset, tmp_path / "there").fingerprint == edited.fingerprint
+
+
+def test_an_edit_in_place_is_seen_even_within_the_mtime_clocks_resolution(tmp_path: Path) -> None:
+    """Two writes a millisecond apart may leave size and mtime equal: a file that recent is
+    hashed again rather than taken from the process's memory of it."""
+    dataset = _recordings(tmp_path / "d", n=4)
+    first = load_table(dataset, tmp_path / "d")
+    clip = tmp_path / "d" / "clips" / "0.wav"
+    stamp = clip.stat().st_mtime_ns
+    data = bytearray(clip.read_bytes())
+    data[-1] ^= 0x01
+    clip.write_bytes(bytes(data))
+    os.utime(clip, ns=(stamp, stamp))  # the second write got the same coarse timestamp
+    assert load_table(dataset, tmp_path / "d").fingerprint != first.fingerprint
+
+
+def test_moved_media_still_hit_the_feature_cache(tmp_path: Path) -> None:
+    """Feature-cache keys derive from the fingerprint: frozen features of the moved folder's
+    recordings are the ones already computed."""
+    from mmbench.encoders.base import create_encoder
+    from mmbench.pipeline import frozen_features
+
+    dataset = _recordings(tmp_path / "a")
+    cache = FeatureCache(tmp_path / "cache")
+    encoder = create_encoder("logmel", sample_rate=8000)
+    first = frozen_features(load_table(dataset, tmp_path / "a"), "audio", encoder, cache)
+    assert (cache.hits, cache.misses) == (0, 1)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    again = frozen_features(load_table(dataset, tmp_path / "b"), "audio", encoder, cache)
+    assert (cache.hits, cache.misses) == (1, 1)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_in_memory_media_and_unreadable_paths_keep_their_fingerprints() -> None:
+    """Media given as bytes (the generator's) hash as before; a path with no file behind it
+    (a serving request's URL) is known by its name alone."""
+    clip = {"path": None, "bytes": b"RIFF1234"}
+    gone = {"path": "/nonexistent/clip.wav", "bytes": None}
+    table = MultiModalTable("m", np.array([0, 1]), ["a", "b"], audio=[clip, gone])
+    assert table.fingerprint == "7a3ade5ad79a373f"  # as computed before files were read
 
 
 _PROBE = """

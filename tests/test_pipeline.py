@@ -191,3 +191,118 @@ def test_a_fold_without_a_class_has_undefined_ranking_metrics_counted(problem) -
     result = build_result(suite, suite.datasets[0], table, cv, "default", wall=1.0)
     assert result.metrics["pr_auc"]["undefined"] == 1
     assert result.undefined_folds("pr_auc") == 1 and result.undefined_folds() == 0
+
+
+def _group_memory_table(n_groups: int = 40, rows: int = 10):
+    """Rows whose only feature identifies their group (a one-hot group id), labels constant
+    within a group and random across groups: nothing generalises to an unseen group, while a
+    head that memorises the groups is perfect on rows of groups it has seen."""
+    import pandas as pd
+
+    from mmbench.data.table import MultiModalTable
+
+    rng = np.random.default_rng(0)
+    group = np.repeat(np.arange(n_groups), rows)
+    labels = rng.permutation(np.arange(n_groups) % 2)[group]
+    onehot = pd.DataFrame(np.eye(n_groups)[group], columns=[f"g{i}" for i in range(n_groups)])
+    return MultiModalTable("groups", labels, ["a", "b"], tabular=onehot, groups=group.astype(str))
+
+
+def _stopping_scores(table, folds, fusion: str) -> tuple[float, float]:
+    """The inner hold-out's best score, the one early stopping picks its model by, and the
+    outer validation score of the head it picked, each averaged over folds: macro-F1 for the
+    torch head (its epoch reports), minus log-loss for xgboost (its early-stopping metric)."""
+    from sklearn.metrics import f1_score, log_loss
+
+    from mmbench.pipeline import build_encoders, encode, fit_head
+
+    s = PipelineSpec.model_validate(
+        {
+            "encoders": {"tabular": "tabular"},
+            "fusion": {"name": fusion},
+            "training": {"epochs": 15, "batch_size": 32, "patience": 15, "lr": 1e-2},
+        }
+    )
+    stop, outer = [], []
+    for fold in folds:
+        features, towers = encode(table, build_encoders(s, ["tabular"]), fold.train)
+        epochs: list[float] = []
+        head, _ = fit_head(
+            s,
+            features.take(fold.train),
+            towers,
+            2,
+            fold.seed,
+            lambda e, v, out=epochs: out.append(v),
+        )
+        y, proba = table.labels[fold.valid], head.predict_proba(features.take(fold.valid))
+        if fusion == "xgboost":
+            stop.append(-head.model.best_score)
+            outer.append(-log_loss(y, proba, labels=[0, 1]))
+        else:
+            stop.append(max(epochs))
+            outer.append(f1_score(y, proba.argmax(1), average="macro"))
+    return float(np.mean(stop)), float(np.mean(outer))
+
+
+@pytest.mark.parametrize("fusion", ["early", "xgboost"])
+def test_the_inner_holdout_of_a_grouped_table_holds_out_whole_groups(fusion: str) -> None:
+    """Early stopping and the threshold are tuned on the inner hold-out. Drawn as rows from
+    groups the head trains on, it scores a head that memorises groups as near perfect while
+    that head is at chance on the unseen groups the outer folds score it on; drawn as whole
+    groups, it is as pessimistic as the outer folds."""
+    from dataclasses import replace
+
+    table = _group_memory_table()
+    folds = cv_folds(table.labels, 4, 1, seed=0, groups=table.groups)[:2]
+    ungrouped = replace(table, groups=None)  # the same rows, folds grouped, hold-out by row
+    leaky_stop, leaky_outer = _stopping_scores(ungrouped, folds, fusion)
+    stop, outer = _stopping_scores(table, folds, fusion)
+    assert leaky_stop - leaky_outer > 0.3  # the row hold-out flatters
+    assert stop - outer < 0.2  # the group hold-out does not
+
+
+def test_a_grouped_inner_holdout_keeps_groups_whole_and_an_ungrouped_one_is_unchanged() -> None:
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(30), rng.integers(3, 8, 30)).astype(str)
+    labels = rng.integers(0, 3, 30)[np.unique(groups, return_inverse=True)[1]]
+    fit, stop = inner_split(labels, 5, groups)
+    assert not set(groups[fit]) & set(groups[stop])
+    assert 0.05 < len(stop) / len(labels) < 0.3
+    plain = inner_split(labels, 5)
+    expected = train_test_split(
+        np.arange(len(labels)), test_size=0.15, random_state=5, stratify=labels
+    )
+    assert [p.tolist() for p in plain] == [np.sort(e).tolist() for e in expected]
+    assert inner_split(labels, 5, np.zeros(len(labels)).astype(str)) is None  # one group: none
+
+
+def test_a_fold_whose_training_rows_hold_one_group_trains_without_a_holdout() -> None:
+    """Two groups, two folds: each fold trains on one group. A hold-out of its rows would be
+    a hold-out of a seen group, so there is none, and the fold says why."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from mmbench.data.table import MultiModalTable
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 2
+    x = pd.DataFrame({"a": rng.normal(size=120) + labels, "b": rng.normal(size=120)})
+    groups = np.repeat(["p", "q"], 60)
+    table = MultiModalTable("two", labels, ["a", "b"], tabular=x, groups=groups)
+    folds = cv_folds(table.labels, 2, 1, seed=0, groups=table.groups)
+    s = PipelineSpec.model_validate(
+        {
+            "encoders": {"tabular": "tabular"},
+            "training": {**FAST_TRAINING, "threshold_tuning": True},
+        }
+    )
+    cv = evaluate_pipeline(table, s, folds)
+    assert cv.ok, cv.failures
+    for fold in cv.folds:
+        assert "one group" in fold.info["no_holdout"] and fold.info["threshold"] is None
+    ungrouped = evaluate_pipeline(replace(table, groups=None), s, folds)
+    assert "no_holdout" not in ungrouped.folds[0].info  # rows from one group, drawn by row

@@ -229,7 +229,7 @@ def _fetch_one(
     target = Path(store.abspath) / name
     existed = target.is_file() and (known_hash is None or _matches(target, pooch_hash(known_hash)))
     if existed:  # verified just now: pooch would hash it a second time
-        return Fetched(url, target, target.stat().st_size, False, known_hash or _sha256(target))
+        return _verified(url, target, False, known_hash)
     if target.is_file():
         target.unlink()  # a cached file that no longer matches its hash is fetched again
 
@@ -262,7 +262,19 @@ def _fetch_one(
             f"({RETRIES + 1} attempts, {time.monotonic() - start:.0f} s). Cache path {target}; "
             f"{MIRROR_HINT}"
         ) from None
-    return Fetched(url, target, target.stat().st_size, True, known_hash or _sha256(target))
+    return _verified(url, target, True, known_hash)
+
+
+def _verified(url: str, target: Path, downloaded: bool, known_hash: str | None) -> Fetched:
+    """The fetched file, its SHA-256 handed to the table fingerprint (which would otherwise
+    read every file once more) when that is the hash it was verified against."""
+    from mmbench.data.table import remember_file_sha256
+
+    hash_text = known_hash or _sha256(target)
+    known = pooch_hash(hash_text)
+    if known is not None and _algorithm(known) == "sha256":
+        remember_file_sha256(target, known.split(":")[-1])
+    return Fetched(url, target, target.stat().st_size, downloaded, hash_text)
 
 
 def _sha256(path: Path) -> str:

@@ -62,11 +62,13 @@ def load_table(
     check_columns(list(ds.column_names), dataset, where)
     check_features(dict(ds.features), dataset, where)
     labels, names = encode_labels(ds, dataset.target, classes, where)
+    grouped = split == "train" and dataset.protocol.group_column is not None
+    all_groups = load_groups(ds, dataset, where) if grouped else None
     rows = np.arange(len(ds))
     limit = max_rows or dataset.max_rows
     note = ""
     if limit is not None and len(ds) > limit:
-        rows = stratified_subsample(labels, limit, seed)
+        rows = stratified_subsample(labels, limit, seed, all_groups)
         note = f" in a subsample of max_rows={limit}"
     if split == "train" or classes is None:  # a test split may hold fewer training classes
         folds = dataset.protocol.folds if split == "train" else None
@@ -83,8 +85,8 @@ def load_table(
     if unreadable:
         meta["unreadable"] = unreadable
     groups = None
-    if split == "train" and dataset.protocol.group_column is not None:
-        groups = load_groups(table, dataset, labels[rows], where + note)
+    if all_groups is not None:
+        groups = check_group_count(all_groups[rows], dataset, where + note)
         meta["groups"] = {"column": dataset.protocol.group_column, "n": len(set(groups))}
     return MultiModalTable(
         name=dataset.name,
@@ -96,23 +98,29 @@ def load_table(
     )
 
 
-def load_groups(table: Any, dataset: DataSpec, labels: np.ndarray, where: str) -> np.ndarray:
-    """The group id of every row (as text); a missing id, or fewer groups than folds, is an
-    error that says which column and how many."""
+def load_groups(ds: Any, dataset: DataSpec, where: str) -> np.ndarray:
+    """The group id of every row of the source (as text), read before any subsample is drawn
+    (a subsample keeps groups whole, :func:`stratified_subsample`); a missing id is an error
+    that names the column and the rows."""
     column = dataset.protocol.group_column
-    raw = table.column(column).to_pylist()
+    assert column is not None
+    raw = ds.select_columns([column]).with_format("arrow")[:].column(0).to_pylist()
     missing = np.array([_is_missing(v) for v in raw], dtype=bool)
     if missing.any():
         raise DataError(
             f"{where}: group column {column!r} is missing in {int(missing.sum())} row(s) "
             f"(rows {first_rows(missing, np.arange(len(raw)))}); every row needs its group"
         )
-    groups = np.array([str(v) for v in raw], dtype=object)
+    return np.array([str(v) for v in raw], dtype=object)
+
+
+def check_group_count(groups: np.ndarray, dataset: DataSpec, where: str) -> np.ndarray:
+    """``groups``, or an error when they are fewer than the folds (each fold needs one)."""
     n_groups, folds = len(set(groups)), dataset.protocol.folds
     if n_groups < folds:
         raise DataError(
-            f"{where}: group column {column!r} has {n_groups} group(s), fewer than "
-            f"protocol.folds={folds}; grouped folds need at least one group per fold"
+            f"{where}: group column {dataset.protocol.group_column!r} has {n_groups} group(s), "
+            f"fewer than protocol.folds={folds}; grouped folds need at least one group per fold"
         )
     return groups
 
@@ -163,8 +171,20 @@ def encode_labels(
     return np.array([index[v] for v in values], dtype=np.int64), list(classes)
 
 
-def stratified_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` sorted row indices keeping class proportions (largest remainder, >= 1 per class)."""
+def stratified_subsample(
+    labels: np.ndarray, n: int, seed: int, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """``n`` sorted row indices keeping class proportions (largest remainder, >= 1 per class).
+
+    With ``groups`` the strata are (group, class) pairs: every group keeps its share of the
+    rows and every class within it, so the subsample holds the groups the table holds and
+    grouped folds split it as evenly as they split the table. (Whole groups drawn at random
+    would leave fewer groups than folds on data of few large groups: six speakers, five
+    folds.) Without groups the draw is the plain class-stratified one.
+    """
+    if groups is not None:
+        keys = np.array([f"{g}\x1f{y}" for g, y in zip(groups, labels, strict=True)])
+        labels = np.unique(keys, return_inverse=True)[1]
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     keep = np.minimum(counts, 1)
@@ -187,9 +207,7 @@ def stratified_subsample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def _as_arrow(ds: Any, dataset: DataSpec, rows: np.ndarray) -> pa.Table:
     """The needed columns of the chosen rows as one Arrow table (undecoded, no Python objects)."""
-    group = dataset.protocol.group_column
-    columns = list(dict.fromkeys([*dataset.modalities.columns(), *([group] if group else [])]))
-    subset = ds.select_columns(columns)
+    subset = ds.select_columns(list(dict.fromkeys(dataset.modalities.columns())))
     if len(rows) != len(ds):
         subset = subset.select(rows)
     return subset.with_format("arrow")[:]

@@ -9,6 +9,8 @@ A sensor row is a ``(channels, time)`` float32 array (its length may differ betw
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,7 +133,9 @@ class MultiModalTable:
         It identifies the *data*, not the machine that produced it: labels as little-endian
         int64, tabular cells through :func:`_column_digest` (floats at float32 precision, so a
         last-bit difference from another CPU's ``exp`` or ``sin`` does not change it; no pandas
-        hashing, whose output may change between pandas versions and dtypes), media by bytes.
+        hashing, whose output may change between pandas versions and dtypes), media by bytes:
+        in-memory bytes as they are, a file by the SHA-256 of its content
+        (:func:`file_sha256`), not its path.
         """
         h = hashlib.sha256()
         h.update(self.labels.astype("<i8").tobytes())
@@ -193,4 +197,59 @@ def _value_digest(value: Any) -> bytes:
     data = value.get("bytes")
     if data is not None:
         return hashlib.blake2b(data, digest_size=8).digest()
-    return hashlib.blake2b(str(value.get("path")).encode(), digest_size=8).digest()
+    path = value.get("path")
+    content = None if path is None else file_sha256(path)
+    if content is None:  # no file to read (a URL, a missing file): only its name is known
+        return hashlib.blake2b(str(path).encode(), digest_size=8).digest()
+    return hashlib.blake2b(b"file:" + content.encode(), digest_size=8).digest()
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+"""SHA-256 of files this process has read or verified, by (path, size, modification time)."""
+RACY_MTIME_S = 2.0
+"""A file modified this recently is hashed again each time rather than remembered: the kernel
+stamps mtimes with a coarse clock (milliseconds), so a second edit that soon could leave size
+and mtime unchanged (git's "racily clean" files; it applies the same rule)."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """Hex SHA-256 of a file's bytes, or None when it cannot be read (missing, a URL).
+
+    A media file is part of the fingerprint by what it holds, not where it lies: the same data
+    under another ``MMBENCH_DATA_DIR`` keeps its fingerprint (and feature-cache entries), and a
+    file edited in place gets a new one. Read in 1 MiB blocks and remembered by (path, size,
+    mtime), so a table of thousands of files is read once per process and re-fingerprinting
+    it (``subset``, ``without``) costs a ``stat`` per file; an edit moves the mtime.
+    """
+    try:
+        key = _stat_key(path)
+    except (OSError, ValueError):
+        return None
+    known = _FILE_DIGESTS.get(key)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    _remember(key, digest.hexdigest())
+    return digest.hexdigest()
+
+
+def remember_file_sha256(path: str | os.PathLike[str], sha256: str) -> None:
+    """Record the SHA-256 a caller has just verified ``path`` against (a download checked
+    against its registry), so fingerprinting the table does not read the file a second time."""
+    _remember(_stat_key(path), sha256.lower())
+
+
+def _stat_key(path: str | os.PathLike[str]) -> tuple[str, int, int]:
+    stat = os.stat(path)
+    return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
+
+
+def _remember(key: tuple[str, int, int], sha256: str) -> None:
+    if time.time_ns() - key[2] > RACY_MTIME_S * 1e9:
+        _FILE_DIGESTS[key] = sha256

@@ -60,12 +60,15 @@ class FeatureSet:
     model inputs (pixels, token ids) for trainable encoders whose tower is trained with the head.
     ``meta["categorical"][m]``: how many trailing columns of ``features[m]`` are integer category
     codes (``-1``: unseen), for heads that split on categories natively (``xgboost``).
+    ``groups``: the table's group id per row (``protocol.group_column``), carried so that the
+    hold-out a head is early-stopped on holds out whole groups, as the folds do.
     """
 
     features: dict[str, np.ndarray]
     present: dict[str, np.ndarray]
     labels: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(next(iter(self.features.values())).shape[0])
@@ -80,13 +83,20 @@ class FeatureSet:
             present={m: p[index] for m, p in self.present.items()},
             labels=None if self.labels is None else self.labels[index],
             meta=self.meta,
+            groups=None if self.groups is None else self.groups[index],
         )
 
     def drop(self, modalities: set[str] | list[str]) -> FeatureSet:
         """Mark ``modalities`` missing on every row (missing-modality robustness checks)."""
         present = {m: (np.zeros_like(p) if m in modalities else p) for m, p in self.present.items()}
         features = {m: (_zeros_like(x) if m in modalities else x) for m, x in self.features.items()}
-        return FeatureSet(features=features, present=present, labels=self.labels, meta=self.meta)
+        return FeatureSet(
+            features=features,
+            present=present,
+            labels=self.labels,
+            meta=self.meta,
+            groups=self.groups,
+        )
 
 
 def is_sparse(x: Any) -> bool:

@@ -9,7 +9,8 @@ seen (asynchronous successive halving, as ASHA promotes); otherwise it is pruned
 with its rung score as its value, so the sampler learns from it.
 
 Every candidate is scored on the *same* rung rows, so rung scores compare with each other. The
-rows are a subset of the study's first fold, split as that fold is (grouped folds stay grouped),
+rows are a subset of the study's first fold, split as that fold is (grouped folds stay grouped,
+every group keeping its share of the rows),
 and the rung table has its own fingerprint, so frozen features of the rung rows are cached (a
 promoted candidate encodes the full table once more; the rung rows are about 1/8 of it).
 A candidate whose full-table encoding would not fit in the time left is still scored on the
@@ -62,8 +63,8 @@ def make_rung(table: MultiModalTable, folds: list[Fold]) -> Rung | None:
     first = folds[0]
     share = len(first.valid) / (len(first.train) + len(first.valid))
     n_valid = max(table.n_classes * 2, round(rows * share))
-    train = _sample(first.train, table.labels, rows - n_valid, first.seed)
-    valid = _sample(first.valid, table.labels, n_valid, first.seed + 1)
+    train = _sample(first.train, table, rows - n_valid, first.seed)
+    valid = _sample(first.valid, table, n_valid, first.seed + 1)
     index = np.concatenate([train, valid])
     sub = table.rows_of(index)
     fold = Fold(
@@ -76,13 +77,15 @@ def make_rung(table: MultiModalTable, folds: list[Fold]) -> Rung | None:
     return Rung(sub, fold)
 
 
-def _sample(rows: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` of ``rows`` keeping their class proportions (every class they hold kept)."""
+def _sample(rows: np.ndarray, table: MultiModalTable, n: int, seed: int) -> np.ndarray:
+    """``n`` of ``rows`` keeping their class proportions (every class they hold kept) and, on
+    a grouped table, every group's share (so the rung's inner hold-out has groups to hold out)."""
     from mmbench.data.loading import stratified_subsample
 
     if n >= len(rows):
         return np.sort(rows)
-    return np.sort(rows[stratified_subsample(labels[rows], n, seed)])
+    groups = None if table.groups is None else table.groups[rows]
+    return np.sort(rows[stratified_subsample(table.labels[rows], n, seed, groups)])
 
 
 def promotes(score: float, others: list[float], higher_is_better: bool = True) -> bool:
