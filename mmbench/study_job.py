@@ -122,10 +122,11 @@ class _Step:
 
 
 def finalize_command(ctx: JobContext) -> str:
-    """The command that writes a searched study's results without searching again."""
-    command = f"mmbench finalize {ctx.suite.path or ctx.suite.name + '.yaml'}"
-    command += f" --results {ctx.options.results_dir}"
-    return command + (" --storage URL" if ctx.options.storage else "")
+    """The command that writes this dataset's results from its searched study without searching
+    again, with every option the job ran with (see :func:`~mmbench.job_context.command_line`)."""
+    from mmbench.job_context import command_line
+
+    return command_line("finalize", ctx.suite, ctx.options, [ctx.spec.name])
 
 
 def _held_out(

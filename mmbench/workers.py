@@ -111,23 +111,15 @@ def _prepare_tracking(suite: Suite, options: RunOptions) -> None:
 def worker_command(
     suite_path: Path, options: RunOptions, plan: WorkerPlan, index: int
 ) -> list[str]:
-    """The ``mmbench worker`` command line of worker ``index``."""
+    """The ``mmbench worker`` command line of worker ``index``: the parent's options
+    (:func:`~mmbench.job_context.option_args`) on the plan's storage and studies."""
+    from mmbench.job_context import option_args
+
     cmd = [sys.executable, "-m", "mmbench.cli", "worker", str(suite_path), "--quiet"]
-    cmd += ["--storage", plan.storage, "--results", str(options.results_dir)]
+    cmd += option_args(dataclasses.replace(options, storage=plan.storage))
     cmd += ["--worker-index", str(index), "--finalize", "never"]
     for dataset, study in plan.studies.items():
         cmd += ["--dataset", dataset, "--study", f"{dataset}={study}"]
-    for flag, value in (
-        ("--trials", options.trials),
-        ("--timeout", options.timeout),
-        ("--tracking-uri", options.tracking_uri),
-        ("--cache-dir", options.cache_dir),
-        ("--artifacts", options.artifacts),
-    ):
-        if value is not None:
-            cmd += [flag, str(value)]
-    cmd += ["--no-track"] if not options.track else []
-    cmd += ["--no-cache"] if not options.use_cache else []
     return cmd
 
 
