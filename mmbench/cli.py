@@ -366,7 +366,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         path = final_model_file(ResultLayout(args.results, suite.name).root / spec.name / "models")
         model, source = load_fitted(path), str(path)
     output = args.output or args.input.with_suffix(".predictions.csv")
-    scored = predict_file(model, spec.modalities, args.input, output)
+
+    def warn(message: str) -> None:
+        print(f"warning: {args.input}: {message}", file=sys.stderr)
+
+    scored = predict_file(model, spec.modalities, args.input, output, warn=warn)
     print(f"{len(scored)} rows scored with {source}; wrote {output}")
     return 0
 
