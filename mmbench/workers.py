@@ -56,7 +56,20 @@ def run_with_workers(
     reporter: Reporter,
     cluster: Cluster | None = None,
 ) -> list[DatasetOutcome]:
-    """Search every dataset with ``n`` workers, then finalize in this process."""
+    """Search every dataset with ``n`` workers, then finalize in this process, which holds
+    the results folder's run lock throughout (:func:`~mmbench.results.hold_results`)."""
+    with ResultLayout(options.results_dir, suite.name).exclusive():
+        return _search_and_finalize(suite_path, suite, options, n, reporter, cluster)
+
+
+def _search_and_finalize(
+    suite_path: Path,
+    suite: Suite,
+    options: RunOptions,
+    n: int,
+    reporter: Reporter,
+    cluster: Cluster | None,
+) -> list[DatasetOutcome]:
     plan = prepare(suite, options)
     cluster = cluster or Cluster()
     if plan.studies:
