@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,6 +105,13 @@ def test_run_with_two_workers_shares_one_study_and_finalizes_once(tmp_path: Path
     logs = [p.read_text() for p in sorted((res / "wk/runs/workers").glob("*.log"))]
     assert len(logs) == 2 and not any("wrote" in log for log in logs)  # the parent finalized
     assert out.count("wrote") == 2, out
+    for log in logs:  # each worker's log shows the trials it ran, with the best so far
+        assert re.search(r"tiny: search \d+/8 trial \d+ complete, best 0\.\d+", log), log
+    mentioned = {int(n) for log in logs for n in re.findall(r"trial (\d+) complete", log)}
+    assert {t.number for t in trials} <= mentioned
+    # the parent counts the workers' trials while they run, and the finalize step reads them
+    assert "tiny: search (8 trials) 8/8 finished by the workers" in out, out
+    assert "tiny: search 8/8 trial" in out, out
 
 
 @pytest.mark.faults
