@@ -330,20 +330,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _scratch_datasets_cache(scratch: bool) -> Iterator[None]:
-    """Local files read by ``validate --data`` leave nothing in the user's Hugging Face cache
-    (a hub dataset keeps using it: that is where its download lives)."""
+    """Local files read by ``validate --data`` leave no Arrow copy in mmbench's cache
+    (:func:`~mmbench.data.sources.datasets_cache_dir` under ``$MMBENCH_CACHE_DIR``); a hub
+    dataset keeps using the Hugging Face cache: that is where its download lives."""
     if not scratch:
         yield
         return
-    import datasets.config
-
-    saved = datasets.config.HF_DATASETS_CACHE
+    saved = os.environ.get("MMBENCH_CACHE_DIR")
     with tempfile.TemporaryDirectory(prefix="mmbench-validate-") as tmp:
-        datasets.config.HF_DATASETS_CACHE = Path(tmp)
+        os.environ["MMBENCH_CACHE_DIR"] = tmp
         try:
             yield
         finally:
-            datasets.config.HF_DATASETS_CACHE = saved
+            if saved is None:
+                os.environ.pop("MMBENCH_CACHE_DIR", None)
+            else:
+                os.environ["MMBENCH_CACHE_DIR"] = saved
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -365,7 +367,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         path = final_model_file(ResultLayout(args.results, suite.name).root / spec.name / "models")
         model, source = load_fitted(path), str(path)
     output = args.output or args.input.with_suffix(".predictions.csv")
-    scored = predict_file(model, spec.modalities, args.input, output)
+
+    def warn(message: str) -> None:
+        print(f"warning: {args.input}: {message}", file=sys.stderr)
+
+    scored = predict_file(model, spec.modalities, args.input, output, warn=warn)
     print(f"{len(scored)} rows scored with {source}; wrote {output}")
     return 0
 

@@ -51,6 +51,46 @@ class RunOptions:
     """Epoch seconds this command started: a study's trials started since are its new trials."""
 
 
+def option_args(options: RunOptions) -> list[str]:
+    """The flags that give another ``mmbench`` command this run's options: where the study,
+    the trial store, results, caches and runs are, and the budget. A command printed for the
+    user, or started for a worker, then works on the same study and trials as this one (a
+    finalize without ``--artifacts`` would find no trial outputs and refit the best alone)."""
+    args = ["--results", str(options.results_dir)]
+    for flag, value in (
+        ("--storage", options.storage),
+        ("--artifacts", options.artifacts),
+        ("--trials", options.trials),
+        ("--timeout", options.timeout),
+        ("--tracking-uri", options.tracking_uri),
+        ("--cache-dir", options.cache_dir),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    args += ["--no-track"] if not options.track else []
+    args += ["--no-cache"] if not options.use_cache else []
+    if options.ablate is not None:
+        args.append("--ablate" if options.ablate else "--no-ablate")
+    return args
+
+
+def command_line(
+    verb: str, suite: Suite, options: RunOptions, datasets: list[str] | None = None
+) -> str:
+    """``mmbench VERB SUITE --dataset ... <option_args>``, quoted for a shell, to print in a
+    hint; a storage URL's password shows as ``***``."""
+    import shlex
+
+    from mmbench.search.study import redact_url
+
+    args = option_args(options)
+    if options.storage is not None:
+        args[args.index("--storage") + 1] = redact_url(options.storage)
+    picked = [a for name in datasets or [] for a in ("--dataset", name)]
+    path = str(suite.path or f"{suite.name}.yaml")
+    return shlex.join(["mmbench", verb, path, *picked, *args])
+
+
 @dataclass
 class Scored:
     """One candidate a job scored, before it becomes a result file."""

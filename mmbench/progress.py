@@ -48,6 +48,8 @@ class _Task:
     def __enter__(self) -> Callable[[Any], None]:
         if not self.reporter.enabled:
             return _ignore
+        if not self.reporter.console.is_terminal:
+            return self._lines()
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         self.progress = Progress(
@@ -63,15 +65,33 @@ class _Task:
         task = self.progress.add_task(self.description, total=self.total, status="")
 
         def advance(result: Any = None) -> None:
-            status = getattr(result, "text", "") if not isinstance(result, str) else result
-            if result is not None and getattr(result, "error", None):
-                status = f"[red]{result.key} failed[/]"
-            elif result is not None and getattr(result, "metrics", None):
-                status = f"{result.key} macro-F1 {result.metrics.get('f1_macro', float('nan')):.3f}"
-            self.progress.update(task, advance=1, status=status)
+            self.progress.update(task, advance=1, status=_status(result))
+
+        return advance
+
+    def _lines(self) -> Callable[[Any], None]:
+        """A log file (a worker's output, CI) gets one line per step: a live bar there is
+        drawn once, at the end, and says nothing of the steps while they run."""
+        done = 0
+
+        def advance(result: Any = None) -> None:
+            nonlocal done
+            done += 1
+            status = _status(result)
+            self.reporter.console.print(f"{self.description} {done}/{self.total} {status}".rstrip())
 
         return advance
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def _status(result: Any) -> str:
+    """What a step's result says beside the bar: a fold's score or failure, a trial's text."""
+    status = getattr(result, "text", "") if not isinstance(result, str) else result
+    if result is not None and getattr(result, "error", None):
+        status = f"[red]{result.key} failed[/]"
+    elif result is not None and getattr(result, "metrics", None):
+        status = f"{result.key} macro-F1 {result.metrics.get('f1_macro', float('nan')):.3f}"
+    return str(status or "")

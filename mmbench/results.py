@@ -12,11 +12,12 @@ tracking call; :func:`attach_tracking` then adds the MLflow run ids as the one l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -510,6 +511,15 @@ class ResultLayout:
         return self.root / "LEADERBOARD.md"
 
     @property
+    def run_lock(self) -> Path:
+        """Held by the process that runs or finalizes the suite here (:func:`hold_results`)."""
+        return self.root / "run.lock"
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """This process alone runs the suite in this folder while the block runs."""
+        return hold_results(self.run_lock)
+
+    @property
     def report_file(self) -> Path:
         return self.root / "report.html"
 
@@ -581,3 +591,76 @@ def _read_versioned(path: Path, model: type[M], what: str, versions: tuple[int, 
         return model.model_validate(data)
     except ValidationError as exc:
         raise MMBenchError(f"{path}: invalid {what} file: {exc}") from None
+
+
+_HELD: set[Path] = set()
+"""Run locks this process holds (``run --workers`` finalizes inside its own run)."""
+
+
+@contextlib.contextmanager
+def hold_results(lock_path: Path) -> Iterator[None]:
+    """Hold the suite's run lock, or fail naming the process that holds it.
+
+    Two processes running one suite into one results folder would each open a study of their
+    own, search the same trials and overwrite each other's result files; workers that share a
+    study (``run --workers``, ``mmbench worker``) coordinate through the storage instead and
+    take no lock. The lock is an OS file lock (``filelock``), released by the kernel when its
+    process dies, so a crashed run never leaves a stale lock; the holder's pid, host and
+    command are written beside it (``run.lock.owner``) for the message of whoever finds it
+    held.
+    """
+    from filelock import FileLock, Timeout
+
+    lock_path = Path(lock_path).resolve()
+    if lock_path in _HELD:
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise MMBenchError(_busy_message(lock_path)) from None
+    owner = _owner_file(lock_path)
+    _HELD.add(lock_path)
+    try:
+        write_json_atomic(owner, _owner())
+        yield
+    finally:
+        _HELD.discard(lock_path)
+        owner.unlink(missing_ok=True)
+        lock.release()
+
+
+def _owner_file(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".owner")
+
+
+def _owner() -> dict[str, Any]:
+    import socket
+    import sys
+
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["mmbench", *sys.argv[1:]]),
+    }
+
+
+def _busy_message(lock_path: Path) -> str:
+    """Who holds the lock (as it wrote beside it) and what to do instead."""
+    try:
+        owner = json.loads(_owner_file(lock_path).read_text())
+        who = (
+            f"pid {owner['pid']} on {owner['host']}, since {owner['started']}: `{owner['command']}`"
+        )
+    except (OSError, ValueError, KeyError):
+        who = f"its pid and host are not in {_owner_file(lock_path)} yet"
+    return (
+        f"{lock_path.parent} is in use by another mmbench run ({who}). Two runs into one "
+        "results folder would search the same trials twice and overwrite each other's result "
+        "files: wait for it to finish (or stop it), or give this run another --results. To "
+        "search a study with several processes, start them together with `mmbench run "
+        "--workers N`, or as `mmbench worker` processes on a shared --storage"
+    )

@@ -11,6 +11,7 @@ and skipped, so results already computed are never lost to a later failure.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +60,16 @@ def run_suite(
         if not options.pipelines:  # every one skipped: nothing to run
             return []
     outcomes: list[DatasetOutcome] = []
-    for spec in specs:
-        try:
-            outcomes.extend(run_dataset(suite, spec, options, reporter))
-        except (MMBenchError, OSError) as exc:  # OSError: e.g. a full disk while loading
-            reporter.error(f"{spec.name}: {exc}")
-            outcomes.append(DatasetOutcome(spec.name, error=str(exc)))
+    # a lone run or finalize has the results folder to itself; workers share it by design
+    alone = options.worker is None
+    layout = ResultLayout(options.results_dir, suite.name)
+    with layout.exclusive() if alone else contextlib.nullcontext():
+        for spec in specs:
+            try:
+                outcomes.extend(run_dataset(suite, spec, options, reporter))
+            except (MMBenchError, OSError) as exc:  # OSError: e.g. a full disk while loading
+                reporter.error(f"{spec.name}: {exc}")
+                outcomes.append(DatasetOutcome(spec.name, error=str(exc)))
     return outcomes
 
 

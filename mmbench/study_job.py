@@ -122,10 +122,11 @@ class _Step:
 
 
 def finalize_command(ctx: JobContext) -> str:
-    """The command that writes a searched study's results without searching again."""
-    command = f"mmbench finalize {ctx.suite.path or ctx.suite.name + '.yaml'}"
-    command += f" --results {ctx.options.results_dir}"
-    return command + (" --storage URL" if ctx.options.storage else "")
+    """The command that writes this dataset's results from its searched study without searching
+    again, with every option the job ran with (see :func:`~mmbench.job_context.command_line`)."""
+    from mmbench.job_context import command_line
+
+    return command_line("finalize", ctx.suite, ctx.options, [ctx.spec.name])
 
 
 def _held_out(
@@ -249,6 +250,9 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
         primary = ctx.spec.protocol.primary_metric
         hooks = ctx.job.trial_hooks(primary) if ctx.job is not None else TrialHooks()
         with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
+            if ctx.options.finalize == "only":  # trials other processes ran, read from the study
+                for trial in _finished(study):
+                    advance(_TrialStatus(study, trial))
             outcome = run_search(
                 ctx.table,
                 ctx.folds,
@@ -498,6 +502,13 @@ class _TrialStatus:
         except ValueError:
             best = None
         self.text = f"{self.key} {state}" + (f", best {best:.3f}" if best is not None else "")
+
+
+def _finished(study: Any) -> list[Any]:
+    """The study's trials that ended and hold budget (not duplicates, surplus or interrupted)."""
+    from mmbench.search.coordination import counts
+
+    return [t for t in study.get_trials(deepcopy=False) if counts(t) and t.state.is_finished()]
 
 
 def _state_counts(study: Any) -> dict[str, int]:

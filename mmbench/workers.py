@@ -17,7 +17,9 @@ import dataclasses
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.results import ResultLayout
@@ -33,6 +35,8 @@ class WorkerPlan:
     studies: dict[str, str]
     """Dataset → the study its workers join."""
     log_dir: Path
+    trials: int = 0
+    """The trial budget of all the studies together: the parent's progress bar counts to it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +60,20 @@ def run_with_workers(
     reporter: Reporter,
     cluster: Cluster | None = None,
 ) -> list[DatasetOutcome]:
-    """Search every dataset with ``n`` workers, then finalize in this process."""
+    """Search every dataset with ``n`` workers, then finalize in this process, which holds
+    the results folder's run lock throughout (:func:`~mmbench.results.hold_results`)."""
+    with ResultLayout(options.results_dir, suite.name).exclusive():
+        return _search_and_finalize(suite_path, suite, options, n, reporter, cluster)
+
+
+def _search_and_finalize(
+    suite_path: Path,
+    suite: Suite,
+    options: RunOptions,
+    n: int,
+    reporter: Reporter,
+    cluster: Cluster | None,
+) -> list[DatasetOutcome]:
     plan = prepare(suite, options)
     cluster = cluster or Cluster()
     if plan.studies:
@@ -81,17 +98,18 @@ def prepare(suite: Suite, options: RunOptions) -> WorkerPlan:
     layout = ResultLayout(options.results_dir, suite.name)
     url = options.storage or layout.study_storage()
     storage = make_storage(url, heartbeat_s=30)
-    studies = {}
+    studies, trials = {}, 0
     for spec in _selected(suite, options):
         if (options.trials or spec.budget.trials) <= 1:
             continue  # a single candidate: the finalize step evaluates it
         base = SearchSettings(study_name=f"{suite.name}.{spec.name}", resume=options.resume)
         studies[spec.name] = study_name(storage, base)
+        trials += options.trials or spec.budget.trials
     if options.track and studies:
         _prepare_tracking(suite, options)
     log_dir = layout.root / "runs" / "workers"
     log_dir.mkdir(parents=True, exist_ok=True)
-    return WorkerPlan(storage=url, studies=studies, log_dir=log_dir)
+    return WorkerPlan(storage=url, studies=studies, log_dir=log_dir, trials=trials)
 
 
 def _selected(suite: Suite, options: RunOptions) -> list[DatasetSpec]:
@@ -111,23 +129,15 @@ def _prepare_tracking(suite: Suite, options: RunOptions) -> None:
 def worker_command(
     suite_path: Path, options: RunOptions, plan: WorkerPlan, index: int
 ) -> list[str]:
-    """The ``mmbench worker`` command line of worker ``index``."""
-    cmd = [sys.executable, "-m", "mmbench.cli", "worker", str(suite_path), "--quiet"]
-    cmd += ["--storage", plan.storage, "--results", str(options.results_dir)]
+    """The ``mmbench worker`` command line of worker ``index``: the parent's options
+    (:func:`~mmbench.job_context.option_args`) on the plan's storage and studies."""
+    from mmbench.job_context import option_args
+
+    cmd = [sys.executable, "-m", "mmbench.cli", "worker", str(suite_path)]  # its log: progress
+    cmd += option_args(dataclasses.replace(options, storage=plan.storage))
     cmd += ["--worker-index", str(index), "--finalize", "never"]
     for dataset, study in plan.studies.items():
         cmd += ["--dataset", dataset, "--study", f"{dataset}={study}"]
-    for flag, value in (
-        ("--trials", options.trials),
-        ("--timeout", options.timeout),
-        ("--tracking-uri", options.tracking_uri),
-        ("--cache-dir", options.cache_dir),
-        ("--artifacts", options.artifacts),
-    ):
-        if value is not None:
-            cmd += [flag, str(value)]
-    cmd += ["--no-track"] if not options.track else []
-    cmd += ["--no-cache"] if not options.use_cache else []
     return cmd
 
 
@@ -155,6 +165,7 @@ def _run_workers(
     reporter.info(f"{n} workers searching {', '.join(plan.studies)}; logs in {plan.log_dir}")
     start = time.perf_counter()
     try:
+        _follow(plan, reporter, lambda: all(p.poll() is not None for p, _ in procs))
         codes = [p.wait() for p, _ in procs]
     finally:
         for p, log in procs:
@@ -163,6 +174,43 @@ def _run_workers(
             log.close()
     reporter.info(f"workers done in {time.perf_counter() - start:.0f} s (exit codes {codes})")
     return codes
+
+
+POLL_S = 1.0
+"""How often the parent reads the studies for its progress bar while workers search."""
+
+
+def _follow(plan: WorkerPlan, reporter: Reporter, finished: Callable[[], bool]) -> None:
+    """The workers' progress as the parent's bar, until ``finished()``: trials that ended in
+    the studies, read from the storage (the workers share nothing else)."""
+    from mmbench.search.study import make_storage
+
+    storage = make_storage(plan.storage, heartbeat_s=30)
+    names = ", ".join(plan.studies)
+    with reporter.task(f"{names}: search ({plan.trials} trials)", plan.trials) as advance:
+        shown, last = 0, False
+        while not last:
+            last = finished()  # then one more read: the trials that ended meanwhile
+            done = _ended_trials(storage, plan.studies.values())
+            for _ in range(done - shown):
+                advance("finished by the workers")
+            shown = max(shown, done)
+            time.sleep(0 if last else POLL_S)
+
+
+def _ended_trials(storage: Any, studies: Iterable[str]) -> int:
+    """Trials of ``studies`` that ended and used budget (a study not created yet has none)."""
+    from mmbench.search.coordination import counts
+
+    done = 0
+    for name in studies:
+        try:
+            study_id = storage.get_study_id_from_name(name)
+        except KeyError:
+            continue
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        done += sum(counts(t) and t.state.is_finished() for t in trials)
+    return done
 
 
 def _run_on_dask(

@@ -98,6 +98,26 @@ def test_file_sources_become_a_table(tmp_path: Path, kind: str) -> None:
     assert table.meta["source"] == f"{kind}:data.{kind}" and table.meta["n_rows"] == 12
 
 
+def test_local_sources_cache_their_arrow_copy_under_mmbench_cache_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A csv file and an image folder are read through ``datasets``, whose Arrow copy goes under
+    ``$MMBENCH_CACHE_DIR/datasets``; the Hugging Face cache stays untouched."""
+    import datasets.config
+
+    monkeypatch.setenv("MMBENCH_CACHE_DIR", str(tmp_path / "mmb"))
+    hf = Path(datasets.config.HF_DATASETS_CACHE)
+    write(toy_frame(tmp_path), tmp_path / "data.csv")
+    for i, label in enumerate(["cat", "dog"] * 2):
+        (tmp_path / "pics" / label).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pics" / label / f"{i}.png").write_bytes(png("red"))
+    assert len(load_source(SourceSpec(kind="csv", path="data.csv"), tmp_path)) == 12
+    assert len(load_source(SourceSpec(kind="imagefolder", path="pics"), tmp_path)) == 4
+    assert not hf.exists() or not [p for p in hf.rglob("*") if p.is_file()]
+    arrow = [p.relative_to(tmp_path / "mmb/datasets") for p in tmp_path.rglob("*.arrow")]
+    assert {p.parts[0] for p in arrow} == {"csv", "imagefolder"}  # and nowhere else
+
+
 def test_embedded_image_bytes_in_plain_parquet(tmp_path: Path) -> None:
     # pandas writes {bytes, path} records as a bare struct, without datasets' Image metadata
     frame = pd.DataFrame(

@@ -468,3 +468,49 @@ def test_every_row_records_the_decision_rule_fitted_on_its_own_folds(tmp_path: P
     default = tiny_suite(tmp_path, pipeline={"fusion": "linear"})
     [outcome] = run_suite(default, RunOptions(results_dir=tmp_path / "one", track=False))
     assert outcome.result.decision is not None and outcome.result.decision.rule in rules
+
+
+def test_a_second_run_on_one_results_folder_is_refused_naming_the_first(tmp_path: Path) -> None:
+    """While a process holds the suite's results folder, `mmbench run` there opens no study and
+    says who holds it and what to do; once the holder dies (killed, no clean exit) the lock is
+    free again, with no stale file to remove."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from mmbench.results import ResultLayout
+
+    suite = tiny_suite(tmp_path, trials=3, search={"fusion": "linear"})
+    suite.path.write_text(json.dumps(suite.model_dump(mode="json", exclude={"path"})))
+    res = tmp_path / "res"
+    layout = ResultLayout(res, suite.name)
+    hold = (
+        "import sys, time\nfrom pathlib import Path\nfrom mmbench.results import ResultLayout\n"
+        f"with ResultLayout(Path({str(res)!r}), {suite.name!r}).exclusive():\n"
+        "    print('held', flush=True)\n    time.sleep(120)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        command = ["run", str(suite.path), "--results", str(res), "--no-track", "--quiet"]
+        second = subprocess.run(
+            [sys.executable, "-m", "mmbench.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 2, second.stderr
+        message = " ".join(second.stderr.split())
+        assert f"{layout.root.resolve()} is in use by another mmbench run" in message
+        assert f"(pid {holder.pid} on {socket.gethostname()}, since " in message
+        assert "wait for it to finish" in message and "mmbench run --workers N" in message
+        assert not layout.study_db.exists()  # no study of its own was opened
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert layout.run_lock.with_name("run.lock.owner").exists()  # the dead holder's note
+    with layout.exclusive():
+        note = json.loads(layout.run_lock.with_name("run.lock.owner").read_text())
+        assert note["pid"] == os.getpid()

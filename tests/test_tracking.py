@@ -500,3 +500,48 @@ def _fold(metrics: dict[str, float]) -> Any:
     from mmbench.pipeline import FoldResult
 
     return FoldResult(key="r0f0", metrics=metrics)
+
+
+def test_predict_refuses_words_in_a_numeric_column_and_warns_of_unseen_categories(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Rows are checked against the columns the saved model was trained on: text where the
+    training rows held numbers is refused with the column, the rows and their values (it would
+    otherwise score as missing, silently); a category never seen in training scores, with a
+    warning naming the column."""
+    import pandas as pd
+
+    from mmbench.cli import main
+    from mmbench.config import PipelineSpec
+    from mmbench.data import load_table
+    from mmbench.data.loading import frame_from_table
+    from mmbench.pipeline import fit_pipeline
+
+    columns = ["num_0", "num_1", "num_2", "num_3", "cat_0", "cat_1"]
+    suite = tiny_suite(tmp_path, modalities={"tabular": columns})
+    suite.path.write_text(json.dumps(suite.model_dump(mode="json", exclude={"path"})))
+    dataset = suite.datasets[0]
+    table = load_table(dataset, suite.root)
+    spec = PipelineSpec.model_validate(
+        {"encoders": {"tabular": "tabular"}, "fusion": {"name": "linear"}}
+    )
+    fit_pipeline(table, spec, seed=0).save(tmp_path / "res/tiny-suite/tiny/models/default.joblib")
+    rows = frame_from_table(table, dataset.modalities, 6)
+    command = ["predict", str(suite.path), str(tmp_path / "rows.csv")]
+    command += ["--results", str(tmp_path / "res"), "--output", str(tmp_path / "out.csv")]
+
+    words = rows.assign(num_1=["1.5", "high", "low", "2", None, "?"])
+    words.to_csv(tmp_path / "rows.csv", index=False)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'rows.csv'}: input rows do not match the model's training columns" in err
+    assert "column 'num_1' is numeric in training, but 3 of 6 rows hold no number" in err
+    assert "row 1: 'high', row 2: 'low', row 5: '?'" in err
+    assert not (tmp_path / "out.csv").exists()
+
+    rows.assign(cat_0=["zebra", *rows["cat_0"][1:]]).to_csv(tmp_path / "rows.csv", index=False)
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert "column 'cat_0': 1 of 6 rows hold categories never seen in training" in err
+    assert "row 0: 'zebra'" in err and "num_" not in err
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 6

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,6 +105,13 @@ def test_run_with_two_workers_shares_one_study_and_finalizes_once(tmp_path: Path
     logs = [p.read_text() for p in sorted((res / "wk/runs/workers").glob("*.log"))]
     assert len(logs) == 2 and not any("wrote" in log for log in logs)  # the parent finalized
     assert out.count("wrote") == 2, out
+    for log in logs:  # each worker's log shows the trials it ran, with the best so far
+        assert re.search(r"tiny: search \d+/8 trial \d+ complete, best 0\.\d+", log), log
+    mentioned = {int(n) for log in logs for n in re.findall(r"trial (\d+) complete", log)}
+    assert {t.number for t in trials} <= mentioned
+    # the parent counts the workers' trials while they run, and the finalize step reads them
+    assert "tiny: search (8 trials) 8/8 finished by the workers" in out, out
+    assert "tiny: search 8/8 trial" in out, out
 
 
 @pytest.mark.faults
@@ -457,32 +465,80 @@ def test_finalize_uses_the_studys_budget_and_needs_a_study(tmp_path: Path) -> No
     assert read_budget(study)["n_trials"] == 3  # finalize did not overwrite it with the suite's 1
 
 
-def test_a_failure_in_the_final_phase_names_it_and_finalize_finishes(tmp_path: Path) -> None:
+def test_a_failure_in_the_final_phase_names_it_and_its_command_finishes(tmp_path: Path) -> None:
     """The models folder cannot be made (a file is in its way, as a full or read-only disk
     would refuse it): the error names the step and the path, gives the best trial's score and
-    the command that finishes; that command then writes the results from the kept study."""
-    from conftest import tiny_suite
+    the command that finishes, with the options the run had (its trial store included); that
+    command, run as printed, writes the results from the kept study and every trial's outputs."""
+    import re
+    import shlex
 
+    from mmbench.cli import main
     from mmbench.runner import RunOptions, run_suite
+    from mmbench.suite import load_suite
 
-    search = {"fusion": "early", "training": SUITE["datasets"][0]["search"]["training"]}
-    suite = tiny_suite(tmp_path, trials=3, search=search)
-    options = RunOptions(results_dir=tmp_path / "res", track=False, ablate=False, progress=False)
-    blocker = tmp_path / "res/tiny-suite/tiny/models"
+    suite = load_suite(write_suite(tmp_path))
+    res, store = tmp_path / "res", tmp_path / "store"
+    options = RunOptions(
+        results_dir=res, track=False, ablate=False, progress=False, artifacts=str(store), trials=3
+    )
+    blocker = res / "wk/tiny/models"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
     (outcome,) = run_suite(suite, options)
     error = outcome.error or ""
     assert "the search finished, but refitting and saving the best trial's model failed" in error
     assert str(blocker) in error and "best trial #" in error and "f1_macro 0." in error
-    assert f"mmbench finalize {suite.path} --results {tmp_path / 'res'}" in error
-    assert not list((tmp_path / "res").rglob("*.json"))
+    command = re.search(r"`(mmbench finalize [^`]*)`", error)
+    assert command is not None, error
+    assert command[1] == (
+        f"mmbench finalize {suite.path} --dataset tiny --results {res} --artifacts {store} "
+        "--trials 3 --no-track --no-ablate"
+    )
+    assert not list(res.rglob("*.json"))
 
     blocker.unlink()
-    final = RunOptions(**{**options.__dict__, "finalize": "only", "started_at": time.time()})
-    outcomes = run_suite(suite, final)
-    assert [o.pipeline for o in outcomes] == ["search", "ensemble"] and not outcomes[0].error
-    assert outcomes[0].result.budget.trials_run == 3
+    assert main([*shlex.split(command[1])[1:], "--quiet"]) == 0
+    written = json.loads((res / "wk/tiny/search.json").read_text())
+    assert written["budget"]["trials_run"] == 3
+    ensemble = json.loads((res / "wk/tiny/ensemble.json").read_text())
+    assert ensemble["ensemble"]["candidates"] == 3  # every trial's outputs found in the store
+
+
+def test_a_printed_command_carries_every_option_of_the_run(tmp_path: Path) -> None:
+    """The hint's flags parse back, through the real parser, into the options the job had."""
+    import shlex
+
+    from conftest import tiny_suite
+
+    from mmbench.cli import build_parser
+    from mmbench.job_context import RunOptions, command_line
+
+    suite = tiny_suite(tmp_path)
+    options = RunOptions(
+        results_dir=tmp_path / "r",
+        storage="postgresql://me:secret@db/optuna",
+        artifacts="s3://bucket/mmbench",
+        trials=7,
+        timeout=90.0,
+        tracking_uri="http://mlflow:5000",
+        cache_dir=tmp_path / "c",
+        track=False,
+        use_cache=False,
+        ablate=True,
+    )
+    line = command_line("finalize", suite, options, ["tiny"])
+    assert "secret" not in line and "me:***@db" in line
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    assert (args.command, args.suite, args.dataset) == ("finalize", suite.path, ["tiny"])
+    assert (args.results, args.artifacts, args.trials, args.timeout) == (
+        tmp_path / "r",
+        "s3://bucket/mmbench",
+        7,
+        90.0,
+    )
+    assert (args.tracking_uri, args.cache_dir) == ("http://mlflow:5000", tmp_path / "c")
+    assert (args.no_track, args.no_cache, args.ablate) == (True, True, True)
 
 
 @pytest.mark.faults

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,19 @@ def load_source(
     }
     ds = loaders[spec.kind](spec, Path(root))
     return _undecoded_media(ds, modalities)
+
+
+def datasets_cache_dir() -> Path:
+    """Where ``datasets`` keeps the Arrow copy it makes of a local file or folder source:
+    ``$MMBENCH_CACHE_DIR/datasets``, else ``$XDG_CACHE_HOME/mmbench/datasets``
+    (``~/.cache/mmbench/datasets``). Files the user points mmbench at are mmbench's to cache,
+    beside its features and downloads, not in the shared Hugging Face cache; a hub dataset
+    stays there, where its download lives."""
+    explicit = os.environ.get("MMBENCH_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser() / "datasets"
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "mmbench" / "datasets"
 
 
 def _load_hub(spec: SourceSpec, root: Path) -> Any:
@@ -153,7 +167,12 @@ def _load_files(spec: SourceSpec, root: Path) -> Any:
     if spec.kind == "parquet":
         _check_parquet_rows(files)
     try:
-        return datasets.load_dataset(spec.kind, data_files=files, split="train", **spec.options)
+        return datasets.load_dataset(
+            spec.kind,
+            data_files=files,
+            split="train",
+            **{"cache_dir": str(datasets_cache_dir()), **spec.options},
+        )
     except Exception as exc:
         cause = root_cause(exc)
         if isinstance(cause, UnicodeDecodeError):
@@ -200,7 +219,10 @@ def _load_folder(spec: SourceSpec, root: Path) -> Any:
         raise DataError(f"{spec.kind} source: 'path' must be one directory, got {spec.path!r}")
     try:
         return datasets.load_dataset(
-            spec.kind, data_dir=str(paths[0]), split=spec.split or "train", **spec.options
+            spec.kind,
+            data_dir=str(paths[0]),
+            split=spec.split or "train",
+            **{"cache_dir": str(datasets_cache_dir()), **spec.options},
         )
     except Exception as exc:
         raise DataError(

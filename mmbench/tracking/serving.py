@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +49,22 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defin
 
 
 def predict_frame(
-    model: Any, modalities: Modalities, frame: pd.DataFrame, root: Path | None = None
+    model: Any,
+    modalities: Modalities,
+    frame: pd.DataFrame,
+    root: Path | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """The predicted label and each class's probability of every row of ``frame`` (media
-    paths relative to ``root``, default the working directory)."""
+    paths relative to ``root``, default the working directory). The rows are checked against
+    the columns the model was trained on first (:func:`check_rows`); ``warn`` receives what
+    scores but deserves a look (default: :func:`warnings.warn`)."""
     from mmbench.data.loading import table_from_frame
     from mmbench.evaluation import predict_labels
 
     table = table_from_frame(frame, modalities, model.classes, root=root)
+    for message in check_rows(model, frame):
+        (warn or _warn)(message)
     proba = model.predict_proba(table)
     out = pd.DataFrame(proba, columns=[f"proba.{c}" for c in model.classes])
     # a pipeline's tuned binary threshold, or an ensemble's per-class decision weights
@@ -63,6 +73,84 @@ def predict_frame(
     )
     out.insert(0, "prediction", [model.classes[i] for i in labels])
     return out
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+EXAMPLE_VALUES = 3
+
+
+def training_columns(model: Any) -> dict[str, set[str] | None]:
+    """Tabular column -> ``None`` if it was numeric in training, else the categories seen
+    there. Read off the model's fitted tabular encoders (of every member and fold), which every
+    saved model already carries, so models saved before this check are checked too."""
+    columns: dict[str, set[str] | None] = {}
+    for encoder in _tabular_encoders(model):
+        if getattr(encoder, "_transformer", None) is None:
+            continue  # fitted on rows without a tabular value: nothing known
+        for c in encoder.numeric_columns:
+            columns[c] = None
+        cats = encoder._transformer.named_transformers_["cat"].categories_
+        for c, seen in zip(encoder.categorical_columns, cats, strict=True):
+            known = columns.setdefault(c, set())
+            if known is not None:
+                known.update(str(v) for v in seen)
+    return columns
+
+
+def _tabular_encoders(model: Any) -> Iterator[Any]:
+    """The fitted tabular encoders inside a pipeline, fold models or a final ensemble."""
+    from mmbench.encoders.tabular import TabularEncoder
+
+    members = getattr(model, "members", [model])
+    for member in members:
+        groups = [getattr(member, "encoders", {}), *getattr(member, "fitted", [])]
+        for encoders in groups:
+            yield from (e for e in encoders.values() if isinstance(e, TabularEncoder))
+
+
+def check_rows(model: Any, frame: pd.DataFrame) -> list[str]:
+    """Rows against the model's training columns, column by column. A numeric column holding
+    values that are not numbers is refused (:class:`~mmbench.errors.DataError`): they would
+    score as missing, silently, which is never what was meant. Categories never seen in
+    training are returned as warnings: they score as an unknown category, by design."""
+    from mmbench.errors import DataError
+
+    refused, warned = [], []
+    for column, known in training_columns(model).items():
+        if column not in frame.columns:
+            continue  # table_from_frame names missing columns
+        values = frame[column]
+        present = values.notna()
+        if known is None:
+            bad = present & pd.to_numeric(values, errors="coerce").isna()
+            if bad.any():
+                refused.append(
+                    f"column {column!r} is numeric in training, but {int(bad.sum())} of "
+                    f"{len(values)} rows hold no number ({_examples(values[bad])})"
+                )
+            continue
+        unseen = present & ~values.astype(str).isin(known)
+        if unseen.any():
+            warned.append(
+                f"column {column!r}: {int(unseen.sum())} of {len(values)} rows hold categories "
+                f"never seen in training ({_examples(values[unseen])}); they score as unknown"
+            )
+    if refused:
+        raise DataError(
+            "input rows do not match the model's training columns: "
+            + "; ".join(refused)
+            + ". Fix or blank those cells (a blank cell scores as missing)"
+        )
+    return warned
+
+
+def _examples(values: pd.Series) -> str:
+    """``row 0: 'abc', row 4: 'n/a', ...`` (first few), rows numbered from 0 as in the file."""
+    shown = [f"row {i}: {v!r}" for i, v in values.head(EXAMPLE_VALUES).items()]
+    return ", ".join(shown) + (", ..." if len(values) > EXAMPLE_VALUES else "")
 
 
 def log_pyfunc(
@@ -187,14 +275,26 @@ def read_rows(path: Path) -> pd.DataFrame:
         raise MMBenchError(f"cannot read {path}: {exc}") from None
 
 
-def predict_file(model: Any, modalities: Modalities, rows: Path, output: Path) -> pd.DataFrame:
+def predict_file(
+    model: Any,
+    modalities: Modalities,
+    rows: Path,
+    output: Path,
+    warn: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
     """Score the rows of ``rows`` (media paths relative to its folder) and write the predicted
-    label and each class's probability to ``output`` (``.csv`` or ``.parquet``)."""
+    label and each class's probability to ``output`` (``.csv`` or ``.parquet``); rows that do
+    not match the training columns are refused or warned about (:func:`check_rows`)."""
+    from mmbench.errors import DataError
+
     frame = read_rows(rows)
-    if isinstance(model, mlflow.pyfunc.PyFuncModel):  # a logged or registered model
-        out = model.predict(frame)
-    else:
-        out = predict_frame(model, modalities, frame, root=rows.parent)
+    try:
+        if isinstance(model, mlflow.pyfunc.PyFuncModel):  # a logged or registered model
+            out = model.predict(frame)
+        else:
+            out = predict_frame(model, modalities, frame, root=rows.parent, warn=warn)
+    except DataError as exc:
+        raise DataError(f"{rows}: {exc}") from None
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".parquet":
         out.to_parquet(output, index=False)
