@@ -98,8 +98,8 @@ PLANTS = [
     Plant(
         "fold std with ddof=0 (population) instead of the sample std",
         "mmbench/evaluation.py",
-        "std = float(values.std(ddof=1))",
-        "std = float(values.std(ddof=0))",
+        "std = float(finite.std(ddof=1))",
+        "std = float(finite.std(ddof=0))",
         EVAL,
     ),
     Plant(
@@ -336,6 +336,49 @@ PLANTS = [
         "    weights[seen] = counts.sum() / (seen.sum() * counts[seen])\n",
         "",
         FUSION,
+    ),
+    # ---------------------------------------------------------------- fair comparisons
+    Plant(
+        "nested comparison selects the blend on the fold it scores (in-sample)",
+        "mmbench/final/stacking.py",
+        "        rest = np.setdiff1d(np.flatnonzero(covered), fold.valid)\n",
+        "        rest = np.flatnonzero(covered)\n",
+        ("tests/test_stacking.py",),
+    ),
+    Plant(
+        "the rung promotes the worst candidates instead of the best",
+        "mmbench/search/fidelity.py",
+        "    return sign * score >= ranked[keep - 1]\n",
+        "    return sign * score <= ranked[-keep]\n",
+        ("tests/test_fidelity.py",),
+    ),
+    Plant(
+        "the budget subsample ignores the time left (all rows but one)",
+        "mmbench/study_job.py",
+        "    rows = min(len(table) - 1, int(SUBSAMPLE_SHARE * exc.left / exc.per_row))\n",
+        "    rows = len(table) - 1\n",
+        ("tests/test_budget.py",),
+    ),
+    Plant(
+        "media fingerprinted by their path, not their bytes",
+        "mmbench/data/table.py",
+        "    content = None if path is None else file_sha256(path)\n",
+        "    content = None\n",
+        ("tests/test_fingerprint.py", "tests/test_download.py"),
+    ),
+    Plant(
+        "the inner hold-out of a grouped table ignores the groups",
+        "mmbench/pipeline.py",
+        "    if groups is not None:\n        return _group_holdout(labels, groups, seed)\n",
+        "",
+        ("tests/test_pipeline.py",),
+    ),
+    Plant(
+        "peers scored by arg-max, not the decision rule of every other row",
+        "mmbench/peers/evaluate.py",
+        "    return decide(cv, table.labels, folds, metric)\n",
+        "    return cv\n",
+        ("tests/test_peers.py",),
     ),
 ]
 

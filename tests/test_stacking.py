@@ -70,6 +70,24 @@ def test_nested_stacker_never_sees_the_fold_it_predicts() -> None:
     assert F1(labels, refit) > nested.stack  # what scoring on its own rows would report
 
 
+def test_nested_blend_is_selected_without_the_fold_it_is_scored_on() -> None:
+    """Every score the comparison computes (the blend's climb, the decision rule, the fold's
+    own score) sees either the other folds' rows or the fold's, never all rows at once: a
+    blend chosen on rows that include the fold would score that fold in-sample."""
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 300)
+    folds = cv_folds(labels, 3, 1, seed=0)
+    candidates = [rng.dirichlet(np.ones(3), size=300)[None] for _ in range(3)]
+    seen: list[int] = []
+
+    def spy(y: np.ndarray, p: np.ndarray) -> float:
+        seen.append(len(y))
+        return F1(y, p)
+
+    compare_nested(candidates, labels, folds, spy, ["linear", "xgboost", "early"], objective=spy)
+    assert seen and max(seen) <= max(len(labels) - len(f.valid) for f in folds)
+
+
 def test_a_stacker_missing_an_input_falls_back_to_the_blend(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from conftest import FAST_TRAINING, tiny_suite
 
