@@ -158,8 +158,8 @@ PLANTS = [
     Plant(
         "head trained on every row, validation rows included",
         "mmbench/pipeline.py",
-        "            spec, features.take(fold.train), towers, table.n_classes, fold.seed, callback, deadline",
-        "            spec, features, towers, table.n_classes, fold.seed, callback, deadline",
+        "        train = features.take(fold.train)\n",
+        "        train = features\n",
         PIPE,
     ),
     Plant(
