@@ -213,19 +213,18 @@ PLANTS = [
     Plant(
         "bootstrap not paired (baseline gets its own resamples)",
         "mmbench/paired.py",
-        "    diffs = score(metric, current, weights) - score(metric, baseline, weights)",
-        "    diffs = score(metric, current, weights) - score(\n"
-        "        metric, baseline, resample_weights(baseline.folds[0], resamples, seed + 1)\n"
-        "    )",
+        "    a, b = fold_scores(metric, current, weights), fold_scores(metric, baseline, weights)\n",
+        "    a = fold_scores(metric, current, weights)\n"
+        "    b = fold_scores(metric, baseline, np.random.default_rng(1).permutation(weights, axis=0))\n",
         PAIRED,
     ),
     Plant(
         "drop and gain p-values swapped",
         "mmbench/paired.py",
-        "        p_drop=float((1 + np.sum(gain >= 0)) / (resamples + 1)),\n"
-        "        p_gain=float((1 + np.sum(gain <= 0)) / (resamples + 1)),\n",
-        "        p_drop=float((1 + np.sum(gain <= 0)) / (resamples + 1)),\n"
-        "        p_gain=float((1 + np.sum(gain >= 0)) / (resamples + 1)),\n",
+        "        p_drop=float((1 + np.sum(gain >= 0)) / (kept + 1)),\n"
+        "        p_gain=float((1 + np.sum(gain <= 0)) / (kept + 1)),\n",
+        "        p_drop=float((1 + np.sum(gain <= 0)) / (kept + 1)),\n"
+        "        p_gain=float((1 + np.sum(gain >= 0)) / (kept + 1)),\n",
         PAIRED,
     ),
     Plant(
