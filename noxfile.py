@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -14,6 +17,40 @@ nox.options.default_venv_backend = "none"
 def tests(session: nox.Session) -> None:
     """The test suite (what CI runs)."""
     session.run("pytest", "-q", *session.posargs)
+
+
+PEERS_UNPINNED = ("pandas", "pyarrow")
+"""CI pins that AutoGluon's metadata caps below (pandas<2.4, pyarrow<25): the peers environment
+takes what AutoGluon allows for these and the CI pin for every other package."""
+
+
+@nox.session(venv_backend="venv")
+def peers(session: nox.Session) -> None:
+    """The AutoGluon peer end to end on a tiny table (``pytest -m peers``), in an environment of
+    its own: ``mmbench[peers]`` pulls pandas 2.x, which the pinned CI environment (pandas 3)
+    cannot hold. Its tests may not skip (``--strict-skips=``): a peer that silently stopped
+    running would pass."""
+    constraints = Path(session.create_tmp()) / "constraints-peers.txt"
+    constraints.write_text(peers_constraints(Path(".ci/constraints.txt").read_text()))
+    session.install("-c", str(constraints), "-e", ".[peers]", "pytest", "pytest-timeout")
+    session.run(
+        "pytest", "-q", "-p", "no:cacheprovider", "-m", "peers", "--strict-skips=",
+        "tests/test_peers.py", *session.posargs,
+    )  # fmt: skip
+
+
+def peers_constraints(pinned: str) -> str:
+    """``pinned`` (a constraints file) without the lines of :data:`PEERS_UNPINNED`, and with
+    ``xgboost-cpu`` (AutoGluon's xgboost extra) at the ``xgboost`` pin: both install the module
+    ``xgboost``, so two versions would overwrite each other's files."""
+
+    def name(line: str) -> str:
+        return re.split(r"[=<>!~ ;\[]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+    lines = [line for line in pinned.splitlines() if name(line) not in PEERS_UNPINNED]
+    xgboost = [line for line in lines if name(line) == "xgboost"]
+    lines += [line.replace("xgboost", "xgboost-cpu", 1) for line in xgboost]
+    return "\n".join(lines) + "\n"
 
 
 @nox.session

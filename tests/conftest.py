@@ -11,6 +11,8 @@ from mmbench.suite import Suite, parse_suite
 if TYPE_CHECKING:
     from mmbench.results import AblationReport, RunResult
 
+pytest_plugins = ["pytester", "skip_policy"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,20 +184,56 @@ def crafted_report(metric: str = "f1_macro") -> AblationReport:
     )
 
 
+POSTGRES_BIN_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
+"""Where packages put the server binaries off PATH: Debian and Ubuntu (``postgresql-<major>``),
+and the PostgreSQL project's RPMs."""
+
+
+def postgres_bindir(globs: Sequence[str] = POSTGRES_BIN_GLOBS) -> Path | None:
+    """The folder holding ``initdb`` and ``pg_ctl``: on PATH, else the newest major version
+    under ``globs`` (Debian's package puts them only in ``/usr/lib/postgresql/<major>/bin``)."""
+    import glob
+    import re
+    import shutil
+
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("pg_ctl", path=str(Path(on_path).parent)):
+        return Path(on_path).parent
+    found = [Path(d) for pattern in globs for d in glob.glob(pattern)]
+    found = [d for d in found if (d / "initdb").is_file() and (d / "pg_ctl").is_file()]
+
+    def version(folder: Path) -> tuple[int, ...]:  # "15", "9.6" or "pgsql-16" above bin/
+        return tuple(int(n) for n in re.findall(r"\d+", folder.parent.name))
+
+    return max(found, key=version, default=None)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (skipped where the server is not installed)."""
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (skipped where the server is not installed).
+
+    As root it runs as the ``postgres`` user (``initdb`` refuses root), which the server's
+    package creates."""
     import os
+    import pwd
     import shutil
     import subprocess
     import tempfile
 
     pytest.importorskip("psycopg2")
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not installed: apt-get install postgresql"
+        )
     as_root = os.geteuid() == 0
     if as_root and not shutil.which("runuser"):
         pytest.skip("running as root without runuser: cannot start PostgreSQL")
+    if as_root:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no 'postgres' user to start PostgreSQL as")
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
     root = Path(tempfile.mkdtemp(prefix="mmbench-pg-"))  # not under pytest's 0700 tmp dir
     data = root / "data"
@@ -204,29 +242,17 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(root, "postgres")
     port = _free_port()
 
-    def run(*cmd: str) -> None:
-        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
+    def run(tool: str, *args: str, check: bool = True) -> None:
+        cmd = [*prefix, str(bindir / tool), *args]
+        subprocess.run(cmd, check=check, capture_output=True, timeout=120)
 
     try:
         run("initdb", "-D", str(data), "-U", "mmbench", "--auth=trust")
-        run(
-            "pg_ctl",
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "start",
-            "-o",
-            f"-p {port} -h 127.0.0.1 -k {root}",
-        )
+        options = f"-p {port} -h 127.0.0.1 -k {root}"
+        run("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "start", "-o", options)
         yield f"postgresql+psycopg2://mmbench@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(
-            [*prefix, "pg_ctl", "-D", str(data), "-m", "fast", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
+        run("pg_ctl", "-D", str(data), "-m", "fast", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 

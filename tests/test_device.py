@@ -15,6 +15,7 @@ def test_cpu_and_auto() -> None:
     assert resolve_device() == resolve_device("auto")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 def test_missing_cuda_is_an_error_naming_the_option(device: str) -> None:
@@ -23,6 +24,7 @@ def test_missing_cuda_is_an_error_naming_the_option(device: str) -> None:
     assert issubclass(DeviceError, MMBenchError)  # a recorded fold failure, not a crash
 
 
+@pytest.mark.gpu
 def test_missing_cuda_fails_a_frozen_encoder_and_an_xgboost_head_alike() -> None:
     """Encoders and heads share the rule: no silent pass-through of a missing GPU."""
     if torch.cuda.is_available():

@@ -416,6 +416,7 @@ def test_mmbench_fetch_prints_a_table_and_fails_on_a_bad_source(
     assert "is not in the mirror" in capsys.readouterr().out
 
 
+@pytest.mark.shared
 @pytest.mark.skipif(
     not (SHARED_MIRROR / "raw.githubusercontent.com").is_dir(), reason="no ../shared/mirror"
 )

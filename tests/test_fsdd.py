@@ -21,9 +21,10 @@ from mmbench.suite import parse_suite
 
 FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd"
 
-pytestmark = pytest.mark.skipif(
-    not (FSDD / "metadata.csv").is_file(), reason=f"FSDD not found at {FSDD}"
-)
+pytestmark = [
+    pytest.mark.shared,
+    pytest.mark.skipif(not (FSDD / "metadata.csv").is_file(), reason=f"FSDD not found at {FSDD}"),
+]
 
 
 def fsdd_suite(tmp_path: Path, per_digit: int, folds: int):

@@ -141,6 +141,7 @@ def test_unknown_or_uninstalled_peers_say_what_to_do() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.peers
 def test_autogluon_fits_under_a_small_time_limit(table, frame) -> None:
     pytest.importorskip("autogluon.tabular", reason="autogluon is not installed (mmbench[peers])")
     folds = cv_folds(table.labels, 3, 1, seed=0)[:1]
@@ -229,3 +230,41 @@ def test_a_peer_gets_the_decision_rule_of_every_row_in_cv_and_held_out(shrunk_pe
     assert ruled.rule == TUNED_WEIGHTS and plain.rule == "arg-max"
     assert ruled.metrics["f1_macro"] > plain.metrics["f1_macro"] + 0.1
     assert ruled.metrics["roc_auc"] == plain.metrics["roc_auc"]  # the ranking is the same
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+def test_autogluon_runs_as_a_pipeline_end_to_end_on_a_tiny_table(tmp_path: Path) -> None:
+    """``mmbench run --pipeline autogluon --timeout 15``: three folds of 5 s and a held-out
+    model of 15 s on 120 generated rows, written as a result file like any pipeline's."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from mmbench.config import PeerSpec
+    from mmbench.results import ResultLayout
+
+    pytest.importorskip("autogluon.tabular", reason="autogluon is not installed (mmbench[peers])")
+    tiny = {"kind": "synthetic", "options": {"n_rows": 120, "n_classes": 3, "seed": 1}}
+    held_out = {"kind": "synthetic", "options": {"n_rows": 60, "n_classes": 3, "seed": 7}}
+    dataset = {"name": "tiny", "source": tiny, "test_source": held_out, "target": "label"}
+    dataset |= {"modalities": {"text": "text", "tabular": TABULAR}, "protocol": {"folds": 3}}
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({"name": "ag", "seed": 0, "datasets": [dataset]}))
+    res = tmp_path / "res"
+    args = ["run", str(suite), "--pipeline", "autogluon", "--timeout", "15", "--no-track"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmbench.cli", *args, "--results", str(res), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [result] = ResultLayout(res, "ag").load()
+    assert isinstance(result.pipeline, PeerSpec) and result.pipeline.peer == "autogluon"
+    assert len(result.folds) == 3
+    assert result.metrics["f1_macro"]["mean"] > result.chance["f1_macro"] + 0.1
+    assert result.test_metrics and result.test_metrics["f1_macro"] > result.chance["f1_macro"]
+    assert all(fold.seconds < 30 for fold in result.folds)  # its 5 s limit, with room for load
+    assert result.decision is not None  # the same decision rule as every other row

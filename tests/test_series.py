@@ -175,6 +175,7 @@ def test_a_ts_file_with_a_bad_line_is_a_data_error(tmp_path: Path) -> None:
         load_table(parse_suite(raw).datasets[0], tmp_path)
 
 
+@pytest.mark.shared
 @pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no mirror at {MIRROR}")
 def test_the_pinned_hashes_are_those_of_the_mirrored_files() -> None:
     import hashlib

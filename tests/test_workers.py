@@ -599,16 +599,23 @@ def s3_store(tmp_path: Path) -> Any:
 @pytest.mark.faults
 @pytest.mark.server
 def test_two_hosts_without_a_shared_disk_and_a_killed_worker_finalize_from_a_third(
-    tmp_path: Path, postgres_url: str, s3_store: tuple[str, str]
+    tmp_path: Path, s3_store: tuple[str, str]
 ) -> None:
-    """Two "hosts" (own working folder, results and feature cache) search one PostgreSQL study
-    and keep trial outputs in an S3 store; one is SIGKILLed mid-trial. `finalize` in a third
-    folder that ran no trial builds the ensemble from the store alone: every complete trial
-    is a candidate, none is evaluated again, and members and held-out scores equal those of a
-    finalize on one machine that holds every trial's outputs on its own disk."""
+    """Two "hosts" (own working folder, results and feature cache) search one study and keep
+    trial outputs in an S3 store; one is SIGKILLed mid-trial. `finalize` in a third folder that
+    ran no trial builds the ensemble from the store alone: every complete trial is a
+    candidate, none is evaluated again, and members and held-out scores equal those of a
+    finalize on one machine that holds every trial's outputs on its own disk.
+
+    The study is a SQLite file in a folder of its own, standing in for the database server the
+    hosts would share: what is under test is that no trial output goes through a shared disk
+    (the study database on PostgreSQL is tested by the 40-trial test above)."""
     import fsspec
 
     store, endpoint = s3_store
+    database = tmp_path / "database"
+    database.mkdir()
+    storage = f"sqlite:///{database / 'optuna.db'}"
     suite = write_suite(tmp_path, epochs=40)
     raw = yaml.safe_load(suite.read_text())
     raw["datasets"][0]["test_source"] = {
@@ -620,10 +627,10 @@ def test_two_hosts_without_a_shared_disk_and_a_killed_worker_finalize_from_a_thi
         folder = tmp_path / name
         return ["--results", str(folder / "res"), "--cache-dir", str(folder / "cache")]
 
-    common = [str(suite), "--storage", postgres_url, "--artifacts", store, "--no-track"]
+    common = [str(suite), "--storage", storage, "--artifacts", store, "--no-track"]
     common += ["--no-ablate", "--trials", "8"]
     victim = mmbench("worker", *common, *host("a"), "--finalize", "never")
-    study = _wait_for_running_trial(postgres_url, victim.pid)
+    study = _wait_for_running_trial(storage, victim.pid)
     survivor = mmbench("worker", *common, *host("b"), "--finalize", "never")
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate(timeout=60)
@@ -639,7 +646,7 @@ def test_two_hosts_without_a_shared_disk_and_a_killed_worker_finalize_from_a_thi
     fs = fsspec.filesystem("s3", endpoint_url=endpoint)  # localhost only, never AWS
     local_store = tmp_path / "d" / "store"
     fs.get(store.removeprefix("s3://") + "/", str(local_store), recursive=True)
-    one = [str(suite), "--storage", postgres_url, "--artifacts", str(local_store)]
+    one = [str(suite), "--storage", storage, "--artifacts", str(local_store)]
     single = mmbench("finalize", *one, "--no-track", "--no-ablate", *host("d"))
     out_d, _ = single.communicate(timeout=600)
     assert single.returncode == 0, out_d
