@@ -451,9 +451,10 @@ def decide(cv: Decided, labels: np.ndarray, folds: Sequence[Fold], primary: str)
     peer's and the final model's CV (:class:`~mmbench.pipeline.CVResult`,
     :class:`~mmbench.peers.PeerCV`: dataclasses with ``folds``, ``oof`` and ``decision``) all
     pass here before they become result files, so every row of a comparison is scored by the
-    same rule. With a tuned rule adopted, each scored fold's metrics are recomputed with the
-    weights tuned on the *other* folds' rows (its ``info["decision_weights"]``): the CV score is
-    cross-fitted, never scored with weights tuned on its own rows. (Which of the two rules is
+    same rule; the rows of a failed fold take no part in it. With a tuned rule adopted, each
+    scored fold's metrics are recomputed with the weights tuned on the *other* folds' rows (its
+    ``info["decision_weights"]``): the CV score is cross-fitted, never scored with weights
+    tuned on its own rows. (Which of the two rules is
     adopted is decided on these folds: one choice, with a margin of :data:`MIN_DECISION_GAIN`.)
     Otherwise the folds keep their own scores. The rule is ``cv.decision`` of the copy returned.
     """
@@ -462,8 +463,14 @@ def decide(cv: Decided, labels: np.ndarray, folds: Sequence[Fold], primary: str)
     if len(results) != len(folds):
         raise ValueError(f"{len(results)} fold results for {len(folds)} folds")
     thresholded = any(r.info.get("threshold") is not None for r in results)
+    scored = oof
+    if not all(r.ok for r in results):  # a fold may fail after writing its probabilities
+        scored = oof.copy()
+        for r, f in zip(results, folds, strict=True):
+            if not r.ok:
+                scored[f.repeat, f.valid] = math.nan
     rule = fit_decision_rule(
-        oof,
+        scored,
         labels,
         folds,
         primary,

@@ -418,6 +418,21 @@ def test_an_ungrouped_subsample_is_the_class_stratified_one() -> None:
     assert len(grouped) == 50 and np.abs(per_group - 10).max() <= 1
 
 
+def test_a_grouped_subsample_smaller_than_its_group_class_pairs_keeps_every_class() -> None:
+    """Fewer rows than (group, class) pairs: every class still keeps its share, and which
+    groups give rows is drawn with the seed, not taken in the order of their names."""
+    groups = np.repeat([f"g{i:02d}" for i in range(60)], 6).astype(object)
+    labels = np.tile([0, 1, 1, 1, 1, 1], 60)  # class 0: one row in each group
+    rows = stratified_subsample(labels, 50, seed=0, groups=groups)
+    assert len(rows) == 50 and np.abs(np.bincount(labels[rows]) - [8, 42]).max() <= 1
+    speakers = np.repeat([f"s{i:03d}" for i in range(100)], 20).astype(object)
+    digits = np.tile(np.arange(10), 200)
+    drawn = [set(speakers[stratified_subsample(digits, 200, seed, speakers)]) for seed in (1, 2)]
+    assert all(len(d) > 50 for d in drawn) and drawn[0] != drawn[1]
+    rows = stratified_subsample(digits, 200, 1, speakers)
+    assert len(rows) == 200 and (np.bincount(digits[rows]) == 20).all()
+
+
 def test_test_split_is_encoded_with_the_training_classes(tmp_path: Path) -> None:
     frame = toy_frame(tmp_path)
     frame.to_parquet(tmp_path / "train.parquet")

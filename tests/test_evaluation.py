@@ -236,3 +236,36 @@ def test_grouped_folds_never_split_a_group_and_stay_stratified() -> None:
     assert first != second  # each repeat reshuffles the groups
     again = cv_folds(labels, 5, 2, seed=7, groups=groups.astype(str))
     assert all(np.array_equal(a.valid, b.valid) for a, b in zip(folds, again, strict=True))
+
+
+def test_a_failed_folds_rows_take_no_part_in_the_decision_rule() -> None:
+    """A fold that failed after writing its probabilities is not scored: its rows neither
+    tune the rule nor count in the gain that adopts it."""
+    import dataclasses
+
+    from mmbench.evaluation import decide
+    from mmbench.pipeline import FoldResult
+
+    @dataclasses.dataclass
+    class CV:
+        folds: list
+        oof: np.ndarray
+        decision: object = None
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice(3, 600, p=[0.7, 0.2, 0.1])
+    logits = rng.normal(size=(600, 3)) + 1.2 * np.eye(3)[labels] + [1.0, 0.0, 0.0]
+    oof = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True))[None]
+    folds = cv_folds(labels, 5, 1, seed=0)
+    results = [FoldResult(f.key, compute_metrics(labels[f.valid], oof[0, f.valid])) for f in folds]
+    results[0] = FoldResult(folds[0].key, error="RuntimeError: after predicting")
+    garbage = oof.copy()
+    garbage[0, folds[0].valid] = np.eye(3)[rng.integers(0, 3, len(folds[0].valid))]
+    hidden = oof.copy()
+    hidden[0, folds[0].valid] = np.nan
+    got = decide(CV(results, garbage), labels, folds, "f1_macro").decision
+    want = decide(CV(results, hidden), labels, folds, "f1_macro").decision
+    assert got.gain == pytest.approx(want.gain) and set(got.fold_weights) == set(want.fold_weights)
+    assert (got.weights is None) == (want.weights is None)
+    if want.weights is not None:
+        assert got.weights == pytest.approx(want.weights)

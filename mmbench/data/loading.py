@@ -100,7 +100,7 @@ def load_table(
 
 def load_groups(ds: Any, dataset: DataSpec, where: str) -> np.ndarray:
     """The group id of every row of the source (as text), read before any subsample is drawn
-    (a subsample keeps groups whole, :func:`stratified_subsample`); a missing id is an error
+    (a subsample keeps every group's share, :func:`stratified_subsample`); a missing id is an error
     that names the column and the rows."""
     column = dataset.protocol.group_column
     assert column is not None
@@ -180,13 +180,29 @@ def stratified_subsample(
     rows and every class within it, so the subsample holds the groups the table holds and
     grouped folds split it as evenly as they split the table. (Whole groups drawn at random
     would leave fewer groups than folds on data of few large groups: six speakers, five
-    folds.) Without groups the draw is the plain class-stratified one.
+    folds.) When there are more pairs than ``n`` rows, each class keeps its share and its rows
+    come from groups drawn at random in proportion to their size. Without groups the draw is
+    the plain class-stratified one.
     """
+    rng = np.random.default_rng(seed)
     if groups is not None:
         keys = np.array([f"{g}\x1f{y}" for g, y in zip(groups, labels, strict=True)])
-        labels = np.unique(keys, return_inverse=True)[1]
-    rng = np.random.default_rng(seed)
+        strata = np.unique(keys, return_inverse=True)[1]
+        if strata.max(initial=-1) + 1 > n:
+            return _spread_over_groups(labels, groups, n, rng)
+        labels = strata
     classes, counts = np.unique(labels, return_counts=True)
+    keep = _largest_remainder(counts, n)
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
+        for c, k in zip(classes, keep, strict=True)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def _largest_remainder(counts: np.ndarray, n: int) -> np.ndarray:
+    """``n`` split over strata of sizes ``counts`` in proportion, each one kept when ``n``
+    allows (ties go to the earlier stratum)."""
     keep = np.minimum(counts, 1)
     spare = n - keep.sum()
     if spare < 0:
@@ -198,10 +214,25 @@ def stratified_subsample(
         if keep.sum() >= n:
             break
         keep[i] += int(keep[i] < counts[i])
-    chosen = [
-        rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
-        for c, k in zip(classes, keep, strict=True)
-    ]
+    return keep
+
+
+def _spread_over_groups(
+    labels: np.ndarray, groups: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``n`` rows, each class's share of them drawn over its groups (in random order, so
+    that equal groups are not taken by name)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    chosen = []
+    for c, k in zip(classes, _largest_remainder(counts, n), strict=True):
+        rows = np.flatnonzero(labels == c)
+        inverse, sizes = np.unique(groups[rows], return_inverse=True, return_counts=True)[1:]
+        order = rng.permutation(len(sizes))
+        take = np.zeros_like(sizes)
+        take[order] = _largest_remainder(sizes[order], int(k))
+        chosen += [
+            rng.choice(rows[inverse == j], size=t, replace=False) for j, t in enumerate(take)
+        ]
     return np.sort(np.concatenate(chosen))
 
 
