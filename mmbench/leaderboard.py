@@ -153,6 +153,7 @@ def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
     hib = METRICS.get(metric).higher_is_better
     entries = [_entry(r, metric, hib) for r in results]
     other = mark_other_rows(entries, reference_fingerprint(results))
+    other += mark_other_rules([e for e in entries if e.comparable])
     entries = [e for e in entries if e.comparable]
     finite = [e for e in entries if math.isfinite(e.mean)]
     finite.sort(key=lambda e: (-e.mean if hib else e.mean, e.pipeline))
@@ -582,6 +583,24 @@ def mark_other_rows(entries: list[Entry], reference: str) -> list[Entry]:
         e.caveats.append(
             f"{NOT_RANKED}: CV on other rows than the ranked ones (data fingerprint "
             f"{e.fingerprint}, not {reference})"
+        )
+    return other
+
+
+def mark_other_rules(entries: list[Entry]) -> list[Entry]:
+    """Mark every entry whose file records no decision rule (written before rules were
+    recorded: its labels came from its own arg-max or threshold) as not comparable when other
+    entries of the dataset record one, so that no two ranked rows decided their labels by
+    different rules; returns them (by pipeline name), for the end of the table."""
+    if not any(e.decision for e in entries):
+        return []  # every row from before rules were recorded: alike among themselves
+    other = sorted((e for e in entries if not e.decision), key=lambda e: e.pipeline)
+    for e in other:
+        e.comparable = False
+        e.caveats.append(
+            f"{NOT_RANKED}: its file records no decision rule (written by an older mmbench); "
+            "run it again to rank it beside rows scored with the rule fitted on their own "
+            "out-of-fold rows"
         )
     return other
 

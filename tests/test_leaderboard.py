@@ -397,3 +397,21 @@ def test_each_row_shows_the_decision_rule_its_scores_were_counted_with() -> None
     assert cells["default"] == "arg-max"
     table = render(board, "table")
     assert "rule" in table and "tuned" in table and "arg-max" in table
+
+
+def test_a_row_without_a_recorded_rule_is_not_ranked_beside_rows_with_one() -> None:
+    """A file written before decision rules were recorded decided its labels by its own arg-max
+    or threshold: beside rows scored with the rule fitted on their out-of-fold rows it is shown,
+    not ranked; among files that all lack a rule, they rank as before."""
+    from mmbench.results import DecisionRecord
+
+    ruled = make_result("d", "default", 0.7)
+    ruled.decision = DecisionRecord(rule="arg-max", gain=-0.001)
+    old = make_result("d", "late", 0.9)
+    board = build_leaderboard([ruled, old], "toy")
+    by_name = {e.pipeline: e for e in board.datasets["d"]}
+    assert by_name["default"].rank == 1.0 and by_name["late"].comparable is False
+    assert "records no decision rule" in by_name["late"].caveats[-1]
+    assert [o.pipeline for o in board.overall] == ["default"]
+    both_old = build_leaderboard([make_result("d", "a", 0.7), make_result("d", "b", 0.9)], "toy")
+    assert [e.rank for e in both_old.datasets["d"]] == [1.0, 2.0]
