@@ -541,6 +541,24 @@ def test_a_printed_command_carries_every_option_of_the_run(tmp_path: Path) -> No
     assert (args.no_track, args.no_cache, args.ablate) == (True, True, True)
 
 
+def test_a_printed_command_shows_no_password_of_any_url(tmp_path: Path) -> None:
+    """Every URL option of a hint (study storage, MLflow, trial store) prints its password as
+    ``***``: a tracking database or server URL holds credentials as often as the storage."""
+    from conftest import tiny_suite
+
+    from mmbench.job_context import RunOptions, command_line
+
+    options = RunOptions(
+        results_dir=tmp_path / "r",
+        storage="postgresql://me:s1@db/optuna",
+        tracking_uri="postgresql://ml:s2@db/mlflow",
+        artifacts="s3://key:s3@bucket/mmbench",
+    )
+    line = command_line("finalize", tiny_suite(tmp_path), options, ["tiny"])
+    assert not {"s1", "s2", "s3"} & set(line.replace("@", " ").replace(":", " ").split())
+    assert "ml:***@db/mlflow" in line and "me:***@db/optuna" in line
+
+
 @pytest.mark.faults
 def test_four_workers_as_dask_tasks_on_a_local_cluster_share_one_study(tmp_path: Path) -> None:
     """`run --workers 4 --cluster local`: the workers are Dask tasks (each a `mmbench worker`
