@@ -505,6 +505,41 @@ def test_a_failure_in_the_final_phase_names_it_and_its_command_finishes(tmp_path
     assert ensemble["ensemble"]["candidates"] == 3  # every trial's outputs found in the store
 
 
+def test_a_failed_read_of_the_workers_progress_leaves_them_searching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent's bar reads the studies while workers write them; a read that fails (a busy
+    SQLite file, a dropped connection) is said once and the bar goes on: it never ends the run
+    (the workers would be terminated with it)."""
+    import io
+
+    from rich.console import Console
+
+    import mmbench.search.study as study_module
+    from mmbench import workers
+    from mmbench.progress import Reporter
+
+    reads = iter([RuntimeError("database is locked"), RuntimeError("again"), 3])
+
+    def ended(storage: Any, studies: Any) -> int:
+        value = next(reads)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    monkeypatch.setattr(study_module, "make_storage", lambda url, heartbeat_s=None: object())
+    monkeypatch.setattr(workers, "_ended_trials", ended)
+    monkeypatch.setattr(workers, "POLL_S", 0.0)
+    out = io.StringIO()
+    reporter = Reporter(console=Console(file=out, width=200))
+    plan = workers.WorkerPlan("sqlite://", {"tiny": "wk.tiny"}, tmp_path, trials=3)
+    polls = iter([False, False, True])
+    workers._follow(plan, reporter, lambda: next(polls))
+    text = out.getvalue()
+    assert text.count("database is locked") == 1 and "again" not in text
+    assert "3/3" in text
+
+
 def test_a_printed_command_carries_every_option_of_the_run(tmp_path: Path) -> None:
     """The hint's flags parse back, through the real parser, into the options the job had."""
     import shlex
