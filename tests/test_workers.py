@@ -404,6 +404,21 @@ def test_the_trial_store_tells_missing_from_unreadable(tmp_path: Path) -> None:
     assert "not a trial's CV result" in reads.unreadable[3]
 
 
+def test_an_unreadable_trial_is_named_without_the_stores_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a read failure says goes into warnings and errors: the store's password is ``***``."""
+    from mmbench.search import coordination
+
+    def refuse(url: str) -> Any:
+        raise PermissionError("access denied")
+
+    monkeypatch.setattr(coordination, "_read_trial_cv", refuse)
+    reads = coordination.load_trial_cvs("ftp://me:hunter2@host/trials", "s", [4])
+    assert "hunter2" not in reads.unreadable[4]
+    assert reads.unreadable[4].startswith("ftp://me:***@host/trials/s/trial-00004.joblib: ")
+
+
 def test_study_work_counts_every_worker_and_session_once() -> None:
     """Two overlapping workers, a resume after a gap, a duplicate and an interrupted trial."""
     from datetime import datetime, timedelta
