@@ -78,14 +78,15 @@ def command_line(
     verb: str, suite: Suite, options: RunOptions, datasets: list[str] | None = None
 ) -> str:
     """``mmbench VERB SUITE --dataset ... <option_args>``, quoted for a shell, to print in a
-    hint; a storage URL's password shows as ``***``."""
+    hint; the password of any URL (storage, tracking URI, trial store) shows as ``***``."""
     import shlex
 
     from mmbench.search.study import redact_url
 
     args = option_args(options)
-    if options.storage is not None:
-        args[args.index("--storage") + 1] = redact_url(options.storage)
+    for flag in ("--storage", "--tracking-uri", "--artifacts"):
+        if flag in args:
+            args[args.index(flag) + 1] = redact_url(args[args.index(flag) + 1])
     picked = [a for name in datasets or [] for a in ("--dataset", name)]
     path = str(suite.path or f"{suite.name}.yaml")
     return shlex.join(["mmbench", verb, path, *picked, *args])

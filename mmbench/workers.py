@@ -182,16 +182,24 @@ POLL_S = 1.0
 
 def _follow(plan: WorkerPlan, reporter: Reporter, finished: Callable[[], bool]) -> None:
     """The workers' progress as the parent's bar, until ``finished()``: trials that ended in
-    the studies, read from the storage (the workers share nothing else)."""
+    the studies, read from the storage (the workers share nothing else). A read that fails
+    (a busy SQLite file, a dropped connection) is said once and tried again at the next poll:
+    the bar never ends the workers' search."""
     from mmbench.search.study import make_storage
 
-    storage = make_storage(plan.storage, heartbeat_s=30)
+    storage: Any = None
     names = ", ".join(plan.studies)
     with reporter.task(f"{names}: search ({plan.trials} trials)", plan.trials) as advance:
-        shown, last = 0, False
+        shown, last, said = 0, False, False
         while not last:
             last = finished()  # then one more read: the trials that ended meanwhile
-            done = _ended_trials(storage, plan.studies.values())
+            try:
+                storage = storage or make_storage(plan.storage, heartbeat_s=30)
+                done = _ended_trials(storage, plan.studies.values())
+            except Exception as exc:  # the bar only: the workers and their study are unaffected
+                if not said:
+                    reporter.warning(f"cannot read the workers' progress ({exc}); they go on")
+                said, done = True, shown
             for _ in range(done - shown):
                 advance("finished by the workers")
             shown = max(shown, done)

@@ -269,8 +269,11 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(
         assert "could not write its result file" in out and "f1_macro 0." in out
     else:
         assert "cannot open Optuna storage" in out and "disk I/O error" in out
+    # no result, no temp file, no empty optuna.db, no lock owner's note: only the run lock's
+    # empty file, which stays by design (a waiter and the next holder lock the same inode)
     left = [p for p in res.rglob("*") if p.is_file()]
-    assert left == [], left  # no result, no temp file, no empty optuna.db
+    assert left == [res / "wk" / "run.lock"], left
+    assert (res / "wk" / "run.lock").stat().st_size == 0
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
@@ -401,6 +404,21 @@ def test_the_trial_store_tells_missing_from_unreadable(tmp_path: Path) -> None:
     assert "not a trial's CV result" in reads.unreadable[3]
 
 
+def test_an_unreadable_trial_is_named_without_the_stores_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a read failure says goes into warnings and errors: the store's password is ``***``."""
+    from mmbench.search import coordination
+
+    def refuse(url: str) -> Any:
+        raise PermissionError("access denied")
+
+    monkeypatch.setattr(coordination, "_read_trial_cv", refuse)
+    reads = coordination.load_trial_cvs("ftp://me:hunter2@host/trials", "s", [4])
+    assert "hunter2" not in reads.unreadable[4]
+    assert reads.unreadable[4].startswith("ftp://me:***@host/trials/s/trial-00004.joblib: ")
+
+
 def test_study_work_counts_every_worker_and_session_once() -> None:
     """Two overlapping workers, a resume after a gap, a duplicate and an interrupted trial."""
     from datetime import datetime, timedelta
@@ -505,6 +523,41 @@ def test_a_failure_in_the_final_phase_names_it_and_its_command_finishes(tmp_path
     assert ensemble["ensemble"]["candidates"] == 3  # every trial's outputs found in the store
 
 
+def test_a_failed_read_of_the_workers_progress_leaves_them_searching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent's bar reads the studies while workers write them; a read that fails (a busy
+    SQLite file, a dropped connection) is said once and the bar goes on: it never ends the run
+    (the workers would be terminated with it)."""
+    import io
+
+    from rich.console import Console
+
+    import mmbench.search.study as study_module
+    from mmbench import workers
+    from mmbench.progress import Reporter
+
+    reads = iter([RuntimeError("database is locked"), RuntimeError("again"), 3])
+
+    def ended(storage: Any, studies: Any) -> int:
+        value = next(reads)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    monkeypatch.setattr(study_module, "make_storage", lambda url, heartbeat_s=None: object())
+    monkeypatch.setattr(workers, "_ended_trials", ended)
+    monkeypatch.setattr(workers, "POLL_S", 0.0)
+    out = io.StringIO()
+    reporter = Reporter(console=Console(file=out, width=200))
+    plan = workers.WorkerPlan("sqlite://", {"tiny": "wk.tiny"}, tmp_path, trials=3)
+    polls = iter([False, False, True])
+    workers._follow(plan, reporter, lambda: next(polls))
+    text = out.getvalue()
+    assert text.count("database is locked") == 1 and "again" not in text
+    assert "3/3" in text
+
+
 def test_a_printed_command_carries_every_option_of_the_run(tmp_path: Path) -> None:
     """The hint's flags parse back, through the real parser, into the options the job had."""
     import shlex
@@ -539,6 +592,24 @@ def test_a_printed_command_carries_every_option_of_the_run(tmp_path: Path) -> No
     )
     assert (args.tracking_uri, args.cache_dir) == ("http://mlflow:5000", tmp_path / "c")
     assert (args.no_track, args.no_cache, args.ablate) == (True, True, True)
+
+
+def test_a_printed_command_shows_no_password_of_any_url(tmp_path: Path) -> None:
+    """Every URL option of a hint (study storage, MLflow, trial store) prints its password as
+    ``***``: a tracking database or server URL holds credentials as often as the storage."""
+    from conftest import tiny_suite
+
+    from mmbench.job_context import RunOptions, command_line
+
+    options = RunOptions(
+        results_dir=tmp_path / "r",
+        storage="postgresql://me:s1@db/optuna",
+        tracking_uri="postgresql://ml:s2@db/mlflow",
+        artifacts="s3://key:s3@bucket/mmbench",
+    )
+    line = command_line("finalize", tiny_suite(tmp_path), options, ["tiny"])
+    assert not {"s1", "s2", "s3"} & set(line.replace("@", " ").replace(":", " ").split())
+    assert "ml:***@db/mlflow" in line and "me:***@db/optuna" in line
 
 
 @pytest.mark.faults

@@ -235,7 +235,10 @@ class TrialReads:
 
 
 def load_trial_cvs(store: str | Path | None, study: str, numbers: list[int]) -> TrialReads:
-    """The kept outputs of trials ``numbers`` from ``store``: read, missing or unreadable."""
+    """The kept outputs of trials ``numbers`` from ``store``: read, missing or unreadable
+    (why, naming the file with any password of the store's URL as ``***``)."""
+    from mmbench.search.study import redact_url
+
     reads = TrialReads(url="" if store is None else str(store))
     if store is None or not numbers:
         reads.missing = list(numbers)
@@ -247,7 +250,7 @@ def load_trial_cvs(store: str | Path | None, study: str, numbers: list[int]) -> 
         except FileNotFoundError:
             reads.missing.append(n)
         except Exception as exc:  # corrupt, foreign, permission, network: each is a loss
-            reads.unreadable[n] = f"{url}: {type(exc).__name__}: {exc}"
+            reads.unreadable[n] = f"{redact_url(url)}: {type(exc).__name__}: {exc}"
     return reads
 
 
