@@ -288,12 +288,12 @@ def print_summary(outcomes: list[Any]) -> None:
     seen = set()  # a job's warnings are on each of its outcomes (search and ensemble)
     for o in outcomes:
         if o.path is not None:
-            console.print(f"{o.name}: result file {o.path}")
+            console.print(f"{o.name}: result file {o.path}", markup=False)
         if o.error:
-            console.print(f"[red]{o.name}: {o.error}[/]")
+            console.print(f"{o.name}: {o.error}", style="red", markup=False)
         for w in o.warnings:
             if (o.name, w) not in seen:
-                console.print(f"[yellow]warning: {o.name}: {w}[/]")
+                console.print(f"warning: {o.name}: {w}", style="yellow", markup=False)
             seen.add((o.name, w))
 
 

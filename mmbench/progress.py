@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.markup import escape
+
 
 class Reporter:
     """Progress and messages on a rich console; silent when disabled (library use, tests)."""
@@ -22,13 +24,15 @@ class Reporter:
             self.console.print(message)
 
     def error(self, message: str) -> None:
+        """``message`` is printed as written: an install hint such as ``pip install
+        'mmbench[text]'`` is not console markup."""
         if self.enabled:
-            self.console.print(f"[red]error:[/] {message}")
+            self.console.print(f"[red]error:[/] {escape(message)}")
 
     def warning(self, message: str) -> None:
         """Something went wrong beside the result (e.g. tracking), which is still written."""
         if self.enabled:
-            self.console.print(f"[yellow]warning:[/] {message}")
+            self.console.print(f"[yellow]warning:[/] {escape(message)}")
 
     def task(self, description: str, total: int) -> _Task:
         return _Task(self, description, total)

@@ -178,3 +178,20 @@ def test_the_results_table_says_when_a_mean_left_folds_out(
     result.metrics = summarize([f.metrics for f in result.folds])
     print_summary([DatasetOutcome("d", "search", result=result)])
     assert "0.710 ± 0.014 (1 fold undefined)" in capsys.readouterr().out
+
+
+def test_an_error_naming_an_extra_prints_it_as_written() -> None:
+    """An install hint such as ``pip install 'mmbench[text]'`` is text, not console markup: a
+    message that lost ``[text]`` would send the user to install the wrong thing."""
+    import io
+
+    from rich.console import Console
+
+    from mmbench.progress import Reporter
+
+    out = io.StringIO()
+    reporter = Reporter(console=Console(file=out, width=200))
+    reporter.error("encoder 'minilm' needs the text extra: pip install 'mmbench[text]'")
+    reporter.warning("install 'mmbench[peers]'")
+    assert "pip install 'mmbench[text]'" in out.getvalue()
+    assert "install 'mmbench[peers]'" in out.getvalue()
