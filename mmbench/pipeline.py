@@ -27,12 +27,11 @@ from mmbench.evaluation import (
     Fold,
     FoldScores,
     compute_metrics,
+    inner_split,
+    no_holdout_reason,
     tune_binary_threshold,
 )
 from mmbench.fusion.base import EpochCallback, FeatureSet, Head
-
-INNER_HOLDOUT = 0.15
-MIN_ROWS_FOR_HOLDOUT = 40
 
 
 @dataclass
@@ -205,56 +204,6 @@ def input_dims(features: FeatureSet, towers: dict[str, Any]) -> dict[str, int]:
         m: int(towers[m].out_dim) if m in towers else int(x.shape[1])
         for m, x in features.features.items()
     }
-
-
-def inner_split(
-    labels: np.ndarray, seed: int, groups: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Stratified hold-out of training rows for early stopping; None when there is none to draw.
-
-    With ``groups`` the hold-out is whole groups (one fold of a stratified group k-fold of
-    about ``1 / INNER_HOLDOUT`` folds), so the stopping rule and the decision threshold are
-    tuned on groups the head has not seen, as the outer folds score it: a hold-out of rows
-    from seen groups rewards memorising the groups. Without groups the split is the plain
-    stratified one. :func:`no_holdout_reason` says when there is none.
-    """
-    if no_holdout_reason(labels, groups) is not None:
-        return None
-    if groups is not None:
-        return _group_holdout(labels, groups, seed)
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(labels))
-    counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
-    fit_idx, stop_idx = train_test_split(
-        idx, test_size=INNER_HOLDOUT, random_state=seed, stratify=stratify
-    )
-    return np.sort(fit_idx), np.sort(stop_idx)
-
-
-def no_holdout_reason(labels: np.ndarray, groups: np.ndarray | None = None) -> str | None:
-    """Why no inner hold-out is drawn from these training rows, or None when one is.
-
-    A head without one trains its full schedule and no threshold is tuned. On grouped rows
-    that is the choice when fewer than two groups remain: a hold-out of rows from the one
-    group would be a hold-out of a seen group, exactly what grouping rules out.
-    """
-    if len(labels) < MIN_ROWS_FOR_HOLDOUT:
-        return f"{len(labels)} training rows, fewer than {MIN_ROWS_FOR_HOLDOUT}"
-    if groups is not None and len(np.unique(groups)) < 2:
-        return "the training rows hold one group; a grouped hold-out needs two"
-    return None
-
-
-def _group_holdout(labels: np.ndarray, groups: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    n_groups = len(np.unique(groups))
-    splits = min(n_groups, max(2, round(1 / INNER_HOLDOUT)))
-    splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
-    fit_idx, stop_idx = next(splitter.split(np.zeros(len(labels)), labels, groups))
-    return np.sort(fit_idx), np.sort(stop_idx)
 
 
 def fit_head(

@@ -25,7 +25,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no knowledge of benchmarking
     ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub", "speed"),
     ("config",),  # pipeline and training specs
-    ("evaluation", "paired"),  # folds, metrics, scoring of out-of-fold probabilities
+    (
+        "evaluation",
+        "evaluation.metrics",
+        "evaluation.splits",
+        "evaluation.decision",
+        "evaluation.protocol",
+        "paired",
+    ),  # folds, metrics, scoring of out-of-fold probabilities
     (
         "data",
         "data.spec",
