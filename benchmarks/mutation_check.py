@@ -140,7 +140,7 @@ PLANTS = [
     # ---------------------------------------------------------------- pipeline
     Plant(
         "encoders fitted on all rows, validation rows included (both branches)",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/encode.py",
         "            features[m] = enc.fit(take(values, train), table.labels[train]).transform(values)\n"
         "        else:\n"
         "            key = feature_key(table.fingerprint, m, enc.spec(), train)\n"
@@ -157,28 +157,28 @@ PLANTS = [
     ),
     Plant(
         "head trained on every row, validation rows included",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/cv.py",
         "        train = features.take(fold.train)\n",
         "        train = features\n",
         PIPE,
     ),
     Plant(
         "fold scored without its tuned threshold",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/cv.py",
         "        result.metrics = compute_metrics(table.labels[fold.valid], proba, threshold=threshold)",
         "        result.metrics = compute_metrics(table.labels[fold.valid], proba)",
         PIPE,
     ),
     Plant(
         "fold models summed, not averaged",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/fitted.py",
         "        return total / len(self.heads)\n",
         "        return total\n",
         PIPE,
     ),
     Plant(
         "fold models: only the first fold's head predicts",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/fitted.py",
         "        for encoders, head in zip(self.fitted, self.heads, strict=True):",
         "        for encoders, head in list(zip(self.fitted, self.heads, strict=True))[:1]:",
         PIPE,

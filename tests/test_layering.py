@@ -80,8 +80,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fusion.lgbm",
     ),
     ("space", "suite"),  # the suite schema and its search space
-    ("cache",),  # the feature cache between encoders and heads
-    ("pipeline",),  # one candidate, scored by cross-validation
+    ("pipeline.cache",),  # the feature cache between encoders and heads
+    (
+        "pipeline",
+        "pipeline.encode",
+        "pipeline.fold",
+        "pipeline.cv",
+        "pipeline.fitted",
+    ),  # one candidate, scored by cross-validation
     (
         "baselines",
         "peers",
