@@ -157,9 +157,9 @@ PLANTS = [
     ),
     Plant(
         "head trained on every row, validation rows included",
-        "mmbench/pipeline/cv.py",
-        "        train = features.take(fold.train)\n",
-        "        train = features\n",
+        "mmbench/pipeline/fold.py",
+        "    train = features.take(fold.train)\n",
+        "    train = features\n",
         PIPE,
     ),
     Plant(

@@ -2,7 +2,8 @@
 
 - :mod:`~mmbench.pipeline.cache`: the on-disk feature cache between encoders and heads.
 - :mod:`~mmbench.pipeline.encode`: a table's rows as features (:func:`encode`).
-- :mod:`~mmbench.pipeline.fold`: one fold's training path (:func:`fit_head`).
+- :mod:`~mmbench.pipeline.fold`: one fold's training path (:func:`train_fold`), the one that
+  cross-validation scores and :func:`fit_fold_models` keeps.
 - :mod:`~mmbench.pipeline.cv`: the cross-validation loop (:func:`evaluate_pipeline`).
 - :mod:`~mmbench.pipeline.fitted`: models kept to predict new rows (:class:`FittedPipeline`,
   :class:`FoldModels`) and their pickles.
@@ -26,13 +27,14 @@ from mmbench.pipeline.fitted import (
     fit_fold_models,
     fit_pipeline,
 )
-from mmbench.pipeline.fold import fit_head
+from mmbench.pipeline.fold import TrainedFold, fit_head, train_fold
 
 __all__ = [
     "CVResult",
     "FittedPipeline",
     "FoldModels",
     "FoldResult",
+    "TrainedFold",
     "build_encoders",
     "dump",
     "encode",
@@ -43,5 +45,6 @@ __all__ = [
     "fit_pipeline",
     "frozen_features",
     "take",
+    "train_fold",
     "transform",
 ]

@@ -21,8 +21,7 @@ from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
 from mmbench.evaluation import DecisionRule, Fold, FoldScores, compute_metrics, no_holdout_reason
 from mmbench.pipeline.cache import FeatureCache
-from mmbench.pipeline.encode import build_encoders, encode
-from mmbench.pipeline.fold import fit_head
+from mmbench.pipeline.fold import train_fold
 
 
 @dataclass
@@ -129,16 +128,21 @@ def _run_fold(
     start = time.perf_counter()
     result = FoldResult(key=fold.key)
     try:
-        encoders = build_encoders(spec, modalities)
-        features, towers = encode(table, encoders, fold.train, cache, deadline=deadline)
-        encoded = time.perf_counter()
-        timing["encode"] += encoded - start
         callback = None if on_epoch is None else (lambda e, s: on_epoch(fold, e, s))
-        train = features.take(fold.train)
-        head, threshold = fit_head(
-            spec, train, towers, table.n_classes, fold.seed, callback, deadline
+        trained = train_fold(
+            table,
+            spec,
+            modalities,
+            fold,
+            cache,
+            on_epoch=callback,
+            deadline=deadline,
+            encoding_deadline=deadline,
+            timing=timing,
         )
-        valid = features.take(fold.valid)
+        head, threshold, train = trained.head, trained.threshold, trained.train
+        encoded = trained.encoded_at
+        valid = trained.features.take(fold.valid)
         predict_start = time.perf_counter()
         proba = head.predict_proba(valid)
         predict_ms = (time.perf_counter() - predict_start) * 1000 / max(1, len(fold.valid))

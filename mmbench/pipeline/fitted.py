@@ -18,7 +18,7 @@ from mmbench.evaluation import Fold, compute_metrics
 from mmbench.fusion.base import FeatureSet, Head
 from mmbench.pipeline.cache import FeatureCache
 from mmbench.pipeline.encode import build_encoders, encode, transform
-from mmbench.pipeline.fold import fit_head
+from mmbench.pipeline.fold import fit_head, train_fold
 
 
 @dataclass
@@ -141,21 +141,21 @@ def fit_fold_models(
     cache: FeatureCache | None = None,
     deadline: Deadline = NO_DEADLINE,
 ) -> FoldModels:
-    """Train ``spec`` on every fold's training rows as :func:`evaluate_pipeline` does, and keep
-    the models (frozen features come from ``cache``; the deadline is checked between folds and
-    by the heads). Raises :class:`~mmbench.budget.DeadlineReached` when it passes."""
+    """Train ``spec`` on every fold's training rows as :func:`~mmbench.pipeline.cv.evaluate_pipeline` does (the same
+    :func:`~mmbench.pipeline.fold.train_fold`), and keep the models (frozen features come from
+    ``cache``; the deadline is checked between folds and by the heads). Raises
+    :class:`~mmbench.budget.DeadlineReached` when it passes."""
     modalities = modalities or [m for m in table.modalities if m in spec.encoders]
     frozen: dict[str, Encoder] = {}
     fitted: list[dict[str, Encoder]] = []
     heads: list[Head] = []
     for fold in folds:
         deadline.check(f"fold model {fold.key}")
-        encoders = build_encoders(spec, modalities)
-        features, towers = encode(table, encoders, fold.train, cache, keep_fitted=True)
-        head, _ = fit_head(
-            spec, features.take(fold.train), towers, table.n_classes, fold.seed, deadline=deadline
+        trained = train_fold(
+            table, spec, modalities, fold, cache, keep_fitted=True, deadline=deadline
         )
+        encoders = trained.encoders
         frozen = frozen or {m: e for m, e in encoders.items() if not e.fits_on_data}
         fitted.append({m: e for m, e in encoders.items() if e.fits_on_data})
-        heads.append(head)
+        heads.append(trained.head)
     return FoldModels(spec, list(table.classes), frozen, fitted, heads)
