@@ -76,6 +76,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fusion.regularisers",
         "fusion.training",
         "fusion.torch_head",
+        "fusion.trees",
         "fusion.xgb",
         "fusion.lgbm",
     ),
