@@ -100,11 +100,11 @@ def candidates() -> list[tuple[str, list[str], dict[str, Any]]]:
 
 def evaluate(suite_path: Path, cache_dir: Path) -> tuple[Any, list[list[str]]]:
     """Load the task through the suite, cross-validate every candidate; one row each."""
-    from mmbench.cache import FeatureCache
     from mmbench.config import PipelineSpec
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
     from mmbench.pipeline import evaluate_pipeline
+    from mmbench.pipeline.cache import FeatureCache
     from mmbench.suite import load_suite
 
     suite = load_suite(suite_path)

@@ -25,11 +25,11 @@ from typing import Any
 
 from _common import SUITE, emit, mean_std, median, parse_args, table
 
-from mmbench.cache import FeatureCache
 from mmbench.config import EncoderSpec, FusionSpec, PipelineSpec, default_pipeline
 from mmbench.data import MultiModalTable, load_table
 from mmbench.evaluation import Fold, cv_folds
 from mmbench.pipeline import CVResult, evaluate_pipeline
+from mmbench.pipeline.cache import FeatureCache
 from mmbench.suite import load_suite
 
 FUSIONS = ["early", "late", "hybrid", "attention", "gated", "xgboost"]

@@ -39,7 +39,7 @@ TIMEOUT_S = 600
 class Plant:
     name: str
     path: str
-    """File under the repository, e.g. ``mmbench/evaluation.py``."""
+    """File under the repository, e.g. ``mmbench/evaluation/metrics.py``."""
     old: str
     new: str
     tests: tuple[str, ...]
@@ -60,21 +60,21 @@ PLANTS = [
     # ---------------------------------------------------------------- evaluation
     Plant(
         "macro-F1 averaged by class support (weighted, not macro)",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         "    return float(scores.mean())\n",
         "    return float(np.average(scores, weights=np.bincount(y_true, minlength=n_classes)))\n",
         EVAL,
     ),
     Plant(
         "macro-F1 computed as micro-F1 (pooled counts)",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         "    return float(scores.mean())\n",
         "    return float(2.0 * tp.sum() / denom.sum())\n",
         EVAL,
     ),
     Plant(
         "folds not stratified (plain KFold)",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/splits.py",
         "            splitter: Any = StratifiedKFold(n_splits=folds, shuffle=True, "
         "random_state=split_seed)",
         "            splitter: Any = __import__('sklearn.model_selection', fromlist=['KFold'])"
@@ -83,56 +83,56 @@ PLANTS = [
     ),
     Plant(
         "grouped folds ignore the groups (a group on both sides of a split)",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/splits.py",
         "            splitter = StratifiedGroupKFold(n_splits=folds",
         "            splitter = StratifiedKFold(n_splits=folds",
         EVAL,
     ),
     Plant(
         "every CV repeat reuses the first repeat's split",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/splits.py",
         'split_seed = derive_seed(seed, "split", r)',
         'split_seed = derive_seed(seed, "split", 0)',
         EVAL,
     ),
     Plant(
         "fold std with ddof=0 (population) instead of the sample std",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         "std = float(finite.std(ddof=1))",
         "std = float(finite.std(ddof=0))",
         EVAL,
     ),
     Plant(
         "tuned binary threshold ignored when scoring (arg-max instead)",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         "    if weights is not None or (threshold is not None and proba.shape[1] == 2):\n",
         "    if weights is not None:\n",
         EVAL,
     ),
     Plant(
         "binary threshold: strict > instead of >=",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         "        return (proba[:, 1] >= threshold).astype(np.int64)",
         "        return (proba[:, 1] > threshold).astype(np.int64)",
         EVAL,
     ),
     Plant(
         "log-loss declared higher-is-better",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         '@_metric("log_loss", "log-loss", higher_is_better=False)',
         '@_metric("log_loss", "log-loss", higher_is_better=True)',
         EVAL,
     ),
     Plant(
         "chance level from a uniform prior instead of the class prior",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         "    prior = np.bincount(y, minlength=n_classes) / len(y)\n",
         "    prior = np.full(n_classes, 1.0 / n_classes)\n",
         EVAL,
     ),
     Plant(
         "multiclass ROC-AUC weighted by support instead of macro",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/metrics.py",
         'roc_auc_score(y, proba, multi_class="ovr", average="macro"',
         'roc_auc_score(y, proba, multi_class="ovr", average="weighted"',
         EVAL,
@@ -140,7 +140,7 @@ PLANTS = [
     # ---------------------------------------------------------------- pipeline
     Plant(
         "encoders fitted on all rows, validation rows included (both branches)",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/encode.py",
         "            features[m] = enc.fit(take(values, train), table.labels[train]).transform(values)\n"
         "        else:\n"
         "            key = feature_key(table.fingerprint, m, enc.spec(), train)\n"
@@ -157,35 +157,35 @@ PLANTS = [
     ),
     Plant(
         "head trained on every row, validation rows included",
-        "mmbench/pipeline.py",
-        "        train = features.take(fold.train)\n",
-        "        train = features\n",
+        "mmbench/pipeline/fold.py",
+        "    train = features.take(fold.train)\n",
+        "    train = features\n",
         PIPE,
     ),
     Plant(
         "fold scored without its tuned threshold",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/cv.py",
         "        result.metrics = compute_metrics(table.labels[fold.valid], proba, threshold=threshold)",
         "        result.metrics = compute_metrics(table.labels[fold.valid], proba)",
         PIPE,
     ),
     Plant(
         "fold models summed, not averaged",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/fitted.py",
         "        return total / len(self.heads)\n",
         "        return total\n",
         PIPE,
     ),
     Plant(
         "fold models: only the first fold's head predicts",
-        "mmbench/pipeline.py",
+        "mmbench/pipeline/fitted.py",
         "        for encoders, head in zip(self.fitted, self.heads, strict=True):",
         "        for encoders, head in list(zip(self.fitted, self.heads, strict=True))[:1]:",
         PIPE,
     ),
     Plant(
         "inner early-stopping hold-out not stratified",
-        "mmbench/pipeline.py",
+        "mmbench/evaluation/splits.py",
         "    stratify = labels if counts[counts > 0].min() >= 2 else None\n",
         "    stratify = None\n",
         PIPE,
@@ -273,14 +273,14 @@ PLANTS = [
     ),
     Plant(
         "decision rule adopted even when it does not help held-out folds",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/decision.py",
         "    if gain < MIN_DECISION_GAIN:",
         "    if gain < -1.0:",
         ENS,
     ),
     Plant(
         "decision rule tuned with the scored fold's own rows",
-        "mmbench/evaluation.py",
+        "mmbench/evaluation/decision.py",
         "        rest = np.setdiff1d(scored, fold.valid)",
         "        rest = scored",
         ENS,
@@ -367,7 +367,7 @@ PLANTS = [
     ),
     Plant(
         "the inner hold-out of a grouped table ignores the groups",
-        "mmbench/pipeline.py",
+        "mmbench/evaluation/splits.py",
         "    if groups is not None:\n        return _group_holdout(labels, groups, seed)\n",
         "",
         ("tests/test_pipeline.py",),

@@ -154,7 +154,7 @@ PLANTS = {
 
 def child(label: str, out: Path, plant_name: str | None) -> None:
     """One gate run in this process; writes what the gate decided as JSON."""
-    from mmbench.cache import FeatureCache, default_cache_dir
+    from mmbench.pipeline.cache import FeatureCache, default_cache_dir
     from mmbench.regress import regress
     from mmbench.suite import load_suite
 

@@ -32,9 +32,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine, parse_args, table
 
-from mmbench.cache import FeatureCache
 from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
+from mmbench.pipeline.cache import FeatureCache
 
 TRAINING = {"epochs": 80, "batch_size": 32, "patience": 20, "device": "cpu"}
 LGBM = {"n_estimators": 200, "num_leaves": 15, "learning_rate": 0.1, "n_jobs": 1}

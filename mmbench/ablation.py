@@ -43,9 +43,9 @@ from mmbench.results import AblationKind, AblationReport, AblationRow
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mmbench.cache import FeatureCache
     from mmbench.data.table import MultiModalTable
     from mmbench.pipeline import CVResult
+    from mmbench.pipeline.cache import FeatureCache
 
 __all__ = ["AblationReport", "AblationRow", "run_ablation", "write_report"]
 ProgressFn = Callable[[str, int, int], None]
@@ -160,7 +160,7 @@ def run_ablation(
     :attr:`AblationReport.skipped`, and
     Shapley values then need every subset; the full set not fitting is an error.
     """
-    from mmbench.cache import FeatureCache
+    from mmbench.pipeline.cache import FeatureCache
 
     metric = METRICS.get(primary)
     modalities: list[str] = [m for m in table.modalities if m in spec.encoders]

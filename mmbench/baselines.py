@@ -23,10 +23,10 @@ from mmbench.config import FusionSpec, PipelineSpec, default_pipeline
 from mmbench.registry import Registry
 
 if TYPE_CHECKING:
-    from mmbench.cache import FeatureCache
     from mmbench.data.table import MultiModalTable
     from mmbench.evaluation import Fold
     from mmbench.pipeline import CVResult
+    from mmbench.pipeline.cache import FeatureCache
 
 
 @dataclass(frozen=True)

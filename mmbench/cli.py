@@ -557,7 +557,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_regress(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from mmbench.cache import FeatureCache, default_cache_dir
+    from mmbench.pipeline.cache import FeatureCache, default_cache_dir
     from mmbench.regress import RULE, regress
     from mmbench.runner import Reporter
     from mmbench.suite import load_suite

@@ -85,10 +85,10 @@ from mmbench.paired import PairedTest, RowPredictions, holm, paired_bootstrap
 from mmbench.results import SCORE_PACKAGES, package_versions
 
 if TYPE_CHECKING:
-    from mmbench.cache import FeatureCache
     from mmbench.data.table import MultiModalTable
     from mmbench.evaluation import Fold
     from mmbench.pipeline import CVResult
+    from mmbench.pipeline.cache import FeatureCache
     from mmbench.progress import Reporter
     from mmbench.results import RunResult
     from mmbench.suite import DatasetSpec, RegressRule, Suite

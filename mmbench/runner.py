@@ -102,9 +102,9 @@ def run_dataset(
     suite: Suite, spec: DatasetSpec, options: RunOptions, reporter: Reporter
 ) -> list[DatasetOutcome]:
     """Load one dataset once and run its jobs; a failing job does not stop the next."""
-    from mmbench.cache import FeatureCache, default_cache_dir
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
+    from mmbench.pipeline.cache import FeatureCache, default_cache_dir
 
     loading = time.perf_counter()  # the first job's budget includes loading its data
     reporter.info(f"[bold]{spec.name}[/]: loading {spec.source.describe()}")

@@ -344,13 +344,12 @@ def _use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
     """Work on the stratified subsample ``record`` describes (``rows`` of ``of``, ``seed``):
     for the same table always the same rows, so a study searched on it can be resumed or
     finalized. ``by_group``: drawn per (group, class), keeping every group's share of rows
-    (:func:`~mmbench.data.loading.stratified_subsample`). False when the table is not the one
+    (:func:`~mmbench.evaluation.stratified_subsample`). False when the table is not the one
     it was drawn from or the subsample cannot be cross-validated (e.g. too few groups)."""
     import numpy as np
 
-    from mmbench.data.loading import stratified_subsample
     from mmbench.errors import MMBenchError
-    from mmbench.evaluation import cv_folds
+    from mmbench.evaluation import cv_folds, stratified_subsample
 
     table, protocol = ctx.table, ctx.spec.protocol
     if record.get("of") != len(table):

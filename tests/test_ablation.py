@@ -120,9 +120,9 @@ def test_shapley_recovers_the_synthetic_ground_truth(tmp_path: Path) -> None:
     0.12 or more), so the order is asserted. (An earlier version held it for 3 of 4 seeds.) Text
     vs audio is not: 2 of 4 seeds put audio (pure noise) above text (0.35).
     """
-    from mmbench.cache import FeatureCache
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
+    from mmbench.pipeline.cache import FeatureCache
     from mmbench.suite import DatasetSpec
 
     spec = DatasetSpec.model_validate(

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import tiny_suite
 
-from mmbench.cache import FeatureCache, default_cache_dir, feature_key, index_digest
 from mmbench.data import load_table
 from mmbench.data.table import MultiModalTable
 from mmbench.encoders.base import Encoder, create_encoder
 from mmbench.pipeline import encode
+from mmbench.pipeline.cache import FeatureCache, default_cache_dir, feature_key, index_digest
 
 
 class Counter:

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from mmbench.data import load_source, load_table
-from mmbench.data.loading import stratified_subsample
 from mmbench.data.media import load_audio, load_image, wav_bytes
 from mmbench.data.synthetic import generate
 from mmbench.errors import DataError
+from mmbench.evaluation import stratified_subsample
 from mmbench.suite import DatasetSpec, SourceSpec
 
 ALL_SYNTHETIC = {

@@ -80,7 +80,7 @@ def test_spec_tracks_output_options_only() -> None:
 
 def test_importing_encoders_is_cheap() -> None:
     code = (
-        "import sys, mmbench.encoders.base as b, mmbench.cache;"
+        "import sys, mmbench.encoders.base as b, mmbench.pipeline.cache;"
         "heavy = {'torch', 'timm', 'sklearn', 'librosa', 'sentence_transformers'};"
         "print(sorted(heavy & set(sys.modules)), 'tfidf' in b.ENCODERS)"
     )

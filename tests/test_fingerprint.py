@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmbench.cache import FeatureCache
 from mmbench.data import load_table
 from mmbench.data.media import wav_bytes
 from mmbench.data.table import MultiModalTable
+from mmbench.pipeline.cache import FeatureCache
 from mmbench.suite import DatasetSpec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmbench.cache import FeatureCache
 from mmbench.config import PipelineSpec
 from mmbench.data import load_table
 from mmbench.evaluation import cv_folds
 from mmbench.pipeline import evaluate_pipeline
+from mmbench.pipeline.cache import FeatureCache
 from mmbench.suite import parse_suite
 
 FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd"

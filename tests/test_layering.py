@@ -25,7 +25,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no knowledge of benchmarking
     ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub", "speed"),
     ("config",),  # pipeline and training specs
-    ("evaluation", "paired"),  # folds, metrics, scoring of out-of-fold probabilities
+    (
+        "evaluation",
+        "evaluation.metrics",
+        "evaluation.splits",
+        "evaluation.decision",
+        "evaluation.protocol",
+        "paired",
+    ),  # folds, metrics, scoring of out-of-fold probabilities
     (
         "data",
         "data.spec",
@@ -69,12 +76,19 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fusion.regularisers",
         "fusion.training",
         "fusion.torch_head",
+        "fusion.trees",
         "fusion.xgb",
         "fusion.lgbm",
     ),
     ("space", "suite"),  # the suite schema and its search space
-    ("cache",),  # the feature cache between encoders and heads
-    ("pipeline",),  # one candidate, scored by cross-validation
+    ("pipeline.cache",),  # the feature cache between encoders and heads
+    (
+        "pipeline",
+        "pipeline.encode",
+        "pipeline.fold",
+        "pipeline.cv",
+        "pipeline.fitted",
+    ),  # one candidate, scored by cross-validation
     (
         "baselines",
         "peers",

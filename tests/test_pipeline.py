@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import FAST_TRAINING, tiny_suite
 
-from mmbench.cache import FeatureCache
 from mmbench.config import PipelineSpec
 from mmbench.data import load_table
-from mmbench.evaluation import chance_level, cv_folds
-from mmbench.pipeline import FittedPipeline, evaluate_pipeline, fit_pipeline, inner_split
+from mmbench.evaluation import chance_level, cv_folds, inner_split
+from mmbench.pipeline import FittedPipeline, evaluate_pipeline, fit_pipeline
+from mmbench.pipeline.cache import FeatureCache
 
 
 @pytest.fixture

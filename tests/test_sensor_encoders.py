@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmbench.cache import FeatureCache
 from mmbench.config import PipelineSpec
 from mmbench.data import load_table
 from mmbench.data.table import MultiModalTable
@@ -18,6 +17,7 @@ from mmbench.encoders.base import create_encoder
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import cv_folds
 from mmbench.pipeline import encode, evaluate_pipeline, take
+from mmbench.pipeline.cache import FeatureCache
 from mmbench.suite import parse_suite
 
 

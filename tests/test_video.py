@@ -15,7 +15,6 @@ import pytest
 from conftest import tiny_suite
 from PIL import Image
 
-from mmbench.cache import FeatureCache
 from mmbench.config import PipelineSpec
 from mmbench.data import load_table
 from mmbench.data.synthetic import generate, recipe
@@ -32,6 +31,7 @@ from mmbench.encoders.base import create_encoder
 from mmbench.errors import DataError, MMBenchError
 from mmbench.evaluation import cv_folds
 from mmbench.pipeline import evaluate_pipeline, frozen_features
+from mmbench.pipeline.cache import FeatureCache
 from mmbench.suite import DatasetSpec
 
 pytest.importorskip("av")

@@ -28,6 +28,7 @@ from mmbench.data.validate import (
 )
 from mmbench.data.video import frame_list_ref
 from mmbench.errors import DataError
+from mmbench.evaluation.splits import stratified_subsample
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -169,71 +170,6 @@ def encode_labels(
             f"{list(classes)}: {unknown[:10]}"
         )
     return np.array([index[v] for v in values], dtype=np.int64), list(classes)
-
-
-def stratified_subsample(
-    labels: np.ndarray, n: int, seed: int, groups: np.ndarray | None = None
-) -> np.ndarray:
-    """``n`` sorted row indices keeping class proportions (largest remainder, >= 1 per class).
-
-    With ``groups`` the strata are (group, class) pairs: every group keeps its share of the
-    rows and every class within it, so the subsample holds the groups the table holds and
-    grouped folds split it as evenly as they split the table. (Whole groups drawn at random
-    would leave fewer groups than folds on data of few large groups: six speakers, five
-    folds.) When there are more pairs than ``n`` rows, each class keeps its share and its rows
-    come from groups drawn at random in proportion to their size. Without groups the draw is
-    the plain class-stratified one.
-    """
-    rng = np.random.default_rng(seed)
-    if groups is not None:
-        keys = np.array([f"{g}\x1f{y}" for g, y in zip(groups, labels, strict=True)])
-        strata = np.unique(keys, return_inverse=True)[1]
-        if strata.max(initial=-1) + 1 > n:
-            return _spread_over_groups(labels, groups, n, rng)
-        labels = strata
-    classes, counts = np.unique(labels, return_counts=True)
-    keep = _largest_remainder(counts, n)
-    chosen = [
-        rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
-        for c, k in zip(classes, keep, strict=True)
-    ]
-    return np.sort(np.concatenate(chosen))
-
-
-def _largest_remainder(counts: np.ndarray, n: int) -> np.ndarray:
-    """``n`` split over strata of sizes ``counts`` in proportion, each one kept when ``n``
-    allows (ties go to the earlier stratum)."""
-    keep = np.minimum(counts, 1)
-    spare = n - keep.sum()
-    if spare < 0:
-        keep = np.zeros_like(counts)
-        spare = n
-    ideal = spare * counts / counts.sum()
-    keep = np.minimum(counts, keep + np.floor(ideal).astype(int))
-    for i in np.argsort(-(ideal - np.floor(ideal)), kind="stable"):
-        if keep.sum() >= n:
-            break
-        keep[i] += int(keep[i] < counts[i])
-    return keep
-
-
-def _spread_over_groups(
-    labels: np.ndarray, groups: np.ndarray, n: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``n`` rows, each class's share of them drawn over its groups (in random order, so
-    that equal groups are not taken by name)."""
-    classes, counts = np.unique(labels, return_counts=True)
-    chosen = []
-    for c, k in zip(classes, _largest_remainder(counts, n), strict=True):
-        rows = np.flatnonzero(labels == c)
-        inverse, sizes = np.unique(groups[rows], return_inverse=True, return_counts=True)[1:]
-        order = rng.permutation(len(sizes))
-        take = np.zeros_like(sizes)
-        take[order] = _largest_remainder(sizes[order], int(k))
-        chosen += [
-            rng.choice(rows[inverse == j], size=t, replace=False) for j, t in enumerate(take)
-        ]
-    return np.sort(np.concatenate(chosen))
 
 
 def _as_arrow(ds: Any, dataset: DataSpec, rows: np.ndarray) -> pa.Table:

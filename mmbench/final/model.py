@@ -44,8 +44,8 @@ from mmbench.pipeline import (
 )
 
 if TYPE_CHECKING:
-    from mmbench.cache import FeatureCache
     from mmbench.data.table import MultiModalTable
+    from mmbench.pipeline.cache import FeatureCache
 
 MAX_CANDIDATES = 12
 SelectBy = Literal["primary", "log_loss"]

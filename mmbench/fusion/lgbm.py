@@ -1,6 +1,6 @@
 """LightGBM on the same concatenated features as the xgboost head: the cheap boosted-tree head.
 
-It sees exactly :func:`~mmbench.fusion.xgb.feature_matrix` (NaN for a missing modality's rows,
+It sees exactly :func:`~mmbench.fusion.trees.feature_matrix` (NaN for a missing modality's rows,
 a presence column per modality, CSR when the n-grams are sparse) and splits natively on the
 category codes an encoder declares. On sparse n-grams beside tabular columns it trains several
 times faster than histogram XGBoost at the same score (``benchmarks/trees.py``): LightGBM bundles
@@ -19,10 +19,10 @@ from mmbench.budget import Deadline
 from mmbench.config import Range, TrainSpec
 from mmbench.errors import MMBenchError
 from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
-from mmbench.fusion.xgb import SINGLE_THREAD_CELLS, XGBoostHead, feature_matrix
+from mmbench.fusion.trees import SINGLE_THREAD_CELLS, BoostedTreeHead, feature_matrix
 
 
-class LightGBMHead(XGBoostHead):
+class LightGBMHead(BoostedTreeHead):
     """``lightgbm.LGBMClassifier`` on :func:`feature_matrix`, early-stopped on ``valid``."""
 
     def fit(

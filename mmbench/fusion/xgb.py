@@ -1,8 +1,8 @@
 """Gradient-boosted trees on concatenated features: the strong tabular-style baseline.
 
-Early fusion by concatenation, with one presence column per modality; a missing modality's
-features become NaN so that XGBoost's learned default directions handle them instead of treating
-zero vectors as real data. xgboost is imported when the head is fitted.
+XGBoost on :func:`~mmbench.fusion.trees.feature_matrix` (NaN for a missing modality's rows, so
+that XGBoost's learned default directions handle them instead of treating zero vectors as real
+data). xgboost is imported when the head is fitted.
 """
 
 from __future__ import annotations
@@ -15,69 +15,8 @@ from mmbench.budget import Deadline
 from mmbench.config import Range, TrainSpec
 from mmbench.device import resolve_device
 from mmbench.errors import MMBenchError
-from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head, is_sparse
-from mmbench.fusion.regularisers import class_weights
-
-
-def feature_matrix(
-    data: FeatureSet, modalities: list[str], codes: dict[str, int] | None = None
-) -> Any:
-    """``[x_1 | ... | x_M | present_1 ... present_M]`` with missing rows of ``x_m`` as NaN.
-
-    When any block is sparse (n-gram TF-IDF) the result is a CSR matrix; XGBoost then treats
-    absent entries as missing, as it would in a hand-written sparse pipeline. ``codes[m]``
-    trailing columns of block ``m`` are category codes: unseen codes (-1) become missing, and
-    in a CSR result their zeros are stored (code 0 is a category, not a missing value).
-    """
-    codes = codes or {}
-    blocks: list[Any] = []
-    flags = []
-    for m in modalities:
-        if m not in data.features:
-            raise MMBenchError(
-                f"the xgboost head was trained with modality {m!r}; the data lack it"
-            )
-        present = np.asarray(data.present[m], dtype=bool)
-        blocks.append(_block(data.features[m], present, m, codes.get(m, 0)))
-        flags.append(present.astype(np.float32)[:, None])
-    if any(is_sparse(b) for b in blocks):
-        from scipy import sparse
-
-        csr = [
-            _csr(b, keep_zeros=codes.get(m, 0) > 0) for m, b in zip(modalities, blocks, strict=True)
-        ]
-        return sparse.hstack(csr + [sparse.csr_matrix(f) for f in flags], format="csr")
-    return np.concatenate(blocks + flags, axis=1)
-
-
-def _csr(x: Any, keep_zeros: bool) -> Any:
-    """CSR of a block; with ``keep_zeros`` a dense block's zeros stay stored and NaNs absent."""
-    from scipy import sparse
-
-    if is_sparse(x) or not keep_zeros:
-        return sparse.csr_matrix(x)
-    rows, cols = np.nonzero(~np.isnan(x))
-    return sparse.csr_matrix((x[rows, cols], (rows, cols)), shape=x.shape)
-
-
-def _block(x: Any, present: np.ndarray, modality: str, codes: int = 0) -> Any:
-    if is_sparse(x):
-        return x.tocsr().multiply(present[:, None].astype(np.float32)).tocsr()
-    x = np.asarray(x)
-    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
-        raise MMBenchError(
-            f"the xgboost head needs a numeric (rows, dim) feature matrix per modality; "
-            f"{modality!r} has shape {x.shape} and dtype {x.dtype} (a trainable encoder?)"
-        )
-    x = x.astype(np.float32, copy=True)
-    if codes:
-        tail = x[:, -codes:]
-        tail[tail < 0] = np.nan
-    x[~present] = np.nan
-    return x
-
-
-SINGLE_THREAD_CELLS = 2_000_000
+from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
+from mmbench.fusion.trees import SINGLE_THREAD_CELLS, BoostedTreeHead, feature_matrix
 
 
 def _deadline_callback(deadline: Deadline) -> Any:
@@ -92,20 +31,8 @@ def _deadline_callback(deadline: Deadline) -> Any:
     return _CheckDeadline()
 
 
-class XGBoostHead(Head):
+class XGBoostHead(BoostedTreeHead):
     """``xgboost.XGBClassifier`` on :func:`feature_matrix`, early-stopped on ``valid``."""
-
-    def __init__(self, n_classes: int, seed: int, training: TrainSpec, **params: Any) -> None:
-        self.n_classes = n_classes
-        self.seed = seed
-        self.training = training
-        self.early_stopping_rounds = params.pop("early_stopping_rounds")
-        self.native_categorical = params.pop("categorical", True)
-        self.params = params
-        self.codes: dict[str, int] = {}
-        self.modalities: list[str] = []
-        self.widths: list[int] = []
-        self.model: Any = None
 
     def _classifier(self, early_stopping: bool, n_cells: int) -> Any:
         import xgboost
@@ -125,19 +52,6 @@ class XGBoostHead(Head):
             early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
             callbacks=[_deadline_callback(self.deadline)],
         )
-
-    def _learn_layout(self, train: FeatureSet) -> None:
-        """What ``predict_proba`` rebuilds the matrix from: modalities, widths, category codes."""
-        if train.labels is None:
-            raise MMBenchError("training data has no labels")
-        self.modalities = list(train.features)
-        self.widths = [int(train.features[m].shape[1]) for m in self.modalities]
-        self.codes = self._code_columns(train) if self.native_categorical else {}
-
-    def _weights(self, train_labels: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
-        if not self.training.class_weight:
-            return None
-        return class_weights(train_labels, self.n_classes)[labels]
 
     def fit(
         self,
@@ -173,25 +87,6 @@ class XGBoostHead(Head):
             dtype=np.float64,
         )
         return proba / proba.sum(axis=1, keepdims=True)  # float32 sums drift from one
-
-    def _code_columns(self, train: FeatureSet) -> dict[str, int]:
-        """Trailing category-code columns per dense block, as the encoders declared them."""
-        declared = train.meta.get("categorical", {})
-        return {
-            m: int(k)
-            for m, k in declared.items()
-            if m in train.features
-            and not is_sparse(train.features[m])
-            and 0 < k <= train.features[m].shape[1]
-        }
-
-    def _feature_types(self) -> list[str]:
-        """XGBoost's ``"q"`` (quantitative) or ``"c"`` (categorical) per column."""
-        types: list[str] = []
-        for m, width in zip(self.modalities, self.widths, strict=True):
-            k = self.codes.get(m, 0)
-            types += ["q"] * (width - k) + ["c"] * k
-        return types + ["q"] * len(self.modalities)  # presence columns
 
     def info(self) -> dict[str, Any]:
         if self.model is None:

@@ -80,7 +80,7 @@ def make_rung(table: MultiModalTable, folds: list[Fold]) -> Rung | None:
 def _sample(rows: np.ndarray, table: MultiModalTable, n: int, seed: int) -> np.ndarray:
     """``n`` of ``rows`` keeping their class proportions (every class they hold kept) and, on
     a grouped table, every group's share (so the rung's inner hold-out has groups to hold out)."""
-    from mmbench.data.loading import stratified_subsample
+    from mmbench.evaluation import stratified_subsample
 
     if n >= len(rows):
         return np.sort(rows)

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mmbench.budget import NO_DEADLINE, CostModel, Deadline, DeadlineReached
-from mmbench.cache import FeatureCache
 from mmbench.config import PipelineSpec
 from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS, Fold
 from mmbench.pipeline import CVResult, FoldResult, encode_seconds, evaluate_pipeline
+from mmbench.pipeline.cache import FeatureCache
 from mmbench.search import coordination as coord
 from mmbench.search.coordination import retry_dead_local_trials, worker_id
 from mmbench.search.fidelity import RUNG_ATTR, Rung, make_rung, promotes, rung_scores
