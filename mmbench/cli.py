@@ -351,7 +351,7 @@ def _scratch_datasets_cache(scratch: bool) -> Iterator[None]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from mmbench.results import ResultLayout
     from mmbench.suite import load_suite
-    from mmbench.tracking.serving import final_model_file, load_fitted, predict_file
+    from mmbench.tracking.serving import final_model_file, load_fitted, load_logged, predict_file
 
     suite = load_suite(args.suite)
     if args.dataset is None and len(suite.datasets) > 1:
@@ -359,9 +359,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise MMBenchError(f"suite {suite.name!r} has several datasets ({names}); pick --dataset")
     spec = suite.dataset(args.dataset) if args.dataset else suite.datasets[0]
     if args.model:
-        import mlflow.pyfunc
-
-        model: Any = mlflow.pyfunc.load_model(args.model)
+        model: Any = load_logged(args.model)
         source = args.model
     else:
         path = final_model_file(ResultLayout(args.results, suite.name).root / spec.name / "models")
