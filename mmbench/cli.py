@@ -1,4 +1,4 @@
-"""Command line: a thin layer over :mod:`mmbench.runner` and friends.
+"""Command line: a thin layer over :mod:`mmbench.run` and friends.
 
 Imports are deferred to the command being run so that ``mmbench --help`` stays instant.
 User errors (:class:`~mmbench.errors.MMBenchError`) print one clear message and exit 2.
@@ -206,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
-    from mmbench.runner import Reporter, RunOptions, run_suite
+    from mmbench.run import Reporter, RunOptions, run_suite
     from mmbench.suite import load_suite
 
     suite = load_suite(args.suite)
@@ -231,7 +231,7 @@ def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
     reporter = Reporter(enabled=not args.quiet)
     cluster_address = getattr(args, "cluster", None)
     if workers > 1 or cluster_address:
-        from mmbench.workers import Cluster, run_with_workers
+        from mmbench.run.workers import Cluster, run_with_workers
 
         cluster = Cluster(cluster_address, args.worker_threads, args.worker_gpus)
         outcomes = run_with_workers(args.suite, suite, options, workers, reporter, cluster)
@@ -557,7 +557,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
     from mmbench.cache import FeatureCache, default_cache_dir
     from mmbench.regress import RULE, regress
-    from mmbench.runner import Reporter
+    from mmbench.run import Reporter
     from mmbench.suite import load_suite
 
     suite = load_suite(args.suite)

@@ -51,8 +51,8 @@ Exit status: 0 pass, 1 regression (score or time), 2 error.
 
 The rerun deliberately bypasses search: each dataset's suite pipeline (or the default pipeline)
 is cross-validated once, without tracking, with result files in a temporary directory. It calls
-the same pieces as :func:`mmbench.runner.run_dataset` (``load_table``, ``cv_folds`` and
-:mod:`mmbench.jobs`' ``evaluate_fixed`` and ``build_result``) so that tests and benchmarks can
+the same pieces as :func:`mmbench.run.runner.run_dataset` (``load_table``, ``cv_folds`` and
+:mod:`mmbench.run.fixed`' ``evaluate_fixed`` and ``build_result``) so that tests and benchmarks can
 inject a ``table_transform`` (e.g. shuffle a modality) or a pipeline change through exactly the
 code path CI runs.
 """
@@ -497,7 +497,7 @@ def evaluate_dataset(
     """
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
-    from mmbench.jobs import build_result, evaluate_fixed
+    from mmbench.run.fixed import build_result, evaluate_fixed
     from mmbench.speed import reference_seconds
 
     start = time.perf_counter()

@@ -101,7 +101,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "results",
         "identity",
         "ablation",
-        "jobs",
+        "run.fixed",
         "final",
         "final.selection",
         "final.stacking",
@@ -128,10 +128,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.job",
         "tracking.backfill",
     ),
-    ("job_context",),  # what the steps of one dataset's job share
-    ("study_job",),  # a search job: the study, then the final model
-    ("runner",),  # composes a suite run
-    ("workers",),  # many local worker processes on one run
+    ("run.context",),  # what the steps of one dataset's job share
+    ("run.search_job",),  # a search job: the study, then the final model
+    ("run", "run.runner"),  # composes a suite run
+    ("run.workers",),  # many local worker processes on one run
     ("cli",),
 )
 
@@ -286,7 +286,7 @@ EXTERNAL_HOMES: dict[str, tuple[str, ...]] = {
     "mlflow": ("tracking",),
     # the study: run it (search), compose a job of it (its final model, who finalizes), and
     # read it back or draw it for MLflow (tracking)
-    "optuna": ("search", "study_job", "tracking", "plots"),
+    "optuna": ("search", "run.search_job", "tracking", "plots"),
     "autogluon": ("peers",),
     "av": ("data",),
 }

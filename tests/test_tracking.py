@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mmbench.ablation import write_report
 from mmbench.errors import MMBenchError
 from mmbench.results import ResultLayout, TrackingIds, attach_tracking, read_result
-from mmbench.runner import RunOptions, run_suite
+from mmbench.run import RunOptions, run_suite
 from mmbench.tracking import (
     JobInfo,
     Tracker,
