@@ -556,7 +556,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from mmbench.cache import FeatureCache, default_cache_dir
-    from mmbench.regress import RULE, regress
+    from mmbench.gate.regress import RULE, regress
     from mmbench.run import Reporter
     from mmbench.suite import load_suite
 

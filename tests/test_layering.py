@@ -28,9 +28,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mmbench"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no knowledge of benchmarking
-    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub", "speed"),
+    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub"),
     ("config",),  # pipeline and training specs
-    ("evaluation", "paired"),  # folds, metrics, scoring of out-of-fold probabilities
+    ("evaluation",),  # folds, metrics, scoring of out-of-fold probabilities
     (
         "data",
         "data.spec",
@@ -110,8 +110,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),  # one dataset's job and its result file
     (
         "leaderboard",
-        "gate_baseline",
-        "regress",
+        "gate",
+        "gate.speed",
+        "gate.paired",
+        "gate.baseline",
+        "gate.verdict",
+        "gate.rerun",
+        "gate.regress",
         "report",
         "report.data",
         "report.charts",
