@@ -77,8 +77,8 @@ def run(name: str, extra: int, seed: int) -> list[list[str]]:
     from mmbench.cache import FeatureCache, default_cache_dir
     from mmbench.evaluation import cv_folds
     from mmbench.final import fit_final, plan_ensemble
-    from mmbench.identity import describe
     from mmbench.pipeline import evaluate_pipeline
+    from mmbench.results.identity import describe
 
     train, test, primary = load(name, seed)
     folds = cv_folds(train.labels, 5, 1, seed)

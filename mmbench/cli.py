@@ -259,7 +259,7 @@ def print_summary(outcomes: list[Any]) -> None:
     from rich.table import Table
 
     from mmbench.evaluation import undefined_note
-    from mmbench.identity import identify
+    from mmbench.results.identity import identify
 
     if not outcomes:  # a worker whose studies another process finalizes
         print("no result file written here: the process that ends each study writes them")

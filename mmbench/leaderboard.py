@@ -61,7 +61,7 @@ CSV_COLUMNS = (
 
 @dataclass
 class Entry:
-    """One pipeline on one dataset: its score and what it is (see :mod:`mmbench.identity`).
+    """One pipeline on one dataset: its score and what it is (see :mod:`mmbench.results.identity`).
 
     A row that is not one of mmbench's own result files (a published reference score) fills
     what it knows and leaves the rest empty.
@@ -179,7 +179,7 @@ def normalized_score(score: float, chance: float, best: float) -> float:
 
 
 def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
-    from mmbench.identity import identify
+    from mmbench.results.identity import identify
 
     stats = r.metrics.get(metric, {})
     test = (r.test_metrics or {}).get(metric)

@@ -51,7 +51,7 @@ def test_a_trial_that_cannot_fit_is_declined_not_pruned(
 
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
-    from mmbench.run.fixed import search_history
+    from mmbench.results.build import search_history
     from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
 
     suite = tiny_suite(tmp_path, n_rows=90, folds=2)

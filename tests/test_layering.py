@@ -99,7 +99,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),  # many candidates
     (
         "results",
-        "identity",
+        "results.schema",
+        "results.provenance",
+        "results.layout",
+        "results.build",
+        "results.identity",
         "ablation",
         "run.fixed",
         "final",

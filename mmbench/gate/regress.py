@@ -49,12 +49,13 @@ different metric, a failed fold or a dataset that could not be rerun is an **err
 silent comparison; so is a baseline written by an older mmbench (rerun with ``--update``).
 Exit status: 0 pass, 1 regression (score or time), 2 error.
 
-The rerun (:mod:`.rerun`) deliberately bypasses search: each dataset's suite pipeline (or the default pipeline)
-is cross-validated once, without tracking, with result files in a temporary directory. It calls
-the same pieces as :func:`mmbench.run.runner.run_dataset` (``load_table``, ``cv_folds`` and
-:mod:`mmbench.run.fixed`' ``evaluate_fixed`` and ``build_result``) so that tests and benchmarks can
-inject a ``table_transform`` (e.g. shuffle a modality) or a pipeline change through exactly the
-code path CI runs.
+The rerun (:mod:`.rerun`) deliberately bypasses search: each dataset's suite pipeline (or the
+default pipeline) is cross-validated once, without tracking, with result files in a temporary
+directory. It calls the same pieces as :func:`mmbench.run.runner.run_dataset` (``load_table``,
+``cv_folds``, :func:`~mmbench.run.fixed.evaluate_fixed` and
+:func:`~mmbench.results.build.build_result`) so that tests and benchmarks can inject a
+``table_transform`` (e.g. shuffle a modality) or a pipeline change through exactly the code path
+CI runs.
 """
 
 from __future__ import annotations

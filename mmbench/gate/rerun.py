@@ -1,9 +1,9 @@
 """The gate's rerun: each dataset's fixed pipeline cross-validated once, rows and fit timing kept.
 
 The rerun calls the same pieces as :func:`mmbench.run.runner.run_dataset` (``load_table``,
-``cv_folds`` and :mod:`mmbench.run.fixed`' ``evaluate_fixed`` and ``build_result``), so that
-tests and benchmarks can inject a ``table_transform`` or a pipeline change through exactly the
-code path CI runs.
+``cv_folds``, :func:`~mmbench.run.fixed.evaluate_fixed` and
+:func:`~mmbench.results.build.build_result`), so that tests and benchmarks can inject a
+``table_transform`` or a pipeline change through exactly the code path CI runs.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def evaluate_dataset(
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
     from mmbench.gate.speed import reference_seconds
-    from mmbench.run.fixed import build_result, evaluate_fixed
+    from mmbench.results.build import build_result
+    from mmbench.run.fixed import evaluate_fixed
 
     start = time.perf_counter()
     table = load_table(spec, suite.root, seed=suite.seed)

@@ -237,7 +237,7 @@ def _record(
     final: bool = False,
 ) -> DatasetOutcome:
     from mmbench.results import AblationSummary
-    from mmbench.run.fixed import build_result
+    from mmbench.results.build import build_result
 
     spec = ctx.spec
     report, files = ablation
@@ -284,7 +284,7 @@ def _record(
 def _members_cost(ctx: JobContext, ensemble: Any) -> dict[str, float]:
     """An ensemble's CV cost: its members' trials' encode and fit seconds, and their
     prediction milliseconds per row added up (every member predicts every row)."""
-    from mmbench.run.fixed import predict_cost
+    from mmbench.results.build import predict_cost
 
     known = [ctx.trial_results.get(m.trial) for m in ensemble.members]
     cvs = [cv for cv in known if cv is not None]

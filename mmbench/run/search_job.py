@@ -229,7 +229,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     finalize the study (see :attr:`RunOptions.finalize`)."""
     from mmbench.errors import MMBenchError
     from mmbench.results import SearchSummary
-    from mmbench.run.fixed import search_history
+    from mmbench.results.build import search_history
     from mmbench.search import TrialHooks, run_search
     from mmbench.search.coordination import study_work
     from mmbench.search.study import NothingFits, open_study, redact_url

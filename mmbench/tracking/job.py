@@ -194,7 +194,7 @@ class JobTracker:
     ) -> str:
         """Params, per-fold, mean and per-class metrics, test metrics, pictures and what the
         pipeline is (run name, tags, description); returns the run id."""
-        from mmbench.identity import identify
+        from mmbench.results.identity import identify
 
         tracker = self.tracker
         ident = identify(result)
