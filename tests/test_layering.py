@@ -110,10 +110,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "final.selection",
         "final.stacking",
         "final.model",
-        "plots",
     ),  # one dataset's job and its result file
     (
         "leaderboard",
+        "leaderboard.table",
+        "leaderboard.ranking",
+        "leaderboard.files",
         "gate",
         "gate.speed",
         "gate.paired",
@@ -134,6 +136,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.summary",
         "tracking.ablation",
         "tracking.serving",
+        "tracking.pictures",
         "tracking.job",
         "tracking.backfill",
     ),
@@ -295,7 +298,7 @@ EXTERNAL_HOMES: dict[str, tuple[str, ...]] = {
     "mlflow": ("tracking",),
     # the study: run it (search), compose a job of it (its final model, who finalizes), and
     # read it back or draw it for MLflow (tracking)
-    "optuna": ("search", "run.search_job", "tracking", "plots"),
+    "optuna": ("search", "run.search_job", "tracking"),
     "autogluon": ("peers",),
     "av": ("data",),
 }

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mmbench.errors import MMBenchError
 from mmbench.results.schema import (
     AblationSummary,
@@ -97,6 +99,13 @@ def predict_cost(cv: Any) -> dict[str, float]:
 CURVE_POINTS = 40
 
 
+def oof_average(oof: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average out-of-fold probabilities over repeats; returns (proba, mask of scored rows)."""
+    proba = np.nanmean(oof, axis=0)
+    mask = ~np.isnan(proba).any(axis=1)
+    return proba, mask
+
+
 def diagnostics(cv: Any, table: MultiModalTable) -> Diagnostics | None:
     """Confusion matrix and one-vs-rest ROC/PR curves of the out-of-fold probabilities (averaged
     over repeats); None when no row was scored."""
@@ -108,8 +117,6 @@ def diagnostics(cv: Any, table: MultiModalTable) -> Diagnostics | None:
         roc_auc_score,
         roc_curve,
     )
-
-    from mmbench.plots import oof_average
 
     oof = getattr(cv, "oof", None)
     if oof is None or not np.isfinite(oof).any():
