@@ -163,7 +163,7 @@ def search_job(dataset: str, budget: float, results: Path, scratch: Path) -> Non
 
 
 def _recorded(record: dict[str, Any], call: Callable[[], list[Any]]) -> None:
-    """Run ``call`` (it returns :func:`mmbench.runner.run_suite`'s outcomes) and note in
+    """Run ``call`` (it returns :func:`mmbench.run.run_suite`'s outcomes) and note in
     ``record`` its wall seconds and its errors, raised or reported, so the run goes on."""
     start = time.perf_counter()
     try:
@@ -298,7 +298,7 @@ def first_trial_job(dataset: str, budgets: list[float], results: Path, scratch: 
     """The portfolio's first trial (trial 0 of a study above) as a single pipeline, no budget,
     refitted on all training rows and scored on the held-out rows."""
     from mmbench.config import PipelineSpec
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
     from mmbench.suite import Budget, load_suite
 
     suite_path, name = DATASETS[dataset]

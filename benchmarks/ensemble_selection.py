@@ -76,9 +76,9 @@ def run(name: str, extra: int, seed: int) -> list[list[str]]:
     from mmbench.budget import Deadline, DeadlineReached
     from mmbench.evaluation import cv_folds
     from mmbench.final import fit_final, plan_ensemble
-    from mmbench.identity import describe
     from mmbench.pipeline import evaluate_pipeline
     from mmbench.pipeline.cache import FeatureCache, default_cache_dir
+    from mmbench.results.identity import describe
 
     train, test, primary = load(name, seed)
     folds = cv_folds(train.labels, 5, 1, seed)

@@ -56,7 +56,7 @@ def kind(point: Any) -> str:
 
 def run(rows: int, timeout: float, rungs: bool, scratch: Path) -> list[Any]:
     from mmbench.results import ResultLayout, read_result
-    from mmbench.runner import Reporter, RunOptions, run_suite
+    from mmbench.run import Reporter, RunOptions, run_suite
     from mmbench.suite import parse_suite
 
     parsed = parse_suite(suite(rows, timeout, rungs))

@@ -22,7 +22,7 @@ SUITE = REPO / "suites" / "fsdd.yaml"
 
 
 def run(group: str | None, results: Path) -> dict:
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
     from mmbench.suite import load_suite, parse_suite
 
     suite = load_suite(SUITE)

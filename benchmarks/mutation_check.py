@@ -193,7 +193,7 @@ PLANTS = [
     # ---------------------------------------------------------------- paired (the gate's test)
     Plant(
         "bootstrap resamples all rows together, not within each fold",
-        "mmbench/paired.py",
+        "mmbench/gate/paired.py",
         "    for s in np.unique(strata):\n"
         "        idx = np.flatnonzero(strata == s)\n"
         "        weights[:, idx] = rng.multinomial("
@@ -205,14 +205,14 @@ PLANTS = [
     ),
     Plant(
         "bootstrap strata ignored by the caller (all rows one stratum)",
-        "mmbench/paired.py",
+        "mmbench/gate/paired.py",
         "    weights = resample_weights(baseline.folds[0], resamples, seed)",
         "    weights = resample_weights(np.zeros_like(baseline.folds[0]), resamples, seed)",
         PAIRED,
     ),
     Plant(
         "bootstrap not paired (baseline gets its own resamples)",
-        "mmbench/paired.py",
+        "mmbench/gate/paired.py",
         "    a, b = fold_scores(metric, current, weights), fold_scores(metric, baseline, weights)\n",
         "    a = fold_scores(metric, current, weights)\n"
         "    b = fold_scores(metric, baseline, np.random.default_rng(1).permutation(weights, axis=0))\n",
@@ -220,7 +220,7 @@ PLANTS = [
     ),
     Plant(
         "drop and gain p-values swapped",
-        "mmbench/paired.py",
+        "mmbench/gate/paired.py",
         "        p_drop=float((1 + np.sum(gain >= 0)) / (kept + 1)),\n"
         "        p_gain=float((1 + np.sum(gain <= 0)) / (kept + 1)),\n",
         "        p_drop=float((1 + np.sum(gain <= 0)) / (kept + 1)),\n"
@@ -229,7 +229,7 @@ PLANTS = [
     ),
     Plant(
         "Holm without the step-down maximum (not monotone)",
-        "mmbench/paired.py",
+        "mmbench/gate/paired.py",
         "        running = max(running, min(1.0, (m - rank) * float(p_values[i])))",
         "        running = min(1.0, (m - rank) * float(p_values[i]))",
         PAIRED,
@@ -353,7 +353,7 @@ PLANTS = [
     ),
     Plant(
         "the budget subsample ignores the time left (all rows but one)",
-        "mmbench/study_job.py",
+        "mmbench/run/search_job.py",
         "    rows = min(len(table) - 1, int(SUBSAMPLE_SHARE * exc.left / exc.per_row))\n",
         "    rows = len(table) - 1\n",
         ("tests/test_budget.py",),

@@ -154,8 +154,8 @@ PLANTS = {
 
 def child(label: str, out: Path, plant_name: str | None) -> None:
     """One gate run in this process; writes what the gate decided as JSON."""
+    from mmbench.gate.regress import regress
     from mmbench.pipeline.cache import FeatureCache, default_cache_dir
-    from mmbench.regress import regress
     from mmbench.suite import load_suite
 
     suite = load_suite(SUITE)
@@ -280,9 +280,9 @@ def _caught(run: dict[str, Any]) -> bool:
 
 def power_curve(churn: int, trials: int, sizes: list[float]) -> str:
     """Detection rate of simulated drops on the baseline's real rows (see the module docstring)."""
-    from mmbench.gate_baseline import read_baseline, rows_of
-    from mmbench.paired import paired_bootstrap
-    from mmbench.regress import Verdict, decide
+    from mmbench.gate.baseline import read_baseline, rows_of
+    from mmbench.gate.paired import paired_bootstrap
+    from mmbench.gate.regress import Verdict, decide
     from mmbench.suite import load_suite
 
     suite = load_suite(SUITE)

@@ -1,6 +1,6 @@
 """An Optuna search on the embedded suite through the real runner, tracked to local MLflow.
 
-Runs ``mmbench.runner.run_suite`` twice against one temporary SQLite MLflow store: first the
+Runs ``mmbench.run.run_suite`` twice against one temporary SQLite MLflow store: first the
 single default pipeline (``trials=1``, which also creates the store's schema), then a search of
 ``--trials`` trials with the default search space. Each run gets its own empty feature cache,
 so the search starts cold like a first run would. Reports throughput, the share of wall time
@@ -21,7 +21,7 @@ from typing import Any
 from _common import SUITE, emit, mean_std, parse_args, table
 
 from mmbench.results import ResultLayout
-from mmbench.runner import RunOptions, run_suite
+from mmbench.run import RunOptions, run_suite
 from mmbench.suite import load_suite
 
 DEFAULT_TRIALS = 12

@@ -53,8 +53,8 @@ def run(
 ) -> list[Any]:
     """The suite's search (with its ensemble; unless not ``search``), then each peer, every
     result written to files; ``datasets``: only these of the suite. Returns the outcomes
-    (:class:`mmbench.runner.DatasetOutcome`, one per job, failures included)."""
-    from mmbench.runner import Reporter, RunOptions, run_suite
+    (:class:`mmbench.run.DatasetOutcome`, one per job, failures included)."""
+    from mmbench.run import Reporter, RunOptions, run_suite
     from mmbench.suite import load_suite
 
     suite = load_suite(suite_path)

@@ -7,8 +7,8 @@ The package is layered so that dependencies point one way (ARCHITECTURE.md has t
         -> data -> encoders -> fusion               (know nothing of what composes them)
         -> suite, space -> cache -> pipeline        (one candidate, scored by CV)
         -> peers, search -> results, ablation       (many candidates, bookkeeping)
-        -> leaderboard, regress -> tracking         (many results; MLflow behind hooks)
-        -> runner -> cli                            (composition and user interface)
+        -> leaderboard, gate -> tracking            (many results; MLflow behind hooks)
+        -> run -> cli                               (composition and user interface)
 
 Heavy packages (torch, timm, mlflow, optuna, datasets) are imported lazily where used.
 """

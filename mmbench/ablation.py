@@ -345,7 +345,7 @@ def render_markdown(report: AblationReport) -> str:
     """Human-readable report: subset table, attribution table, how to read them."""
     label = METRICS.get(report.primary).label
     direction = "higher" if report.higher_is_better else "lower"
-    from mmbench.identity import describe
+    from mmbench.results.identity import describe
 
     of = f" — pipeline {report.pipeline_name}" if report.pipeline_name else ""
     lines = [

@@ -1,4 +1,4 @@
-"""Command line: a thin layer over :mod:`mmbench.runner` and friends.
+"""Command line: a thin layer over :mod:`mmbench.run` and friends.
 
 Imports are deferred to the command being run so that ``mmbench --help`` stays instant.
 User errors (:class:`~mmbench.errors.MMBenchError`) print one clear message and exit 2.
@@ -206,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
-    from mmbench.runner import Reporter, RunOptions, run_suite
+    from mmbench.run import Reporter, RunOptions, run_suite
     from mmbench.suite import load_suite
 
     suite = load_suite(args.suite)
@@ -231,7 +231,7 @@ def _run(args: argparse.Namespace, workers: int = 1, **role: Any) -> int:
     reporter = Reporter(enabled=not args.quiet)
     cluster_address = getattr(args, "cluster", None)
     if workers > 1 or cluster_address:
-        from mmbench.workers import Cluster, run_with_workers
+        from mmbench.run.workers import Cluster, run_with_workers
 
         cluster = Cluster(cluster_address, args.worker_threads, args.worker_gpus)
         outcomes = run_with_workers(args.suite, suite, options, workers, reporter, cluster)
@@ -259,7 +259,7 @@ def print_summary(outcomes: list[Any]) -> None:
     from rich.table import Table
 
     from mmbench.evaluation import undefined_note
-    from mmbench.identity import identify
+    from mmbench.results.identity import identify
 
     if not outcomes:  # a worker whose studies another process finalizes
         print("no result file written here: the process that ends each study writes them")
@@ -351,7 +351,7 @@ def _scratch_datasets_cache(scratch: bool) -> Iterator[None]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from mmbench.results import ResultLayout
     from mmbench.suite import load_suite
-    from mmbench.tracking.serving import final_model_file, load_fitted, predict_file
+    from mmbench.tracking.serving import final_model_file, load_fitted, load_logged, predict_file
 
     suite = load_suite(args.suite)
     if args.dataset is None and len(suite.datasets) > 1:
@@ -359,9 +359,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise MMBenchError(f"suite {suite.name!r} has several datasets ({names}); pick --dataset")
     spec = suite.dataset(args.dataset) if args.dataset else suite.datasets[0]
     if args.model:
-        import mlflow.pyfunc
-
-        model: Any = mlflow.pyfunc.load_model(args.model)
+        model: Any = load_logged(args.model)
         source = args.model
     else:
         path = final_model_file(ResultLayout(args.results, suite.name).root / spec.name / "models")
@@ -557,9 +555,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_regress(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from mmbench.gate.regress import RULE, regress
     from mmbench.pipeline.cache import FeatureCache, default_cache_dir
-    from mmbench.regress import RULE, regress
-    from mmbench.runner import Reporter
+    from mmbench.run import Reporter
     from mmbench.suite import load_suite
 
     suite = load_suite(args.suite)

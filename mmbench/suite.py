@@ -66,7 +66,7 @@ class Ablation(StrictModel):
 
 
 class RegressRule(StrictModel):
-    """How ``mmbench regress`` judges this suite (see :mod:`mmbench.regress` for the rule).
+    """How ``mmbench regress`` judges this suite (see :mod:`mmbench.gate.regress` for the rule).
 
     A dataset regresses when its paired drop is significant after Holm's correction at
     ``alpha`` *and* at least ``min_effect`` (metric units): significance alone would fail CI on

@@ -283,7 +283,7 @@ def tracked_search(tmp_path_factory: pytest.TempPathFactory) -> TrackedSearch:
     import optuna
     import torch
 
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
 
     root = tmp_path_factory.mktemp("tracked-search")
     search = TrackedSearch(root)

@@ -135,8 +135,8 @@ def test_mlflow_ui_shows_the_study_and_compares_trials_as_optuna_scores_them(
     import optuna
     from mlflow import MlflowClient
 
-    from mmbench.identity import identify
     from mmbench.results import ResultLayout, read_result
+    from mmbench.results.identity import identify
 
     study = optuna.load_study(study_name=tracked_search.study_name, storage=tracked_search.storage)
     pruned = next(t for t in study.trials if t.state.name == "PRUNED")
@@ -217,10 +217,10 @@ def test_report_names_the_winner_and_shows_its_classes(
 ) -> None:
     """A new user sees which pipeline won (head and encoders, not only ``search``), its
     caveats, and a per-class precision/recall/F1/support table with the normalized confusion."""
-    from mmbench.identity import identify
     from mmbench.leaderboard import load_leaderboard
     from mmbench.report import write_report
     from mmbench.results import ResultLayout
+    from mmbench.results.identity import identify
 
     shutil.copytree(tracked_search.results / "tiny-suite", tmp_path / "tiny-suite")
     layout = ResultLayout(tmp_path, "tiny-suite")

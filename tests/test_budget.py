@@ -51,7 +51,7 @@ def test_a_trial_that_cannot_fit_is_declined_not_pruned(
 
     from mmbench.data import load_table
     from mmbench.evaluation import cv_folds
-    from mmbench.jobs import search_history
+    from mmbench.results.build import search_history
     from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search
 
     suite = tiny_suite(tmp_path, n_rows=90, folds=2)
@@ -133,7 +133,7 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
 
     from mmbench.data.synthetic import generate
     from mmbench.report import render_report
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
     from mmbench.search import study as study_module
     from mmbench.suite import parse_suite
 

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from mmbench.cli import main
 from mmbench.report import render_report
 from mmbench.results import read_result
-from mmbench.runner import RunOptions, run_suite
+from mmbench.run import RunOptions, run_suite
 from mmbench.suite import load_suite
 
 CARD = {

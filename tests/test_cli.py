@@ -171,7 +171,7 @@ def test_the_results_table_says_when_a_mean_left_folds_out(
 
     from mmbench.cli import print_summary
     from mmbench.evaluation import summarize
-    from mmbench.runner import DatasetOutcome
+    from mmbench.run import DatasetOutcome
 
     monkeypatch.setenv("COLUMNS", "200")
     result = make_result("d", "search", metric="roc_auc", scores=[0.7, math.nan, 0.72])

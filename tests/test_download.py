@@ -382,7 +382,7 @@ def test_truncated_archive_and_missing_member(
 def test_a_failing_dataset_is_a_failed_row_and_the_others_keep_their_results(
     mirror: Path, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
 
     monkeypatch.setenv("MMBENCH_MIRROR", server.url)
     good = url_dataset("good", "tab/train.csv", hash_of(mirror, "tab/train.csv"))

@@ -15,7 +15,7 @@ from mmbench.data import load_table
 from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import cv_folds
-from mmbench.jobs import search_history
+from mmbench.results.build import search_history
 from mmbench.search import SearchSettings, SearchSpace, fidelity, run_search
 from mmbench.search.study import open_study
 

@@ -10,6 +10,11 @@ Python initialises before a submodule are not edges. ``from pkg import name`` is
 ``pkg.name`` when that is a module, else to ``pkg``. Registry packages (``encoders``, ``fusion``,
 ``peers``) import their modules with :func:`mmbench.registry.import_submodules`, which this
 graph does not see: that is how a new built-in needs no edit elsewhere.
+
+Heavy third-party packages belong to layers too (:data:`EXTERNAL_HOMES`): MLflow is imported
+only by ``tracking``, Optuna only where a study is run, read or drawn, and torch/timm are imported
+when a module loads only by ``encoders`` and ``fusion`` (elsewhere inside the function that needs
+them), so that ``mmbench --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mmbench"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no knowledge of benchmarking
-    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub", "speed"),
+    ("mmbench", "errors", "_io", "registry", "device", "budget", "progress", "hub"),
     ("config",),  # pipeline and training specs
     (
         "evaluation",
@@ -31,7 +36,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "evaluation.splits",
         "evaluation.decision",
         "evaluation.protocol",
-        "paired",
     ),  # folds, metrics, scoring of out-of-fold probabilities
     (
         "data",
@@ -108,19 +112,30 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),  # many candidates
     (
         "results",
-        "identity",
+        "results.schema",
+        "results.provenance",
+        "results.layout",
+        "results.build",
+        "results.identity",
         "ablation",
-        "jobs",
+        "run.fixed",
         "final",
         "final.selection",
         "final.stacking",
         "final.model",
-        "plots",
     ),  # one dataset's job and its result file
     (
         "leaderboard",
-        "gate_baseline",
-        "regress",
+        "leaderboard.table",
+        "leaderboard.ranking",
+        "leaderboard.files",
+        "gate",
+        "gate.speed",
+        "gate.paired",
+        "gate.baseline",
+        "gate.verdict",
+        "gate.rerun",
+        "gate.regress",
         "report",
         "report.data",
         "report.charts",
@@ -134,13 +149,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.summary",
         "tracking.ablation",
         "tracking.serving",
+        "tracking.pictures",
         "tracking.job",
         "tracking.backfill",
     ),
-    ("job_context",),  # what the steps of one dataset's job share
-    ("study_job",),  # a search job: the study, then the final model
-    ("runner",),  # composes a suite run
-    ("workers",),  # many local worker processes on one run
+    ("run.context",),  # what the steps of one dataset's job share
+    ("run.search_job",),  # a search job: the study, then the final model
+    ("run", "run.runner"),  # composes a suite run
+    ("run.workers",),  # many local worker processes on one run
     ("cli",),
 )
 
@@ -289,6 +305,115 @@ def test_lazy_relative_and_type_only_imports_are_edges(tmp_path: Path) -> None:
 def test_cycle_finder_finds_cycles() -> None:
     graph = {"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1, "d": 1}, "d": {}, "e": {"e": 1}}
     assert cycles(graph) == [["a", "b", "c"]]
+
+
+EXTERNAL_HOMES: dict[str, tuple[str, ...]] = {
+    "mlflow": ("tracking",),
+    # the study: run it (search), compose a job of it (its final model, who finalizes), and
+    # read it back or draw it for MLflow (tracking)
+    "optuna": ("search", "run.search_job", "tracking"),
+    "autogluon": ("peers",),
+    "av": ("data",),
+}
+"""Top-level package -> the only modules (or packages, with their submodules) that import it."""
+
+MODULE_LEVEL_HOMES: dict[str, tuple[str, ...]] = {
+    "torch": ("encoders", "fusion"),
+    "timm": ("encoders", "fusion"),
+}
+"""Top-level package -> where it may be imported when a module loads; elsewhere only lazily."""
+
+
+def _belongs(module: str, homes: tuple[str, ...]) -> bool:
+    return any(module == home or module.startswith(f"{home}.") for home in homes)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _loaded_with_module(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The import statements that run when the module loads (not in functions, not under
+    ``if TYPE_CHECKING:``)."""
+    found: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                found += _loaded_with_module(node.body)
+            found += _loaded_with_module(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                found += _loaded_with_module(block)
+            for handler in node.handlers:
+                found += _loaded_with_module(handler.body)
+        elif isinstance(node, ast.With | ast.ClassDef):
+            found += _loaded_with_module(node.body)
+    return found
+
+
+def _top_packages(node: ast.stmt) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name.partition(".")[0] for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+        return [node.module.partition(".")[0]]
+    return []
+
+
+def external_imports(path: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Third-party top-level packages ``path`` imports anywhere, and those it imports when it
+    loads, each with its first line."""
+    tree = ast.parse(path.read_text())
+    anywhere: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for package in _top_packages(node):
+                anywhere.setdefault(package, node.lineno)
+    at_load: dict[str, int] = {}
+    for node in _loaded_with_module(tree.body):
+        for package in _top_packages(node):
+            at_load.setdefault(package, node.lineno)
+    return anywhere, at_load
+
+
+def test_heavy_packages_are_imported_in_their_layers() -> None:
+    wrong = []
+    for name, path in package_modules().items():
+        anywhere, at_load = external_imports(path)
+        where = f"mmbench/{path.relative_to(PACKAGE).as_posix()}"
+        for package, homes in EXTERNAL_HOMES.items():
+            if package in anywhere and not _belongs(name, homes):
+                wrong.append(f"{where}:{anywhere[package]}: {package} outside {homes}")
+        for package, homes in MODULE_LEVEL_HOMES.items():
+            if package in at_load and not _belongs(name, homes):
+                wrong.append(
+                    f"{where}:{at_load[package]}: {package} imported when the module loads, "
+                    f"outside {homes}; import it in the function that needs it"
+                )
+    assert not wrong, "\n".join(wrong)
+
+
+def test_external_imports_sees_lazy_and_module_level_imports(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import numpy as np\n"
+        "if TYPE_CHECKING:\n"
+        "    import torch\n"
+        "try:\n"
+        "    import timm.data\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "def f():\n"
+        "    import mlflow.pyfunc\n"
+        "    from optuna.trial import TrialState\n"
+    )
+    anywhere, at_load = external_imports(path)
+    assert anywhere == {"typing": 1, "numpy": 2, "torch": 4, "timm": 6, "mlflow": 10, "optuna": 11}
+    assert at_load == {"typing": 1, "numpy": 2, "timm": 6}
 
 
 PACKAGE_PATHS = {

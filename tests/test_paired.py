@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmbench.evaluation import METRICS, predict_labels
-from mmbench.paired import RowPredictions, holm, paired_bootstrap, resample_weights, score
+from mmbench.gate.paired import RowPredictions, holm, paired_bootstrap, resample_weights, score
 
 
 def rows(seed: int = 0, n: int = 300, k: int = 3, folds: int = 3) -> RowPredictions:

@@ -171,7 +171,7 @@ def test_a_fold_without_a_class_has_undefined_ranking_metrics_counted(problem) -
     import math
 
     from mmbench.evaluation import Fold, decide
-    from mmbench.jobs import build_result
+    from mmbench.results.build import build_result
 
     table, folds = problem
     f0 = folds[0]

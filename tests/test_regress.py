@@ -15,9 +15,9 @@ from mmbench.cli import main
 from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import macro_f1
-from mmbench.gate_baseline import rows_of, rows_record
-from mmbench.paired import RowPredictions, holm, paired_bootstrap
-from mmbench.regress import (
+from mmbench.gate.baseline import rows_of, rows_record
+from mmbench.gate.paired import RowPredictions, holm, paired_bootstrap
+from mmbench.gate.regress import (
     BASELINE_SCHEMA_VERSION,
     Rerun,
     baseline_from_reruns,

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from mmbench.pipeline import FittedPipeline
 from mmbench.results import SCHEMA_VERSION, read_result
-from mmbench.runner import Reporter, RunOptions, run_suite
+from mmbench.run import Reporter, RunOptions, run_suite
 from mmbench.suite import parse_suite
 
 ALL_MODALITIES = {

@@ -162,7 +162,7 @@ def test_the_ablation_report_and_mlflow_name_each_sensor(tmp_path: Path) -> None
     from mmbench.leaderboard import load_leaderboard, render_markdown
     from mmbench.report import render_report
     from mmbench.results import read_ablation
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
 
     pipeline = {"encoders": {"sensor": "sensor_stats"}, "fusion": "linear"}
     suite = two_sensor_suite(tmp_path, pipeline, ablation=True)

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mmbench.ablation import write_report
 from mmbench.errors import MMBenchError
 from mmbench.results import ResultLayout, TrackingIds, attach_tracking, read_result
-from mmbench.runner import RunOptions, run_suite
+from mmbench.run import RunOptions, run_suite
 from mmbench.tracking import (
     JobInfo,
     Tracker,
@@ -447,8 +447,8 @@ def test_mlflow_shows_each_trial_as_optuna_does(tracked_search: Any) -> None:
 def test_importance_plot_names_parameters_as_mlflow_does(tmp_path: Path) -> None:
     import optuna
 
-    from mmbench.plots import importances_bars, optuna_pngs
     from mmbench.tracking.naming import mlflow_param
+    from mmbench.tracking.pictures import importances_bars, optuna_pngs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))

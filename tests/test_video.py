@@ -249,7 +249,7 @@ def test_video_shows_in_ablation_mlflow_leaderboard_and_report(tmp_path: Path) -
     from mmbench.leaderboard import load_leaderboard, render
     from mmbench.report import render_report
     from mmbench.results import read_result
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
 
     uri = f"sqlite:///{tmp_path / 'video.db'}"
     suite = tiny_suite(

@@ -294,7 +294,7 @@ def test_a_claim_is_won_once_per_key(tmp_path: Path, kind: str) -> None:
 def test_a_worker_leaves_finalizing_to_finalize(tmp_path: Path) -> None:
     from conftest import tiny_suite
 
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
 
     search = {"fusion": "early", "training": SUITE["datasets"][0]["search"]["training"]}
     suite = tiny_suite(tmp_path, trials=4, search=search)
@@ -320,14 +320,14 @@ def _tiny_search_suite(tmp_path: Path) -> Any:
 
 
 def _options(tmp_path: Path, **changes: Any) -> Any:
-    from mmbench.runner import RunOptions
+    from mmbench.run import RunOptions
 
     base = RunOptions(results_dir=tmp_path / "res", track=False, ablate=False, progress=False)
     return RunOptions(**{**base.__dict__, **changes})
 
 
 def _finalize(tmp_path: Path) -> list[Any]:
-    from mmbench.runner import run_suite
+    from mmbench.run import run_suite
 
     options = _options(tmp_path, finalize="only", started_at=time.time())
     return run_suite(_tiny_search_suite(tmp_path), options)
@@ -336,7 +336,7 @@ def _finalize(tmp_path: Path) -> list[Any]:
 def _kept_trials(tmp_path: Path) -> tuple[dict[int, Path], int]:
     """A worker that does not finalize runs four trials; their files in the trial store by
     trial number, and the best trial's number."""
-    from mmbench.runner import run_suite
+    from mmbench.run import run_suite
 
     worker = _options(tmp_path, worker=0, finalize="never")
     assert run_suite(_tiny_search_suite(tmp_path), worker) == []
@@ -456,7 +456,7 @@ def test_finalize_uses_the_studys_budget_and_needs_a_study(tmp_path: Path) -> No
     """A suite file that now says ``trials: 1`` does not turn ``finalize`` into a default run."""
     from conftest import tiny_suite
 
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
     from mmbench.search.coordination import read_budget
 
     search = {"fusion": "early", "training": SUITE["datasets"][0]["search"]["training"]}
@@ -492,7 +492,7 @@ def test_a_failure_in_the_final_phase_names_it_and_its_command_finishes(tmp_path
     import shlex
 
     from mmbench.cli import main
-    from mmbench.runner import RunOptions, run_suite
+    from mmbench.run import RunOptions, run_suite
     from mmbench.suite import load_suite
 
     suite = load_suite(write_suite(tmp_path))
@@ -534,8 +534,8 @@ def test_a_failed_read_of_the_workers_progress_leaves_them_searching(
     from rich.console import Console
 
     import mmbench.search.study as study_module
-    from mmbench import workers
     from mmbench.progress import Reporter
+    from mmbench.run import workers
 
     reads = iter([RuntimeError("database is locked"), RuntimeError("again"), 3])
 
@@ -565,7 +565,7 @@ def test_a_printed_command_carries_every_option_of_the_run(tmp_path: Path) -> No
     from conftest import tiny_suite
 
     from mmbench.cli import build_parser
-    from mmbench.job_context import RunOptions, command_line
+    from mmbench.run.context import RunOptions, command_line
 
     suite = tiny_suite(tmp_path)
     options = RunOptions(
@@ -599,7 +599,7 @@ def test_a_printed_command_shows_no_password_of_any_url(tmp_path: Path) -> None:
     ``***``: a tracking database or server URL holds credentials as often as the storage."""
     from conftest import tiny_suite
 
-    from mmbench.job_context import RunOptions, command_line
+    from mmbench.run.context import RunOptions, command_line
 
     options = RunOptions(
         results_dir=tmp_path / "r",

@@ -144,7 +144,7 @@ def _dataset(view: DatasetView) -> str:
 
 
 def _pipelines(view: DatasetView) -> str:
-    from mmbench.identity import identify
+    from mmbench.results.identity import identify
 
     header = ["pipeline", "what it is", "rank", "CV mean ± std", "held-out", "chance"]
     header += ["normalized", "fit s", "wall s", "budget", "failed folds"]
@@ -238,7 +238,7 @@ def _figure(svg: str, caption: str, chart: str) -> str:
 
 def _ablations(view: DatasetView) -> str:
     """One section per ablated pipeline, named with what that pipeline is."""
-    from mmbench.identity import describe
+    from mmbench.results.identity import describe
 
     if not view.ablations:
         return '<h3>Modality ablation</h3><p class="muted">no ablation for this dataset.</p>'
@@ -301,7 +301,7 @@ def _best(view: DatasetView) -> str:
     ranked = [view.results[e.pipeline] for e in view.entries]
     if not ranked:
         return ""
-    from mmbench.identity import identify
+    from mmbench.results.identity import identify
 
     best = ranked[0]
     shown = next((r for r in ranked if r.diagnostics is not None), None)

@@ -234,11 +234,16 @@ class TrialReads:
     """Trial number -> ``"<url>: <error>"``."""
 
 
+def redact_url(url: str | None) -> str:
+    """A storage URL without its password, for messages and result files."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url or "sqlite:///:memory:")
+
+
 def load_trial_cvs(store: str | Path | None, study: str, numbers: list[int]) -> TrialReads:
     """The kept outputs of trials ``numbers`` from ``store``: read, missing or unreadable
     (why, naming the file with any password of the store's URL as ``***``)."""
-    from mmbench.search.study import redact_url
-
     reads = TrialReads(url="" if store is None else str(store))
     if store is None or not numbers:
         reads.missing = list(numbers)

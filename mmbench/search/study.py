@@ -25,7 +25,7 @@ from mmbench.evaluation import METRICS, Fold
 from mmbench.pipeline import CVResult, FoldResult, encode_seconds, evaluate_pipeline
 from mmbench.pipeline.cache import FeatureCache
 from mmbench.search import coordination as coord
-from mmbench.search.coordination import retry_dead_local_trials, worker_id
+from mmbench.search.coordination import redact_url, retry_dead_local_trials, worker_id
 from mmbench.search.fidelity import RUNG_ATTR, Rung, make_rung, promotes, rung_scores
 from mmbench.search.sampling import sample_pipeline
 from mmbench.space import SearchSpace
@@ -304,13 +304,6 @@ def _report_abandoned(study: Any, hooks: TrialHooks) -> None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if not any(k in t.user_attrs for k in ("error", *coord.SKIP_ATTRS)):
             hooks.abandoned(t)
-
-
-def redact_url(url: str | None) -> str:
-    """A storage URL without its password, for messages and result files."""
-    import re
-
-    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url or "sqlite:///:memory:")
 
 
 def _study_index(name: str) -> int:

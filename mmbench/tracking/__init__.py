@@ -11,6 +11,8 @@ pipeline after a search and per ablation subset, all tagged ``mmbench.kind``.
 - :mod:`.summary` — a study's summary on its parent run, the best run's link to its trial.
 - :mod:`.ablation` — :func:`track_ablation`: ablation subsets as child runs.
 - :mod:`.serving` — the refitted pipeline as a pyfunc model (imports MLflow when loaded).
+- :mod:`.pictures` — confusion matrix, ROC/PR curves and a study's history and importances
+  as PNG files on the job's run.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def track_ablation(
     result (``ablation.csv``, ``.json``...), so MLflow holds exactly what the results folder
     holds. Returns subset label -> run id, and the nested parent's id under ``"parent"``.
     """
-    from mmbench.identity import describe
+    from mmbench.results.identity import describe
 
     pipeline = report.pipeline_name or "pipeline"
     group_tags = {

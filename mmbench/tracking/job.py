@@ -194,7 +194,7 @@ class JobTracker:
     ) -> str:
         """Params, per-fold, mean and per-class metrics, test metrics, pictures and what the
         pipeline is (run name, tags, description); returns the run id."""
-        from mmbench.identity import identify
+        from mmbench.results.identity import identify
 
         tracker = self.tracker
         ident = identify(result)
@@ -350,9 +350,10 @@ def protocol_params(result: RunResult) -> dict[str, Any]:
 
 def pictures(cv: CVResult, table: MultiModalTable, study: Any, directory: Path) -> list[Path]:
     """Confusion matrix and ROC/PR curves of the out-of-fold predictions; Optuna plots if any."""
-    from mmbench import plots
+    from mmbench.results.build import oof_average
+    from mmbench.tracking import pictures as plots
 
-    proba, mask = plots.oof_average(cv.oof)
+    proba, mask = oof_average(cv.oof)
     y, classes = table.labels[mask], table.classes
     out = [
         plots.confusion_matrix_png(y, proba[mask], classes, directory / "confusion_matrix.png"),

@@ -201,6 +201,12 @@ def load_fitted(path: Path) -> Any:
     return model
 
 
+def load_logged(uri: str) -> Any:
+    """A logged or registered model (``runs:/ID/model``, ``models:/NAME/VERSION``, a folder) as
+    MLflow loads it; :func:`predict_file` scores rows with it."""
+    return mlflow.pyfunc.load_model(uri)
+
+
 def registered_name(suite: str, dataset: str) -> str:
     """``mmbench.<suite>.<dataset>``: one registered model per suite and dataset, whose latest
     version is the final model of the latest run."""

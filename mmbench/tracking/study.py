@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mmbench.errors import MMBenchError
-from mmbench.jobs import trial_outcome
+from mmbench.results.build import trial_outcome
 from mmbench.search.fidelity import RUNG_ATTR
 from mmbench.tracking.client import Tracker, cv_metrics, fold_steps
 from mmbench.tracking.naming import optuna_name_tags, run_params, trial_run_name

@@ -7,7 +7,7 @@ The decision rule, per dataset, with the suite's :class:`~mmbench.suite.RegressR
 
 1. ``Δ = score(rerun) − score(baseline)`` where the score is the primary metric averaged over
    folds, both computed on the same rows (the result file's number).
-2. A paired bootstrap (:func:`mmbench.paired.paired_bootstrap`; 2,000 resamples of rows, drawn
+2. A paired bootstrap (:func:`mmbench.gate.paired.paired_bootstrap`; 2,000 resamples of rows, drawn
    within each fold, both prediction sets scored on each resample) gives a 95% interval of
    ``Δ`` and one-sided p-values for "worse" (``p_drop``) and "better" (``p_gain``). A fold
    whose metric is undefined (AUC where a resample drew none of a class's rows) is left out of
@@ -31,7 +31,7 @@ negligible change (a few rows on a large suite) from failing CI; the test keeps 
 noisy change (many rows moving both ways on few rows) from it.
 
 Fit time is gated too, beside the score: the rerun's fit seconds divided by the seconds of a
-fixed reference computation timed in the same process (:func:`mmbench.speed.reference_seconds`)
+fixed reference computation timed in the same process (:func:`mmbench.gate.speed.reference_seconds`)
 must not exceed the baseline's ratio by more than ``time_tolerance`` (×1.5), so a slower or
 busier CI machine, which slows both, does not fail it while a 2× slower head does.
 
@@ -49,30 +49,26 @@ different metric, a failed fold or a dataset that could not be rerun is an **err
 silent comparison; so is a baseline written by an older mmbench (rerun with ``--update``).
 Exit status: 0 pass, 1 regression (score or time), 2 error.
 
-The rerun deliberately bypasses search: each dataset's suite pipeline (or the default pipeline)
-is cross-validated once, without tracking, with result files in a temporary directory. It calls
-the same pieces as :func:`mmbench.runner.run_dataset` (``load_table``, ``cv_folds`` and
-:mod:`mmbench.jobs`' ``evaluate_fixed`` and ``build_result``) so that tests and benchmarks can
-inject a ``table_transform`` (e.g. shuffle a modality) or a pipeline change through exactly the
-code path CI runs.
+The rerun (:mod:`.rerun`) deliberately bypasses search: each dataset's suite pipeline (or the
+default pipeline) is cross-validated once, without tracking, with result files in a temporary
+directory. It calls the same pieces as :func:`mmbench.run.runner.run_dataset` (``load_table``,
+``cv_folds``, :func:`~mmbench.run.fixed.evaluate_fixed` and
+:func:`~mmbench.results.build.build_result`) so that tests and benchmarks can inject a
+``table_transform`` (e.g. shuffle a modality) or a pipeline change through exactly the code path
+CI runs.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import tempfile
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from mmbench.errors import MMBenchError
-from mmbench.gate_baseline import (
+from mmbench.gate.baseline import (
     BASELINE_SCHEMA_VERSION,
     Baseline,
     BaselineDataset,
@@ -81,26 +77,20 @@ from mmbench.gate_baseline import (
     rows_record,
     write_baseline,
 )
-from mmbench.paired import PairedTest, RowPredictions, holm, paired_bootstrap
+from mmbench.gate.paired import holm, paired_bootstrap
+from mmbench.gate.rerun import Rerun, TableTransform, rerun
+from mmbench.gate.verdict import RULE, RegressionReport, Verdict
 from mmbench.results import SCORE_PACKAGES, package_versions
 
 if TYPE_CHECKING:
-    from mmbench.data.table import MultiModalTable
-    from mmbench.evaluation import Fold
-    from mmbench.pipeline import CVResult
     from mmbench.pipeline.cache import FeatureCache
     from mmbench.progress import Reporter
     from mmbench.results import RunResult
-    from mmbench.suite import DatasetSpec, RegressRule, Suite
-
-PIPELINE_NAME = "regress"
-TableTransform = Callable[["MultiModalTable"], "MultiModalTable"]
-Status = Literal["pass", "improved", "regression", "error", "new"]
-TimeStatus = Literal["ok", "slower", "faster", ""]
-
+    from mmbench.suite import RegressRule, Suite
 
 __all__ = [
     "BASELINE_SCHEMA_VERSION",
+    "RULE",
     "Baseline",
     "RegressionReport",
     "Rerun",
@@ -111,22 +101,6 @@ __all__ = [
     "regress",
     "write_baseline",
 ]
-
-
-@dataclass
-class Rerun:
-    """One dataset's rerun: its result record, row-level predictions and fit timing.
-
-    ``time_ratio`` is the median over folds of (the fold's fit seconds / the reference
-    seconds timed right after that fold): pairing each fold with its own reference cancels
-    load that comes and goes during the CV, which one reference for the whole run did not.
-    """
-
-    result: RunResult
-    rows: RowPredictions
-    fit_seconds: float
-    reference_seconds: float
-    time_ratio: float
 
 
 def baseline_from_reruns(reruns: Sequence[Rerun], suite: str, rule: RegressRule) -> Baseline:
@@ -178,128 +152,6 @@ def package_mismatch(recorded: dict[str, str], installed: dict[str, str]) -> lis
 
 
 # --------------------------------------------------------------------------- decision
-
-
-@dataclass
-class Verdict:
-    """The gate's decision for one dataset: the score verdict and, beside it, the time verdict."""
-
-    dataset: str
-    status: Status
-    metric: str = ""
-    baseline: float = math.nan
-    current: float = math.nan
-    test: PairedTest | None = None
-    p_holm: float = math.nan
-    time_growth: float = math.nan
-    """(fit / reference seconds now) ÷ (the same ratio in the baseline); 1.0 = unchanged."""
-    time_status: TimeStatus = ""
-    message: str = ""
-
-    @property
-    def delta(self) -> float:
-        return math.nan if self.test is None else self.test.delta
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "regression" or self.time_status == "slower"
-
-
-@dataclass
-class RegressionReport:
-    suite: str
-    verdicts: list[Verdict]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def regressions(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.failed]
-
-    @property
-    def errors(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.status == "error"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.regressions and not self.errors
-
-    @property
-    def exit_code(self) -> int:
-        return 2 if self.errors else 1 if self.regressions else 0
-
-    def rows(self) -> list[list[str]]:
-        return [_cells(v) for v in self.verdicts]
-
-    def to_markdown(self) -> str:
-        lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self.rows()]
-        return "\n".join([*lines, "", *self.notes]).rstrip() + "\n"
-
-    def to_rich(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title=f"mmbench regress: {self.suite}")
-        for col in HEADER:
-            table.add_column(col)
-        colour = {"regression": "red", "error": "red", "improved": "green", "new": "yellow"}
-        for v, row in zip(self.verdicts, self.rows(), strict=True):
-            table.add_row(*row, style="red" if v.failed else colour.get(v.status))
-        return table
-
-
-HEADER = [
-    "dataset",
-    "metric",
-    "baseline",
-    "current",
-    "Δ [95% CI]",
-    "p (Holm)",
-    "verdict",
-    "fit time",
-]
-RULE = (
-    "rule: FAIL when Holm-adjusted one-sided paired-bootstrap p(drop) <= {alpha} and drop >= "
-    "{min_effect}; "
-    "fit time FAILS when (fit s / reference s) grows more than x{time_tolerance}"
-)
-
-
-def _cells(v: Verdict) -> list[str]:
-    def num(x: float, fmt: str = ".4f") -> str:
-        return "—" if not math.isfinite(x) else format(x, fmt)
-
-    delta = "—"
-    if v.test is not None:
-        t = v.test
-        delta = f"{t.delta:+.4f} [{t.low:+.4f}, {t.high:+.4f}]" + _left_out(t)
-    verdict = v.status.upper() if v.status in ("regression", "error") else v.status
-    timing = "—"
-    if math.isfinite(v.time_growth):
-        word = v.time_status.upper() if v.time_status == "slower" else v.time_status
-        timing = f"x{v.time_growth:.2f} {word}"
-    return [
-        v.dataset,
-        v.metric,
-        num(v.baseline),
-        num(v.current),
-        delta,
-        num(v.p_holm, ".3g"),
-        f"{verdict}: {v.message}" if v.message else verdict,
-        timing,
-    ]
-
-
-def _left_out(t: PairedTest) -> str:
-    """What the paired test left out where the metric is undefined (``""`` when nothing)."""
-    from mmbench.evaluation import undefined_note
-
-    parts = [undefined_note({"undefined": t.undefined_folds}).strip(" ()")]
-    if t.resamples_partial:
-        parts.append(f"{t.resamples_partial} resamples on fewer folds")
-    if t.resamples_dropped:
-        parts.append(f"{t.resamples_dropped} of {t.resamples} resamples dropped")
-    parts = [p for p in parts if p]
-    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def compare(
@@ -437,119 +289,6 @@ def _mismatch(ref: BaselineDataset, result: RunResult) -> str | None:
     if failed:
         return f"{len(failed)} fold(s) failed; first: {failed[0]}"
     return None
-
-
-# --------------------------------------------------------------------------- rerun
-
-
-def rerun(
-    suite: Suite,
-    results_dir: Path,
-    *,
-    datasets: list[str] | None = None,
-    table_transform: TableTransform | None = None,
-    cache: FeatureCache | None = None,
-    reporter: Reporter | None = None,
-) -> tuple[list[Rerun], dict[str, str]]:
-    """Cross-validate each dataset's fixed pipeline once; returns reruns and per-dataset errors.
-
-    Result files go to ``results_dir`` (pipeline name ``regress``, so they never overwrite a
-    real run's files). A dataset that fails is recorded and the others still run.
-    """
-    from mmbench.results import ResultLayout
-
-    layout = ResultLayout(results_dir, suite.name)
-    specs = [suite.dataset(n) for n in datasets] if datasets else suite.datasets
-    reruns, errors = [], {}
-    for spec in specs:
-        try:
-            run = evaluate_dataset(suite, spec, table_transform=table_transform, cache=cache)
-        except MMBenchError as exc:
-            errors[spec.name] = str(exc)
-            if reporter is not None:
-                reporter.error(f"{spec.name}: {exc}")
-            continue
-        path = layout.write(run.result)
-        if reporter is not None:
-            metric, mean, _ = run.result.primary()
-            reporter.info(
-                f"{spec.name}: {metric} {mean:.4f}; fit {run.fit_seconds:.1f} s "
-                f"(reference {run.reference_seconds:.3f} s); {path}"
-            )
-        reruns.append(run)
-    return reruns, errors
-
-
-def evaluate_dataset(
-    suite: Suite,
-    spec: DatasetSpec,
-    *,
-    table_transform: TableTransform | None = None,
-    cache: FeatureCache | None = None,
-) -> Rerun:
-    """The fixed configuration of one dataset: its result, row predictions and fit timing.
-
-    ``table_transform`` is applied to the loaded table before evaluation only: the result still
-    describes (and fingerprints) the data as loaded, and rows are scored against the loaded
-    labels, as if the transform were a bug in the pipeline (a transform that corrupts labels
-    is a training-label bug). The transformed table keeps its own fingerprint, so cached
-    features of the real data are never served for it.
-    """
-    from mmbench.data import load_table
-    from mmbench.evaluation import cv_folds
-    from mmbench.jobs import build_result, evaluate_fixed
-    from mmbench.speed import reference_seconds
-
-    start = time.perf_counter()
-    table = load_table(spec, suite.root, seed=suite.seed)
-    used = table_transform(table) if table_transform is not None else table
-    folds = cv_folds(
-        table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed, table.groups
-    )
-    references: list[float] = []
-    cv = evaluate_fixed(
-        spec, used, folds, cache=cache, on_fold=lambda *_: references.append(reference_seconds())
-    )
-    wall = time.perf_counter() - start
-    result = build_result(suite, spec, table, cv, PIPELINE_NAME, wall=wall - sum(references))
-    rows = row_predictions(cv, folds, table.labels, spec.protocol.primary_metric)
-    ratios = [f.info["fit_s"] / r for f, r in zip(cv.folds, references, strict=True) if f.ok]
-    return Rerun(
-        result,
-        rows,
-        cv.seconds["fit"],
-        statistics.median(references),
-        statistics.median(ratios) if ratios else math.nan,
-    )
-
-
-def row_predictions(
-    cv: CVResult, folds: list[Fold], labels: np.ndarray, metric: str
-) -> RowPredictions:
-    """Each row's out-of-fold decision (its fold's cross-fitted decision weights, else its
-    fold's threshold, as the fold was scored) and, when the metric scores probabilities, its
-    probabilities."""
-    from mmbench.evaluation import METRICS, predict_labels
-
-    repeats, n, n_classes = cv.oof.shape
-    fold_of = np.full((repeats, n), -1, dtype=np.int64)
-    pred = np.zeros((repeats, n), dtype=np.int64)
-    for fold, scored in zip(folds, cv.folds, strict=True):
-        fold_of[fold.repeat, fold.valid] = fold.fold
-        if scored.ok:
-            proba = cv.oof[fold.repeat, fold.valid]
-            info = scored.info
-            pred[fold.repeat, fold.valid] = predict_labels(
-                proba, info.get("threshold"), info.get("decision_weights")
-            )
-    keep = not METRICS.get(metric).needs_labels
-    return RowPredictions(
-        labels=np.asarray(labels, dtype=np.int64),
-        folds=fold_of,
-        pred=pred,
-        proba=np.nan_to_num(cv.oof) if keep else None,
-        n_classes=n_classes,
-    )
 
 
 def regress(

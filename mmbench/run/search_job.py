@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmbench.job_context import JobContext, Scored, fit_and_save, test_table
+from mmbench.run.context import JobContext, Scored, fit_and_save, test_table
 
 FINAL_RESERVE = 0.2
 """Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
@@ -123,8 +123,8 @@ class _Step:
 
 def finalize_command(ctx: JobContext) -> str:
     """The command that writes this dataset's results from its searched study without searching
-    again, with every option the job ran with (see :func:`~mmbench.job_context.command_line`)."""
-    from mmbench.job_context import command_line
+    again, with every option the job ran with (see :func:`~mmbench.run.context.command_line`)."""
+    from mmbench.run.context import command_line
 
     return command_line("finalize", ctx.suite, ctx.options, [ctx.spec.name])
 
@@ -228,8 +228,8 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     """Run (or join) the study; the best trial's item, or None when this process does not
     finalize the study (see :attr:`RunOptions.finalize`)."""
     from mmbench.errors import MMBenchError
-    from mmbench.jobs import search_history
     from mmbench.results import SearchSummary
+    from mmbench.results.build import search_history
     from mmbench.search import TrialHooks, run_search
     from mmbench.search.coordination import study_work
     from mmbench.search.study import NothingFits, open_study, redact_url

@@ -2,7 +2,7 @@
 
 :class:`JobContext` carries the loaded table, folds, cache, result layout and the job's MLflow
 tracker; :class:`Scored` is one candidate a job scored before it becomes a result file. The
-runner (:mod:`mmbench.runner`) and the search job (:mod:`mmbench.study_job`) build on these.
+runner (:mod:`mmbench.run`) and the search job (:mod:`mmbench.run.search_job`) build on these.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mmbench.errors import MMBenchError
-from mmbench.paired import RowPredictions
+from mmbench.gate.paired import RowPredictions
 
 BASELINE_SCHEMA_VERSION = 2
 

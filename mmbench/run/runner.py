@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from mmbench.errors import MMBenchError
-from mmbench.job_context import (
+from mmbench.progress import Reporter
+from mmbench.results import ResultLayout
+from mmbench.run.context import (
     JobContext,
     RunOptions,
     Scored,
     refit_and_test,
     test_table,
 )
-from mmbench.progress import Reporter
-from mmbench.results import ResultLayout
 from mmbench.suite import DatasetSpec, Suite
 
 __all__ = ["DatasetOutcome", "Reporter", "RunOptions", "run_dataset", "run_suite"]
@@ -171,7 +171,7 @@ def _evaluate_and_record(ctx: JobContext, reference: str | None) -> list[Dataset
     if reference is not None:
         scored = [_reference(ctx, reference)]
     elif ctx.searches():
-        from mmbench.study_job import search_job
+        from mmbench.run.search_job import search_job
 
         scored = search_job(ctx, start, reserve_s=reserve)
     else:
@@ -213,7 +213,7 @@ def _with_ablation(
 ) -> Any:
     """The search's budget summary with the whole job's wall time and the ablation's share.
 
-    The wall is this process's, or the study's (its search span, as :mod:`mmbench.study_job`
+    The wall is this process's, or the study's (its search span, as :mod:`mmbench.run.search_job`
     counts it across workers and sessions, plus the final phase and the ablation) when that
     is longer: a parent that only finalizes what its workers searched."""
     if budget is None:
@@ -236,8 +236,8 @@ def _record(
     ablation_s: float | None,
     final: bool = False,
 ) -> DatasetOutcome:
-    from mmbench.jobs import build_result
     from mmbench.results import AblationSummary
+    from mmbench.results.build import build_result
 
     spec = ctx.spec
     report, files = ablation
@@ -263,7 +263,7 @@ def _record(
         metric, mean, std = result.primary()
         hint = ""
         if item.search is not None:
-            from mmbench.study_job import finalize_command
+            from mmbench.run.search_job import finalize_command
 
             hint = f"; the study keeps every trial: `{finalize_command(ctx)}` writes it again"
         raise MMBenchError(
@@ -284,7 +284,7 @@ def _record(
 def _members_cost(ctx: JobContext, ensemble: Any) -> dict[str, float]:
     """An ensemble's CV cost: its members' trials' encode and fit seconds, and their
     prediction milliseconds per row added up (every member predicts every row)."""
-    from mmbench.jobs import predict_cost
+    from mmbench.results.build import predict_cost
 
     known = [ctx.trial_results.get(m.trial) for m in ensemble.members]
     cvs = [cv for cv in known if cv is not None]
@@ -326,7 +326,7 @@ def _track(
 
 
 def _single(ctx: JobContext) -> Scored:
-    from mmbench.jobs import evaluate_fixed
+    from mmbench.run.fixed import evaluate_fixed
 
     with ctx.reporter.task(f"{ctx.spec.name}: {len(ctx.folds)} folds", len(ctx.folds)) as advance:
         cv = evaluate_fixed(
@@ -340,8 +340,8 @@ def _single(ctx: JobContext) -> Scored:
 
 def _reference(ctx: JobContext, name: str) -> Scored:
     from mmbench.baselines import evaluate_reference
-    from mmbench.jobs import require_a_fold
     from mmbench.peers import PEERS
+    from mmbench.run.fixed import require_a_fold
 
     if name in PEERS:
         return _peer(ctx, name)
@@ -365,8 +365,8 @@ def _peer(ctx: JobContext, name: str) -> Scored:
     probabilities (:func:`mmbench.peers.cross_validate_peer`), as mmbench's pipelines' are.
     """
     from mmbench.evaluation import compute_metrics
-    from mmbench.jobs import require_a_fold
     from mmbench.peers import cross_validate_peer, fit_peer, peer_frame
+    from mmbench.run.fixed import require_a_fold
 
     spec, table = ctx.spec, ctx.table
     timeout = ctx.options.timeout or spec.budget.timeout_s

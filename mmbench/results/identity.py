@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmbench.config import PeerSpec, PipelineSpec
-from mmbench.results import RunResult
+from mmbench.results.schema import RunResult
 
 KEY_TRAINING = ("lr", "dropout", "loss")
 """Training options named in a torch head's description (the ones a search varies most)."""

@@ -1,16 +1,16 @@
-"""The steps of one benchmark job that ``mmbench run`` and ``mmbench regress`` share.
-
-Both cross-validate a dataset's fixed pipeline and turn a CV result into a
-:class:`~mmbench.results.RunResult` with these functions, so that the regression gate checks
-exactly what a run does. The runner adds search, refit, ablation and tracking around them.
+"""A job's cross-validation result built into its :class:`~mmbench.results.RunResult`: scores,
+folds, chance levels, diagnostics (confusion matrix, ROC/PR curves), a search's history, and
+where it ran.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mmbench.errors import MMBenchError
-from mmbench.results import (
+from mmbench.results.schema import (
     AblationSummary,
     ClassMetrics,
     Curve,
@@ -22,34 +22,8 @@ from mmbench.results import (
 
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
-    from mmbench.evaluation import Fold, FoldScores
     from mmbench.pipeline import CVResult
     from mmbench.suite import DatasetSpec, Suite
-
-
-def evaluate_fixed(
-    spec: DatasetSpec,
-    table: MultiModalTable,
-    folds: list[Fold],
-    cache: Any = None,
-    on_fold: Any = None,
-) -> CVResult:
-    """CV of the dataset's fixed pipeline (the suite's ``pipeline`` or the default one), its
-    scores counted with the decision rule fitted on its out-of-fold rows (as every row's)."""
-    from mmbench.config import default_pipeline
-    from mmbench.evaluation import decide
-    from mmbench.pipeline import evaluate_pipeline
-
-    pipeline = default_pipeline(table.modalities, spec.pipeline)
-    cv = evaluate_pipeline(table, pipeline, folds, cache=cache, on_fold=on_fold)
-    require_a_fold(cv)
-    return decide(cv, table.labels, folds, spec.protocol.primary_metric)
-
-
-def require_a_fold(cv: FoldScores) -> None:
-    """A job whose every fold failed has no score to record: that is an error, not a result."""
-    if not any(f.ok for f in cv.folds):
-        raise MMBenchError(f"every fold failed; first error: {cv.failures[0]}")
 
 
 def build_result(
@@ -71,7 +45,8 @@ def build_result(
     """
     from mmbench.device import resolve_device
     from mmbench.evaluation import chance_level
-    from mmbench.results import DatasetInfo, DecisionRecord, FoldRecord, provenance
+    from mmbench.results.provenance import provenance
+    from mmbench.results.schema import DatasetInfo, DecisionRecord, FoldRecord
 
     if getattr(cv, "decision", None) is None:
         raise MMBenchError(
@@ -124,6 +99,13 @@ def predict_cost(cv: Any) -> dict[str, float]:
 CURVE_POINTS = 40
 
 
+def oof_average(oof: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average out-of-fold probabilities over repeats; returns (proba, mask of scored rows)."""
+    proba = np.nanmean(oof, axis=0)
+    mask = ~np.isnan(proba).any(axis=1)
+    return proba, mask
+
+
 def diagnostics(cv: Any, table: MultiModalTable) -> Diagnostics | None:
     """Confusion matrix and one-vs-rest ROC/PR curves of the out-of-fold probabilities (averaged
     over repeats); None when no row was scored."""
@@ -135,8 +117,6 @@ def diagnostics(cv: Any, table: MultiModalTable) -> Diagnostics | None:
         roc_auc_score,
         roc_curve,
     )
-
-    from mmbench.plots import oof_average
 
     oof = getattr(cv, "oof", None)
     if oof is None or not np.isfinite(oof).any():

@@ -19,13 +19,6 @@ def _pyplot() -> Any:
     return plt
 
 
-def oof_average(oof: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average out-of-fold probabilities over repeats; returns (proba, mask of scored rows)."""
-    proba = np.nanmean(oof, axis=0)
-    mask = ~np.isnan(proba).any(axis=1)
-    return proba, mask
-
-
 def confusion_matrix_png(y: np.ndarray, proba: np.ndarray, classes: list[str], path: Path) -> Path:
     from sklearn.metrics import ConfusionMatrixDisplay
 

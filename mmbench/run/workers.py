@@ -23,7 +23,7 @@ from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.results import ResultLayout
-from mmbench.runner import DatasetOutcome, Reporter, RunOptions, run_suite
+from mmbench.run.runner import DatasetOutcome, Reporter, RunOptions, run_suite
 from mmbench.suite import DatasetSpec, Suite
 
 
@@ -130,8 +130,8 @@ def worker_command(
     suite_path: Path, options: RunOptions, plan: WorkerPlan, index: int
 ) -> list[str]:
     """The ``mmbench worker`` command line of worker ``index``: the parent's options
-    (:func:`~mmbench.job_context.option_args`) on the plan's storage and studies."""
-    from mmbench.job_context import option_args
+    (:func:`~mmbench.run.context.option_args`) on the plan's storage and studies."""
+    from mmbench.run.context import option_args
 
     cmd = [sys.executable, "-m", "mmbench.cli", "worker", str(suite_path)]  # its log: progress
     cmd += option_args(dataclasses.replace(options, storage=plan.storage))

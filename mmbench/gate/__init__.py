@@ -1,0 +1,40 @@
+"""The CI regression gate: rerun a suite's fixed pipelines and compare them row by row with a
+committed baseline (``mmbench regress``).
+
+- :mod:`.regress` — :func:`regress`: the rule (paired test, Holm, size, fit time) and the run.
+- :mod:`.rerun` — each dataset's fixed pipeline cross-validated once, rows and timing kept.
+- :mod:`.verdict` — a dataset's :class:`Verdict` and the suite's :class:`RegressionReport`.
+- :mod:`.baseline` — the versioned baseline file of row-level predictions.
+- :mod:`.paired` — the paired bootstrap over rows within folds, and Holm's correction.
+- :mod:`.speed` — the reference computation fit times are divided by, across machines.
+"""
+
+from __future__ import annotations
+
+from mmbench.gate.regress import (
+    BASELINE_SCHEMA_VERSION,
+    RULE,
+    Baseline,
+    RegressionReport,
+    Rerun,
+    Verdict,
+    baseline_from_reruns,
+    compare,
+    read_baseline,
+    regress,
+    write_baseline,
+)
+
+__all__ = [
+    "BASELINE_SCHEMA_VERSION",
+    "RULE",
+    "Baseline",
+    "RegressionReport",
+    "Rerun",
+    "Verdict",
+    "baseline_from_reruns",
+    "compare",
+    "read_baseline",
+    "regress",
+    "write_baseline",
+]
