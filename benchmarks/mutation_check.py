@@ -299,17 +299,17 @@ PLANTS = [
         "        return compute_metrics(table.labels, self.predict_proba(table))",
         ENS,
     ),
-    # ---------------------------------------------------------------- search/study
+    # ---------------------------------------------------------------- search (objective, study)
     Plant(
         "a trial may be pruned after its last fold (guard removed)",
-        "mmbench/search/study.py",
+        "mmbench/search/objective.py",
         "        if step < len(self.folds) - 1 and trial.should_prune():",
         "        if trial.should_prune():",
         SEARCH,
     ),
     Plant(
         "pruning guard off by one (never prunes before the last two folds)",
-        "mmbench/search/study.py",
+        "mmbench/search/objective.py",
         "        if step < len(self.folds) - 1 and trial.should_prune():",
         "        if step < len(self.folds) - 2 and trial.should_prune():",
         SEARCH,
@@ -323,7 +323,7 @@ PLANTS = [
     ),
     Plant(
         "trial value is the last fold's score, not the CV mean",
-        "mmbench/search/study.py",
+        "mmbench/search/objective.py",
         "        primary = cv.mean(self.settings.primary)\n",
         "        primary = cv.fold_scores(self.settings.primary)[-1]\n",
         SEARCH,

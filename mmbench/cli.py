@@ -582,7 +582,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from mmbench.results import ResultLayout
-    from mmbench.search.study import study_report
+    from mmbench.search.report import study_report
     from mmbench.suite import load_suite
 
     suite = load_suite(args.suite)

@@ -59,7 +59,7 @@ def default_encoders() -> dict[str, list[str] | str]:
     MiniRocket features (for every sensor of a dataset: a kind's entry covers its named
     modalities); video frames through either image encoder, mean- or max-pooled (a temporal
     tower needs a torch head, so suites opt in to it). Expensive encoders are only started when
-    their measured cost fits the time left (:mod:`mmbench.search.study`).
+    their measured cost fits the time left (:mod:`mmbench.search.objective`).
     """
     return {
         "image": ["efficientnet_lite0", "pixels"],

@@ -99,12 +99,12 @@ def test_a_budget_that_fits_no_candidate_stops_early_and_says_why(
     from mmbench.errors import MMBenchError
     from mmbench.evaluation import cv_folds
     from mmbench.search import SearchSettings, SearchSpace, run_search
-    from mmbench.search import study as study_module
+    from mmbench.search import objective as objective_module
 
     suite = tiny_suite(tmp_path, n_rows=60, folds=2)
     table = load_table(suite.datasets[0], suite.root, seed=0)
     folds = cv_folds(table.labels, 2, 1, seed=0)
-    monkeypatch.setattr(study_module, "encode_seconds", lambda *a, **k: 1e6)
+    monkeypatch.setattr(objective_module, "encode_seconds", lambda *a, **k: 1e6)
     settings = SearchSettings(
         study_name="t.none",
         storage=f"sqlite:///{tmp_path / 'optuna.db'}",
@@ -118,7 +118,7 @@ def test_a_budget_that_fits_no_candidate_stops_early_and_says_why(
     assert "the time budget fits no candidate" in message
     assert "encoding would take ~1000000 s" in message and "raise budget.timeout_s" in message
     study = optuna.load_study(study_name="t.none", storage=settings.storage)
-    assert len(study.trials) == study_module.MAX_DECLINED_IN_A_ROW
+    assert len(study.trials) == objective_module.MAX_DECLINED_IN_A_ROW
 
 
 def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_subsample_that_fits(
@@ -134,7 +134,7 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
     from mmbench.data.synthetic import generate
     from mmbench.report import render_report
     from mmbench.run import RunOptions, run_suite
-    from mmbench.search import study as study_module
+    from mmbench.search import objective as objective_module
     from mmbench.suite import parse_suite
 
     generate(n_rows=90, n_classes=3, seed=5).to_parquet(str(tmp_path / "test.parquet"))
@@ -145,7 +145,9 @@ def test_when_no_candidate_can_encode_every_row_the_job_searches_the_largest_sub
     # measured-looking: 400 rows need ~40 s, the search has ~48 s of 60: that would fit, but
     # a first candidate may spend at most half the time left encoding
     per_row = 0.1
-    monkeypatch.setattr(study_module, "encode_seconds", lambda table, *a, **k: per_row * len(table))
+    monkeypatch.setattr(
+        objective_module, "encode_seconds", lambda table, *a, **k: per_row * len(table)
+    )
     options = RunOptions(results_dir=tmp_path / "res", track=False, timeout=60, ablate=False)
     search, ensemble = run_suite(suite, options)
     assert search.error is None and ensemble.error is None, search.error
@@ -183,7 +185,7 @@ def test_no_result_because_the_deadline_cut_every_trial_says_so() -> None:
     "see failures above" when there were none."""
     import optuna
 
-    from mmbench.search.study import no_trial_message
+    from mmbench.search.trials import no_trial_message
 
     study = optuna.create_study(study_name="t.cut")
     trial = study.ask()

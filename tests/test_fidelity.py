@@ -145,14 +145,14 @@ def test_a_candidate_too_slow_for_the_full_table_is_still_judged_on_its_rung(
     every candidate gets a rung score; the ones the rule prunes are decided by it, and the
     promoted ones are declined only then, naming the full table's encoding cost."""
     from mmbench.budget import Deadline
-    from mmbench.search import study as study_module
+    from mmbench.search import objective as objective_module
 
     small_rungs(monkeypatch)
     suite = tiny_suite(tmp_path, n_rows=400, folds=4, modalities=TABULAR)
     table = load_table(suite.datasets[0], suite.root, seed=0)
     folds = cv_folds(table.labels, 4, 1, seed=0)
     # 0.5 s a row: the rung's 120 rows ~60 s fit in the 100 s left, the table's 400 ~200 s do not
-    monkeypatch.setattr(study_module, "encode_seconds", lambda t, *a, **k: 0.5 * len(t))
+    monkeypatch.setattr(objective_module, "encode_seconds", lambda t, *a, **k: 0.5 * len(t))
     rates = [1e-2, 5e-3, 1e-9]
     training: dict[str, Any] = {**FAST_TRAINING, "epochs": 8, "lr": rates}
     space = SearchSpace.model_validate(cheap_search({"fusion": "early", "training": training}))

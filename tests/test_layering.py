@@ -108,7 +108,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "search.portfolio",
         "search.fidelity",
         "search.coordination",
+        "search.storage",
+        "search.settings",
+        "search.trials",
+        "search.objective",
         "search.study",
+        "search.report",
     ),  # many candidates
     (
         "results",

@@ -15,8 +15,9 @@ from mmbench.errors import MMBenchError, SuiteError
 from mmbench.evaluation import cv_folds
 from mmbench.fusion import FUSIONS
 from mmbench.search import SearchSettings, SearchSpace, TrialHooks, run_search, sample_pipeline
-from mmbench.search.coordination import config_key, counts
-from mmbench.search.study import finished_trials, open_study, worker_id
+from mmbench.search.coordination import config_key, counts, worker_id
+from mmbench.search.study import open_study
+from mmbench.search.trials import finished_trials
 from mmbench.suite import parse_suite
 
 

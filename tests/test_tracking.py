@@ -303,7 +303,7 @@ def test_a_server_that_dies_mid_search_is_warned_once_and_never_fails_a_trial(
 def test_resume_closes_the_mlflow_run_a_killed_worker_left_running(tmp_path: Path) -> None:
     import optuna
 
-    from mmbench.search.study import worker_id
+    from mmbench.search.coordination import worker_id
     from mmbench.tracking.client import Tracker
 
     suite = tiny_suite(tmp_path, trials=2, search={"fusion": "early", "training": FAST_TRAINING})

@@ -279,7 +279,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(
 @pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
 def test_a_claim_is_won_once_per_key(tmp_path: Path, kind: str) -> None:
     from mmbench.search.coordination import claim, claimed
-    from mmbench.search.study import make_storage
+    from mmbench.search.storage import make_storage
 
     url = {"sqlite": f"sqlite:///{tmp_path / 's.db'}", "journal": str(tmp_path / "s.journal")}
     storage = make_storage(url[kind], 30) if kind != "memory" else None
@@ -533,7 +533,7 @@ def test_a_failed_read_of_the_workers_progress_leaves_them_searching(
 
     from rich.console import Console
 
-    import mmbench.search.study as study_module
+    import mmbench.search.storage as storage_module
     from mmbench.progress import Reporter
     from mmbench.run import workers
 
@@ -545,7 +545,7 @@ def test_a_failed_read_of_the_workers_progress_leaves_them_searching(
             raise value
         return value
 
-    monkeypatch.setattr(study_module, "make_storage", lambda url, heartbeat_s=None: object())
+    monkeypatch.setattr(storage_module, "make_storage", lambda url, heartbeat_s=None: object())
     monkeypatch.setattr(workers, "_ended_trials", ended)
     monkeypatch.setattr(workers, "POLL_S", 0.0)
     out = io.StringIO()

@@ -81,7 +81,7 @@ def command_line(
     hint; the password of any URL (storage, tracking URI, trial store) shows as ``***``."""
     import shlex
 
-    from mmbench.search.study import redact_url
+    from mmbench.search.coordination import redact_url
 
     args = option_args(options)
     for flag in ("--storage", "--tracking-uri", "--artifacts"):

@@ -231,8 +231,8 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     from mmbench.results import SearchSummary
     from mmbench.results.build import search_history
     from mmbench.search import TrialHooks, run_search
-    from mmbench.search.coordination import study_work
-    from mmbench.search.study import NothingFits, open_study, redact_url
+    from mmbench.search.coordination import redact_url, study_work
+    from mmbench.search.study import NothingFits, open_study
 
     def optimize() -> tuple[Any, Any, Any]:
         settings, space = _search_settings(ctx, deadline)
@@ -294,7 +294,7 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
 def _store_summary(reads: Any) -> Any:
     """The result file's record of what the trial store gave back (None: nothing was asked)."""
     from mmbench.results import TrialStoreReads
-    from mmbench.search.study import redact_url
+    from mmbench.search.coordination import redact_url
 
     if reads is None or not (reads.cvs or reads.missing or reads.unreadable):
         return None
@@ -411,7 +411,7 @@ def _finalizes(ctx: JobContext, study: Any) -> bool:
     from optuna.trial import TrialState
 
     from mmbench.search.coordination import claim, worker_id
-    from mmbench.search.study import finished_trials
+    from mmbench.search.trials import finished_trials
 
     mode = ctx.options.finalize
     if mode != "claim":
@@ -460,7 +460,7 @@ def _check_reads(ctx: JobContext, reads: Any, results: dict[int, Any], done: int
     phase when an unreadable one would be missing from it (nothing written, nothing deleted:
     the study and the store keep every trial, and ``mmbench finalize`` retries)."""
     from mmbench.errors import MMBenchError
-    from mmbench.search.study import redact_url
+    from mmbench.search.coordination import redact_url
 
     url = redact_url(reads.url) if reads.url else "(none)"
     for n, why in sorted(reads.unreadable.items()):
@@ -518,7 +518,7 @@ def _state_counts(study: Any) -> dict[str, int]:
 
 
 def _best_number(study: Any) -> int | None:
-    from mmbench.search.study import best_trial
+    from mmbench.search.trials import best_trial
 
     best = best_trial(study)
     return None if best is None else best.number

@@ -93,7 +93,9 @@ def _search_and_finalize(
 
 def prepare(suite: Suite, options: RunOptions) -> WorkerPlan:
     """Create the shared storage's tables and MLflow's store once, and name each study."""
-    from mmbench.search.study import SearchSettings, make_storage, study_name
+    from mmbench.search.settings import SearchSettings
+    from mmbench.search.storage import make_storage
+    from mmbench.search.study import study_name
 
     layout = ResultLayout(options.results_dir, suite.name)
     url = options.storage or layout.study_storage()
@@ -185,7 +187,7 @@ def _follow(plan: WorkerPlan, reporter: Reporter, finished: Callable[[], bool]) 
     the studies, read from the storage (the workers share nothing else). A read that fails
     (a busy SQLite file, a dropped connection) is said once and tried again at the next poll:
     the bar never ends the workers' search."""
-    from mmbench.search.study import make_storage
+    from mmbench.search.storage import make_storage
 
     storage: Any = None
     names = ", ".join(plan.studies)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mmbench.search.sampling import sample_pipeline
-from mmbench.search.study import SearchOutcome, SearchSettings, TrialHooks, run_search
+from mmbench.search.settings import SearchSettings, TrialHooks
+from mmbench.search.study import SearchOutcome, run_search
 from mmbench.space import SearchSpace
 
 __all__ = [

@@ -27,7 +27,7 @@ from mmbench.tracking.summary import EXPERIMENT_KIND, best_trial_tags, log_searc
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
     from mmbench.pipeline import CVResult
-    from mmbench.search.study import TrialHooks
+    from mmbench.search.settings import TrialHooks
     from mmbench.suite import Modalities
 
 Warn = Callable[[str], None]
@@ -128,7 +128,7 @@ class JobTracker:
     def trial_hooks(self, primary: str | None = None) -> TrialHooks:
         """Hooks that mirror each Optuna trial as a child run of the parent; ``primary`` is the
         objective's metric (a pruned trial's score is its last reported fold's, as in Optuna)."""
-        from mmbench.search.study import TrialHooks
+        from mmbench.search.settings import TrialHooks
         from mmbench.tracking.study import StudyRecorder
 
         tags = self.info.tags("trial")

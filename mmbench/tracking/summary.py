@@ -60,6 +60,6 @@ def best_trial_tags(study: Any) -> dict[str, str]:
 
 
 def _best_trial(study: Any) -> Any:
-    from mmbench.search.study import best_trial
+    from mmbench.search.trials import best_trial
 
     return None if study is None else best_trial(study)
