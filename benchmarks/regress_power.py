@@ -280,9 +280,10 @@ def _caught(run: dict[str, Any]) -> bool:
 
 def power_curve(churn: int, trials: int, sizes: list[float]) -> str:
     """Detection rate of simulated drops on the baseline's real rows (see the module docstring)."""
+    from mmbench.gate import Verdict
     from mmbench.gate.baseline import read_baseline, rows_of
     from mmbench.gate.paired import paired_bootstrap
-    from mmbench.gate.regress import Verdict, decide
+    from mmbench.gate.regress import decide
     from mmbench.suite import load_suite
 
     suite = load_suite(SUITE)

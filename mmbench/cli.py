@@ -555,7 +555,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_regress(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from mmbench.gate.regress import RULE, regress
+    from mmbench.gate import RULE, regress
     from mmbench.pipeline.cache import FeatureCache, default_cache_dir
     from mmbench.run import Reporter
     from mmbench.suite import load_suite

@@ -15,9 +15,7 @@ from mmbench.cli import main
 from mmbench.data.table import MultiModalTable
 from mmbench.errors import MMBenchError
 from mmbench.evaluation import macro_f1
-from mmbench.gate.baseline import rows_of, rows_record
-from mmbench.gate.paired import RowPredictions, holm, paired_bootstrap
-from mmbench.gate.regress import (
+from mmbench.gate import (
     BASELINE_SCHEMA_VERSION,
     Rerun,
     baseline_from_reruns,
@@ -26,6 +24,8 @@ from mmbench.gate.regress import (
     regress,
     write_baseline,
 )
+from mmbench.gate.baseline import rows_of, rows_record
+from mmbench.gate.paired import RowPredictions, holm, paired_bootstrap
 from mmbench.suite import RegressRule, load_suite
 
 N, K = 2000, 5

@@ -11,19 +11,10 @@ committed baseline (``mmbench regress``).
 
 from __future__ import annotations
 
-from mmbench.gate.regress import (
-    BASELINE_SCHEMA_VERSION,
-    RULE,
-    Baseline,
-    RegressionReport,
-    Rerun,
-    Verdict,
-    baseline_from_reruns,
-    compare,
-    read_baseline,
-    regress,
-    write_baseline,
-)
+from mmbench.gate.baseline import BASELINE_SCHEMA_VERSION, Baseline, read_baseline, write_baseline
+from mmbench.gate.regress import baseline_from_reruns, compare, regress
+from mmbench.gate.rerun import Rerun
+from mmbench.gate.verdict import RULE, RegressionReport, Verdict
 
 __all__ = [
     "BASELINE_SCHEMA_VERSION",

@@ -69,7 +69,6 @@ from typing import TYPE_CHECKING, Any
 
 from mmbench.errors import MMBenchError
 from mmbench.gate.baseline import (
-    BASELINE_SCHEMA_VERSION,
     Baseline,
     BaselineDataset,
     read_baseline,
@@ -79,7 +78,7 @@ from mmbench.gate.baseline import (
 )
 from mmbench.gate.paired import holm, paired_bootstrap
 from mmbench.gate.rerun import Rerun, TableTransform, rerun
-from mmbench.gate.verdict import RULE, RegressionReport, Verdict
+from mmbench.gate.verdict import RegressionReport, Verdict
 from mmbench.results import SCORE_PACKAGES, package_versions
 
 if TYPE_CHECKING:
@@ -88,19 +87,7 @@ if TYPE_CHECKING:
     from mmbench.results import RunResult
     from mmbench.suite import RegressRule, Suite
 
-__all__ = [
-    "BASELINE_SCHEMA_VERSION",
-    "RULE",
-    "Baseline",
-    "RegressionReport",
-    "Rerun",
-    "Verdict",
-    "baseline_from_reruns",
-    "compare",
-    "read_baseline",
-    "regress",
-    "write_baseline",
-]
+__all__ = ["baseline_from_reruns", "compare", "decide", "regress"]
 
 
 def baseline_from_reruns(reruns: Sequence[Rerun], suite: str, rule: RegressRule) -> Baseline:
