@@ -195,3 +195,42 @@ def test_an_error_naming_an_extra_prints_it_as_written() -> None:
     reporter.warning("install 'mmbench[peers]'")
     assert "pip install 'mmbench[text]'" in out.getvalue()
     assert "install 'mmbench[peers]'" in out.getvalue()
+
+
+def test_the_results_table_fits_80_columns_and_shows_the_held_out_score(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """A CI log is 80 columns: each result is one line with its held-out score, however long
+    the pipeline's description (that is in the result file, whose path follows)."""
+    from mmbench.cli import print_summary
+    from mmbench.run import DatasetOutcome
+
+    result = make_result("a_long_dataset_name", "ensemble", scores=[0.81, 0.83, 0.85])
+    result.test_metrics = {"f1_macro": 0.8771, "roc_auc": 0.9}
+    print_summary([DatasetOutcome("a_long_dataset_name", "ensemble", result=result)], width=80)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    row = next(line for line in lines if "a_long_dataset_name" in line)
+    assert "ensemble" in row and "0.830 ± 0.020" in row and "0.877" in row
+
+
+def test_bare_mmbench_points_to_the_quickstart(capsys: pytest.CaptureFixture) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "quickstart" in out and "mmbench run suites/smoke.yaml" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["run", "worker", "finalize", "track", "validate", "fetch", "predict", "show",
+     "leaderboard", "report", "regress"],
+)  # fmt: skip
+def test_each_commands_help_ends_with_a_real_example(
+    command: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    example = capsys.readouterr().out.split("example:\n", 1)[1].strip()
+    assert example.startswith(f"mmbench {command} ")
+    suite = example.split()[2]
+    assert (Path(__file__).resolve().parents[1] / suite).is_file(), suite

@@ -162,7 +162,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("run.search_job",),  # a search job: the study, then the final model
     ("run", "run.runner"),  # composes a suite run
     ("run.workers",),  # many local worker processes on one run
-    ("cli",),
+    ("cli._common",),  # what every command shares
+    ("cli.run", "cli.data", "cli.results"),  # the commands, by group
+    ("cli", "cli.__main__"),  # the parser and `mmbench`
 )
 
 LAYER_OF = {module: depth for depth, layer in enumerate(LAYERS) for module in layer}
