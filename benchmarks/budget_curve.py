@@ -1,4 +1,4 @@
-"""Issue 18's budget curve: the default search at growing budgets, the peers at the same budgets.
+"""The budget curve: the default search at growing budgets, the peers at the same budgets.
 
 For every dataset (``adult``, ``emoji``, ``fsdd_digits``: ``benchmarks/real_data.py`` writes their
 files, and runs here first when they are missing; ``fsdd``: the public suite
@@ -60,7 +60,7 @@ DATASETS: dict[str, tuple[Path, str]] = {
     "fsdd_digits": (SUITES / "real.yaml", "fsdd_digits"),
     "fsdd": (REPO / "suites" / "fsdd.yaml", "fsdd"),
 }
-"""Dataset -> (suite file, dataset name in it): the issue's three real sets, then the public
+"""Dataset -> (suite file, dataset name in it): the three real data sets, then the public
 suites that run offline from the shared mirror."""
 PUBLIC = {"fsdd"}
 BUDGETS = [60.0, 120.0, 300.0, 600.0]
@@ -556,7 +556,7 @@ class Curve:
         ]
 
     def summary(self) -> list[list[str]]:
-        """Per dataset, issue 18's four checks on the held-out macro-F1 (and ROC-AUC)."""
+        """Per dataset, the curve's four checks on the held-out macro-F1 (and ROC-AUC)."""
         out = []
         for dataset in self.datasets:
             scores = [
@@ -660,7 +660,7 @@ def body(args: argparse.Namespace, results: Path) -> str:
         notes
         + "\n\n"
         + rows
-        + "\n\n### Issue 18's checks\n\n"
+        + "\n\n### The curve's checks\n\n"
         + table(SUMMARY_HEADERS, curve.summary())
     )
 
