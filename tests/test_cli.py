@@ -234,3 +234,30 @@ def test_each_commands_help_ends_with_a_real_example(
     assert example.startswith(f"mmbench {command} ")
     suite = example.split()[2]
     assert (Path(__file__).resolve().parents[1] / suite).is_file(), suite
+
+
+def test_validate_prints_what_modalities_auto_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rows = "".join(
+        f"{i * 1.5},{'ab'[i % 2]},word{i} and some more words here,{'xy'[i % 2]}\n"
+        for i in range(12)
+    )
+    (tmp_path / "d.csv").write_text("size,kind,blurb,label\n" + rows)
+    data = {
+        "name": "v",
+        "datasets": [
+            {"name": "auto", "source": {"kind": "csv", "path": "d.csv"}, "target": "label",
+             "modalities": "auto", "protocol": {"folds": 3}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["validate", str(path)]) == 0
+    assert "auto: modalities: auto (typed from the rows" in capsys.readouterr().out
+    assert main(["validate", str(path), "--data"]) == 0
+    out = capsys.readouterr().out
+    assert "auto: 12 rows" in out and "modalities ['text', 'tabular']" in out
+    assert "modalities: auto: numeric: 'size'" in out
+    assert "modalities: auto: categorical: 'kind'" in out
+    assert "modalities: auto: text: 'blurb'" in out

@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "data.download",
         "data.remote",
         "data.sources",
+        "data.infer",
         "data.loading",
         "data.fetch",
     ),

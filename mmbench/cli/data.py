@@ -61,9 +61,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             card = spec.card
             print(f"  {spec.name}: {card.task}; license {card.license}; {card.homepage}")
             print(f"    cite: {card.citation}")
+        if spec.modalities.auto:
+            print(f"  {spec.name}: modalities: auto (typed from the rows: see validate --data)")
     if not args.data:
         return 0
     from mmbench.data import load_table
+    from mmbench.data.infer import describe_inference
 
     quiet_library_progress()
     failed = 0
@@ -79,6 +82,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"  {spec.name}: {len(table)} rows, classes {table.classes}, "
             f"modalities {table.modalities}"
         )
+        for line in describe_inference(table.meta.get("inferred_modalities") or {}):
+            print(f"    modalities: auto: {line}")
     return 2 if failed else 0
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mmbench import modality_kind
+from mmbench.data.infer import infer_modalities
 from mmbench.data.series import sensor_rows
 from mmbench.data.sources import load_source, media_root
 from mmbench.data.table import MediaRef, MultiModalTable, modality_fields
@@ -53,13 +54,23 @@ def load_table(
     ``max_rows`` (default ``dataset.max_rows``) draws a stratified subsample with ``seed``.
     ``classes`` fixes the class order, so a test split is encoded like its training split;
     a label outside it is an error. Raises DataError for every problem with the data.
+
+    ``modalities: auto`` types the unnamed columns from the rows of this split
+    (:mod:`mmbench.data.infer`), recorded in ``meta["inferred_modalities"]``; a test split is
+    loaded with its training split's mapping: pass
+    :func:`~mmbench.data.infer.with_inferred` of the dataset and the training table's record.
     """
     spec = _source(dataset, split)
     where = f"dataset {dataset.name!r} ({split}: {spec.describe()})"
+    inferred = None
     try:
         ds = load_source(spec, Path(root), modalities=dataset.modalities)
+        if dataset.modalities.auto:
+            check_columns(list(ds.column_names), dataset, where)
+            folder = media_root(spec, Path(root))
+            dataset, inferred = infer_modalities(ds, dataset, folder, where)
     except DataError as exc:
-        raise DataError(f"{where}: {exc}") from None
+        raise DataError(exc.args[0] if str(exc).startswith(where) else f"{where}: {exc}") from None
     check_columns(list(ds.column_names), dataset, where)
     check_features(dict(ds.features), dataset, where)
     labels, names = encode_labels(ds, dataset.target, classes, where)
@@ -81,6 +92,8 @@ def load_table(
     if split == "train" and "tabular" in parts:
         check_tabular(parts["tabular"], where + note)
     meta = _provenance(spec, split, len(ds), len(rows))
+    if inferred is not None:
+        meta["inferred_modalities"] = inferred
     if note:
         meta["subsample"] = {"max_rows": limit, "seed": seed}
     if unreadable:
@@ -300,6 +313,12 @@ def table_from_frame(
     Media cells may be paths (relative to ``root``), raw bytes or ``{bytes, path}`` records.
     Media are not probed here: an unreadable one fails at prediction with its row and path.
     """
+    if modalities.auto:
+        raise DataError(
+            "the dataset says 'modalities: auto': its columns are typed when its training rows "
+            "are read; pass the typed modalities (mmbench.data.infer.with_inferred, with the "
+            "mapping its result file records under dataset.inferred_modalities)"
+        )
     root = root or Path.cwd()
     missing = [c for c in modalities.columns() if c not in frame.columns]
     if missing:

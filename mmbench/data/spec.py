@@ -153,6 +153,10 @@ class Modalities(StrictModel):
     gz]}`` -> ``sensor_accel`` and ``sensor_gyro``): a column holds one channel's series per row
     (a list of numbers) or several (a list of equal-length lists), and a sensor's channels are
     its columns' channels in order.
+
+    ``modalities: auto`` types every column but the target and the group column from the data
+    (:mod:`mmbench.data.infer`); ``auto: true`` beside named columns types only the rest, and
+    ``ignore`` lists columns that auto typing leaves out (identifiers, URLs).
     """
 
     image: list[str] = Field(default_factory=list)
@@ -163,8 +167,32 @@ class Modalities(StrictModel):
     sensor: dict[str, list[str]] = Field(
         default_factory=dict, description="NAME: [columns] per sensor; modality sensor_NAME"
     )
+    auto: bool = Field(False, description="type the columns not named here from the data")
+    ignore: list[str] = Field(
+        default_factory=list, description="auto: columns left out (identifiers, URLs)"
+    )
 
-    @field_validator("image", "text", "tabular", "audio", "video", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value != "auto":
+                raise ValueError(
+                    f"{value!r}: modalities are a mapping (text: [columns], ...) or 'auto'"
+                )
+            return {"auto": True}
+        return value
+
+    @model_validator(mode="after")
+    def _ignore_needs_auto(self) -> Modalities:
+        if self.ignore and not self.auto:
+            raise ValueError("'ignore' applies to auto typing only: add 'auto: true'")
+        named = sorted(set(self.ignore) & set(self.columns()))
+        if named:
+            raise ValueError(f"column(s) {named} are both named and ignored")
+        return self
+
+    @field_validator("image", "text", "tabular", "audio", "video", "ignore", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -237,8 +265,12 @@ class DataSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check_modalities(self) -> DataSpec:
-        if not self.modalities.present():
-            raise ValueError("'modalities' must name columns for at least one modality")
+        if not self.modalities.present() and not self.modalities.auto:
+            raise ValueError(
+                "'modalities' must name columns for at least one modality, or be 'auto'"
+            )
+        if self.target in self.modalities.ignore:
+            raise ValueError(f"target column {self.target!r} is also listed under ignore")
         if self.target in self.modalities.columns():
             raise ValueError(f"target column {self.target!r} is also listed as a modality column")
         sensed = [c for cols in self.modalities.sensor.values() for c in cols]

@@ -33,6 +33,7 @@ def check_columns(available: list[str], dataset: DataSpec, where: str) -> None:
     ]
     if dataset.protocol.group_column is not None:
         roles.append(("protocol.group_column", dataset.protocol.group_column))
+    roles += [("modalities.ignore", c) for c in dataset.modalities.ignore]
     missing = [(role, col) for role, col in roles if col not in available]
     if not missing:
         return

@@ -68,6 +68,7 @@ def build_result(
             recipe=table.meta.get("recipe"),
             groups=None if table.groups is None else len(set(table.groups)),
             card=spec.card.model_dump() if spec.card else None,
+            inferred_modalities=table.meta.get("inferred_modalities"),
             subsample=table.meta.get("subsample"),
         ),
         pipeline_name=pipeline_name,

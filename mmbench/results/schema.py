@@ -48,6 +48,14 @@ class Provenance(_Model):
     created_at: str
 
 
+class InferredModalities(_Model):
+    """What ``modalities: auto`` typed: column -> ``text``, ``categorical``, ``numeric``,
+    ``image``, ``audio`` or ``video``, and the notes on borderline or left-out columns."""
+
+    columns: dict[str, str]
+    notes: list[str] = Field(default_factory=list)
+
+
 class DatasetInfo(_Model):
     name: str
     source: str
@@ -62,6 +70,9 @@ class DatasetInfo(_Model):
     """Distinct values of ``protocol.group_column`` (grouped folds); None: rows are independent."""
     card: dict[str, str] | None = None
     """The suite's dataset card: homepage, license, citation, task, notes."""
+    inferred_modalities: InferredModalities | None = None
+    """Set when the suite said ``modalities: auto``: each inferred column's type and the
+    decisions taken (:mod:`mmbench.data.infer`); None: every column was named."""
     subsample: dict[str, Any] | None = None
     """Set when the job used a stratified subsample of the training rows (``n_rows`` of them):
     ``max_rows`` (the suite asked for it), or ``rows``, ``of`` and ``reason`` (the time budget

@@ -103,6 +103,7 @@ def run_dataset(
 ) -> list[DatasetOutcome]:
     """Load one dataset once and run its jobs; a failing job does not stop the next."""
     from mmbench.data import load_table
+    from mmbench.data.infer import describe_inference, with_inferred
     from mmbench.evaluation import cv_folds
     from mmbench.pipeline.cache import FeatureCache, default_cache_dir
 
@@ -113,6 +114,11 @@ def run_dataset(
         f"{spec.name}: {len(table)} rows, {table.n_classes} classes, "
         f"modalities {', '.join(table.modalities)} (fingerprint {table.fingerprint})"
     )
+    inferred = table.meta.get("inferred_modalities")
+    if inferred is not None:  # the test split, the model and MLflow use the training mapping
+        spec = with_inferred(spec, inferred)
+        for line in describe_inference(inferred):
+            reporter.info(f"{spec.name}: modalities: auto: {line}")
     ctx = JobContext(
         suite=suite,
         spec=spec,
