@@ -3,8 +3,9 @@ benchmarks publish.
 
 The AutoMM text + tabular suite cannot be downloaded here; its correctness rests on the hashes
 copied from the benchmark's registry (``multimodal_text_benchmark/src/auto_mm_bench/datasets.py``
-of sxjscience/automl_multimodal_benchmark at 5a4c3688e662a0c7777a75c1f3c56971ee14af0d), listed
-below as that file states them, and on the mirror path being the one the tests exercise.
+of sxjscience/automl_multimodal_benchmark at 5a4c3688e662a0c7777a75c1f3c56971ee14af0d, and for
+data_scientist_salary at c3478b1f595eeb593f367de42196a31dbf223e1d), listed below as that file
+states them, and on the mirror path being the one the tests exercise.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mmbench.suite import load_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "suites"
 S3 = "https://automl-mm-bench.s3.amazonaws.com/"
+SALARY = "machine_hack_competitions/predict_the_data_scientists_salary_in_india_hackathon"
 
 # (registry file key, split) -> the registry's sha1sum
 AUTO_MM_BENCH_REGISTRY = {
@@ -31,7 +33,20 @@ AUTO_MM_BENCH_REGISTRY = {
     "kick_starter_funding/test.csv": "454973f5b2866cb27d59f1dff112af9ab2bac8d1",
     "jigsaw_unintended_bias100K/train.pq": "557d0349d6bdd616c8631d6db844855d76810010",
     "jigsaw_unintended_bias100K/test.pq": "5b1d41c8dd36f43f3cd9b50a921a59d422e28774",
+    "airbnb_melbourne/train.pq": "49f7d95df663d1199e6d860102d5863e48765caf",
+    "airbnb_melbourne/test.pq": "c28611514b659295fe4b345c3995005719499946",
+    "fake_job_postings2/train.csv": "df1c4975fce21e71af552626898e63e6a15a8cfa",
+    "fake_job_postings2/test.csv": "021fbed4829eac2c5da002d80c00f1ed339ae420",
+    # data_scientist_salary is listed from the registry's commit c3478b1f595eeb593f367de42196a31dbf223e1d
+    f"{SALARY}/train.csv": "9ea3bb2bcd0396ae6c70d62bad32ef211276b0f6",
+    f"{SALARY}/test.csv": "98194e41d1d4ebb251b38c2d474f486b08769a9f",
 }
+# the registry's ignore_columns of melbourne_airbnb
+AIRBNB_IGNORED = [
+    "id", "listing_url", "scrape_id", "last_scraped", "picture_url", "host_id", "host_url",
+    "host_name", "host_thumbnail_url", "host_picture_url", "monthly_price", "weekly_price",
+    "price", "calendar_last_scraped",
+]  # fmt: skip
 
 
 def test_automm_suite_pins_the_registry_hashes_and_metrics() -> None:
@@ -51,6 +66,31 @@ def test_automm_suite_pins_the_registry_hashes_and_metrics() -> None:
         "imdb": "roc_auc",
         "kick": "roc_auc",
         "jigsaw": "roc_auc",
+        "salary": "accuracy",
+        "airbnb": "accuracy",
+        "fake": "roc_auc",
+    }
+
+
+def test_automm_suite_holds_the_nine_classification_datasets_the_last_three_typed_by_auto() -> None:
+    """The benchmark's classification datasets (its README's table: prod, salary, airbnb,
+    channel, wine, imdb, fake, kick, jigsaw), each with a hashed training and test file; those
+    whose features are every column but the label say ``modalities: auto``."""
+    suite = load_suite(SUITES / "automm-text-tabular.yaml")
+    names = {"prod", "salary", "airbnb", "channel", "wine", "imdb", "fake", "kick", "jigsaw"}
+    assert {d.name for d in suite.datasets} == names and len(suite.datasets) == 9
+    for d in suite.datasets:
+        for source in (d.source, d.test_source):
+            assert source is not None and source.hash and source.hash.startswith("sha1:")
+    auto = {d.name: d.modalities for d in suite.datasets if d.modalities.auto}
+    assert set(auto) == {"salary", "airbnb", "fake"}
+    assert all(not m.present() for m in auto.values())  # no column named: all are typed
+    assert auto["airbnb"].ignore == AIRBNB_IGNORED
+    assert auto["salary"].ignore == auto["fake"].ignore == []
+    assert {d.name: d.target for d in suite.datasets if d.name in auto} == {
+        "salary": "salary",
+        "airbnb": "price_label",
+        "fake": "fraudulent",
     }
 
 
