@@ -261,3 +261,48 @@ def test_validate_prints_what_modalities_auto_typed(
     assert "modalities: auto: numeric: 'size'" in out
     assert "modalities: auto: categorical: 'kind'" in out
     assert "modalities: auto: text: 'blurb'" in out
+
+
+def test_predict_maps_an_auto_datasets_rows_as_its_training_rows_were_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A dataset that says ``modalities: auto`` names no column: ``predict`` reads the mapping
+    its result file records, and says what to do when there is none yet."""
+    import pandas as pd
+
+    rng = __import__("numpy").random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=n).round(3),
+            "kind": [("ab", "cd", "ef")[i % 3] for i in range(n)],
+            "label": [("yes", "no")[i % 2] for i in range(n)],
+        }
+    )
+    frame.head(45).to_csv(tmp_path / "d.csv", index=False)
+    frame.tail(15).to_csv(tmp_path / "t.csv", index=False)
+    data = {
+        "name": "autopredict",
+        "datasets": [
+            {"name": "auto", "source": {"kind": "csv", "path": "d.csv"}, "target": "label",
+             "test_source": {"kind": "csv", "path": "t.csv"},
+             "modalities": "auto", "protocol": {"folds": 3},
+             "pipeline": {"encoders": {"tabular": {"name": "tabular"}},
+                          "fusion": {"name": "linear"}}},
+        ],
+    }  # fmt: skip
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump(data))
+    res = tmp_path / "res"
+    rows = tmp_path / "rows.csv"
+    frame.drop(columns="label").head(5).to_csv(rows, index=False)
+    assert main(["run", str(suite), "--results", str(res), "--no-track", "--quiet"]) == 0
+    out = tmp_path / "scored.csv"
+    assert (
+        main(["predict", str(suite), str(rows), "--results", str(res), "--output", str(out)]) == 0
+    )
+    assert len(pd.read_csv(out)) == 5
+    for path in (res / "autopredict").rglob("*.json"):  # no result file: no recorded mapping
+        path.unlink()
+    assert main(["predict", str(suite), str(rows), "--results", str(res)]) == 2
+    assert "records the columns its training rows were typed as" in capsys.readouterr().err

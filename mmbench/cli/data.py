@@ -124,13 +124,32 @@ def cmd_predict(args: argparse.Namespace) -> int:
         path = final_model_file(ResultLayout(args.results, suite.name).root / spec.name / "models")
         model, source = load_fitted(path), str(path)
     output = args.output or args.input.with_suffix(".predictions.csv")
+    modalities = _typed_modalities(spec, ResultLayout(args.results, suite.name))
 
     def warn(message: str) -> None:
         print(f"warning: {args.input}: {message}", file=sys.stderr)
 
-    scored = predict_file(model, spec.modalities, args.input, output, warn=warn)
+    scored = predict_file(model, modalities, args.input, output, warn=warn)
     print(f"{len(scored)} rows scored with {source}; wrote {output}")
     return 0
+
+
+def _typed_modalities(spec: Any, layout: Any) -> Any:
+    """The dataset's modalities; under ``modalities: auto``, with the columns its training rows
+    were typed as, from the dataset's result files (the mapping its model was fitted on)."""
+    if not spec.modalities.auto:
+        return spec.modalities
+    from mmbench.data.infer import with_inferred
+
+    results, _ = layout.load_readable()
+    for result in results:
+        inferred = result.dataset.inferred_modalities
+        if result.dataset.name == spec.name and inferred is not None:
+            return with_inferred(spec, inferred.model_dump()).modalities
+    raise MMBenchError(
+        f"dataset {spec.name!r} says 'modalities: auto' and no result file in {layout.root} "
+        "records the columns its training rows were typed as; run the suite first"
+    )
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
