@@ -113,6 +113,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "search.trials",
         "search.objective",
         "search.study",
+        "search.lifecycle",
         "search.report",
     ),  # many candidates
     (
@@ -159,7 +160,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.backfill",
     ),
     ("run.context",),  # what the steps of one dataset's job share
-    ("run.search_job",),  # a search job: the study, then the final model
+    # a search job: the study, then the final model (the subsample of rows the budget fits)
+    ("run.search_job", "run.subsample"),
     ("run", "run.runner"),  # composes a suite run
     ("run.workers",),  # many local worker processes on one run
     ("cli",),
@@ -314,9 +316,9 @@ def test_cycle_finder_finds_cycles() -> None:
 
 EXTERNAL_HOMES: dict[str, tuple[str, ...]] = {
     "mlflow": ("tracking",),
-    # the study: run it (search), compose a job of it (its final model, who finalizes), and
-    # read it back or draw it for MLflow (tracking)
-    "optuna": ("search", "run.search_job", "tracking"),
+    # the study: run it, from open to finalize (search), and read it back or draw it for
+    # MLflow (tracking)
+    "optuna": ("search", "tracking"),
     "autogluon": ("peers",),
     "av": ("data",),
 }
