@@ -92,9 +92,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "pipeline.fold",
         "pipeline.cv",
         "pipeline.fitted",
+        "pipeline.references",
     ),  # one candidate, scored by cross-validation
     (
-        "baselines",
         "peers",
         "peers.base",
         "peers.frame",
@@ -164,8 +164,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.backfill",
     ),
     ("run.context",),  # what the steps of one dataset's job share
-    # a search job: the study, then the final model (the subsample of rows the budget fits)
-    ("run.search_job", "run.subsample"),
+    # a search job (the study, then the final model; the subsample of rows the budget fits);
+    # a reference pipeline's or a peer's job
+    ("run.search_job", "run.subsample", "run.reference_job"),
     ("run", "run.runner"),  # composes a suite run
     ("run.workers",),  # many local worker processes on one run
     ("cli",),
