@@ -353,7 +353,7 @@ PLANTS = [
     ),
     Plant(
         "the budget subsample ignores the time left (all rows but one)",
-        "mmbench/run/search_job.py",
+        "mmbench/run/subsample.py",
         "    rows = min(len(table) - 1, int(SUBSAMPLE_SHARE * exc.left / exc.per_row))\n",
         "    rows = len(table) - 1\n",
         ("tests/test_budget.py",),

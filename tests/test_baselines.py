@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from mmbench.baselines import (
+from mmbench.config import PipelineSpec, default_pipeline
+from mmbench.errors import UnknownNameError
+from mmbench.pipeline.references import (
     REFERENCE_PIPELINES,
     evaluate_reference,
     reference_pipeline,
     select_single_best_modality,
 )
-from mmbench.config import PipelineSpec, default_pipeline
-from mmbench.errors import UnknownNameError
 
 
 def test_reference_pipelines_are_registered_and_buildable() -> None:

@@ -154,8 +154,8 @@ def test_ctrl_c_inside_a_trial_leaves_no_traceback() -> None:
 def test_run_pipeline_help_names_every_reference_pipeline_and_peer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from mmbench.baselines import REFERENCE_PIPELINES
     from mmbench.peers import PEERS
+    from mmbench.pipeline.references import REFERENCE_PIPELINES
 
     with pytest.raises(SystemExit):
         main(["run", "--help"])

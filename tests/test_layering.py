@@ -93,9 +93,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "pipeline.fold",
         "pipeline.cv",
         "pipeline.fitted",
+        "pipeline.references",
     ),  # one candidate, scored by cross-validation
     (
-        "baselines",
         "peers",
         "peers.base",
         "peers.frame",
@@ -114,6 +114,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "search.trials",
         "search.objective",
         "search.study",
+        "search.lifecycle",
         "search.report",
     ),  # many candidates
     (
@@ -124,6 +125,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "results.build",
         "results.identity",
         "ablation",
+        "ablation.plan",
+        "ablation.attribution",
+        "ablation.run",
+        "ablation.files",
         "run.fixed",
         "final",
         "final.selection",
@@ -160,7 +165,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "tracking.backfill",
     ),
     ("run.context",),  # what the steps of one dataset's job share
-    ("run.search_job",),  # a search job: the study, then the final model
+    # a search job (the study, then the final model; the subsample of rows the budget fits);
+    # a reference pipeline's or a peer's job
+    ("run.search_job", "run.subsample", "run.reference_job"),
     ("run", "run.runner"),  # composes a suite run
     ("run.workers",),  # many local worker processes on one run
     ("cli._common",),  # what every command shares
@@ -317,9 +324,9 @@ def test_cycle_finder_finds_cycles() -> None:
 
 EXTERNAL_HOMES: dict[str, tuple[str, ...]] = {
     "mlflow": ("tracking",),
-    # the study: run it (search), compose a job of it (its final model, who finalizes), and
-    # read it back or draw it for MLflow (tracking)
-    "optuna": ("search", "run.search_job", "tracking"),
+    # the study: run it, from open to finalize (search), and read it back or draw it for
+    # MLflow (tracking)
+    "optuna": ("search", "tracking"),
     "autogluon": ("peers",),
     "av": ("data",),
 }

@@ -7,6 +7,8 @@
 - :mod:`~mmbench.pipeline.cv`: the cross-validation loop (:func:`evaluate_pipeline`).
 - :mod:`~mmbench.pipeline.fitted`: models kept to predict new rows (:class:`FittedPipeline`,
   :class:`FoldModels`) and their pickles.
+- :mod:`~mmbench.pipeline.references`: named reference pipelines built from a table's
+  modalities alone (``--pipeline early-fusion-mlp``), the yardsticks of every leaderboard.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class RunOptions:
     resume: bool = False
     progress: bool = True
     pipelines: list[str] = field(default_factory=list)
-    """Reference pipelines to run instead of the suite's own (see :mod:`mmbench.baselines`)."""
+    """Reference pipelines to run instead of the suite's own (see :mod:`mmbench.pipeline.references`)."""
     ablate: bool | None = None
     """Run modality ablations after the suite's pipeline; None: as the suite says."""
     worker: int | None = None

@@ -1,8 +1,11 @@
 """A search job: run, join or only finalize the dataset's Optuna study, then build the final
 model (best trial refit and ensemble) and score both on the held-out rows.
 
-The process that ends a study finalizes it, exactly once, from every trial the study holds
-(:mod:`mmbench.search.coordination`); a worker that does not returns no item.
+The study's life cycle (open or join, run, who finalizes, the trials read back) is
+:class:`mmbench.search.StudyRun`'s; this module composes: the settings it is given, the
+subsample of rows (:mod:`.subsample`), the final model, the held-out scores and the result
+file's summaries. The process that ends a study finalizes it, exactly once, from every trial
+the study holds; a worker that does not returns no item.
 """
 
 from __future__ import annotations
@@ -16,14 +19,6 @@ from mmbench.run.context import JobContext, Scored, fit_and_save, test_table
 
 FINAL_RESERVE = 0.2
 """Share of a search job's ``timeout_s`` kept for the final model and held-out scoring."""
-SUBSAMPLE_SHARE = 0.4
-"""When no candidate can encode every training row in the time left, the share of that time
-the subsample's encoding may take (the rest is for cross-validating on it; below the search's
-``FIRST_ENCODE_SHARE``, so the subsample's first candidate is not declined in turn)."""
-MIN_SUBSAMPLE_ROWS = 50
-SUBSAMPLE_ATTR = "subsample"
-"""Study user attribute of a study searched on a subsample: ``rows``, ``of``, ``seed``,
-``by_group``, ``reason``; resuming or finalizing it works on the same rows."""
 
 
 def search_job(ctx: JobContext, start: float, reserve_s: float = 0.0) -> list[Scored]:
@@ -41,7 +36,7 @@ def search_job(ctx: JobContext, start: float, reserve_s: float = 0.0) -> list[Sc
         None if timeout is None else timeout - reserve_s - (time.perf_counter() - start)
     )
     search_deadline = NO_DEADLINE if timeout is None else deadline.earlier(FINAL_RESERVE * timeout)
-    best, outcome = _search(ctx, search_deadline)
+    best, run = _search(ctx, search_deadline)
     if best is None:  # another worker (or the parent process) finalizes the study
         return []
     searched = time.perf_counter()
@@ -50,7 +45,7 @@ def search_job(ctx: JobContext, start: float, reserve_s: float = 0.0) -> list[Sc
         scored = _final_phase(ctx, best, deadline, step)
     except OSError as exc:  # a full or read-only disk: the study keeps every trial
         raise step.failed(exc, best) from None
-    budget = _budget(ctx, timeout, start, searched, outcome)
+    budget = _budget(ctx, timeout, start, searched, run)
     for item in scored:
         item.budget = budget
     return scored
@@ -198,20 +193,16 @@ def _ensemble_item(ctx: JobContext, plan: Any, final: Any, search: Any) -> Score
     )
 
 
-def _budget(
-    ctx: JobContext, timeout: float | None, start: float, searched: float, outcome: Any
-) -> Any:
-    from mmbench.results import BudgetSummary
-
+def _budget(ctx: JobContext, timeout: float | None, start: float, searched: float, run: Any) -> Any:
     """The job's budget as the *study* used it: all workers, hosts and resumed sessions.
 
     A lone process's own search time includes the sampler's, so it wins when it is the
     longer; a parent that only finalizes what its workers ran takes the study's span."""
-    from mmbench.search.coordination import study_work
+    from mmbench.results import BudgetSummary
 
     now = time.perf_counter()
-    cut = sum(1 for t in outcome.study.trials if "reason" in t.user_attrs)
-    work = study_work(outcome.study, ctx.options.started_at)
+    cut = run.trials_cut()
+    work = run.work(ctx.options.started_at)
     search_s = max(searched - start, work["search_s"])
     return BudgetSummary(
         timeout_s=timeout,
@@ -226,21 +217,21 @@ def _budget(
 
 def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
     """Run (or join) the study; the best trial's item, or None when this process does not
-    finalize the study (see :attr:`RunOptions.finalize`)."""
+    finalize the study (see :attr:`RunOptions.finalize`). With the :class:`StudyRun`."""
     from mmbench.errors import MMBenchError
     from mmbench.results import SearchSummary
     from mmbench.results.build import search_history
-    from mmbench.search import TrialHooks, run_search
-    from mmbench.search.coordination import redact_url, study_work
-    from mmbench.search.study import NothingFits, open_study
+    from mmbench.run.subsample import fit_rows_to_budget, use_subsample
+    from mmbench.search import NothingFits, StudyRun, TrialHooks
 
-    def optimize() -> tuple[Any, Any, Any]:
+    def optimize() -> tuple[Any, Any]:
         settings, space = _search_settings(ctx, deadline)
-        study = ctx.study = open_study(settings)
-        recorded = study.user_attrs.get(SUBSAMPLE_ATTR)
+        run = StudyRun(settings)
+        study = ctx.study = run.open()
+        recorded = run.subsample
         if ctx.loaded is not None and recorded is None:  # the new study of a subsample
-            study.set_user_attr(SUBSAMPLE_ATTR, ctx.table.meta["subsample"])
-        elif recorded is not None and ctx.loaded is None and not _use_subsample(ctx, recorded):
+            run.record_subsample(ctx.table.meta["subsample"])
+        elif recorded is not None and ctx.loaded is None and not use_subsample(ctx, recorded):
             raise MMBenchError(
                 f"study {study.study_name!r} was searched on a subsample of {recorded['rows']:,} "
                 f"of {recorded['of']:,} rows, which this dataset's {len(ctx.table):,} rows "
@@ -250,121 +241,56 @@ def _search(ctx: JobContext, deadline: Any) -> tuple[Scored | None, Any]:
         primary = ctx.spec.protocol.primary_metric
         hooks = ctx.job.trial_hooks(primary) if ctx.job is not None else TrialHooks()
         with ctx.reporter.task(f"{ctx.spec.name}: search", settings.n_trials) as advance:
-            if ctx.options.finalize == "only":  # trials other processes ran, read from the study
-                for trial in _finished(study):
-                    advance(_TrialStatus(study, trial))
-            outcome = run_search(
+            outcome = run.run(
                 ctx.table,
                 ctx.folds,
                 space,
-                settings,
                 cache=ctx.cache,
                 hooks=hooks,
-                on_trial=lambda study, trial: advance(_TrialStatus(study, trial)),
-                study=study,
+                on_trial=advance,
                 optimize=ctx.options.finalize != "only",
             )
-        return settings, study, outcome
+        return run, outcome
 
     try:
-        settings, study, outcome = optimize()
+        run, outcome = optimize()
     except NothingFits as exc:
-        if not _fit_rows_to_budget(ctx, exc):
+        if not fit_rows_to_budget(ctx, exc):
             raise
-        settings, study, outcome = optimize()  # a new study (``#k``) on the subsample
-    if not _finalizes(ctx, study):
-        return None, outcome
-    cv = _best_cv(ctx, outcome, settings)
+        run, outcome = optimize()  # a new study (``#k``) on the subsample
+    name = ctx.spec.name
+    if not run.finalizes(ctx.options.finalize, lambda why: ctx.reporter.info(f"{name}: {why}")):
+        return None, run
+    cv = _best_cv(ctx, run)
+    study = run.study
     search = SearchSummary(
         study=study.study_name,
-        storage=redact_url(settings.storage) if settings.storage else "",
+        storage=run.storage_shown,
         n_trials=len(study.trials),
-        new_trials=study_work(study, ctx.options.started_at)["new_trials"],
-        states=_state_counts(study),
-        best_trial=_best_number(study),
+        new_trials=run.work(ctx.options.started_at)["new_trials"],
+        states=run.state_counts(),
+        best_trial=run.best_number(),
         seconds=outcome.seconds,
         optuna_seconds=outcome.optuna_seconds,
         tracking_seconds=ctx.tracking_seconds,
         history=search_history(study, len(ctx.folds)),
         trial_store=_store_summary(ctx.trial_reads),
     )
-    return Scored(cv, "search", search=search), outcome
+    return Scored(cv, "search", search=search), run
 
 
 def _store_summary(reads: Any) -> Any:
     """The result file's record of what the trial store gave back (None: nothing was asked)."""
     from mmbench.results import TrialStoreReads
-    from mmbench.search.coordination import redact_url
 
     if reads is None or not (reads.cvs or reads.missing or reads.unreadable):
         return None
     return TrialStoreReads(
-        url=redact_url(reads.url) if reads.url else "",
+        url=reads.shown_url,
         read=len(reads.cvs),
         missing=sorted(reads.missing),
         unreadable=sorted(reads.unreadable),
     )
-
-
-def _fit_rows_to_budget(ctx: JobContext, exc: Any) -> bool:
-    """After a search in which the budget check declined every candidate because even the
-    cheapest one's encoding of all training rows could not fit, go on with the largest
-    stratified subsample of rows whose encoding fits :data:`SUBSAMPLE_SHARE` of the time left
-    (a result on fewer rows rather than none; its study records it, :data:`SUBSAMPLE_ATTR`).
-    False when that is not possible: the encoding was not what failed to fit, the study is
-    shared (workers, resume, finalize), or too few rows would fit to cross-validate."""
-    options = ctx.options
-    shared = options.worker is not None or options.resume or options.finalize != "always"
-    if exc.per_row is None or exc.per_row <= 0 or shared or ctx.loaded is not None:
-        return False
-    table, protocol = ctx.table, ctx.spec.protocol
-    rows = min(len(table) - 1, int(SUBSAMPLE_SHARE * exc.left / exc.per_row))
-    if rows < max(MIN_SUBSAMPLE_ROWS, 2 * protocol.folds * table.n_classes):
-        return False
-    record = {
-        "rows": rows,
-        "of": len(table),
-        "seed": ctx.suite.seed,
-        "by_group": table.groups is not None,
-        "reason": f"the time budget fits no candidate on all rows ({exc})",
-    }
-    if not _use_subsample(ctx, record):
-        return False
-    ctx.warn(
-        f"even the cheapest candidate cannot encode all {len(table):,} "
-        f"training rows in the {exc.left:.0f} s left (~{exc.per_row * len(table):.0f} s); "
-        f"searching a stratified subsample of {rows:,} rows instead, the most whose encoding "
-        f"fits {SUBSAMPLE_SHARE:.0%} of that time. Raise the budget to use every row."
-    )
-    ctx.end("KILLED")  # as its declined trials; the subsample's study gets its own run
-    return True
-
-
-def _use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
-    """Work on the stratified subsample ``record`` describes (``rows`` of ``of``, ``seed``):
-    for the same table always the same rows, so a study searched on it can be resumed or
-    finalized. ``by_group``: drawn per (group, class), keeping every group's share of rows
-    (:func:`~mmbench.evaluation.stratified_subsample`). False when the table is not the one
-    it was drawn from or the subsample cannot be cross-validated (e.g. too few groups)."""
-    import numpy as np
-
-    from mmbench.errors import MMBenchError
-    from mmbench.evaluation import cv_folds, stratified_subsample
-
-    table, protocol = ctx.table, ctx.spec.protocol
-    if record.get("of") != len(table):
-        return False
-    rows, seed = int(record["rows"]), int(record["seed"])
-    groups = table.groups if record.get("by_group") else None  # as the study's rows were drawn
-    index = np.sort(stratified_subsample(table.labels, rows, seed, groups))
-    sub = table.rows_of(index, salt="budget:")
-    try:  # sklearn's ValueError: fewer groups (or rows of a class) than folds
-        folds = cv_folds(sub.labels, protocol.folds, protocol.repeats, ctx.suite.seed, sub.groups)
-    except (MMBenchError, ValueError):
-        return False
-    sub.meta["subsample"] = dict(record)
-    ctx.use_rows(sub, folds)
-    return True
 
 
 def _search_settings(ctx: JobContext, deadline: Any) -> tuple[Any, Any]:
@@ -406,50 +332,18 @@ def trial_store(ctx: JobContext) -> str | Path:
     return ctx.layout.trials_dir(ctx.spec.name)
 
 
-def _finalizes(ctx: JobContext, study: Any) -> bool:
-    """Whether this process writes the study's results: the one that ends it, exactly once."""
-    from optuna.trial import TrialState
-
-    from mmbench.search.coordination import claim, worker_id
-    from mmbench.search.trials import finished_trials
-
-    mode = ctx.options.finalize
-    if mode != "claim":
-        return mode in ("always", "only")  # "never": the parent process finalizes
-    name = ctx.spec.name
-    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        ctx.reporter.info(f"{name}: trials still run on other workers; the last one finalizes")
-        return False
-    if not claim(study, f"finalize.{finished_trials(study)}", worker_id()):
-        ctx.reporter.info(f"{name}: another worker finalized study {study.study_name}")
-        return False
-    return True
-
-
-def _best_cv(ctx: JobContext, outcome: Any, settings: Any) -> Any:
-    """The CV results of the study's completed trials (this process's, and those other
-    processes kept in the trial store) into ``ctx.trial_results``; the best trial's, evaluated
-    again if no process kept it (or its kept file is unreadable), and scored with the decision
-    rule fitted on its out-of-fold rows (the trials themselves were ranked by their own
-    decisions). What the store gave back goes to ``ctx.trial_reads`` for the result file."""
-    from optuna.trial import TrialState
-
+def _best_cv(ctx: JobContext, run: Any) -> Any:
+    """The CV results of the study's completed trials into ``ctx.trial_results``
+    (:meth:`StudyRun.candidates`); the best trial's, scored with the decision rule fitted on its
+    out-of-fold rows (the trials themselves were ranked by their own decisions). What the store
+    gave back goes to ``ctx.trial_reads`` for the result file."""
     from mmbench.evaluation import decide
-    from mmbench.pipeline import evaluate_pipeline
-    from mmbench.search.coordination import load_trial_cvs
 
-    study = outcome.study
-    done = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    results = dict(outcome.results)
-    missing = [n for n in done if n not in results]
-    reads = load_trial_cvs(settings.trial_dir, study.study_name, missing)
-    results.update(reads.cvs)
-    best = _best_number(study)
-    if best is not None and best not in results:
-        results[best] = evaluate_pipeline(ctx.table, outcome.best_spec, ctx.folds, cache=ctx.cache)
-    _check_reads(ctx, reads, results, len(done))
+    results, reads = run.candidates(ctx.table, ctx.folds, ctx.cache)
+    _check_reads(ctx, reads, results, run.completed())
     ctx.trial_results = results
-    cv = results[best] if best is not None else outcome.best_cv
+    best = run.best_number()
+    cv = results[best] if best is not None else run.outcome.best_cv
     if cv is None:
         return None
     return decide(cv, ctx.table.labels, ctx.folds, ctx.spec.protocol.primary_metric)
@@ -460,9 +354,8 @@ def _check_reads(ctx: JobContext, reads: Any, results: dict[int, Any], done: int
     phase when an unreadable one would be missing from it (nothing written, nothing deleted:
     the study and the store keep every trial, and ``mmbench finalize`` retries)."""
     from mmbench.errors import MMBenchError
-    from mmbench.search.coordination import redact_url
 
-    url = redact_url(reads.url) if reads.url else "(none)"
+    url = reads.shown_url or "(none)"
     for n, why in sorted(reads.unreadable.items()):
         ctx.warn(f"trial {n}: its kept outputs are unreadable: {why}")
     if reads.missing:
@@ -487,38 +380,3 @@ def _check_reads(ctx: JobContext, reads: Any, results: dict[int, Any], done: int
 def _numbers(trials: list[int]) -> str:
     shown = ", ".join(f"#{n}" for n in sorted(trials)[:10])
     return "trial " + shown + (f" and {len(trials) - 10} more" if len(trials) > 10 else "")
-
-
-class _TrialStatus:
-    """What the progress bar shows after a trial: its state and the best score so far."""
-
-    def __init__(self, study: Any, trial: Any) -> None:
-        self.key = f"trial {trial.number}"
-        self.error = None
-        state = trial.state.name.lower()
-        try:
-            best = study.best_value if len(study.directions) == 1 else None
-        except ValueError:
-            best = None
-        self.text = f"{self.key} {state}" + (f", best {best:.3f}" if best is not None else "")
-
-
-def _finished(study: Any) -> list[Any]:
-    """The study's trials that ended and hold budget (not duplicates, surplus or interrupted)."""
-    from mmbench.search.coordination import counts
-
-    return [t for t in study.get_trials(deepcopy=False) if counts(t) and t.state.is_finished()]
-
-
-def _state_counts(study: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
-    return counts
-
-
-def _best_number(study: Any) -> int | None:
-    from mmbench.search.trials import best_trial
-
-    best = best_trial(study)
-    return None if best is None else best.number

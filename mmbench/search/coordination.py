@@ -233,6 +233,11 @@ class TrialReads:
     unreadable: dict[int, str] = field(default_factory=dict)
     """Trial number -> ``"<url>: <error>"``."""
 
+    @property
+    def shown_url(self) -> str:
+        """The store's URL without its password ("" when there is no store)."""
+        return redact_url(self.url) if self.url else ""
+
 
 def redact_url(url: str | None) -> str:
     """A storage URL without its password, for messages and result files."""

@@ -25,8 +25,8 @@ from mmbench.registry import Registry
 if TYPE_CHECKING:
     from mmbench.data.table import MultiModalTable
     from mmbench.evaluation import Fold
-    from mmbench.pipeline import CVResult
     from mmbench.pipeline.cache import FeatureCache
+    from mmbench.pipeline.cv import CVResult
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def select_single_best_modality(
     import math
 
     from mmbench.evaluation import METRICS
-    from mmbench.pipeline import evaluate_pipeline
+    from mmbench.pipeline.cv import evaluate_pipeline
 
     spec = spec or default_pipeline(table.modalities)
     sign = 1.0 if METRICS.get(primary).higher_is_better else -1.0
@@ -154,7 +154,7 @@ def evaluate_reference(
     ``primary`` (:func:`mmbench.evaluation.decide`), as every row of a leaderboard's are.
     """
     from mmbench.evaluation import decide
-    from mmbench.pipeline import evaluate_pipeline
+    from mmbench.pipeline.cv import evaluate_pipeline
 
     ref = REFERENCE_PIPELINES.get(name)
     spec = ref.build(list(table.modalities))
