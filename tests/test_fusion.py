@@ -231,3 +231,13 @@ def test_trees_split_natively_on_declared_category_codes(name: str, sparse_text:
     unseen = data.take(np.arange(5))
     unseen.features["tabular"][:, 1] = -1.0
     assert np.isfinite(model.predict_proba(unseen)).all()
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_trees_give_every_class_a_column_when_training_lacks_one(name: str) -> None:
+    """A fold's training rows may miss a rare class: its column is there, with probability 0."""
+    data = make_data(k=2)
+    model = head(name, 3, n_jobs=1, n_estimators=10).fit(data)
+    proba = model.predict_proba(data)
+    assert proba.shape == (150, 3) and (proba[:, 2] == 0).all()
+    assert np.allclose(proba.sum(axis=1), 1.0)
