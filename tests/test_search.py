@@ -331,7 +331,7 @@ def test_fusion_declarations_drive_the_default_space() -> None:
     space.fusion_options["early"]["hidden"].append(999)  # a suite's copy, not the registry's
     assert 999 not in FUSIONS.meta("early").search_space["hidden"]
     non_torch = FUSIONS.names(torch=False)
-    assert non_torch == ["lightgbm", "linear", "xgboost"]
+    assert non_torch == ["catboost", "lightgbm", "linear", "xgboost"]
     for spec, params in sample_many(SearchSpace(fusion=non_torch), 5, ["text"]):
         assert not set(params) & set(space.training)  # lr, dropout... are torch-only
         assert spec.training.lr == 3e-3  # the TrainSpec default, unused by the head
