@@ -397,9 +397,13 @@ def test_new_study_runs_the_portfolio_first_cheapest_first(tmp_path: Path) -> No
 
     space = SearchSpace()
     entries = portfolio(space, ["text", "tabular"])
-    assert [e["fusion"] for e in entries][:3] == ["linear", "lightgbm", "linear"]
+    fusions = [e["fusion"] for e in entries]
+    assert fusions[:4] == ["linear", "lightgbm", "lightgbm", "linear"]
+    assert fusions[-1] == "catboost"  # the slowest head last
     assert entries[0]["encoder.text.tfidf.sparse"] is True  # seconds, not minutes
     assert entries[1]["encoder.text.tfidf.sparse"] is True  # trees on the same n-grams
+    assert entries[-1]["encoder.text"] == "ngrams"  # dense text for a dense-only head
+    assert entries[-1]["fusion.catboost.depth"] == 6  # every option offered by the space
     assert all(e["encoder.tabular.tabular.splines"] == 0 for e in entries)  # not left to chance
     assert all(not k.startswith("encoder.image") for e in entries for k in e)  # no image here
     narrow = SearchSpace.model_validate({"fusion": ["early"], "encoders": {"text": "tfidf"}})

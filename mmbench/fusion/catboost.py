@@ -142,6 +142,7 @@ class _DeadlineCallback:
         "depth": Range(low=4, high=8),
         "learning_rate": Range(low=0.03, high=0.3, log=True),
         "l2_leaf_reg": Range(low=1.0, high=10.0, log=True),
+        "one_hot_max_size": [2, 10],
     },
 )
 def build_catboost(
