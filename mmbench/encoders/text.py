@@ -98,24 +98,26 @@ class TfidfEncoder(Encoder):
         return self
 
     def _fit_vectorizer(self, texts: list[str]) -> Any:
-        """A fitted TfidfVectorizer, or None when the training text has no terms at all."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        o = self.options
-        for min_df in dict.fromkeys((o["min_df"], 1)):
-            vectorizer = TfidfVectorizer(
-                sublinear_tf=o["sublinear_tf"],
-                ngram_range=(1, o["ngram_max"]),
-                min_df=min_df,
-                max_features=o["max_features"],
-                strip_accents="unicode",
-                dtype=np.float32,
-            )
+        """The fitted vectorizer, or None when the training text has no terms at all."""
+        for min_df in dict.fromkeys((self.options["min_df"], 1)):
             try:
-                return vectorizer.fit(texts)
+                return self._vectorizer_for(min_df).fit(texts)
             except ValueError:  # empty vocabulary, or fewer documents than min_df
                 continue
         return None
+
+    def _vectorizer_for(self, min_df: int) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        o = self.options
+        return TfidfVectorizer(
+            sublinear_tf=o["sublinear_tf"],
+            ngram_range=(1, o["ngram_max"]),
+            min_df=min_df,
+            max_features=o["max_features"],
+            strip_accents="unicode",
+            dtype=np.float32,
+        )
 
     @property
     def vocabulary(self) -> dict[str, int]:
@@ -193,25 +195,18 @@ class NgramCountEncoder(TfidfEncoder):
         self._svd = None
         self._fitted = False
 
-    def _fit_vectorizer(self, texts: list[str]) -> Any:
-        """A fitted CountVectorizer, or None when the training text has no terms at all."""
+    def _vectorizer_for(self, min_df: int) -> Any:
         from sklearn.feature_extraction.text import CountVectorizer
 
         o = self.options
-        for min_df in dict.fromkeys((o["min_df"], 1)):
-            vectorizer = CountVectorizer(
-                ngram_range=(1, o["ngram_max"]),
-                min_df=min_df,
-                max_features=o["max_features"],
-                binary=o["binary"],
-                strip_accents="unicode",
-                dtype=np.float32,
-            )
-            try:
-                return vectorizer.fit(texts)
-            except ValueError:  # empty vocabulary, or fewer documents than min_df
-                continue
-        return None
+        return CountVectorizer(
+            ngram_range=(1, o["ngram_max"]),
+            min_df=min_df,
+            max_features=o["max_features"],
+            binary=o["binary"],
+            strip_accents="unicode",
+            dtype=np.float32,
+        )
 
 
 class SentenceTransformerEncoder(Encoder):

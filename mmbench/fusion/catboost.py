@@ -71,13 +71,8 @@ class CatBoostHead(BoostedTreeHead):
             raise deadline.reached
         return model
 
-    def predict_proba(self, data: FeatureSet) -> np.ndarray:
-        if self.model is None:
-            raise MMBenchError("predict_proba called before fit")
-        seen = self.model.predict_proba(self._pool(self._matrix(data)))
-        proba = np.zeros((seen.shape[0], self.n_classes), dtype=np.float64)
-        proba[:, np.asarray(self.model.classes_, dtype=np.int64)] = seen
-        return proba / proba.sum(axis=1, keepdims=True)
+    def _model_proba(self, x: Any) -> np.ndarray:
+        return np.asarray(self.model.predict_proba(self._pool(x)))
 
     def _pool(self, x: np.ndarray, y: np.ndarray | None = None, weights: Any = None) -> Any:
         """Numeric columns as numbers, declared code columns as category names."""

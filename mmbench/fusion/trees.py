@@ -132,7 +132,7 @@ class BoostedTreeHead(Head):
     def predict_proba(self, data: FeatureSet) -> np.ndarray:
         if self.model is None:
             raise MMBenchError("predict_proba called before fit")
-        seen = self.model.predict_proba(self._matrix(data))
+        seen = self._model_proba(self._matrix(data))
         proba = np.zeros((seen.shape[0], self.n_classes), dtype=np.float64)
         proba[:, np.asarray(self.model.classes_, dtype=np.int64)] = seen
         return proba / proba.sum(axis=1, keepdims=True)  # float32 sums drift from one
@@ -163,6 +163,10 @@ class BoostedTreeHead(Head):
 
     def _matrix(self, data: FeatureSet) -> Any:
         return feature_matrix(data, self.modalities, self.codes)
+
+    def _model_proba(self, x: Any) -> np.ndarray:
+        """The fitted classifier's probabilities of the classes it saw, on a matrix."""
+        return np.asarray(self.model.predict_proba(x))
 
     def _n_jobs(self, x: Any, every_core: int | None) -> int | None:
         """The ``n_jobs`` option, else one thread for a small matrix, else ``every_core``."""
