@@ -277,3 +277,16 @@ def test_catboost_threads_follow_the_runs_share_of_the_cores(
     data = make_data()
     fitted = head("catboost", 3, n_estimators=5).fit(data)
     assert fitted.model.get_params()["thread_count"] == 1
+
+
+@pytest.mark.parametrize("name", TREES)
+def test_fitted_trees_pickle_with_their_predictions(name: str) -> None:
+    """Saved pipelines pickle their heads: no callback or budget may stay attached."""
+    import pickle
+
+    data = make_data()
+    model = head(name, 3, n_jobs=1, n_estimators=20)
+    model.fit(data.take(np.arange(100)), data.take(np.arange(100, 150)))
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(data), model.predict_proba(data))
+    assert again.info() == model.info()
