@@ -54,8 +54,9 @@ def default_encoders() -> dict[str, list[str] | str]:
     """Encoder choices per modality when a suite's search space names none.
 
     Representation is searched, not fixed: a pretrained image backbone and the cheap raw
-    thumbnail; n-gram TF-IDF (sparse for linear and tree heads, SVD-reduced for neural ones) and
-    MiniLM sentence embeddings; log-mel and MFCC statistics; per-channel sensor statistics and
+    thumbnail; n-gram TF-IDF (sparse for linear and tree heads, SVD-reduced for neural ones), the
+    counts of a capped n-gram vocabulary (dense, a few hundred columns: what a tree head can
+    split on beside a table's tabular columns) and MiniLM sentence embeddings; log-mel and MFCC statistics; per-channel sensor statistics and
     MiniRocket features (for every sensor of a dataset: a kind's entry covers its named
     modalities); video frames through either image encoder, mean- or max-pooled (a temporal
     tower needs a torch head, so suites opt in to it). Expensive encoders are only started when
@@ -63,7 +64,7 @@ def default_encoders() -> dict[str, list[str] | str]:
     """
     return {
         "image": ["efficientnet_lite0", "pixels"],
-        "text": ["tfidf", "minilm"],
+        "text": ["tfidf", "ngrams", "minilm"],
         "tabular": ["tabular"],
         "audio": ["logmel", "mfcc"],
         "sensor": ["sensor_stats", "minirocket"],
@@ -79,6 +80,7 @@ def default_encoder_options() -> dict[str, dict[str, Param]]:
         "efficientnet_lite0": {"image_size": [96, 128, 224]},
         "pixels": {"size": [8, 16]},
         "tfidf": {"sparse": [True, False], "svd_dim": [64, 256]},
+        "ngrams": {"max_features": [64, 256, 1024]},
         "tabular": {"splines": [0, 5]},
         "frames/efficientnet_lite0": {"pooling": ["mean", "max"], "image_size": [128]},
         "frames/pixels": {"pooling": ["mean", "max"], "size": [8, 16]},

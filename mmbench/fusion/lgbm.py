@@ -17,84 +17,45 @@ import numpy as np
 
 from mmbench.budget import Deadline
 from mmbench.config import Range, TrainSpec
-from mmbench.errors import MMBenchError
-from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
-from mmbench.fusion.trees import SINGLE_THREAD_CELLS, BoostedTreeHead, feature_matrix
+from mmbench.fusion.base import FUSIONS, FeatureSet, Head
+from mmbench.fusion.trees import BoostedTreeHead, EvalSet
 
 
 class LightGBMHead(BoostedTreeHead):
-    """``lightgbm.LGBMClassifier`` on :func:`feature_matrix`, early-stopped on ``valid``."""
+    """``lightgbm.LGBMClassifier`` on :func:`~mmbench.fusion.trees.feature_matrix`."""
 
-    def fit(
-        self,
-        train: FeatureSet,
-        valid: FeatureSet | None = None,
-        on_epoch: EpochCallback | None = None,
-    ) -> LightGBMHead:
-        """Boost on ``train``; ``on_epoch`` is not called (there are no epochs to prune)."""
+    def _fit_model(
+        self, x: Any, y: np.ndarray, weights: np.ndarray | None, evaluation: EvalSet | None
+    ) -> Any:
         import lightgbm
 
-        self._learn_layout(train)
-        x = self._matrix(train)
-        y = np.asarray(train.labels, dtype=np.int64)
         cats = [i for i, kind in enumerate(self._feature_types()) if kind == "c"]
         callbacks: list[Any] = [_deadline_callback(self.deadline)]
-        kwargs: dict[str, Any] = {"sample_weight": self._weights(y, y)}
-        if valid is not None and valid.labels is not None and len(valid) > 0:
-            yv = np.asarray(valid.labels, dtype=np.int64)
-            kwargs["eval_set"] = [(self._matrix(valid), yv)]
-            weights = self._weights(y, yv)
-            if weights is not None:
-                kwargs["eval_sample_weight"] = [weights]
+        kwargs: dict[str, Any] = {"sample_weight": weights}
+        if evaluation is not None:
+            kwargs["eval_set"] = [(evaluation.x, evaluation.y)]
+            if evaluation.weights is not None:
+                kwargs["eval_sample_weight"] = [evaluation.weights]
             callbacks.append(lightgbm.early_stopping(self.early_stopping_rounds, verbose=False))
-        params = dict(self.params)
-        if params.get("n_jobs") is None:  # as the xgboost head: one thread for small matrices
-            params["n_jobs"] = 1 if _cells(x) < SINGLE_THREAD_CELLS else -1
-        self.model = lightgbm.LGBMClassifier(**params, random_state=self.seed, verbose=-1)
+        params = {**self.params, "n_jobs": self._n_jobs(x, every_core=-1)}
+        model = lightgbm.LGBMClassifier(**params, random_state=self.seed, verbose=-1)
         with warnings.catch_warnings():  # eval_set: renamed eval_X/eval_y in 4.7, kept for older
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.model.fit(x, y, categorical_feature=cats or "auto", callbacks=callbacks, **kwargs)
-        return self
+            model.fit(x, y, categorical_feature=cats or "auto", callbacks=callbacks, **kwargs)
+        return model
 
     def _matrix(self, data: FeatureSet) -> Any:
-        x = feature_matrix(data, self.modalities, self.codes)
+        x = super()._matrix(data)
         return x.astype(np.float64) if hasattr(x, "tocsr") else x  # LightGBM's CSR needs float64
 
-    def predict_proba(self, data: FeatureSet) -> np.ndarray:
-        if self.model is None:
-            raise MMBenchError("predict_proba called before fit")
-        seen = self.model.predict_proba(self._matrix(data))
-        proba = np.zeros((seen.shape[0], self.n_classes), dtype=np.float64)
-        proba[:, np.asarray(self.model.classes_, dtype=np.int64)] = seen
-        return proba / proba.sum(axis=1, keepdims=True)
+    def _trees(self) -> tuple[int, int | None]:
+        best = self.model.best_iteration_
+        return int(self.model.booster_.current_iteration()), int(best) if best else None
 
-    def info(self) -> dict[str, Any]:
-        if self.model is None:
-            return {}
-        booster = self.model.booster_
-        out: dict[str, Any] = {"n_trees": int(booster.current_iteration())}
-        if self.model.best_iteration_:
-            out["best_iteration"] = int(self.model.best_iteration_)
-        gains = booster.feature_importance(importance_type="gain")
-        out["modality_importance"] = self._shares(np.asarray(gains, dtype=np.float64))
-        return out
-
-    def _shares(self, gains: np.ndarray) -> dict[str, float]:
-        """Share of total split gain per modality (its features and its presence column)."""
-        totals = dict.fromkeys(self.modalities, 0.0)
-        start = 0
-        for m, width in zip(self.modalities, self.widths, strict=True):
-            totals[m] += float(gains[start : start + width].sum())
-            start += width
-        for i, m in enumerate(self.modalities):
-            totals[m] += float(gains[start + i])
-        total = sum(totals.values()) or 1.0
-        return {m: v / total for m, v in totals.items()}
-
-
-def _cells(x: Any) -> int:
-    return int(x.nnz) if hasattr(x, "nnz") else int(x.size)
+    def _column_gains(self) -> np.ndarray:
+        gains = self.model.booster_.feature_importance(importance_type="gain")
+        return np.asarray(gains, dtype=np.float64)
 
 
 def _deadline_callback(deadline: Deadline) -> Any:

@@ -14,9 +14,8 @@ import numpy as np
 from mmbench.budget import Deadline
 from mmbench.config import Range, TrainSpec
 from mmbench.device import resolve_device
-from mmbench.errors import MMBenchError
-from mmbench.fusion.base import FUSIONS, EpochCallback, FeatureSet, Head
-from mmbench.fusion.trees import SINGLE_THREAD_CELLS, BoostedTreeHead, feature_matrix
+from mmbench.fusion.base import FUSIONS, Head
+from mmbench.fusion.trees import BoostedTreeHead, EvalSet
 
 
 def _deadline_callback(deadline: Deadline) -> Any:
@@ -32,84 +31,47 @@ def _deadline_callback(deadline: Deadline) -> Any:
 
 
 class XGBoostHead(BoostedTreeHead):
-    """``xgboost.XGBClassifier`` on :func:`feature_matrix`, early-stopped on ``valid``."""
+    """``xgboost.XGBClassifier`` on :func:`~mmbench.fusion.trees.feature_matrix`."""
 
-    def _classifier(self, early_stopping: bool, n_cells: int) -> Any:
+    def _fit_model(
+        self, x: Any, y: np.ndarray, weights: np.ndarray | None, evaluation: EvalSet | None
+    ) -> Any:
         import xgboost
 
         params = dict(self.params)
         if self.codes:
             params.update(enable_categorical=True, feature_types=self._feature_types())
-        if params.get("n_jobs") is None and n_cells < SINGLE_THREAD_CELLS:
-            # small matrices: OpenMP threads cost more than they bring, and they spin-wait
-            # badly when another process shares the cores (seen: 100x slower trials)
-            params["n_jobs"] = 1
-        return xgboost.XGBClassifier(
+        params["n_jobs"] = self._n_jobs(x, every_core=None)
+        model = xgboost.XGBClassifier(
             **params,
             random_state=self.seed,
             device=resolve_device(self.training.device, option="training.device"),
             eval_metric="logloss" if self.n_classes == 2 else "mlogloss",
-            early_stopping_rounds=self.early_stopping_rounds if early_stopping else None,
+            early_stopping_rounds=self.early_stopping_rounds if evaluation else None,
             callbacks=[_deadline_callback(self.deadline)],
         )
-
-    def fit(
-        self,
-        train: FeatureSet,
-        valid: FeatureSet | None = None,
-        on_epoch: EpochCallback | None = None,
-    ) -> XGBoostHead:
-        """Boost on ``train``; ``on_epoch`` is not called (there are no epochs to prune)."""
-        self._learn_layout(train)
-        x = feature_matrix(train, self.modalities, self.codes)
-        y = np.asarray(train.labels, dtype=np.int64)
-        fit_kwargs: dict[str, Any] = {"sample_weight": self._weights(y, y), "verbose": False}
-        use_valid = valid is not None and valid.labels is not None and len(valid) > 0
-        if use_valid:
-            assert valid is not None and valid.labels is not None
-            yv = np.asarray(valid.labels, dtype=np.int64)
-            fit_kwargs["eval_set"] = [(feature_matrix(valid, self.modalities, self.codes), yv)]
-            weights = self._weights(y, yv)
-            if weights is not None:
-                fit_kwargs["sample_weight_eval_set"] = [weights]
-        self.model = self._classifier(early_stopping=use_valid, n_cells=x.size)
-        self.model.fit(x, y, **fit_kwargs)
-        self.model.set_params(callbacks=None)  # a fitted model must pickle (saved pipelines)
+        kwargs: dict[str, Any] = {"sample_weight": weights, "verbose": False}
+        if evaluation is not None:
+            kwargs["eval_set"] = [(evaluation.x, evaluation.y)]
+            if evaluation.weights is not None:
+                kwargs["sample_weight_eval_set"] = [evaluation.weights]
+        model.fit(x, y, **kwargs)
+        model.set_params(callbacks=None)  # a fitted model must pickle (saved pipelines)
         # Predict on CPU: inputs are numpy, and a GPU booster would warn about the copy.
-        self.model.get_booster().set_param({"device": "cpu"})
-        return self
+        model.get_booster().set_param({"device": "cpu"})
+        return model
 
-    def predict_proba(self, data: FeatureSet) -> np.ndarray:
-        if self.model is None:
-            raise MMBenchError("predict_proba called before fit")
-        proba = np.asarray(
-            self.model.predict_proba(feature_matrix(data, self.modalities, self.codes)),
-            dtype=np.float64,
-        )
-        return proba / proba.sum(axis=1, keepdims=True)  # float32 sums drift from one
-
-    def info(self) -> dict[str, Any]:
-        if self.model is None:
-            return {}
-        out: dict[str, Any] = {"n_trees": int(self.model.get_booster().num_boosted_rounds())}
+    def _trees(self) -> tuple[int, int | None]:
         best = getattr(self.model, "best_iteration", None)
-        if self.early_stopping_rounds and best is not None:
-            out["best_iteration"] = int(best)
-        out["modality_importance"] = self._modality_importance()
-        return out
+        stopped = self.early_stopping_rounds and best is not None
+        return int(self.model.get_booster().num_boosted_rounds()), int(best) if stopped else None
 
-    def _modality_importance(self) -> dict[str, float]:
-        """Share of total split gain per modality (its features and its presence column)."""
-        owner: list[str] = []
-        for m, width in zip(self.modalities, self.widths, strict=True):
-            owner += [m] * width
-        owner += self.modalities  # the presence columns
-        totals = dict.fromkeys(self.modalities, 0.0)
-        gains = self.model.get_booster().get_score(importance_type="total_gain")
-        for key, gain in gains.items():  # keys are "f<column>"
-            totals[owner[int(key[1:])]] += float(gain)
-        total = sum(totals.values()) or 1.0
-        return {m: v / total for m, v in totals.items()}
+    def _column_gains(self) -> np.ndarray:
+        gains = np.zeros(sum(self.widths) + len(self.modalities))
+        scores = self.model.get_booster().get_score(importance_type="total_gain")
+        for key, gain in scores.items():  # keys are "f<column>"
+            gains[int(key[1:])] += float(gain)
+        return gains
 
 
 @FUSIONS.register(

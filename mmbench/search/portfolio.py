@@ -3,12 +3,13 @@
 A sampler needs several finished trials before it samples well, and at a fixed wall-clock budget
 a slow random first trial can eat the budget. So a study begins with configurations that are
 strong across many datasets (they are not tuned to any one): a class-balanced linear model, then
-LightGBM trees, over sparse n-grams, one-hot categoricals and cheap media features — results
-within seconds — then the same heads over pretrained image features, then a small MLP
-over dense features. Each entry names Optuna parameters of the default space; values the suite's
-space does not offer are dropped and left to the sampler. An encoder given for a kind
-(``encoder.sensor``) is given to each of the dataset's modalities of that kind
-(``encoder.sensor_accel``, ``encoder.sensor_gyro``).
+LightGBM trees (ours, then AutoGluon's default), over sparse n-grams, one-hot categoricals and
+cheap media features — results within seconds — then the same heads over pretrained image
+features, then a small MLP over dense features, then XGBoost, then CatBoost in the first
+configuration of AutoGluon's zero-shot portfolio. Each entry names Optuna parameters of the
+default space; values the suite's space does not offer are dropped and left to the sampler. An
+encoder given for a kind (``encoder.sensor``) is given to each of the dataset's modalities of
+that kind (``encoder.sensor_accel``, ``encoder.sensor_gyro``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ PRETRAINED = {
     "encoder.video.frames/efficientnet_lite0.pooling": "mean",
 }
 SPARSE_TEXT = {"encoder.text": "tfidf", "encoder.text.tfidf.sparse": True}
+COUNTED_TEXT = {"encoder.text": "ngrams", "encoder.text.ngrams.max_features": 256}
 PLAIN_TABULAR = {"encoder.tabular.tabular.splines": 0}  # splines cost the linear head 2-8x
 
 PORTFOLIO: list[dict[str, Any]] = [
@@ -55,6 +57,20 @@ PORTFOLIO: list[dict[str, Any]] = [
         **CHEAP_MEDIA,
         **PLAIN_TABULAR,
     },
+    # AutoGluon-Tabular's default LightGBM: learning rate 0.05 and LightGBM's own 31 leaves
+    # (autogluon.tabular models/lgb/hyperparameters/parameters.py; AutoGluon early-stops up to
+    # 10,000 rounds, here at most 400), the `{}` GBM entry of its zero-shot portfolio learned on
+    # TabRepo's datasets (autogluon.tabular configs/zeroshot/zeroshot_portfolio_2023.py);
+    # benchmarks/trees.py "lgbm native slow"
+    {
+        "fusion": "lightgbm",
+        "fusion.lightgbm.n_estimators": 400,
+        "fusion.lightgbm.num_leaves": 31,
+        "fusion.lightgbm.learning_rate": 0.05,
+        **SPARSE_TEXT,
+        **CHEAP_MEDIA,
+        **PLAIN_TABULAR,
+    },
     # pretrained representations (encoded once, then cached for every later trial)
     {"fusion": "linear", "fusion.linear.C": 1.0, **PRETRAINED},
     {"fusion": "early", "fusion.early.hidden": 256, **PRETRAINED},
@@ -64,6 +80,22 @@ PORTFOLIO: list[dict[str, Any]] = [
         "fusion.xgboost.max_depth": 4,
         "fusion.xgboost.learning_rate": 0.1,
         **PRETRAINED,
+    },
+    # CatBoost last: several times slower than LightGBM per round, most of all with many classes
+    # (benchmarks/README.md §11). The first learned CatBoost configuration of AutoGluon's
+    # zero-shot portfolio (CAT_r177 in zeroshot_portfolio_2023.py: depth 6, l2_leaf_reg 2.15,
+    # learning rate 0.069, one_hot_max_size 10; its max_ctr_complexity 4 is CatBoost's default),
+    # on capped n-gram counts, the dense text CatBoost takes
+    {
+        "fusion": "catboost",
+        "fusion.catboost.n_estimators": 400,
+        "fusion.catboost.depth": 6,
+        "fusion.catboost.l2_leaf_reg": 2.1542798306067823,
+        "fusion.catboost.learning_rate": 0.06864209415792857,
+        "fusion.catboost.one_hot_max_size": 10,
+        **COUNTED_TEXT,
+        **CHEAP_MEDIA,
+        **PLAIN_TABULAR,
     },
 ]
 
