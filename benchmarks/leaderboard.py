@@ -109,7 +109,7 @@ def rows_of(
     """The rows of one suite entry, in order: search, references, peers; per dataset."""
     spec = yaml.safe_load((REPO / entry["suite"]).read_text())
     datasets = entry.get("datasets") or [d["name"] for d in spec["datasets"]]
-    results = os.path.relpath(args.results, REPO)
+    results = where(args.results)
     jobs = [("search", args.python, ["search", "ensemble"])] if definition.get("search") else []
     jobs += [(n, args.python, [n]) for n in definition.get("references") or []]
     jobs += [(n, args.peer_python, [n]) for n in definition.get("peers") or []]
@@ -169,9 +169,21 @@ def run_row(row: Row, args: argparse.Namespace, head: str) -> None:
         row.status, row.detail = "wrong code", f"{', '.join(foreign)} name another commit"
     else:
         row.status = "ok"
-    if row.status != "ok" and rc is not None:
-        row.detail += " ".join(output[-TAIL:].split())
+    if row.status.startswith(("failed", "no result")):
+        row.detail += last_line(output)
     print(f"  {row.dataset} {row.name}: {row.status} in {row.wall_s:.0f} s", flush=True)
+
+
+def last_line(output: str) -> str:
+    """What a failed row said last (mmbench's error, a traceback's exception), shortened."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return (lines[-1] if lines else "no output")[-TAIL:]
+
+
+def where(path: Path) -> str:
+    """``path`` relative to the repository when inside it (as the regenerate commands run)."""
+    path = Path(path).resolve()
+    return os.path.relpath(path, REPO) if path.is_relative_to(REPO) else str(path)
 
 
 def _same_commit(path: Path, head: str) -> bool:
@@ -179,10 +191,12 @@ def _same_commit(path: Path, head: str) -> bool:
     return bool(commit) and head.startswith(commit.removesuffix("+dirty")[:7])
 
 
-def mmbench_output(args: argparse.Namespace, *command: str) -> str:
-    """The output of a quick ``mmbench`` command (leaderboard, report) on the results."""
+def run_mmbench(args: argparse.Namespace, command: list[str]) -> list[str]:
+    """The output lines of a quick ``mmbench`` command (leaderboard, report) on the results."""
     rc, _, output = execute([args.python, "-m", "mmbench.cli", *command], 600)
-    return output.strip() if rc == 0 else f"(`mmbench {command[0]}` failed, exit {rc}: {output})"
+    if rc != 0:
+        return [f"(`mmbench {command[0]}` failed, exit {rc}: {last_line(output)})"]
+    return output.strip().splitlines()
 
 
 def provenance(args: argparse.Namespace, started: str, load_start: str) -> list[str]:
@@ -218,47 +232,24 @@ def shell(command: list[str]) -> str:
 
 def write_suite_summary(
     args: argparse.Namespace, suite_file: str, rows: list[Row], header: list[str]
-) -> str:
-    """``<results>/<suite>/BENCHMARK.md``; returns the leaderboard's Markdown."""
-    suite = rows[0].suite
-    results = os.path.relpath(args.results, REPO)
-    # one call per suite; a ranking across suites goes here once `mmbench leaderboard` takes
-    # several suite files (one call over every suite of the definition)
-    board = mmbench_output(
-        args, "leaderboard", suite_file, "--results", results, "--format", "markdown"
-    )
-    report = mmbench_output(args, "report", suite_file, "--results", results)
-    lines = [f"# Benchmark: suite {suite}", "", *header, "", "## Regenerate", "", "```sh"]
-    lines += [shell(r.command) for r in rows]
+) -> None:
+    """``<results>/<suite>/BENCHMARK.md``: provenance, commands, rows, the leaderboard."""
+    results = where(args.results)
+    # one call per suite; the ranking across suites goes here, as one call over every suite of
+    # the definition, once `mmbench leaderboard` takes several suite files
+    board = ["leaderboard", suite_file, "--results", results, "--format", "markdown"]
+    report = ["report", suite_file, "--results", results]
+    tools = [shlex.join([args.python, "-m", "mmbench.cli", *c]) for c in (board, report)]
+    lines = [f"# Benchmark: suite {rows[0].suite}", "", *header, "", "## Regenerate", "", "```sh"]
+    lines += [*(shell(r.command) for r in rows), *tools, "```", ""]
+    lines += ["## Rows", "", row_table(rows), "", "## Leaderboard", ""]
+    # its headings one level under this file's
+    lines += [f"##{line}" if line.startswith("#") else line for line in run_mmbench(args, board)]
     lines += [
-        shlex.join(
-            [
-                args.python,
-                "-m",
-                "mmbench.cli",
-                "leaderboard",
-                suite_file,
-                "--results",
-                results,
-                "--format",
-                "markdown",
-            ]
-        ),
-        shlex.join([args.python, "-m", "mmbench.cli", "report", suite_file, "--results", results]),
-        "```",
         "",
-        "## Rows",
-        "",
-        row_table(rows),
-        "",
-        "## Leaderboard",
-        "",
-        board,
-        "",
-        f"HTML report (not committed; regenerate with the command above): {report}",
+        f"HTML report (not committed; the last command above): {' '.join(run_mmbench(args, report))}",
     ]
-    (Path(args.results) / suite / "BENCHMARK.md").write_text("\n".join(lines) + "\n")
-    return board
+    (Path(args.results) / rows[0].suite / "BENCHMARK.md").write_text("\n".join(lines) + "\n")
 
 
 def row_table(rows: list[Row]) -> str:
