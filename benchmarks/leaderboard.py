@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -316,7 +316,6 @@ def main(argv: list[str] | None = None) -> None:
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     prepare_data(args)
-    done: list[tuple[str, list[Row]]] = []
     with tempfile.TemporaryDirectory(prefix="mmbench-suites-") as scratch:
         for entry in definition["suites"]:
             suite_file = entry["suite"]
@@ -331,30 +330,57 @@ def main(argv: list[str] | None = None) -> None:
                 run_row(row, args, head)
             header = provenance(args, started, load_start)
             write_suite_summary(args, suite_file, rows, header)
-            done.append((suite_file, rows))
-    write_index(args, done, provenance(args, started, load_start))
+            write_rows(args, rows, started)
+    write_index(args, provenance(args, started, load_start))
 
 
-def write_index(
-    args: argparse.Namespace, done: list[tuple[str, list[Row]]], header: list[str]
-) -> None:
+def write_rows(args: argparse.Namespace, rows: list[Row], started: str) -> None:
+    """``<results>/<suite>/rows.json``: each row's command, status and wall time, for the index
+    (which also lists suites run by an earlier invocation, e.g. with ``--suite``)."""
+    record = {
+        "commit": COMMIT,
+        "started": started,
+        "timeout_s": args.timeout,
+        "smoke": bool(args.max_rows or args.trials),
+        "rows": [asdict(r) for r in rows],
+    }
+    path = Path(args.results) / rows[0].suite / "rows.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def write_index(args: argparse.Namespace, header: list[str]) -> None:
+    """``<results>/README.md``: every suite folder's commit, start, rows that ran and wall."""
     command = "python " + shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
-    total = sum(r.wall_s or 0 for _, rows in done for r in rows)
-    lines = ["# Cross-dataset benchmark", "", *header, f"- command: `{command}`", ""]
-    lines += [f"Rows' wall time in all: {total / 60:.1f} min.", ""]
-    for suite_file, rows in done:
-        lines += [
-            f"## {rows[0].suite} (`{suite_file}`): [BENCHMARK.md]({rows[0].suite}/BENCHMARK.md)",
-            "",
-        ]
-        lines += [row_table(rows), ""]
+    body, total = [], 0.0
+    for path in sorted(Path(args.results).glob("*/rows.json")):
+        record = json.loads(path.read_text())
+        rows = record["rows"]
+        wall = sum(r["wall_s"] or 0 for r in rows)
+        total += wall
+        ok = sum(r["status"] == "ok" for r in rows)
+        suite = path.parent.name
+        body.append(
+            [
+                f"[{suite}]({suite}/BENCHMARK.md)",
+                record["commit"],
+                record["started"],
+                f"{record['timeout_s']:g}",
+                "yes" if record["smoke"] else "",
+                f"{ok} of {len(rows)}",
+                f"{wall / 60:.1f}",
+            ]
+        )
+    heads = ["suite", "commit", "started", "budget s", "smoke", "rows ok", "wall min"]
+    lines = ["# Cross-dataset benchmark", "", "Last invocation:", "", *header]
+    lines += [f"- command: `{command}`", "", table(heads, body), ""]
     lines += [
-        "One `mmbench leaderboard SUITE` per suite (in each BENCHMARK.md); a ranking across the",
-        "suites needs `mmbench leaderboard` to take several suite files.",
+        f"Rows' wall time, all suites listed: {total / 60:.1f} min. One `mmbench leaderboard "
+        "SUITE` per suite (in each BENCHMARK.md); a ranking across the suites needs "
+        "`mmbench leaderboard` to take several suite files.",
     ]
     Path(args.results).mkdir(parents=True, exist_ok=True)
     (Path(args.results) / "README.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {Path(args.results) / 'README.md'}; rows took {total / 60:.1f} min", flush=True)
+    print(f"wrote {Path(args.results) / 'README.md'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -117,3 +117,21 @@ def test_the_benchmark_results_are_outputs_not_code(tmp_path: Path) -> None:
     assert _common.dirty_files(tmp_path) == []
     (tmp_path / "benchmarks/leaderboard/benchmark.yaml").write_text("suites: []\n")
     assert len(_common.dirty_files(tmp_path) or []) == 1  # the definition is code
+
+
+def test_the_index_lists_every_suite_run_so_far(tmp_path: Path) -> None:
+    """A second invocation with ``--suite`` keeps the first one's suites in the index."""
+    for suite, timeout, status in [("adult", 120.0, "ok"), ("fsdd", 60.0, "failed (exit 1)")]:
+        args = leaderboard.parse(["--allow-dirty", "--results", str(tmp_path)])
+        args.timeout = timeout
+        (tmp_path / suite).mkdir()
+        rows = [
+            leaderboard.Row(suite, suite, "search", ["mmbench"], ["search"], "ok", 100.0),
+            leaderboard.Row(suite, suite, "autogluon", ["mmbench"], ["autogluon"], status, 20.0),
+        ]
+        leaderboard.write_rows(args, rows, "today")
+        leaderboard.write_index(args, ["- header"])
+    index = (tmp_path / "README.md").read_text()
+    assert "[adult](adult/BENCHMARK.md)" in index and "| 120 |" in index and "| 2 of 2 |" in index
+    assert "[fsdd](fsdd/BENCHMARK.md)" in index and "| 60 |" in index and "| 1 of 2 |" in index
+    assert "all suites listed: 4.0 min" in index
