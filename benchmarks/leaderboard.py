@@ -118,7 +118,7 @@ def rows_of(
         for name, python, expects in jobs:
             command = [python, "-m", "mmbench.cli", "run", suite_file, "--dataset", dataset]
             command += ["--timeout", f"{args.timeout:g}", "--results", results]
-            command += ["--no-track", "--no-ablate", "--quiet"]
+            command += ["--no-track", "--no-ablate"]  # not --quiet: it hides why a row is skipped
             command += [] if name == "search" else ["--pipeline", name]
             command += ["--trials", str(args.trials)] if args.trials else []
             command += ["--mirror", str(args.mirror)] if args.mirror else []
@@ -175,9 +175,12 @@ def run_row(row: Row, args: argparse.Namespace, head: str) -> None:
 
 
 def last_line(output: str) -> str:
-    """What a failed row said last (mmbench's error, a traceback's exception), shortened."""
+    """What a failed row said last: from mmbench's last ``Error:`` line on (a message the
+    terminal width wrapped, and what followed), else the last line (a traceback's exception)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return (lines[-1] if lines else "no output")[-TAIL:]
+    errors = [i for i, line in enumerate(lines) if line.startswith("Error:")]
+    said = " ".join(lines[errors[-1] :]) if errors else (lines[-1] if lines else "no output")
+    return said[-TAIL:]
 
 
 def where(path: Path) -> str:
@@ -290,6 +293,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parse_args(parser, argv)
     args.results = args.results.resolve()
+    if args.trials is not None and args.trials < 2:
+        raise SystemExit(
+            "--trials must be 2 or more: with 1 the suite runs its default pipeline, no search"
+        )
     if args.row_limit is None:
         args.row_limit = 10 * args.timeout + 600
     if (args.max_rows or args.trials) and args.results == RESULTS.resolve():

@@ -135,3 +135,22 @@ def test_the_index_lists_every_suite_run_so_far(tmp_path: Path) -> None:
     assert "[adult](adult/BENCHMARK.md)" in index and "| 120 |" in index and "| 2 of 2 |" in index
     assert "[fsdd](fsdd/BENCHMARK.md)" in index and "| 60 |" in index and "| 1 of 2 |" in index
     assert "all suites listed: 4.0 min" in index
+
+
+def test_a_failed_row_is_summed_up_by_what_mmbench_said_last() -> None:
+    skipped = (
+        "Error: skipping peer autogluon: autogluon.tabular is not installed: \n"
+        "pip install 'mmbench[peers]'\nno result file written here\n"
+    )
+    assert leaderboard.last_line(skipped) == (
+        "Error: skipping peer autogluon: autogluon.tabular is not installed: "
+        "pip install 'mmbench[peers]' no result file written here"
+    )
+    traceback = "Traceback (most recent call last):\n  ...\nValueError: bad\n\n"
+    assert leaderboard.last_line(traceback) == "ValueError: bad"
+    assert leaderboard.last_line("") == "no output"
+
+
+def test_a_smoke_run_of_one_trial_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--trials must be 2 or more"):
+        leaderboard.parse(["--allow-dirty", "--trials", "1", "--results", str(tmp_path)])
