@@ -175,10 +175,10 @@ def run_row(row: Row, args: argparse.Namespace, head: str) -> None:
 
 
 def last_line(output: str) -> str:
-    """What a failed row said last: from mmbench's last ``Error:`` line on (a message the
+    """What a failed row said last: from mmbench's last ``error:`` line on (any case) (a message the
     terminal width wrapped, and what followed), else the last line (a traceback's exception)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [i for i, line in enumerate(lines) if line.startswith("Error:")]
+    errors = [i for i, line in enumerate(lines) if line.lower().startswith("error:")]
     said = " ".join(lines[errors[-1] :]) if errors else (lines[-1] if lines else "no output")
     return said[-TAIL:]
 

@@ -149,6 +149,9 @@ def test_a_failed_row_is_summed_up_by_what_mmbench_said_last() -> None:
     traceback = "Traceback (most recent call last):\n  ...\nValueError: bad\n\n"
     assert leaderboard.last_line(traceback) == "ValueError: bad"
     assert leaderboard.last_line("") == "no output"
+    assert leaderboard.last_line("x\nerror: reading .ts files needs aeon\n").startswith(
+        "error: reading"
+    )
 
 
 def test_a_smoke_run_of_one_trial_is_refused(tmp_path: Path) -> None:
