@@ -64,6 +64,7 @@ CODE_PATHS = (
     "suites",
     "pyproject.toml",
     ":(exclude)benchmarks/results",  # what the scripts write
+    ":(exclude)benchmarks/leaderboard/results",
     ":(exclude)benchmarks/data",
 )
 """What a benchmark's figures depend on (git pathspecs): its outputs are not code."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mmbench.data import download
 from mmbench.suite import load_suite
 
@@ -138,3 +140,39 @@ def test_bag_of_tricks_suite_follows_its_list_and_pins_unpublished_hashes() -> N
         archive = d.source.url.removeprefix(S3 + "bag-of-tricks/datasets/")
         found[d.name] = (archive, d.target, d.modalities.image[0])
     assert found == BAG_OF_TRICKS
+
+
+AEON = "https://raw.githubusercontent.com/aeon-toolkit/aeon/a101ddc8b35a65441609b45c9bcce5aeafa0c131/aeon/datasets/data/"
+MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "mirror"
+
+
+def test_japanesevowels_suite_pins_the_aeon_files_and_one_12_channel_sensor() -> None:
+    suite = load_suite(SUITES / "japanesevowels.yaml")
+    [spec] = suite.datasets
+    assert spec.source.kind == "url" and spec.test_source is not None
+    assert spec.source.url == AEON + "JapaneseVowels/JapaneseVowels_TRAIN.ts"
+    assert spec.test_source.url == AEON + "JapaneseVowels/JapaneseVowels_TEST.ts"
+    assert spec.source.hash and spec.source.hash.startswith("sha256:")
+    assert spec.test_source.hash and spec.test_source.hash != spec.source.hash
+    assert spec.modalities.sensor == {"lpc": [f"dim_{k}" for k in range(12)]}
+    assert spec.card is not None and spec.card.license and "Kudo" in spec.card.citation
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no mirror at {MIRROR}")
+def test_japanesevowels_loads_from_the_mirror_with_its_unequal_lengths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The official split as the suite reads it: 270 training and 370 held-out utterances of
+    12 channels, each at its own length (7 to 29 frames), the hashes those of the mirrored bytes."""
+    pytest.importorskip("aeon")
+    from mmbench.data import load_table
+
+    monkeypatch.setenv("MMBENCH_MIRROR", str(MIRROR))
+    spec = load_suite(SUITES / "japanesevowels.yaml").datasets[0]
+    train = load_table(spec, SUITES)
+    test = load_table(spec, SUITES, split="test", classes=train.classes)
+    assert (len(train), len(test)) == (270, 370) and train.classes == [str(k) for k in range(1, 10)]
+    lengths = [s.shape[1] for t in (train, test) for s in t["sensor_lpc"]]
+    assert {s.shape[0] for s in train["sensor_lpc"]} == {12}
+    assert (min(lengths), max(lengths)) == (7, 29)

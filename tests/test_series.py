@@ -190,3 +190,56 @@ def test_the_pinned_hashes_are_those_of_the_mirrored_files() -> None:
             pytest.skip(f"{path} is not mirrored")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         assert source.hash == f"sha256:{digest}"
+
+
+def write_unequal_ts(path: Path, lengths: list[int], seed: int) -> Path:
+    """A 12-channel ``.ts`` file in JapaneseVowels' layout: one row per length, classes 1-3."""
+    rng = np.random.default_rng(seed)
+    header = (
+        "@problemName Tiny\n@timeStamps false\n@missing false\n@univariate false\n"
+        "@dimensions 12\n@equalLength false\n@classLabel true 1 2 3\n@data\n"
+    )
+    lines = []
+    for i, n in enumerate(lengths):
+        label = i % 3 + 1
+        dims = [",".join(f"{v:.4f}" for v in rng.normal(label, 1, n)) for _ in range(12)]
+        lines.append(":".join(dims) + f":{label}")
+    path.write_text(header + "\n".join(lines) + "\n")
+    return path
+
+
+def test_unequal_length_series_keep_their_lengths_and_every_sensor_encoder_takes_them(
+    tmp_path: Path,
+) -> None:
+    """The japanesevowels suite on a tiny local file of 7- to 29-step rows: loading keeps each
+    row's length; the encoders give one width whatever the length (statistics of any length,
+    MiniRocket and the CNN's input resampled to one length), also for held-out rows longer
+    than any training row."""
+    pytest.importorskip("aeon")
+    from mmbench.encoders.base import create_encoder
+
+    spec = load_suite(SUITES / "japanesevowels.yaml").datasets[0]
+    spec.source = spec.source.model_copy(
+        update={
+            "url": None,
+            "hash": None,
+            "kind": "ts",
+            "path": str(write_unequal_ts(tmp_path / "a.ts", [7, 12, 20, 9, 15, 26] * 3, 0)),
+        }
+    )
+    spec.test_source = spec.source.model_copy(
+        update={"path": str(write_unequal_ts(tmp_path / "b.ts", [29, 7, 13], 1))}
+    )
+    train = load_table(spec, tmp_path)
+    test = load_table(spec, tmp_path, split="test", classes=train.classes)
+    assert [s.shape for s in test["sensor_lpc"]] == [(12, 29), (12, 7), (12, 13)]
+    assert sorted({s.shape[1] for s in train["sensor_lpc"]}) == [7, 9, 12, 15, 20, 26]
+    for name, options, width in [
+        ("sensor_stats", {}, 7 * 12 + 1),
+        ("minirocket", {"n_kernels": 84}, 84),
+        ("sensorcnn", {"length": 16}, None),
+    ]:
+        encoder = create_encoder(name, **options).fit(train["sensor_lpc"], train.labels)
+        out = encoder.transform(test["sensor_lpc"])
+        assert out.shape[0] == 3 and np.isfinite(out).all(), name
+        assert out.shape[1:] == ((width,) if width else (12, 16)), name
