@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _common
 import leaderboard
 
-from mmbench.baselines import REFERENCE_PIPELINES
+from mmbench.pipeline.references import REFERENCE_PIPELINES
 from mmbench.peers import PEERS
 from mmbench.suite import load_suite
 
