@@ -133,6 +133,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "leaderboard",
         "leaderboard.table",
         "leaderboard.ranking",
+        "leaderboard.aggregate",
+        "leaderboard.export",
         "leaderboard.files",
         "gate",
         "gate.speed",
