@@ -117,6 +117,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),  # many candidates
     (
         "results",
+        "results.rows",
         "results.schema",
         "results.provenance",
         "results.layout",
@@ -133,6 +134,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "leaderboard",
         "leaderboard.table",
         "leaderboard.ranking",
+        "leaderboard.stats",
         "leaderboard.aggregate",
         "leaderboard.export",
         "leaderboard.files",

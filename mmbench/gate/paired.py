@@ -99,10 +99,9 @@ def paired_bootstrap(
     seed: int = 0,
 ) -> PairedTest:
     """Paired bootstrap of ``metric(current) − metric(baseline)`` over rows, stratified by fold."""
-    if not np.array_equal(baseline.folds, current.folds):
-        raise ValueError("the two prediction sets were not made on the same folds")
-    if not np.array_equal(baseline.labels, current.labels):
-        raise ValueError("the two prediction sets score different labels")
+    why = unpaired(baseline, current)
+    if why:
+        raise ValueError(f"the two prediction sets {why}")
     weights = resample_weights(baseline.folds[0], resamples, seed)
     ones = np.ones((1, len(baseline.labels)), dtype=np.float32)
     observed, left_out = paired_difference(metric, baseline, current, ones)
@@ -124,6 +123,18 @@ def paired_bootstrap(
         resamples_partial=int(np.sum(defined & (partial > left_out[0]))),
         resamples_dropped=int(resamples - kept),
     )
+
+
+def unpaired(baseline: RowPredictions, current: RowPredictions) -> str:
+    """Why two prediction sets cannot be compared row by row; empty when they can (the same
+    rows, labels and folds)."""
+    if baseline.folds.shape != current.folds.shape or baseline.n_classes != current.n_classes:
+        return "were not made on the same rows"
+    if not np.array_equal(baseline.folds, current.folds):
+        return "were not made on the same folds"
+    if not np.array_equal(baseline.labels, current.labels):
+        return "score different labels"
+    return ""
 
 
 def paired_difference(

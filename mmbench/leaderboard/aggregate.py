@@ -51,6 +51,7 @@ class Cell:
     fit_s: float | None = None
     predict_ms: float | None = None
     hardware: str = ""
+    tied_best: bool = False
 
 
 @dataclass
@@ -140,6 +141,7 @@ def cross_board(
                     None if c.predict_ms is None else 1000 * c.predict_ms for c in ran
                 ),
                 hardware="; ".join(sorted({c.hardware for c in ran if c.hardware})) or "—",
+                tied_best=sum(1 for c in ran if c.tied_best),
             )
         )
     board.standings.sort(key=lambda s: (-s.elo, s.mean_rank, s.pipeline))
@@ -184,6 +186,7 @@ def _cell(
         suite, dataset, pipeline, e.mean, hib, chance,
         fit_s=e.fit_s, predict_ms=e.predict_ms,
         hardware=hardware_label(result) if result is not None else "",
+        tied_best=bool(e.tied_best),
     )  # fmt: skip
 
 

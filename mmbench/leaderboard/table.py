@@ -79,6 +79,10 @@ class Entry:
     """False when its CV ran on other rows than the dataset's ranked ones: shown, not ranked."""
     decision: str = ""
     """The decision rule its label metrics were counted with (the same rule for every row)."""
+    tied_best: bool | None = None
+    """Statistically tied with the dataset's best row (:mod:`.stats`); None: not compared."""
+    tie_p: float = math.nan
+    """Holm-adjusted p-value of "worse than the best row" (row-level paired bootstrap)."""
 
 
 @dataclass
@@ -119,8 +123,11 @@ NOT_RANKED = "not ranked"
 
 
 def rank_cell(e: Entry) -> str:
-    """The rank, or :data:`NOT_RANKED` for a row scored on other rows."""
-    return _rank(e.rank) if e.comparable else NOT_RANKED
+    """The rank (``2 ≈`` when tied with the best row), or :data:`NOT_RANKED` for a row scored
+    on other rows."""
+    if not e.comparable:
+        return NOT_RANKED
+    return _rank(e.rank) + (" ≈" if e.tied_best and e.rank != 1 else "")
 
 
 # --------------------------------------------------------------------------- published rows

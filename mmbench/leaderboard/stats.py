@@ -1,0 +1,127 @@
+"""Is the first row really ahead? Per dataset, row-level paired tests against the best row;
+across datasets, Friedman + Nemenyi and Wilcoxon–Holm critical differences (``autorank``).
+
+Per dataset, each ranked row's out-of-fold predictions (``RunResult.out_of_fold``) are compared
+with the best row's, row by row, by the regression gate's paired bootstrap within folds
+(:func:`mmbench.gate.paired.paired_bootstrap`: the same resampled rows score both, so the
+fold-to-fold spread of the task cancels), one-sided ("is it worse than the best?"), with Holm's
+correction over the rows of the dataset. A row whose adjusted p-value stays above ``alpha`` is
+*tied* with the best: the data cannot tell them apart. Rows scored on other folds or rows than
+the best, and files without row-level predictions (older than schema 5), are not compared; the
+reason is listed among the row's caveats (when no file of the dataset has them, nothing is said).
+
+Across datasets, :func:`critical_difference` hands the (dataset × pipeline) scores the
+aggregate was fitted on to ``autorank``, which picks the test (Friedman + Nemenyi for many
+pipelines, Wilcoxon with Holm's correction and a paired t-test fallback for two) and reports
+the groups that are not significantly different; :mod:`mmbench.report.charts` draws it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mmbench.leaderboard.table import Entry
+from mmbench.results import RunResult
+
+ALPHA = 0.05
+RESAMPLES = 1000
+TIED = "≈"
+"""Appended to the rank of a row statistically tied with its dataset's best."""
+NOT_COMPARED = "not compared with the best row by row"
+
+
+def mark_ties(
+    entries: list[Entry],
+    results: Sequence[RunResult],
+    alpha: float = ALPHA,
+    resamples: int = RESAMPLES,
+) -> None:
+    """Set ``tied_best`` on the ranked entries of one dataset (best first), from their files'
+    out-of-fold predictions; a row that cannot be compared gets a caveat saying why."""
+    from mmbench.gate.baseline import rows_of
+    from mmbench.gate.paired import holm, paired_bootstrap, unpaired
+
+    ranked = [e for e in entries if e.comparable and math.isfinite(e.mean)]
+    if len(ranked) < 2 or not any(r.out_of_fold is not None for r in results):
+        return  # files older than row-level predictions: nothing to compare, nothing to say
+    files = {r.pipeline_name: r for r in results}
+    best = ranked[0]
+    best_file = files.get(best.pipeline)
+    if best_file is None or best_file.out_of_fold is None:
+        for e in ranked[1:]:
+            e.caveats.append(f"{NOT_COMPARED}: the best row's file stores no row-level predictions")
+        return
+    best.tied_best = True
+    best_rows = rows_of(best_file.out_of_fold)
+    tests: list[tuple[Entry, float]] = []
+    for e in ranked[1:]:
+        record = files[e.pipeline].out_of_fold if e.pipeline in files else None
+        if record is None:
+            e.caveats.append(f"{NOT_COMPARED}: its file stores no row-level predictions")
+            continue
+        rows = rows_of(record)
+        why = unpaired(best_rows, rows)
+        if why:
+            e.caveats.append(f"{NOT_COMPARED}: the two {why}")
+            continue
+        test = paired_bootstrap(e.metric, best_rows, rows, resamples=resamples)
+        tests.append((e, test.p_drop))
+    for (e, _), p in zip(tests, holm([p for _, p in tests]), strict=True):
+        e.tied_best = p > alpha
+        e.tie_p = p
+
+
+# --------------------------------------------------------------------------- across datasets
+
+
+@dataclass
+class CriticalDifference:
+    """autorank's verdict on the pipelines' ranks across datasets."""
+
+    test: str
+    """``friedman`` + ``nemenyi``, or ``wilcoxon``/``t-test`` for two pipelines, as autorank chose."""
+    pvalue: float
+    cd: float | None
+    """The critical difference of mean ranks (Nemenyi); None for other tests."""
+    mean_ranks: dict[str, float]
+    result: Any
+    """autorank's ``RankResult``, for :func:`mmbench.report.charts.critical_difference_svg`."""
+    summary: str
+
+
+def critical_difference(
+    scores: np.ndarray, pipelines: Sequence[str], alpha: float = ALPHA
+) -> CriticalDifference | None:
+    """Friedman + Nemenyi (or Wilcoxon–Holm) over ``scores`` (datasets × pipelines, higher is
+    better); None when there are fewer than two pipelines or five complete datasets (too few
+    for any of these tests)."""
+    import warnings
+
+    import pandas as pd
+    from autorank import autorank
+
+    if len(pipelines) < 2:
+        return None
+    frame = pd.DataFrame(scores, columns=list(pipelines)).dropna()
+    if len(frame) < 5:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # autorank warns about its own test choice on stderr
+        result = autorank(
+            frame, alpha=alpha, verbose=False, order="descending", force_mode="nonparametric"
+        )
+    test = result.omnibus + (f" + {result.posthoc}" if result.posthoc else "")
+    ranks = {str(k): float(v) for k, v in result.rankdf["meanrank"].items()}
+    decided = "differ" if result.pvalue < alpha else "are not shown to differ"
+    cd = float(result.cd) if result.cd is not None else None
+    summary = (
+        f"{test} over {len(frame)} datasets: the {len(pipelines)} pipelines {decided} "
+        f"(p = {result.pvalue:.3g}, α = {alpha})"
+        + (f"; critical difference of mean ranks {cd:.2f}" if cd is not None else "")
+    )
+    return CriticalDifference(test, float(result.pvalue), cd, ranks, result, summary)
