@@ -148,6 +148,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "report",
         "report.data",
         "report.charts",
+        "report.board",
         "report.page",
     ),  # many result files
     (

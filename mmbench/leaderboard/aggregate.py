@@ -151,9 +151,12 @@ def cross_board(
 
 def score_cells(boards: Sequence[Leaderboard], results: Sequence[RunResult]) -> list[Cell]:
     """Every (dataset, pipeline) of the boards, the failed and the missing ones imputed: a
-    pipeline is expected on every dataset of a suite where any suite of the board ran it."""
+    pipeline ranked on any dataset of the board is expected on every one (a row shown but not
+    ranked there, its CV on other rows, counts as missing)."""
     files = {(r.suite, r.dataset.name, r.pipeline_name): r for r in results}
-    expected = sorted({e.pipeline for b in boards for es in b.datasets.values() for e in es})
+    expected = sorted(
+        {e.pipeline for b in boards for es in b.datasets.values() for e in es if e.comparable}
+    )
     cells = []
     for b in boards:
         for name, entries in b.datasets.items():

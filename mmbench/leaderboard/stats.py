@@ -100,6 +100,8 @@ def critical_difference(
     """Friedman + Nemenyi (or Wilcoxon–Holm) over ``scores`` (datasets × pipelines, higher is
     better); None when there are fewer than two pipelines or five complete datasets (too few
     for any of these tests)."""
+    import contextlib
+    import io
     import warnings
 
     import pandas as pd
@@ -110,8 +112,8 @@ def critical_difference(
     frame = pd.DataFrame(scores, columns=list(pipelines)).dropna()
     if len(frame) < 5:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # autorank warns about its own test choice on stderr
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # autorank prints and warns about its test choice
         result = autorank(
             frame, alpha=alpha, verbose=False, order="descending", force_mode="nonparametric"
         )
