@@ -133,6 +133,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "leaderboard",
         "leaderboard.table",
+        "leaderboard.terminal",
         "leaderboard.ranking",
         "leaderboard.stats",
         "leaderboard.aggregate",

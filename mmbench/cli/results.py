@@ -87,8 +87,9 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmbench.leaderboard import render, render_rich, write_leaderboard
-    from mmbench.leaderboard.aggregate import cross_board, render_cross_markdown, render_cross_rich
+    from mmbench.leaderboard.aggregate import cross_board
     from mmbench.leaderboard.files import load_boards
+    from mmbench.leaderboard.terminal import render_cross_markdown, render_cross_rich
 
     names = [suite_name(s) for s in args.suite]
     specs = [suite_file(s) for s in args.suite]  # published scores are shown beside the rows

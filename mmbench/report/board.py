@@ -8,14 +8,9 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from mmbench.leaderboard.aggregate import (
-    STANDING_HEADER,
-    board_notes,
-    cross_board,
-    score_matrix,
-    standing_rows,
-)
+from mmbench.leaderboard.aggregate import cross_board, score_matrix
 from mmbench.leaderboard.stats import critical_difference
+from mmbench.leaderboard.terminal import STANDING_HEADER, board_notes, standing_rows
 from mmbench.report import charts
 
 if TYPE_CHECKING:
