@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmbench.leaderboard.ranking import normalized_score
+from mmbench.leaderboard.stats import CriticalDifference, critical_difference
 from mmbench.leaderboard.table import Entry, Leaderboard
 from mmbench.results import RunResult
 
@@ -91,6 +92,8 @@ class CrossBoard:
     dropped: list[tuple[str, str]] = field(default_factory=list)
     """Datasets left out by ``complete_only`` (some pipeline did not run there)."""
     notes: list[str] = field(default_factory=list)
+    critical: CriticalDifference | None = None
+    """Friedman/Nemenyi or Wilcoxon–Holm over the datasets (:mod:`.stats`); None: too few."""
 
 
 def cross_board(
@@ -146,6 +149,9 @@ def cross_board(
         )
     board.standings.sort(key=lambda s: (-s.elo, s.mean_rank, s.pipeline))
     mark_pareto(board.standings)
+    board.critical = critical_difference(scores, pipelines)
+    if board.critical is not None:
+        board.notes.append(board.critical.summary)
     return board
 
 

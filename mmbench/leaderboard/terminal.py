@@ -119,7 +119,7 @@ def standing_rows(board: CrossBoard) -> list[list[str]]:
             f"{s.n_datasets}/{len(board.datasets)}",
             f"{s.imputed_share:.0%}",
             str(s.tied_best),
-            _fmt(s.fit_s, 1),
+            _fmt(s.fit_s, 1 if (s.fit_s or 0) < 100 else 0),
             _fmt(s.predict_ms_1k, 1),
             s.hardware,
             "✓" if s.pareto else "",
@@ -133,12 +133,15 @@ def board_notes(board: CrossBoard) -> list[str]:
     notes = [
         f"Elo: Bradley–Terry on every dataset's pairwise games, {board.anchor} = "
         f"{ANCHOR_ELO:.0f}; 95 % interval from {BOOTSTRAPS} resamples of the "
-        f"{len(board.datasets)} datasets. Failed or missing runs are scored as {IMPUTED_WITH} "
+        f"{len(board.datasets)} dataset(s). Failed or missing runs are scored as {IMPUTED_WITH} "
         "(imputed: their share). Pareto ✓: no other row is both stronger and faster to fit "
         "(median fit seconds).",
     ]
-    imputed = [c for c in board.cells if c.imputed]
-    notes += [f"imputed: {c.pipeline} on {c.suite}/{c.dataset} ({c.imputed})" for c in imputed]
+    imputed: dict[str, list[str]] = {}
+    for c in board.cells:
+        if c.imputed:
+            imputed.setdefault(c.pipeline, []).append(f"{c.suite}/{c.dataset} ({c.imputed})")
+    notes += [f"imputed: {p} on {', '.join(where)}" for p, where in imputed.items()]
     if board.dropped:
         names = ", ".join(f"{s}/{d}" for s, d in board.dropped)
         notes.append(f"--complete-only left out {len(board.dropped)} dataset(s): {names}")
@@ -153,16 +156,40 @@ def render_cross_markdown(board: CrossBoard) -> str:
     return "\n".join([*lines, "", *(f"- {n}" for n in board_notes(board))]) + "\n"
 
 
+TERMINAL_STANDING = {
+    "Elo [95% CI]": "Elo [95% CI]",
+    "mean rank": "rank",
+    "win rate": "win",
+    "normalized": "norm.",
+    "datasets": "ran",
+    "imputed": "imp.",
+    "tied best": "tied",
+    "fit s": "fit s",
+    "predict ms/1k": "ms/1k",
+    "Pareto": "✓",
+}
+"""The terminal's columns (hardware goes under the table), so a row fits 80 columns."""
+
+
 def render_cross_rich(board: CrossBoard) -> object:
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
+    hardware = sorted({s.hardware for s in board.standings})
+    lines = board_notes(board) + [f"hardware: {h}" for h in hardware]
     table = Table(
         title=f"across {len(board.datasets)} dataset(s) of {', '.join(board.suites)}",
-        caption=escape("\n".join(board_notes(board))),
+        caption=escape("\n".join(lines)),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=0,
+        pad_edge=False,
     )
-    for col in STANDING_HEADER:
-        table.add_column(col, justify="left" if col in ("pipeline", "hardware") else "right")
-    for row in standing_rows(board):
-        table.add_row(*(escape(c) for c in row))
+    keep = [i for i, col in enumerate(STANDING_HEADER) if col in TERMINAL_STANDING]
+    table.add_column("pipeline", no_wrap=True, max_width=18, overflow="ellipsis")
+    for i in keep:
+        table.add_column(TERMINAL_STANDING[STANDING_HEADER[i]], justify="right", no_wrap=True)
+    for s, row in zip(board.standings, standing_rows(board), strict=True):
+        table.add_row(escape(s.pipeline), *(escape(row[i]) for i in keep))
     return table

@@ -8,8 +8,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from mmbench.leaderboard.aggregate import cross_board, score_matrix
-from mmbench.leaderboard.stats import critical_difference
+from mmbench.leaderboard.aggregate import cross_board
 from mmbench.leaderboard.terminal import STANDING_HEADER, board_notes, standing_rows
 from mmbench.report import charts
 
@@ -49,9 +48,9 @@ def board_section(data: ReportData, kinds: dict[str, str]) -> str:
             tag += '<span class="tag">anchor</span>'
         row[:] = [escape(s.pipeline) + tag, *(escape(c) for c in row[1:])]
     out.append(_sortable(STANDING_HEADER, rows))
-    out += [f'<p class="muted">{escape(n)}</p>' for n in board_notes(board)]
-    pipelines = [s.pipeline for s in board.standings]
-    cd = critical_difference(score_matrix(board.cells, board.datasets, pipelines), pipelines)
+    cd = board.critical
+    notes = [n for n in board_notes(board) if cd is None or n != cd.summary]  # the figure's
+    out += [f'<p class="muted">{escape(n)}</p>' for n in notes]
     out.append('<div class="charts">')
     if cd is None:
         out.append(
