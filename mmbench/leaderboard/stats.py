@@ -30,6 +30,8 @@ from mmbench.results import RunResult
 
 ALPHA = 0.05
 RESAMPLES = 1000
+SLOW_RESAMPLES = 200
+"""Resamples for a metric the bootstrap recomputes one resample at a time (PR-AUC)."""
 TIED = "≈"
 """Appended to the rank of a row statistically tied with its dataset's best."""
 NOT_COMPARED = "not compared with the best row by row"
@@ -44,7 +46,7 @@ def mark_ties(
     """Set ``tied_best`` on the ranked entries of one dataset (best first), from their files'
     out-of-fold predictions; a row that cannot be compared gets a caveat saying why."""
     from mmbench.gate.baseline import rows_of
-    from mmbench.gate.paired import holm, paired_bootstrap, unpaired
+    from mmbench.gate.paired import VECTORISED, holm, paired_bootstrap, unpaired
 
     ranked = [e for e in entries if e.comparable and math.isfinite(e.mean)]
     if len(ranked) < 2 or not any(r.out_of_fold is not None for r in results):
@@ -69,7 +71,8 @@ def mark_ties(
         if why:
             e.caveats.append(f"{NOT_COMPARED}: the two {why}")
             continue
-        test = paired_bootstrap(e.metric, best_rows, rows, resamples=resamples)
+        n = resamples if e.metric in VECTORISED else min(resamples, SLOW_RESAMPLES)
+        test = paired_bootstrap(e.metric, best_rows, rows, resamples=n)
         tests.append((e, test.p_drop))
     for (e, _), p in zip(tests, holm([p for _, p in tests]), strict=True):
         e.tied_best = p > alpha
