@@ -315,7 +315,7 @@ def test_report_leaderboard_sorts_and_shows_its_diagrams_at_1280_px(
         assert all(n.startswith(p) for n, p in zip(names(), order, strict=True))
         header.click()  # again: the other way
         assert names()[0].startswith("winner")
-        for chart in ("critical-difference", "pareto"):
+        for chart in ("critical-difference", "wilcoxon-holm", "pareto"):
             svg = tab.page.locator(f'figure[data-chart="{chart}"] svg')
             assert svg.count() == 1 and svg.is_visible()
             box = svg.bounding_box()

@@ -85,6 +85,10 @@ def test_critical_difference_separates_the_winner() -> None:
     assert min(cd.mean_ranks, key=cd.mean_ranks.__getitem__) == "winner"
     winner = next(s for s in board.standings if s.pipeline == "winner")
     assert winner.tied_best == 8
+    wh = board.wilcoxon
+    assert wh is not None and min(wh.mean_ranks, key=wh.mean_ranks.__getitem__) == "winner"
+    assert wh.pvalues.loc["default", "twin"] == 1.0  # identical scores: never different
+    assert all(wh.pvalues.loc["winner", p] < 0.05 for p in ("default", "twin"))
 
 
 def test_markdown_marks_the_tied_rank(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmbench.leaderboard.ranking import normalized_score
-from mmbench.leaderboard.stats import CriticalDifference, critical_difference
+from mmbench.leaderboard.stats import (
+    CriticalDifference,
+    WilcoxonHolm,
+    critical_difference,
+    wilcoxon_holm,
+)
 from mmbench.leaderboard.table import Entry, Leaderboard
 from mmbench.results import RunResult
 
@@ -93,7 +98,9 @@ class CrossBoard:
     """Datasets left out by ``complete_only`` (some pipeline did not run there)."""
     notes: list[str] = field(default_factory=list)
     critical: CriticalDifference | None = None
-    """Friedman/Nemenyi or Wilcoxon–Holm over the datasets (:mod:`.stats`); None: too few."""
+    """autorank's Friedman/Nemenyi over the datasets (:mod:`.stats`); None: too few."""
+    wilcoxon: WilcoxonHolm | None = None
+    """Pairwise Wilcoxon–Holm over the datasets (:mod:`.stats`); None: too few."""
 
 
 def cross_board(
@@ -150,8 +157,8 @@ def cross_board(
     board.standings.sort(key=lambda s: (-s.elo, s.mean_rank, s.pipeline))
     mark_pareto(board.standings)
     board.critical = critical_difference(scores, pipelines)
-    if board.critical is not None:
-        board.notes.append(board.critical.summary)
+    board.wilcoxon = wilcoxon_holm(scores, pipelines)
+    board.notes += [t.summary for t in (board.critical, board.wilcoxon) if t is not None]
     return board
 
 

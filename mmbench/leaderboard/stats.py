@@ -11,9 +11,9 @@ the best, and files without row-level predictions (older than schema 5), are not
 reason is listed among the row's caveats (when no file of the dataset has them, nothing is said).
 
 Across datasets, :func:`critical_difference` hands the (dataset × pipeline) scores the
-aggregate was fitted on to ``autorank``, which picks the test (Friedman + Nemenyi for many
-pipelines, Wilcoxon with Holm's correction and a paired t-test fallback for two) and reports
-the groups that are not significantly different; :mod:`mmbench.report.charts` draws it.
+aggregate was fitted on to ``autorank`` (Friedman + Nemenyi for many pipelines, Wilcoxon for
+two), and :func:`wilcoxon_holm` to ``scikit-posthocs`` (pairwise Wilcoxon signed-rank tests,
+Holm-adjusted); :mod:`mmbench.report.charts` draws both critical-difference diagrams.
 """
 
 from __future__ import annotations
@@ -130,3 +130,46 @@ def critical_difference(
         + (f"; critical difference of mean ranks {cd:.2f}" if cd is not None else "")
     )
     return CriticalDifference(test, float(result.pvalue), cd, ranks, result, summary)
+
+
+@dataclass
+class WilcoxonHolm:
+    """Pairwise Wilcoxon signed-rank tests over datasets, Holm-adjusted (scikit-posthocs): the
+    aeon/TabArena critical-difference diagram, whose bars join pipelines not shown to differ."""
+
+    pvalues: Any
+    """``pandas.DataFrame`` pipeline × pipeline of adjusted p-values."""
+    mean_ranks: dict[str, float]
+    summary: str
+
+
+def wilcoxon_holm(
+    scores: np.ndarray, pipelines: Sequence[str], alpha: float = ALPHA
+) -> WilcoxonHolm | None:
+    """Wilcoxon–Holm over ``scores`` (datasets × pipelines, higher is better); None with fewer
+    than two pipelines or five complete datasets."""
+    import warnings
+
+    import pandas as pd
+    import scikit_posthocs as sp
+    from scipy.stats import rankdata
+
+    frame = pd.DataFrame(scores, columns=list(pipelines)).dropna()
+    if len(pipelines) < 2 or len(frame) < 5:
+        return None
+    groups = [frame[p].to_numpy() for p in pipelines]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # identical columns: scipy warns, the p-value is 1
+        pvalues = sp.posthoc_wilcoxon(groups, zero_method="zsplit", p_adjust="holm")
+    pvalues.index = pvalues.columns = list(pipelines)
+    pvalues = pvalues.fillna(1.0)
+    ranks = np.mean([rankdata(-row) for row in frame.to_numpy()], axis=0)
+    differ = sum(
+        1 for i, a in enumerate(pipelines) for b in pipelines[i + 1 :] if pvalues.loc[a, b] < alpha
+    )
+    pairs = len(pipelines) * (len(pipelines) - 1) // 2
+    summary = (
+        f"Wilcoxon signed-rank with Holm over {len(frame)} datasets: {differ} of {pairs} "
+        f"pairs differ (α = {alpha})"
+    )
+    return WilcoxonHolm(pvalues, dict(zip(pipelines, map(float, ranks), strict=True)), summary)

@@ -48,22 +48,23 @@ def board_section(data: ReportData, kinds: dict[str, str]) -> str:
             tag += '<span class="tag">anchor</span>'
         row[:] = [escape(s.pipeline) + tag, *(escape(c) for c in row[1:])]
     out.append(_sortable(STANDING_HEADER, rows))
-    cd = board.critical
-    notes = [n for n in board_notes(board) if cd is None or n != cd.summary]  # the figure's
+    tests = [t for t in (board.critical, board.wilcoxon) if t is not None]
+    notes = [n for n in board_notes(board) if n not in {t.summary for t in tests}]  # captions
     out += [f'<p class="muted">{escape(n)}</p>' for n in notes]
     out.append('<div class="charts">')
-    if cd is None:
+    if board.critical is None:
         out.append(
             '<figure data-chart="critical-difference"><figcaption>No critical-difference '
             f"diagram: it needs two pipelines on at least five datasets; this board has "
             f"{len(board.datasets)} dataset(s).</figcaption></figure>"
         )
     else:
-        out.append(
-            charts.figure(
-                charts.critical_difference_svg(cd.result), cd.summary, "critical-difference"
-            )
-        )
+        svg = charts.critical_difference_svg(board.critical.result)
+        out.append(charts.figure(svg, board.critical.summary, "critical-difference"))
+    if board.wilcoxon is not None:
+        wh = board.wilcoxon
+        svg = charts.wilcoxon_holm_svg(wh.mean_ranks, wh.pvalues)
+        out.append(charts.figure(svg, wh.summary, "wilcoxon-holm"))
     timed = [(s.pipeline, s.fit_s, s.elo, s.pareto) for s in board.standings if s.fit_s]
     if timed:
         caption = "Elo against median fit seconds; green: the Pareto front (✓ in the table)."

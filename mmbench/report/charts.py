@@ -172,6 +172,17 @@ def critical_difference_svg(result: Any) -> str:
     return to_svg(fig)
 
 
+def wilcoxon_holm_svg(mean_ranks: Mapping[str, float], pvalues: Any) -> str:
+    """scikit-posthocs' critical-difference diagram: mean ranks, bars joining the pipelines
+    whose Holm-adjusted Wilcoxon p-value is not below 0.05."""
+    import scikit_posthocs as sp
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.3 * len(mean_ranks)))
+    sp.critical_difference_diagram(dict(mean_ranks), pvalues, ax=ax)
+    return to_svg(fig)
+
+
 def pareto_svg(points: Sequence[tuple[str, float, float, bool]]) -> str:
     """Elo against median fit seconds (log scale), one labelled point per pipeline; the Pareto
     front (``(name, fit_s, elo, on_front)``) joined and filled."""

@@ -41,6 +41,7 @@ max-width:28rem;white-space:normal}.rule{display:block;color:#666;font-size:.8re
 .caveat{display:block;color:#8a5a00;font-size:.8rem;
 white-space:normal}.winner{font-family:ui-monospace,monospace;font-size:.9rem}
 .wide{overflow-x:auto;max-width:100%}table.leaderboard{font-size:.85rem}
+table.leaderboard td:nth-child(2){white-space:nowrap}
 table.sortable th{cursor:pointer}table.sortable th[data-dir=asc]::after{content:" ▲"}
 table.sortable th[data-dir=desc]::after{content:" ▼"}
 """
