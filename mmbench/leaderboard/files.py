@@ -79,6 +79,11 @@ def write_leaderboard(
         *(f"- **skipped, unreadable:** {problem}" for problem in board.skipped),
         "",
     ]
-    text = "\n".join(header) + "\n" + render_markdown(board, title=False)
+    from mmbench.leaderboard.aggregate import cross_board
+    from mmbench.leaderboard.terminal import render_cross_markdown
+
+    results = ResultLayout(results_dir, suite_name).load_readable()[0]
+    cross = render_cross_markdown(cross_board([board], results))
+    text = "\n".join(header) + "\n" + cross + "\n" + render_markdown(board, title=False)
     atomic_write(path, lambda f: f.write(text.encode()))
     return path
