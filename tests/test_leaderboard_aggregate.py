@@ -10,6 +10,7 @@ import pytest
 from conftest import make_result
 
 from mmbench.cli import main
+from mmbench.errors import MMBenchError
 from mmbench.leaderboard import build_leaderboard
 from mmbench.leaderboard.aggregate import Standing, cross_board, mark_pareto
 from mmbench.leaderboard.export import LONG_COLUMNS
@@ -53,6 +54,8 @@ def test_anchor_option_moves_the_scale() -> None:
     by = {s.pipeline: s for s in board.standings}
     assert by["other"].elo == pytest.approx(1000.0)
     assert by["winner"].elo > 1000.0
+    with pytest.raises(MMBenchError, match="--anchor 'nope' is not a pipeline"):
+        board_of(planted(), anchor="nope")
 
 
 def test_datasets_of_several_suites_are_pooled() -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mmbench.errors import MMBenchError
 from mmbench.leaderboard.ranking import normalized_score
 from mmbench.leaderboard.stats import (
     CriticalDifference,
@@ -122,8 +123,6 @@ def cross_board(
         datasets = [d for d in datasets if d not in dropped]
     anchor = anchor or ("default" if "default" in pipelines else pipelines[0] if pipelines else "")
     if pipelines and anchor not in pipelines:
-        from mmbench.errors import MMBenchError
-
         raise MMBenchError(f"--anchor {anchor!r} is not a pipeline of the board: {pipelines}")
     board = CrossBoard([b.suite for b in boards], anchor, [], cells, datasets, dropped)
     if not datasets:
