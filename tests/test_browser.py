@@ -287,3 +287,43 @@ def test_mlflow_runs_page_tells_declined_trials_from_pruned_ones(
         page.get_by_text("Declined", exact=False).first.wait_for()
         page.get_by_text("before any fold ran", exact=False).first.wait_for()
         page.screenshot(path=str(screenshots / "mlflow-declined-run.png"))
+
+
+def test_report_leaderboard_sorts_and_shows_its_diagrams_at_1280_px(
+    browser: Any, screenshots: Path, tmp_path: Path
+) -> None:
+    """The leaderboard across datasets: a table sorted by clicking a header, the
+    critical-difference diagram and the Pareto plot drawn, and no horizontal scroll at 1280 px."""
+    from test_leaderboard_aggregate import planted
+
+    from mmbench.report import write_report
+    from mmbench.results import write_result
+
+    for r in planted(6):
+        r.durations = {"total": 40.0 if r.pipeline_name == "winner" else 3.0}
+        r.provenance.hardware = {"cpu_count": 16, "device": "cuda", "gpu": "NVIDIA H100 80GB HBM3"}
+        write_result(r, tmp_path)
+    path = write_report(tmp_path, "toy")
+    with Page(browser) as tab:
+        tab.page.set_viewport_size({"width": 1280, "height": 900})
+        tab.page.goto(path.as_uri())
+        names = lambda: tab.page.locator("tr.leaderboard-row td.name").all_inner_texts()  # noqa: E731
+        assert names()[0].startswith("winner")
+        header = tab.page.locator("table.sortable th", has_text="pipeline")
+        header.click()
+        order = ["default", "other", "twin", "winner"]  # a name cell ends with its tags
+        assert all(n.startswith(p) for n, p in zip(names(), order, strict=True))
+        header.click()  # again: the other way
+        assert names()[0].startswith("winner")
+        for chart in ("critical-difference", "wilcoxon-holm", "pareto"):
+            svg = tab.page.locator(f'figure[data-chart="{chart}"] svg')
+            assert svg.count() == 1 and svg.is_visible()
+            box = svg.bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 80
+        assert "GPU NVIDIA H100" in tab.page.locator("table.sortable").inner_text()
+        overflow = tab.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        tab.page.screenshot(path=str(screenshots / "leaderboard.png"), full_page=True)
+        assert tab.errors == []

@@ -120,6 +120,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),  # many candidates
     (
         "results",
+        "results.rows",
         "results.schema",
         "results.provenance",
         "results.layout",
@@ -139,7 +140,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "leaderboard",
         "leaderboard.table",
+        "leaderboard.terminal",
         "leaderboard.ranking",
+        "leaderboard.stats",
+        "leaderboard.aggregate",
+        "leaderboard.export",
         "leaderboard.files",
         "gate",
         "gate.speed",
@@ -151,6 +156,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "report",
         "report.data",
         "report.charts",
+        "report.board",
         "report.page",
     ),  # many result files
     (

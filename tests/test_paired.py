@@ -40,6 +40,23 @@ def test_unit_weights_reproduce_the_registry_metric(metric: str) -> None:
     assert score(metric, r, ones)[0] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_vectorised_auc_is_the_registry_auc_of_the_resampled_rows(k: int) -> None:
+    """Every resample's AUC, computed for all resamples at once, equals sklearn's on the rows
+    the resample drew (ties in quantised probabilities included)."""
+    from mmbench.gate.paired import weighted_auc
+
+    r = rows(seed=3, n=120, k=k, folds=1)
+    proba = np.round(r.proba[0] * 20) + 1  # type: ignore[index]
+    proba /= proba.sum(axis=1, keepdims=True)  # sklearn wants rows that sum to 1
+    assert len(np.unique(proba[:, 0])) < len(proba) / 2  # many tied scores
+    weights = resample_weights(r.folds[0], 25, seed=1)
+    fast = weighted_auc(weights, r.labels, proba)
+    for b, counts in enumerate(weights.astype(np.int64)):
+        idx = np.repeat(np.arange(len(r.labels)), counts)
+        assert fast[b] == pytest.approx(METRICS.get("roc_auc").fn(r.labels[idx], proba[idx]))
+
+
 def test_every_resample_keeps_every_folds_size() -> None:
     """README: the gate's bootstrap is resampled within each fold. Every resample draws each
     fold's rows from that fold only, as many as it has (folds of unequal sizes included)."""

@@ -65,6 +65,12 @@ def test_default_pipeline_end_to_end(tmp_path: Path) -> None:
     assert result.metrics["f1_macro"]["mean"] > result.chance["f1_macro"] + 0.15
     assert result.provenance.packages["torch"] and result.provenance.mmbench_version
     assert result.seed == 0 and result.protocol.folds == 3
+    labels, folds, pred, _ = result.out_of_fold.arrays()  # type: ignore[union-attr]
+    assert folds.shape == (1, 150) and set(folds[0].tolist()) == {0, 1, 2}
+    for f, record in enumerate(result.folds):  # the stored rows recompute each fold's score
+        rows = folds[0] == f
+        accuracy = float((pred[0, rows] == labels[rows]).mean())
+        assert accuracy == pytest.approx(record.metrics["accuracy"])
 
     [run] = runs_of(uri, "tiny-suite")
     assert result.tracking and result.tracking.run_id == run.info.run_id

@@ -27,15 +27,32 @@ def add_parsers(sub: Any) -> None:
     board = command(
         sub,
         "leaderboard",
-        "rank pipelines from a suite's result files",
-        "mmbench leaderboard suites/fsdd.yaml --format markdown",
+        "rank pipelines from one or more suites' result files",
+        "mmbench leaderboard suites/fsdd.yaml suites/smoke.yaml --anchor default",
     )
-    board.add_argument("suite", type=Path, help="suite YAML file (or a bare suite name)")
+    board.add_argument(
+        "suite", type=Path, nargs="+", help="suite YAML file(s) (or bare suite names)"
+    )
     board.add_argument("--results", type=Path, default=Path("results"), help="results directory")
-    board.add_argument("--format", choices=("table", "markdown", "csv"), help="default: table")
+    board.add_argument(
+        "--format",
+        choices=("table", "markdown", "csv", "parquet"),
+        help="default: table (parquet: only with --long)",
+    )
     board.add_argument("--output", type=Path, help="write the rendering to this file")
     board.add_argument(
         "--write", action="store_true", help="regenerate <results>/<suite>/LEADERBOARD.md"
+    )
+    board.add_argument("--anchor", help="pipeline rated Elo 1000 (default: the default pipeline)")
+    board.add_argument(
+        "--complete-only",
+        action="store_true",
+        help="aggregate only datasets every pipeline ran on (no imputation)",
+    )
+    board.add_argument(
+        "--long",
+        action="store_true",
+        help="raw results: one row per suite, dataset, pipeline, fold and metric (with --output)",
     )
     page = command(
         sub,
@@ -69,31 +86,57 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from mmbench.leaderboard import load_leaderboard, render, render_rich, write_leaderboard
+    from mmbench.leaderboard import render, render_rich, write_leaderboard
+    from mmbench.leaderboard.aggregate import cross_board
+    from mmbench.leaderboard.files import load_boards
+    from mmbench.leaderboard.terminal import render_cross_markdown, render_cross_rich
 
-    name = suite_name(args.suite)
-    spec = suite_file(args.suite)  # its published scores are shown beside the measured rows
-    board = load_leaderboard(args.results, name, spec)
-    for problem in board.skipped:
-        print(f"warning: skipped {problem}", file=sys.stderr)
-    if args.write:
-        command = f"mmbench leaderboard {args.suite} --results {args.results} --write"
-        path = write_leaderboard(args.results, name, command=command, suite_spec=spec)
-        print(f"wrote {path}")
+    names = [suite_name(s) for s in args.suite]
+    specs = [suite_file(s) for s in args.suite]  # published scores are shown beside the rows
     suffix = args.output.suffix if args.output else ""
-    fmt = args.format or {".csv": "csv", ".md": "markdown"}.get(suffix, "table")
+    fmt = args.format or {".csv": "csv", ".md": "markdown", ".parquet": "parquet"}.get(
+        suffix, "table"
+    )
+    boards, results = load_boards(args.results, names, specs)
+    for board in boards:
+        for problem in board.skipped:
+            print(f"warning: skipped {problem}", file=sys.stderr)
+    if args.long:
+        return _write_long(args, results, fmt)
+    if fmt == "parquet":
+        raise MMBenchError("--format parquet writes the raw results: add --long --output FILE")
+    if args.write:
+        for arg, name, spec in zip(args.suite, names, specs, strict=True):
+            command = f"mmbench leaderboard {arg} --results {args.results} --write"
+            path = write_leaderboard(args.results, name, command=command, suite_spec=spec)
+            print(f"wrote {path}")
+    cross = cross_board(boards, results, args.anchor, args.complete_only)
     if args.output is not None:
+        text = "".join(render(b, fmt) for b in boards)
+        if fmt == "markdown":
+            text = render_cross_markdown(cross) + "\n" + text
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render(board, fmt))
+        args.output.write_text(text)
         print(f"wrote {args.output}")
     elif args.write and args.format is None:
         pass  # --write alone: the file is the output
     elif fmt == "table":
         from rich.console import Console
 
-        Console().print(*render_rich(board))
+        Console().print(render_cross_rich(cross), *(t for b in boards for t in render_rich(b)))
     else:
-        print(render(board, fmt), end="")
+        if fmt == "markdown":
+            print(render_cross_markdown(cross))
+        print("".join(render(b, fmt) for b in boards), end="")
+    return 0
+
+
+def _write_long(args: argparse.Namespace, results: list[Any], fmt: str) -> int:
+    from mmbench.leaderboard.export import write_long
+
+    if args.output is None:
+        raise MMBenchError("--long needs --output FILE (.parquet or .csv)")
+    print(f"wrote {write_long(results, args.output, fmt)}")
     return 0
 
 

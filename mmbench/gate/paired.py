@@ -35,6 +35,8 @@ from mmbench.evaluation import METRICS
 RESAMPLES = 2000
 LABEL_METRICS = ("f1_macro", "accuracy", "balanced_accuracy")
 """Metrics of predicted labels computed from weighted confusion counts (fast path)."""
+VECTORISED = (*LABEL_METRICS, "log_loss", "roc_auc")
+"""Metrics computed for every resample at once; any other is recomputed one resample at a time."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,9 @@ def paired_bootstrap(
     seed: int = 0,
 ) -> PairedTest:
     """Paired bootstrap of ``metric(current) − metric(baseline)`` over rows, stratified by fold."""
-    if not np.array_equal(baseline.folds, current.folds):
-        raise ValueError("the two prediction sets were not made on the same folds")
-    if not np.array_equal(baseline.labels, current.labels):
-        raise ValueError("the two prediction sets score different labels")
+    why = unpaired(baseline, current)
+    if why:
+        raise ValueError(f"the two prediction sets {why}")
     weights = resample_weights(baseline.folds[0], resamples, seed)
     ones = np.ones((1, len(baseline.labels)), dtype=np.float32)
     observed, left_out = paired_difference(metric, baseline, current, ones)
@@ -124,6 +125,18 @@ def paired_bootstrap(
         resamples_partial=int(np.sum(defined & (partial > left_out[0]))),
         resamples_dropped=int(resamples - kept),
     )
+
+
+def unpaired(baseline: RowPredictions, current: RowPredictions) -> str:
+    """Why two prediction sets cannot be compared row by row; empty when they can (the same
+    rows, labels and folds)."""
+    if baseline.folds.shape != current.folds.shape or baseline.n_classes != current.n_classes:
+        return "were not made on the same rows"
+    if not np.array_equal(baseline.folds, current.folds):
+        return "were not made on the same folds"
+    if not np.array_equal(baseline.labels, current.labels):
+        return "score different labels"
+    return ""
 
 
 def paired_difference(
@@ -202,11 +215,36 @@ def fold_score(
         clipped /= clipped.sum(axis=1, keepdims=True)
         loss = -np.log(clipped[np.arange(len(y)), y])
         return (w @ loss) / np.maximum(w.sum(axis=1), 1e-12)
+    if metric == "roc_auc":
+        return weighted_auc(w, y, proba)
     return _generic(metric, w, y, proba)
 
 
+def weighted_auc(w: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """ROC-AUC as the registry defines it (binary on class 1, else macro one-vs-rest; NaN when
+    a class has no row), under every row weighting at once: the weighted share of
+    (positive, negative) pairs ranked the right way, ties counting half: ``(B,)``."""
+    n_classes = proba.shape[1]
+    classes = [1] if n_classes == 2 else range(n_classes)
+    present = np.stack([w[:, y == c].sum(axis=1) > 0 for c in range(n_classes)], axis=1)
+    aucs = [_auc_one(w, y == c, proba[:, c]) for c in classes]
+    return np.where(present.all(axis=1), np.mean(aucs, axis=0), np.nan)
+
+
+def _auc_one(w: np.ndarray, positive: np.ndarray, s: np.ndarray) -> np.ndarray:
+    order = np.argsort(s, kind="stable")
+    sorted_s, sorted_pos, ws = s[order], positive[order], w[:, order]
+    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])  # groups of tied scores
+    pos = np.add.reduceat(ws * sorted_pos, starts, axis=1)
+    neg = np.add.reduceat(ws * ~sorted_pos, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negative weight scored strictly lower
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    right = (pos * (below + 0.5 * neg)).sum(axis=1)
+    return np.divide(right, pairs, out=np.full(len(w), np.nan), where=pairs > 0)
+
+
 def _generic(metric: str, w: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Any registered metric, one resample at a time (slow; ranking metrics such as AUC)."""
+    """Any registered metric, one resample at a time (slow; PR-AUC)."""
     fn = METRICS.get(metric).fn
     out = np.empty(len(w))
     for b, counts in enumerate(w.astype(np.int64)):

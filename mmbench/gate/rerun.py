@@ -135,27 +135,9 @@ def evaluate_dataset(
 def row_predictions(
     cv: CVResult, folds: list[Fold], labels: np.ndarray, metric: str
 ) -> RowPredictions:
-    """Each row's out-of-fold decision (its fold's cross-fitted decision weights, else its
-    fold's threshold, as the fold was scored) and, when the metric scores probabilities, its
-    probabilities."""
-    from mmbench.evaluation import METRICS, predict_labels
+    """Each row's out-of-fold decision and, when the metric scores probabilities, its
+    probabilities (:func:`mmbench.results.rows.decided_rows`)."""
+    from mmbench.results.rows import decided_rows
 
-    repeats, n, n_classes = cv.oof.shape
-    fold_of = np.full((repeats, n), -1, dtype=np.int64)
-    pred = np.zeros((repeats, n), dtype=np.int64)
-    for fold, scored in zip(folds, cv.folds, strict=True):
-        fold_of[fold.repeat, fold.valid] = fold.fold
-        if scored.ok:
-            proba = cv.oof[fold.repeat, fold.valid]
-            info = scored.info
-            pred[fold.repeat, fold.valid] = predict_labels(
-                proba, info.get("threshold"), info.get("decision_weights")
-            )
-    keep = not METRICS.get(metric).needs_labels
-    return RowPredictions(
-        labels=np.asarray(labels, dtype=np.int64),
-        folds=fold_of,
-        pred=pred,
-        proba=np.nan_to_num(cv.oof) if keep else None,
-        n_classes=n_classes,
-    )
+    fold_of, pred, proba, n_classes = decided_rows(cv, folds, labels, metric)
+    return RowPredictions(np.asarray(labels, dtype=np.int64), fold_of, pred, proba, n_classes)

@@ -4,7 +4,10 @@ pipelines' mean rank and normalized score across datasets.
 - :mod:`.ranking` — ranks, normalized scores, the aggregate; rows on other data or decided by
   another rule are shown, not ranked; a suite's published scores, marked comparable or not.
 - :mod:`.table` — the rows (:class:`Entry`, :class:`Overall`, :class:`PublishedRow`) and the
-  :class:`Leaderboard`, rendered as Markdown, CSV or a rich table.
+  :class:`Leaderboard`, rendered as Markdown or CSV; :mod:`.terminal`, as rich tables.
+- :mod:`.aggregate` — across datasets and suites: Bradley–Terry/Elo with bootstrap intervals,
+  mean rank, win rate, failures imputed, cost, hardware, Pareto front; :mod:`.stats`, rows tied
+  with a dataset's best and critical differences; :mod:`.export`, the raw results as Parquet/CSV.
 - :mod:`.files` — :func:`load_leaderboard` from a results folder, :func:`write_leaderboard`
   (``LEADERBOARD.md``).
 """
@@ -43,12 +46,11 @@ from mmbench.leaderboard.table import (
     published_cells,
     published_notes,
     rank_cell,
-    render,
     render_csv,
     render_markdown,
-    render_rich,
     source_lines,
 )
+from mmbench.leaderboard.terminal import render, render_rich
 
 __all__ = [
     "CAVEAT",

@@ -9,7 +9,7 @@ from mmbench._io import atomic_write
 from mmbench.errors import MMBenchError
 from mmbench.leaderboard.ranking import build_leaderboard, published_rows
 from mmbench.leaderboard.table import Leaderboard, render_markdown
-from mmbench.results import ResultLayout
+from mmbench.results import ResultLayout, RunResult
 
 if TYPE_CHECKING:
     from mmbench.suite import Suite
@@ -32,6 +32,19 @@ def load_leaderboard(results_dir: Path, suite: str, suite_spec: Suite | None = N
     if suite_spec is not None:
         board.published = published_rows(suite_spec, board)
     return board
+
+
+def load_boards(
+    results_dir: Path, suites: list[str], specs: list[Suite | None] | None = None
+) -> tuple[list[Leaderboard], list[RunResult]]:
+    """Each suite's leaderboard and every result file they were built from, for the
+    cross-dataset aggregate (:func:`mmbench.leaderboard.aggregate.cross_board`)."""
+    specs = specs or [None] * len(suites)
+    boards, results = [], []
+    for suite, spec in zip(suites, specs, strict=True):
+        boards.append(load_leaderboard(results_dir, suite, spec))
+        results += ResultLayout(results_dir, suite).load_readable()[0]
+    return boards, results
 
 
 # --------------------------------------------------------------------------- LEADERBOARD.md
@@ -66,6 +79,11 @@ def write_leaderboard(
         *(f"- **skipped, unreadable:** {problem}" for problem in board.skipped),
         "",
     ]
-    text = "\n".join(header) + "\n" + render_markdown(board, title=False)
+    from mmbench.leaderboard.aggregate import cross_board
+    from mmbench.leaderboard.terminal import render_cross_markdown
+
+    results = ResultLayout(results_dir, suite_name).load_readable()[0]
+    cross = render_cross_markdown(cross_board([board], results))
+    text = "\n".join(header) + "\n" + cross + "\n" + render_markdown(board, title=False)
     atomic_write(path, lambda f: f.write(text.encode()))
     return path

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mmbench.evaluation import METRICS
+from mmbench.leaderboard.stats import mark_ties
 from mmbench.leaderboard.table import NOT_RANKED, Entry, Leaderboard, Overall, PublishedRow
 from mmbench.results import RunResult
 
@@ -51,7 +52,8 @@ def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
     metric = results[0].protocol.primary_metric
     hib = METRICS.get(metric).higher_is_better
     entries = [_entry(r, metric, hib) for r in results]
-    other = mark_other_rows(entries, reference_fingerprint(results))
+    reference = reference_fingerprint(results)
+    other = mark_other_rows(entries, reference)
     other += mark_other_rules([e for e in entries if e.comparable])
     entries = [e for e in entries if e.comparable]
     finite = [e for e in entries if math.isfinite(e.mean)]
@@ -67,6 +69,7 @@ def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
     losers = sorted((e for e in entries if not math.isfinite(e.mean)), key=lambda e: e.pipeline)
     for e in losers:
         e.rank = float(len(entries))
+    mark_ties(finite, [r for r in results if r.dataset.fingerprint == reference])
     return finite + losers + other
 
 

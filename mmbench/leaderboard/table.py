@@ -1,10 +1,10 @@
-"""A leaderboard's rows and how they are shown: Markdown, CSV, a rich table, the terminal.
+"""A leaderboard's rows and how they are written: Markdown and CSV.
 
-:class:`Leaderboard` renders itself (``to_markdown``, ``to_csv``, ``to_rich``), so the row types
-(:class:`Entry`, :class:`Overall`, :class:`PublishedRow`), the renderers and the cells of
+:class:`Leaderboard` renders itself (``to_markdown``, ``to_csv``), so the row types
+(:class:`Entry`, :class:`Overall`, :class:`PublishedRow`), these renderers and the cells of
 published rows live in one module: splitting them would make the types and their renderers
-import each other. How rows are ranked is :mod:`.ranking`; reading and writing the files,
-:mod:`.files`.
+import each other. The terminal's rich tables are :mod:`.terminal`; how rows are ranked,
+:mod:`.ranking`; reading and writing the files, :mod:`.files`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmbench.errors import MMBenchError
 from mmbench.evaluation import METRICS, undefined_note
 
 CSV_COLUMNS = (
@@ -79,6 +78,10 @@ class Entry:
     """False when its CV ran on other rows than the dataset's ranked ones: shown, not ranked."""
     decision: str = ""
     """The decision rule its label metrics were counted with (the same rule for every row)."""
+    tied_best: bool | None = None
+    """Statistically tied with the dataset's best row (:mod:`.stats`); None: not compared."""
+    tie_p: float = math.nan
+    """Holm-adjusted p-value of "worse than the best row" (row-level paired bootstrap)."""
 
 
 @dataclass
@@ -110,17 +113,17 @@ class Leaderboard:
     def to_csv(self) -> str:
         return render_csv(self)
 
-    def to_rich(self) -> list[Any]:
-        return render_rich(self)
-
 
 NOT_RANKED = "not ranked"
 """The rank cell of a row whose CV ran on other rows than the dataset's ranked ones."""
 
 
 def rank_cell(e: Entry) -> str:
-    """The rank, or :data:`NOT_RANKED` for a row scored on other rows."""
-    return _rank(e.rank) if e.comparable else NOT_RANKED
+    """The rank (``2 ≈`` when tied with the best row), or :data:`NOT_RANKED` for a row scored
+    on other rows."""
+    if not e.comparable:
+        return NOT_RANKED
+    return _rank(e.rank) + (" ≈" if e.tied_best and e.rank != 1 else "")
 
 
 # --------------------------------------------------------------------------- published rows
@@ -244,7 +247,7 @@ def overall_rows(board: Leaderboard) -> list[list[str]]:
     ]
 
 
-def _metric_title(entries: list[Entry]) -> str:
+def metric_title(entries: list[Entry]) -> str:
     e = entries[0]
     arrow = "higher is better" if e.higher_is_better else "lower is better"
     return f"{METRICS.get(e.metric).label} ({arrow})"
@@ -266,7 +269,7 @@ def render_markdown(board: Leaderboard, title: bool = True) -> str:
         "(score − chance) / (best − chance) per dataset, 1 = best pipeline, 0 = chance."
     )
     for name, entries in board.datasets.items():
-        lines += ["", f"## {name} — {_metric_title(entries)}", ""]
+        lines += ["", f"## {name} — {metric_title(entries)}", ""]
         published = board.published.get(name, [])
         lines += _md_table(DATASET_HEADER, dataset_rows(entries) + published_cells(published))
         notes = caveat_lines(entries)
@@ -290,129 +293,54 @@ def render_markdown(board: Leaderboard, title: bool = True) -> str:
 
 
 def render_csv(board: Leaderboard) -> str:
-    """Long format: one ``scope=dataset`` row per (dataset, pipeline), one ``scope=overall`` per pipeline."""
+    """Long format: one ``scope=dataset`` row per (dataset, pipeline), one ``scope=published``
+    per published score, one ``scope=overall`` per pipeline; a column a row has no value for is
+    empty."""
+    rows = [_entry_csv(e) for entries in board.datasets.values() for e in entries]
+    rows += [_published_csv(p) for published in board.published.values() for p in published]
+    rows += [_overall_csv(o) for o in board.overall]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, restval="", lineterminator="\n")
     writer.writeheader()
-    for entries in board.datasets.values():
-        for e in entries:
-            writer.writerow(
-                {
-                    "scope": "dataset" if e.comparable else "dataset-not-comparable",
-                    "dataset": e.dataset,
-                    "pipeline": e.pipeline,
-                    "metric": e.metric,
-                    "higher_is_better": e.higher_is_better,
-                    "rank": e.rank,
-                    "mean": e.mean,
-                    "std": e.std,
-                    "test": "" if e.test is None else e.test,
-                    "chance": e.chance,
-                    "normalized": e.normalized,
-                    "n_datasets": 1,
-                    "description": e.description,
-                    "encoders": e.encoders,
-                    "head": e.head,
-                    "members": e.members,
-                    "fit_s": "" if e.fit_s is None else e.fit_s,
-                    "predict_ms_per_row": "" if e.predict_ms is None else e.predict_ms,
-                    "caveats": "; ".join(e.caveats),
-                    "decision": e.decision,
-                }
-            )
-    for rows in board.published.values():
-        for p in rows:
-            writer.writerow(
-                {
-                    "scope": "published" if p.comparable else "published-not-comparable",
-                    "dataset": p.dataset,
-                    "pipeline": p.label,
-                    "metric": p.metric,
-                    "higher_is_better": METRICS.get(p.metric).higher_is_better,
-                    "mean": p.value if p.split == "cv" else "",
-                    "test": p.value if p.split == "test" else "",
-                    "n_datasets": 1,
-                    "description": f"{p.citation} ({p.measured})" + (f" {p.url}" if p.url else ""),
-                }
-            )
-    for o in board.overall:
-        writer.writerow(
-            {
-                "scope": "overall",
-                "dataset": "",
-                "pipeline": o.pipeline,
-                "metric": "",
-                "higher_is_better": "",
-                "rank": o.mean_rank,
-                "mean": "",
-                "std": "",
-                "test": "",
-                "chance": "",
-                "normalized": o.mean_normalized,
-                "n_datasets": o.n_datasets,
-                **{k: "" for k in CSV_COLUMNS[12:]},
-            }
-        )
+    writer.writerows(rows)
     return buf.getvalue()
 
 
-def render_rich(board: Leaderboard) -> list[Any]:
-    """Rich tables (overall first, then one per dataset) for the terminal; cells are text, not
-    markup (a published row's ``[published: source]`` is shown as written)."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    tables = []
-    overall = Table(title=f"{board.suite}: overall")
-    for col in OVERALL_HEADER:
-        overall.add_column(col, justify="left" if col == "pipeline" else "right")
-    for row in overall_rows(board):
-        overall.add_row(*row)
-    tables.append(overall)
-    for name, entries in board.datasets.items():
-        published = board.published.get(name, [])
-        notes = "\n".join([*caveat_lines(entries), *published_notes(published)]).strip()
-        caption = escape(notes) if notes else None
-        table = Table(title=f"{name}: {_metric_title(entries)}", caption=caption)
-        rows = dataset_rows(entries, short=True)
-        extra = published_cells(published, short=True)
-        optional = ("test", "decision", "predict ms/row")  # left out when no row has one
-        keep = [
-            i
-            for i, col in enumerate(DATASET_HEADER)
-            if col not in optional or any(row[i] != "—" for row in rows + extra)
-        ]
-        for i in keep:
-            col = DATASET_HEADER[i]
-            table.add_column(
-                TERMINAL_HEADER[i],
-                justify="left" if col in ("pipeline", "what it is") else "right",
-                min_width={"what it is": 24}.get(col),
-                no_wrap=col == "CV mean ± std",
-                overflow="fold",
-            )
-        for n, row in enumerate(rows):
-            table.add_row(*(escape(row[i]) for i in keep), style="bold" if n == 0 else None)
-        for row in extra:
-            table.add_row(*(escape(row[i]) for i in keep), style="italic")
-        tables.append(table)
-    return tables
+def _entry_csv(e: Entry) -> dict[str, Any]:
+    optional = {"test": e.test, "fit_s": e.fit_s, "predict_ms_per_row": e.predict_ms}
+    return {
+        "scope": "dataset" if e.comparable else "dataset-not-comparable",
+        **{k: getattr(e, k) for k in ("dataset", "pipeline", "metric", "higher_is_better")},
+        **{k: getattr(e, k) for k in ("rank", "mean", "std", "chance", "normalized")},
+        **{k: getattr(e, k) for k in ("description", "encoders", "head", "members", "decision")},
+        **{k: "" if v is None else v for k, v in optional.items()},
+        "n_datasets": 1,
+        "caveats": "; ".join(e.caveats),
+    }
 
 
-def render(board: Leaderboard, fmt: str) -> str:
-    """``markdown`` or ``csv`` text, or the rich tables rendered as plain text (``table``)."""
-    if fmt == "markdown":
-        return render_markdown(board)
-    if fmt == "csv":
-        return render_csv(board)
-    if fmt == "table":
-        from rich.console import Console
+def _published_csv(p: PublishedRow) -> dict[str, Any]:
+    return {
+        "scope": "published" if p.comparable else "published-not-comparable",
+        "dataset": p.dataset,
+        "pipeline": p.label,
+        "metric": p.metric,
+        "higher_is_better": METRICS.get(p.metric).higher_is_better,
+        "mean": p.value if p.split == "cv" else "",
+        "test": p.value if p.split == "test" else "",
+        "n_datasets": 1,
+        "description": f"{p.citation} ({p.measured})" + (f" {p.url}" if p.url else ""),
+    }
 
-        console = Console(file=io.StringIO(), width=120, color_system=None)
-        for t in render_rich(board):
-            console.print(t)
-        return console.file.getvalue()  # type: ignore[attr-defined]
-    raise MMBenchError(f"unknown leaderboard format {fmt!r}; use table, markdown or csv")
+
+def _overall_csv(o: Overall) -> dict[str, Any]:
+    return {
+        "scope": "overall",
+        "pipeline": o.pipeline,
+        "rank": o.mean_rank,
+        "normalized": o.mean_normalized,
+        "n_datasets": o.n_datasets,
+    }
 
 
 def published_cells(rows: list[PublishedRow], short: bool = False) -> list[list[str]]:

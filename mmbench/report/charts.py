@@ -46,6 +46,16 @@ def to_svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
+def figure(svg: str, caption: str, chart: str) -> str:
+    """A chart and its caption, named by ``data-chart`` (what tests and readers look for)."""
+    from html import escape
+
+    return (
+        f'<figure class="chart" data-chart="{chart}">{svg}'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
 def attribution_svg(
     values: Mapping[str, Mapping[str, float]], key: str, err: str, xlabel: str
 ) -> str:
@@ -143,4 +153,49 @@ def history_svg(points: Sequence[TrialPoint], higher_is_better: bool, metric: st
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return to_svg(fig)
+
+
+def critical_difference_svg(result: Any) -> str:
+    """autorank's critical-difference diagram (Nemenyi) or its confidence-interval plot
+    (Wilcoxon–Holm, t-test) of a ``RankResult``."""
+    import contextlib
+    import warnings
+
+    from autorank import plot_stats
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 2.2))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        plot_stats(result, allow_insignificant=True, ax=ax)
+    return to_svg(fig)
+
+
+def wilcoxon_holm_svg(mean_ranks: Mapping[str, float], pvalues: Any) -> str:
+    """scikit-posthocs' critical-difference diagram: mean ranks, bars joining the pipelines
+    whose Holm-adjusted Wilcoxon p-value is not below 0.05."""
+    import scikit_posthocs as sp
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.3 * len(mean_ranks)))
+    sp.critical_difference_diagram(dict(mean_ranks), pvalues, ax=ax)
+    return to_svg(fig)
+
+
+def pareto_svg(points: Sequence[tuple[str, float, float, bool]]) -> str:
+    """Elo against median fit seconds (log scale), one labelled point per pipeline; the Pareto
+    front (``(name, fit_s, elo, on_front)``) joined and filled."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    front = sorted((p for p in points if p[3]), key=lambda p: p[1])
+    if front:
+        ax.step([p[1] for p in front], [p[2] for p in front], where="post", color="#55a868", lw=1)
+    for name, fit, elo, on in points:
+        ax.scatter([fit], [elo], color="#55a868" if on else "#8c8c8c", zorder=3)
+        ax.annotate(name, (fit, elo), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("median fit seconds (log)")
+    ax.set_ylabel("Elo")
+    ax.grid(alpha=0.3)
     return to_svg(fig)

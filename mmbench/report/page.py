@@ -1,4 +1,5 @@
-"""The report's HTML: one page, inline CSS and SVG, nothing fetched.
+"""The report's HTML: one page, inline CSS, SVG and one small script (the leaderboard's
+column sorting), nothing fetched.
 
 Sections: the cross-dataset leaderboard, then per dataset its ranked pipelines, the modality
 ablation, the best pipeline's confusion matrix and ROC/PR curves, the search history and the
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from mmbench.config import PeerSpec
 from mmbench.evaluation import METRICS
-from mmbench.leaderboard import Leaderboard, rank_cell
+from mmbench.leaderboard import rank_cell
 from mmbench.report import charts
+from mmbench.report.board import board_section
 
 if TYPE_CHECKING:
     from mmbench.report.data import DatasetView, ReportData
@@ -38,6 +40,10 @@ table.pipelines td:not(.name){white-space:nowrap}.identity{font-size:.85rem;disp
 max-width:28rem;white-space:normal}.rule{display:block;color:#666;font-size:.8rem}
 .caveat{display:block;color:#8a5a00;font-size:.8rem;
 white-space:normal}.winner{font-family:ui-monospace,monospace;font-size:.9rem}
+.wide{overflow-x:auto;max-width:100%}table.leaderboard{font-size:.85rem}
+table.leaderboard td:nth-child(2){white-space:nowrap}
+table.sortable th{cursor:pointer}table.sortable th[data-dir=asc]::after{content:" ▲"}
+table.sortable th[data-dir=desc]::after{content:" ▼"}
 """
 
 
@@ -46,7 +52,7 @@ def render_page(data: ReportData) -> str:
     body = [f"<h1>mmbench report: {escape(data.suite)}</h1>", _intro(data)]
     body += [_problem(p) for p in data.problems]
     kinds = {n: _kind_of(r) for v in data.datasets for n, r in v.results.items()}
-    body.append(_overall(data.board, kinds))
+    body.append(board_section(data, kinds))
     body += [_dataset(view) for view in data.datasets]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -88,29 +94,6 @@ def _table(
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _overall(board: Leaderboard | None, kinds: dict[str, str]) -> str:
-    out = ['<section id="leaderboard"><h2>Leaderboard across datasets</h2>']
-    if board is None:
-        return "".join([*out, _problem("no readable result file: nothing to rank"), "</section>"])
-    rows = [
-        [
-            f'{escape(o.pipeline)}<span class="tag">{kinds.get(o.pipeline, "reference")}</span>',
-            _num(o.mean_rank, 2),
-            _num(o.mean_normalized),
-            str(o.n_datasets),
-        ]
-        for o in board.overall
-    ]
-    header = ["pipeline", "mean rank", "mean normalized score", "datasets"]
-    out.append(_table(header, rows, "leaderboard", ["leaderboard-row"] * len(rows)))
-    out.append(
-        '<p class="muted">Mean rank over the datasets each pipeline ran on (1 = best); normalized '
-        "score = (score − chance) / (best − chance) per dataset: 1 is the best pipeline, 0 no "
-        "better than predicting the class prior.</p></section>"
-    )
-    return "".join(out)
 
 
 _KIND = {"default": "default", "search": "search: best trial", "ensemble": "final model"}
@@ -229,13 +212,6 @@ def _budget(r: RunResult) -> str:
     return text
 
 
-def _figure(svg: str, caption: str, chart: str) -> str:
-    return (
-        f'<figure class="chart" data-chart="{chart}">{svg}'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
-    )
-
-
 def _ablations(view: DatasetView) -> str:
     """One section per ablated pipeline, named with what that pipeline is."""
     from mmbench.results.identity import describe
@@ -267,11 +243,15 @@ def _ablation(report: AblationReport) -> str:
     figures = []
     if report.shapley:
         svg = charts.attribution_svg(report.shapley, "mean", "std", f"Shapley value ({unit})")
-        figures.append(_figure(svg, "Shapley value ± std over folds", "ablation-shapley"))
+        figures.append(charts.figure(svg, "Shapley value ± std over folds", "ablation-shapley"))
     svg = charts.attribution_svg(report.leave_one_out, "mean", "std", f"drop ({unit})")
-    figures.append(_figure(svg, "leave-one-out: drop when left out of training", "ablation-loo"))
+    figures.append(
+        charts.figure(svg, "leave-one-out: drop when left out of training", "ablation-loo")
+    )
     svg = charts.attribution_svg(report.robustness, "drop", "drop_std", f"drop ({unit})")
-    figures.append(_figure(svg, "missing at test time: drop of the full model", "ablation-missing"))
+    figures.append(
+        charts.figure(svg, "missing at test time: drop of the full model", "ablation-missing")
+    )
     out.append(f'<div class="charts">{"".join(figures)}</div>')
     out.append(_ablation_table(report))
     return "".join(out)
@@ -322,12 +302,12 @@ def _best(view: DatasetView) -> str:
     diag = shown.diagnostics
     out.append(_per_class(shown))
     figures = [
-        _figure(
+        charts.figure(
             charts.confusion_svg(diag, normalized=True),
             f"{shown.pipeline_name}: out-of-fold, share of each true class (count)",
             "confusion",
         ),
-        _figure(charts.curves_svg(diag), f"{shown.pipeline_name}: one-vs-rest", "roc-pr"),
+        charts.figure(charts.curves_svg(diag), f"{shown.pipeline_name}: one-vs-rest", "roc-pr"),
     ]
     return "".join([*out, f'<div class="charts">{"".join(figures)}</div>'])
 
@@ -388,7 +368,7 @@ def _history(view: DatasetView) -> str:
         return "".join(out)
     metric, hib = r.protocol.primary_metric, METRICS.get(r.protocol.primary_metric).higher_is_better
     svg = charts.history_svg(s.history, hib, metric)
-    return "".join([*out, _figure(svg, "value of each trial by state", "history")])
+    return "".join([*out, charts.figure(svg, "value of each trial by state", "history")])
 
 
 def _history_of(r: RunResult) -> list[Any]:

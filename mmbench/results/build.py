@@ -87,8 +87,30 @@ def build_result(
         ablation=ablation,
         diagnostics=diagnostics(cv, table),
         decision=DecisionRecord.of(cv.decision),
+        out_of_fold=out_of_fold(suite, spec, table, cv),
         provenance=provenance(str(resolve_device(_device(cv.spec)))),
     )
+
+
+def out_of_fold(suite: Suite, spec: DatasetSpec, table: MultiModalTable, cv: Any) -> Any:
+    """The CV's row-level predictions (:class:`~mmbench.results.rows.OutOfFold`) on the
+    protocol's folds of ``table``; None when those are not the folds the CV ran on (their keys
+    or rows differ: a CV on other rows records no row-level predictions rather than wrong ones)."""
+    from mmbench.evaluation import cv_folds
+    from mmbench.results.rows import OutOfFold, decided_rows
+
+    oof = getattr(cv, "oof", None)
+    if oof is None or oof.shape[1] != len(table):
+        return None
+    protocol = spec.protocol
+    folds = cv_folds(table.labels, protocol.folds, protocol.repeats, suite.seed, table.groups)
+    if [f.key for f in folds] != [f.key for f in cv.folds]:
+        return None
+    for fold, scored in zip(folds, cv.folds, strict=True):
+        if scored.ok and not np.isfinite(oof[fold.repeat, fold.valid]).all():
+            return None  # these rows were not this fold's validation rows
+    fold_of, pred, proba, n_classes = decided_rows(cv, folds, table.labels, protocol.primary_metric)
+    return OutOfFold.of(table.labels, fold_of, pred, proba, n_classes)
 
 
 def predict_cost(cv: Any) -> dict[str, float]:

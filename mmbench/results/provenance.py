@@ -42,6 +42,7 @@ def provenance(device: str = "cpu") -> Provenance:
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "device": device,
+        "gpu": None,  # leaderboards show it beside cost; files without the key read as none
     }
     if device.startswith("cuda"):
         import torch

@@ -17,15 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mmbench.config import PeerSpec, PipelineSpec
 from mmbench.evaluation import OWN_THRESHOLD, DecisionName
+from mmbench.results.rows import OutOfFold
 from mmbench.suite import Protocol
 
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 """Version 2 added ``diagnostics`` and ``search.history``; version 3 added per-class metrics
 (``diagnostics.per_class``), the ablation's time in ``budget`` and ``durations``, and fit and
 predict seconds in ``durations`` (all optional); version 4 added ``search.trial_store``, the
 count of folds whose metric is undefined (``metrics[name]["undefined"]``) and ``decision`` (the
-rule the scores were counted with): older files read as they are, without them."""
+rule the scores were counted with); version 5 added ``out_of_fold`` (row-level predictions) and
+``provenance.hardware["gpu"]``: older files read as they are, without them."""
 ABLATION_SCHEMA_VERSION = 2
 ABLATION_READABLE_VERSIONS = (1, 2)
 """Version 2 added ``pipeline_name`` (which pipeline was ablated) and ``skipped`` (subsets the
@@ -389,6 +391,9 @@ class RunResult(_Model):
     diagnostics: Diagnostics | None = None
     decision: DecisionRecord | None = None
     """The decision rule of the label metrics, CV and held-out (schema 4; None: older file)."""
+    out_of_fold: OutOfFold | None = None
+    """Every row's out-of-fold prediction, as its folds were scored (schema 5): what a
+    leaderboard compares row by row; None in older files and when the folds were not known."""
     tracking: TrackingIds | None = None
     provenance: Provenance
 
