@@ -98,6 +98,9 @@ def resolve(
             command += ["--find-links", folder]
         for path in config["constraint"]:
             command += ["--constraint", path]
+        # pip takes the best version across all its indexes; uv by default only the first
+        # index that has the project (this machine's local index holds a few versions only)
+        command += ["--index-strategy", "unsafe-best-match"]
     else:
         command = [str(python), "-m", "pip", "install", "--dry-run", "--ignore-installed"]
         command += ["--report", str(report), *target]
