@@ -7,6 +7,7 @@ the key path and, for unknown keys, the closest valid key.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,8 @@ __all__ = [  # the data and protocol halves live below, in the layers that read 
     "Suite",
     "load_suite",
     "parse_suite",
+    "resolve_suite",
+    "shipped_suites",
 ]
 
 
@@ -168,9 +171,34 @@ class Suite(StrictModel):
         return self.path.parent if self.path else Path.cwd()
 
 
+def shipped_suites() -> dict[str, Path]:
+    """The suites that ship inside the package (``mmbench/suites/*.yaml``), by file stem."""
+    folder = resources.files("mmbench") / "suites"
+    if not folder.is_dir():
+        return {}
+    found = (Path(str(f)) for f in folder.iterdir() if f.name.endswith((".yaml", ".yml")))
+    return {p.stem: p for p in sorted(found)}
+
+
+def resolve_suite(arg: str | Path) -> Path:
+    """The suite file ``arg`` names: ``arg`` itself when it is a file or looks like a path (a
+    folder or a YAML suffix), else the shipped suite of that name (``smoke``)."""
+    path = Path(arg)
+    if path.exists() or path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+        return path
+    shipped = shipped_suites()
+    if path.name in shipped:
+        return shipped[path.name]
+    names = ", ".join(shipped) or "none (no suites folder in the installed package)"
+    raise SuiteError(
+        f"{arg}: no such suite file, and no shipped suite of that name"
+        f"{did_you_mean(path.name, shipped)}; shipped suites: {names}"
+    )
+
+
 def load_suite(path: str | Path) -> Suite:
-    """Read and validate a suite YAML file."""
-    path = Path(path)
+    """Read and validate a suite YAML file, or the shipped suite a bare name names."""
+    path = resolve_suite(path)
     if not path.exists():
         hint = ""
         if path.parent.is_dir():

@@ -40,6 +40,18 @@ def test_validate_ok_and_typo_exit_codes(tmp_path: Path, capsys: pytest.CaptureF
     assert "Traceback" not in err
 
 
+def test_validate_and_fetch_take_a_shipped_suite_by_name_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "smoke"]) == 0
+    assert "suite 'smoke' is valid" in capsys.readouterr().out
+    assert main(["fetch", "smoke", "--quiet"]) == 0  # generated data: nothing to download
+    assert main(["validate", "smok"]) == 2
+    err = capsys.readouterr().err
+    assert "smok: no such suite file" in err and "(did you mean 'smoke'?)" in err
+
+
 def test_validate_data_reports_missing_column(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

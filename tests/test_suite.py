@@ -216,3 +216,50 @@ def test_a_search_space_out_of_bounds_fails_before_any_trial(tmp_path: Path) -> 
     settings = SearchSettings(study_name="s", storage=f"sqlite:///{tmp_path / 'o.db'}", n_trials=3)
     with pytest.raises(MMBenchError, match=r"dropout: choice 1.5 is outside the option's bounds"):
         run_search(table, cv_folds(table.labels, 3, 1, 0), space, settings)
+
+
+def test_a_bare_name_is_the_shipped_suite_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import resources
+
+    from mmbench.suite import resolve_suite
+
+    monkeypatch.chdir(tmp_path)  # no suites/ folder here
+    shipped = Path(str(resources.files("mmbench") / "suites" / "smoke.yaml"))
+    assert resolve_suite("smoke") == shipped
+    assert load_suite("smoke").path == (ROOT / "suites" / "smoke.yaml").resolve()
+    assert load_suite("fsdd").name == "fsdd"
+    (tmp_path / "smoke.yaml").write_text(yaml.safe_dump(minimal()))
+    assert load_suite("smoke.yaml").name == "s"  # a path still names its own file
+    assert resolve_suite(tmp_path / "smoke.yaml") == tmp_path / "smoke.yaml"
+
+
+def test_an_unknown_suite_name_lists_the_shipped_ones_and_the_closest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SuiteError) as err:
+        load_suite("smok")
+    text = str(err.value)
+    assert text.startswith("smok: no such suite file, and no shipped suite of that name")
+    assert "(did you mean 'smoke'?)" in text
+    assert "shipped suites: " in text and "basicmotions" in text and "fsdd" in text
+    with pytest.raises(SuiteError, match=r"nope\.yaml: suite file not found"):
+        load_suite("nope.yaml")  # a path is never looked up among the shipped suites
+
+
+def test_the_package_data_carries_every_shipped_suite_file() -> None:
+    """Each file of suites/ matches a package-data pattern and is readable as mmbench data."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["mmbench"]
+    folder = resources.files("mmbench") / "suites"
+    files = sorted(p for p in (ROOT / "suites").iterdir() if p.is_file())
+    assert any(p.name == "fsdd.registry.txt" for p in files)
+    for path in files:
+        assert any(fnmatch.fnmatch(f"suites/{path.name}", pat) for pat in patterns), path.name
+        assert (folder / path.name).read_bytes() == path.read_bytes(), path.name
