@@ -124,7 +124,7 @@ def static_minilm() -> Any:
     from model2vec import StaticModel
     from model2vec.distill import distill
 
-    from mmbench.encoders.text import bundled_minilm_path
+    from mmbench.encoders.sentence import bundled_minilm_path
 
     folder = Path(tempfile.mkdtemp(prefix="static_minilm_"))
     distill(model_name=bundled_minilm_path(), pca_dims=256, device="cpu").save_pretrained(folder)

@@ -67,6 +67,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "encoders.pretrained",
         "encoders.tabular",
         "encoders.text",
+        "encoders.sentence",
+        "encoders.tokens",
         "encoders._series",
         "encoders.sensor_stats",
         "encoders.minirocket",

@@ -11,6 +11,9 @@ validation, the CLI) does not pay for it. Epoch scores are the macro-F1 of
 :func:`mmbench.evaluation.macro_f1`, the same one that scores folds.
 
 Epochs are numbered from 0 everywhere (history, ``best_epoch``, ``on_epoch``).
+
+Length: the one training loop (~460 lines) kept whole on purpose: every torch head trains
+through it, and its epoch, validation, early stopping and device steps read in order.
 """
 
 from __future__ import annotations

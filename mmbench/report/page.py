@@ -5,6 +5,9 @@ Sections: the cross-dataset leaderboard, then per dataset its ranked pipelines, 
 ablation, the best pipeline's confusion matrix and ROC/PR curves, the search history and the
 provenance. A section whose data a result file does not hold says so and why (e.g. a file of
 schema 1 predates the curves), instead of vanishing.
+
+Length: the page's sections and their HTML in one file (~400 lines), so the page's structure
+reads top to bottom; the charts and the leaderboard board are in ``charts`` and ``board``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ per ablation, with their schema versions.
 Leaderboards and regression gates are built from these files only, never from memory. Every
 file carries what is needed to reproduce it: mmbench version, git commit, package versions,
 dataset revision and fingerprint, seed, protocol and hardware (:mod:`.provenance`).
+
+Length: every model of the result file in one module (~400 lines, mostly field docs), so the
+schema and its version history read in one place.
 """
 
 from __future__ import annotations
