@@ -1,4 +1,4 @@
-"""Does one budget bound the whole job, ablation included? (issue 22)
+"""Does one budget bound the whole job, ablation included? (the budget contract)
 
 Runs ``mmbench run SUITE --trials T --timeout B`` as a user would (a fresh process, a scratch
 results folder, MLflow store and — unless ``--warm`` — feature cache), measures the process's

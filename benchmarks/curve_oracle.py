@@ -1,4 +1,4 @@
-"""How much of a macro-F1 gap could a decision rule close? (issue 18's adult check)
+"""How much of a macro-F1 gap could a decision rule close? (the budget curve's adult check)
 
 Loads the final models a budget-curve run saved (``budget_curve.py --results DIR``) for one
 two-class dataset, predicts its held-out rows again and reports, per budget, the held-out

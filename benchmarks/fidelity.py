@@ -1,4 +1,4 @@
-"""How many configurations does a 120 s search judge on 20,000 rows? (issue 18, item 2)
+"""How many configurations does a 120 s search judge on 20,000 rows? (the multi-fidelity rungs)
 
 Runs the default search (`mmbench run` with ``--timeout``, a fresh feature cache, no tracking,
 no ablation) on 20,000 generated rows of text + tabular data, once with the multi-fidelity rungs
