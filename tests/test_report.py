@@ -183,3 +183,28 @@ def test_a_budget_subsample_row_carries_its_caveat_and_is_not_ranked(tmp_path: P
     assert "⚠ not ranked: CV on other rows than the ranked ones" in page
     row = page[page.index("search<span") :]
     assert row.index("<td>not ranked</td>") < row.index("</tr>")
+
+
+def test_one_page_across_several_suites_ranks_every_dataset_they_hold(tmp_path: Path) -> None:
+    """``mmbench report A B --output page.html``: the leaderboard across both suites' datasets
+    (enough of them for the critical-difference diagram), then each dataset."""
+    from test_leaderboard_stats import planted
+
+    from mmbench.results import write_result
+
+    results = tmp_path / "results"
+    for r in planted(6):  # three datasets in each of two suites
+        r.suite = "first" if r.dataset.name in ("d0", "d1", "d2") else "second"
+        write_result(r, results)
+    page = tmp_path / "page.html"
+    args = ["report", "first", "second", "--results", str(results)]
+    assert main(args) == 2  # several suites need --output
+    assert main([*args, "--output", str(page)]) == 0
+    html = page.read_text()
+    assert "results/first/" in html and "results/second/" in html
+    assert all(f'id="dataset-d{i}"' in html for i in range(6))
+    assert 'data-chart="critical-difference"' in html
+    assert "No critical-difference diagram" not in html  # six datasets pooled: it is drawn
+    one = tmp_path / "one.html"
+    assert main(["report", "first", "--results", str(results), "--output", str(one)]) == 0
+    assert "No critical-difference diagram" in one.read_text()  # three alone: too few

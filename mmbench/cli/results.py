@@ -60,7 +60,13 @@ def add_parsers(sub: Any) -> None:
         "write a suite's results as one offline HTML page",
         "mmbench report suites/smoke.yaml   # -> results/smoke/report.html",
     )
-    page.add_argument("suite", type=Path, help="suite YAML file (or a bare suite name)")
+    page.add_argument(
+        "suite",
+        type=Path,
+        nargs="+",
+        help="suite YAML file (or a bare suite name); several: one page across their datasets "
+        "(needs --output)",
+    )
     page.add_argument("--results", type=Path, default=Path("results"), help="results directory")
     page.add_argument("--output", type=Path, help="default: <results>/<suite>/report.html")
     reg = command(
@@ -141,17 +147,22 @@ def _write_long(args: argparse.Namespace, results: list[Any], fmt: str) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mmbench.report import write_report
+    from mmbench.report import write_report, write_suites_report
 
-    expected, suite = None, None
-    if args.suite.exists():  # a suite file names its datasets: a missing one is shown as such
-        from mmbench.suite import load_suite
-
-        suite = load_suite(args.suite)
-        name, expected = suite.name, [d.name for d in suite.datasets]
-    else:
-        name = suite_name(args.suite)
-    print(f"wrote {write_report(args.results, name, expected, args.output, suite_spec=suite)}")
+    named = []
+    for arg in args.suite:  # a suite file names its datasets: a missing one is shown as such
+        spec = suite_file(arg) if arg.exists() else None
+        named.append((spec, spec.name if spec else suite_name(arg)))
+    if len(named) == 1:
+        (spec, name), expected = named[0], None
+        if spec is not None:
+            expected = [d.name for d in spec.datasets]
+        print(f"wrote {write_report(args.results, name, expected, args.output, suite_spec=spec)}")
+        return 0
+    if args.output is None:
+        raise MMBenchError("a report of several suites needs --output FILE.html")
+    suites = [(name, [d.name for d in spec.datasets] if spec else None) for spec, name in named]
+    print(f"wrote {write_suites_report(args.results, suites, args.output)}")
     return 0
 
 

@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from mmbench._io import atomic_write
-from mmbench.report.data import DatasetView, ReportData, collect
+from mmbench.report.data import DatasetView, ReportData, collect, collect_suites
 from mmbench.report.page import render_page
 from mmbench.results import ResultLayout
 
-__all__ = ["DatasetView", "ReportData", "collect", "render_page", "render_report", "write_report"]
+__all__ = [
+    "DatasetView",
+    "ReportData",
+    "collect",
+    "collect_suites",
+    "render_page",
+    "render_report",
+    "write_report",
+    "write_suites_report",
+]
 
 
 def render_report(
@@ -48,3 +57,13 @@ def write_report(
     path = Path(path) if path else ResultLayout(results_dir, suite).report_file
     atomic_write(path, lambda f: f.write(text.encode()))
     return path
+
+
+def write_suites_report(
+    results_dir: Path, suites: list[tuple[str, list[str] | None]], path: Path
+) -> Path:
+    """One page for several suites (``(name, expected datasets)`` each): the leaderboard across
+    every dataset they hold, then each dataset; written to ``path``."""
+    text = render_page(collect_suites(results_dir, suites))
+    atomic_write(Path(path), lambda f: f.write(text.encode()))
+    return Path(path)

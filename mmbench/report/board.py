@@ -36,11 +36,12 @@ table is ranked by Elo without it."""
 def board_section(data: ReportData, kinds: dict[str, str]) -> str:
     """The leaderboard section, or a problem line when no file could be read."""
     out = ['<section id="leaderboard"><h2>Leaderboard across datasets</h2>']
-    if data.board is None:
+    boards = data.boards or ([data.board] if data.board is not None else [])
+    if not boards:
         problem = '<div class="problem">no readable result file: nothing to rank</div>'
         return "".join([*out, problem, "</section>"])
     results = [r for v in data.datasets for r in v.results.values()]
-    board = cross_board([data.board], results)
+    board = cross_board(boards, results)
     rows = standing_rows(board)
     for row, s in zip(rows, board.standings, strict=True):
         tag = f'<span class="tag">{kinds.get(s.pipeline, "reference")}</span>'

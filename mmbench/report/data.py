@@ -39,6 +39,9 @@ class ReportData:
     datasets: list[DatasetView]
     problems: list[str]
     """Unreadable files that belong to no dataset folder."""
+    boards: list[Leaderboard] = field(default_factory=list)
+    """Every suite's leaderboard, pooled by the leaderboard across datasets; empty: ``board``'s
+    suite alone."""
 
 
 def collect(results_dir: Path, suite: str, expected: list[str] | None = None) -> ReportData:
@@ -61,6 +64,30 @@ def collect(results_dir: Path, suite: str, expected: list[str] | None = None) ->
     views = [_view(name, results, problems, board, layout) for name in names]
     loose = [p for p in problems if _dataset_of(p, layout) is None]
     return ReportData(suite, board, views, loose)
+
+
+def collect_suites(results_dir: Path, suites: list[tuple[str, list[str] | None]]) -> ReportData:
+    """One page's data for several suites (``(name, expected datasets)`` each): every suite's
+    datasets, and the leaderboard across all of them. A dataset name two suites share is shown
+    as ``suite/dataset``."""
+    parts = [collect(results_dir, name, expected) for name, expected in suites]
+    if len(parts) == 1:
+        return parts[0]
+    seen: dict[str, int] = {}
+    for part in parts:
+        for view in part.datasets:
+            seen[view.name] = seen.get(view.name, 0) + 1
+    for part in parts:
+        for view in part.datasets:
+            if seen[view.name] > 1:
+                view.name = f"{part.suite}/{view.name}"
+    return ReportData(
+        " + ".join(part.suite for part in parts),
+        None,
+        [view for part in parts for view in part.datasets],
+        [problem for part in parts for problem in part.problems],
+        boards=[part.board for part in parts if part.board is not None],
+    )
 
 
 def _view(

@@ -70,9 +70,10 @@ def _intro(data: ReportData) -> str:
         f'<a href="#dataset-{escape(v.name)}">{escape(v.name)}</a>' for v in data.datasets
     )
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    folders = ", ".join(f"<code>results/{escape(name)}/</code>" for name in data.suite.split(" + "))
     return (
-        f'<p class="muted">Built from {n} result file(s) under <code>results/{escape(data.suite)}'
-        f"/</code> on {now} by <code>mmbench report</code>. Datasets: {links or '—'}.</p>"
+        f'<p class="muted">Built from {n} result file(s) under {folders} on {now} by '
+        f"<code>mmbench report</code>. Datasets: {links or '—'}.</p>"
     )
 
 
