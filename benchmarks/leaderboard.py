@@ -21,8 +21,9 @@ Then, per suite, ``mmbench leaderboard SUITE --format markdown`` and ``mmbench r
 and ``<results>/<suite>/BENCHMARK.md``: provenance (commit, date, ``uptime``, cores), the
 commands that regenerate it, each row's status and wall time, and the leaderboard; an index in
 ``<results>/README.md``. A suite's folder is emptied before its rows run, so it never mixes
-commits. Committed: the result JSON files and the Markdown; not models, trials, Optuna
-databases, logs or the HTML report (``.gitignore``).
+commits. Committed: the result JSON files, the Markdown, the HTML page across suites and the raw
+results; not models, trials, Optuna databases, logs or a suite's own HTML report
+(``.gitignore``).
 
 A published number must come from a clean commit: the script refuses a dirty tree unless
 ``--allow-dirty`` (then recorded as ``<sha>+dirty``). ``--max-rows`` (a stratified subsample of
@@ -238,8 +239,7 @@ def write_suite_summary(
 ) -> None:
     """``<results>/<suite>/BENCHMARK.md``: provenance, commands, rows, the leaderboard."""
     results = where(args.results)
-    # one call per suite; the ranking across suites goes here, as one call over every suite of
-    # the definition, once `mmbench leaderboard` takes several suite files
+    # one call per suite here; the ranking across every suite is in the index (write_index)
     board = ["leaderboard", suite_file, "--results", results, "--format", "markdown"]
     report = ["report", suite_file, "--results", results]
     tools = [shlex.join([args.python, "-m", "mmbench.cli", *c]) for c in (board, report)]
@@ -291,6 +291,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--row-limit", type=float, help="kill a row after this many s (default 10 x timeout + 600)"
     )
+    parser.add_argument(
+        "--summarize",
+        action="store_true",
+        help="run nothing: write the index, the leaderboard across every suite, its HTML report "
+        "and the raw results again from the result files there",
+    )
     args = parse_args(parser, argv)
     args.results = args.results.resolve()
     if args.trials is not None and args.trials < 2:
@@ -319,6 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     definition = load_definition(args.definition)
     started, load_start = time.strftime("%Y-%m-%d %H:%M %Z"), uptime()
+    if args.summarize:
+        write_index(args, [], definition)
+        return
     head = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -338,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
             header = provenance(args, started, load_start)
             write_suite_summary(args, suite_file, rows, header)
             write_rows(args, rows, started)
-    write_index(args, provenance(args, started, load_start))
+    write_index(args, provenance(args, started, load_start), definition)
 
 
 def write_rows(args: argparse.Namespace, rows: list[Row], started: str) -> None:
@@ -355,10 +364,13 @@ def write_rows(args: argparse.Namespace, rows: list[Row], started: str) -> None:
     path.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def write_index(args: argparse.Namespace, header: list[str]) -> None:
-    """``<results>/README.md``: every suite folder's commit, start, rows that ran and wall."""
+def write_index(args: argparse.Namespace, header: list[str], definition: dict[str, Any]) -> None:
+    """``<results>/README.md``: every suite folder's commit, start, rows that ran and wall; then
+    the leaderboard across every suite run so far (``LEADERBOARD.md``), its HTML page with the
+    critical-difference diagrams and the Pareto plot (``report.html``) and the raw results, one
+    row per fold and metric (``raw.csv``)."""
     command = "python " + shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
-    body, total = [], 0.0
+    body, total, suites = [], 0.0, []
     for path in sorted(Path(args.results).glob("*/rows.json")):
         record = json.loads(path.read_text())
         rows = record["rows"]
@@ -366,6 +378,7 @@ def write_index(args: argparse.Namespace, header: list[str]) -> None:
         total += wall
         ok = sum(r["status"] == "ok" for r in rows)
         suite = path.parent.name
+        suites.append(suite)
         body.append(
             [
                 f"[{suite}]({suite}/BENCHMARK.md)",
@@ -378,16 +391,50 @@ def write_index(args: argparse.Namespace, header: list[str]) -> None:
             ]
         )
     heads = ["suite", "commit", "started", "budget s", "smoke", "rows ok", "wall min"]
-    lines = ["# Cross-dataset benchmark", "", "Last invocation:", "", *header]
-    lines += [f"- command: `{command}`", "", table(heads, body), ""]
+    lines = ["# Cross-dataset benchmark", ""]
+    if header:
+        lines += ["Last invocation:", "", *header, f"- command: `{command}`", ""]
     lines += [
-        f"Rows' wall time, all suites listed: {total / 60:.1f} min. One `mmbench leaderboard "
-        "SUITE` per suite (in each BENCHMARK.md); a ranking across the suites needs "
-        "`mmbench leaderboard` to take several suite files.",
+        table(heads, body),
+        "",
+        f"Rows' wall time, all suites listed: {total / 60:.1f} min.",
+        "",
+    ]
+    files = {name_of(e["suite"]): e["suite"] for e in definition["suites"]}
+    ran = [files.get(s, s) for s in suites]
+    results = where(args.results)
+    across = [
+        ["leaderboard", *ran, "--results", results, "--format", "markdown"],
+        ["report", *ran, "--results", results, "--output", f"{results}/report.html"],
+        ["leaderboard", *ran, "--results", results, "--long", "--output", f"{results}/raw.csv"],
+    ]
+    board = run_mmbench(args, across[0])
+    (Path(args.results) / "LEADERBOARD.md").write_text(
+        "# Leaderboard across every dataset\n\n"
+        f"Generated by `mmbench {shlex.join(across[0])}` from the result files of the suites "
+        "below; the HTML page (`report.html`: sortable table, critical-difference diagrams, "
+        "Pareto plot) and the raw results (`raw.csv`) by the commands in README.md.\n\n"
+        + "\n".join(f"#{line}" if line.startswith("#") else line for line in board)
+        + "\n"
+    )
+    for extra in across[1:]:
+        run_mmbench(args, extra)
+    lines += [
+        "Across every suite above: [LEADERBOARD.md](LEADERBOARD.md), `report.html` and "
+        "`raw.csv`, regenerated from the result files by",
+        "",
+        "```sh",
+        *(shlex.join([args.python, "-m", "mmbench.cli", *c]) for c in across),
+        "```",
     ]
     Path(args.results).mkdir(parents=True, exist_ok=True)
     (Path(args.results) / "README.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {Path(args.results) / 'README.md'}", flush=True)
+
+
+def name_of(suite_file: str) -> str:
+    """A suite file's name (its results folder)."""
+    return yaml.safe_load((REPO / suite_file).read_text())["name"]
 
 
 if __name__ == "__main__":

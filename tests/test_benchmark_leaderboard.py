@@ -120,21 +120,32 @@ def test_the_benchmark_results_are_outputs_not_code(tmp_path: Path) -> None:
 
 
 def test_the_index_lists_every_suite_run_so_far(tmp_path: Path) -> None:
-    """A second invocation with ``--suite`` keeps the first one's suites in the index."""
+    """A second invocation with ``--suite`` keeps the first one's suites in the index, and the
+    leaderboard across them, its HTML page and the raw results are written beside it."""
+    from conftest import make_result
+
+    from mmbench.results import write_result
+
+    for suite in ("adult", "fsdd"):
+        for pipeline, mean in (("search", 0.8), ("autogluon", 0.7)):
+            write_result(make_result(suite, pipeline, mean, suite=suite), tmp_path)
     for suite, timeout, status in [("adult", 120.0, "ok"), ("fsdd", 60.0, "failed (exit 1)")]:
         args = leaderboard.parse(["--allow-dirty", "--results", str(tmp_path)])
         args.timeout = timeout
-        (tmp_path / suite).mkdir()
         rows = [
             leaderboard.Row(suite, suite, "search", ["mmbench"], ["search"], "ok", 100.0),
             leaderboard.Row(suite, suite, "autogluon", ["mmbench"], ["autogluon"], status, 20.0),
         ]
         leaderboard.write_rows(args, rows, "today")
-        leaderboard.write_index(args, ["- header"])
+        leaderboard.write_index(args, ["- header"], {"suites": []})
     index = (tmp_path / "README.md").read_text()
     assert "[adult](adult/BENCHMARK.md)" in index and "| 120 |" in index and "| 2 of 2 |" in index
     assert "[fsdd](fsdd/BENCHMARK.md)" in index and "| 60 |" in index and "| 1 of 2 |" in index
     assert "all suites listed: 4.0 min" in index
+    board = (tmp_path / "LEADERBOARD.md").read_text()
+    assert "search" in board and "autogluon" in board and "Elo" in board
+    assert (tmp_path / "report.html").is_file()
+    assert "adult" in (tmp_path / "raw.csv").read_text()
 
 
 def test_a_failed_row_is_summed_up_by_what_mmbench_said_last() -> None:
