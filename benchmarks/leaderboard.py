@@ -255,6 +255,20 @@ def write_suite_summary(
     (Path(args.results) / rows[0].suite / "BENCHMARK.md").write_text("\n".join(lines) + "\n")
 
 
+def rerender_suite_board(args: argparse.Namespace, suite_file: str) -> None:
+    """``--summarize``: a suite's BENCHMARK.md keeps its provenance, commands and rows; its
+    leaderboard section is rendered again from the result files (the rows are not rerun)."""
+    path = Path(args.results) / name_of(suite_file) / "BENCHMARK.md"
+    if not path.is_file():
+        return
+    text = path.read_text()
+    head = text.split("\n## Leaderboard\n", 1)[0]
+    board = ["leaderboard", suite_file, "--results", where(args.results), "--format", "markdown"]
+    lines = [head, "## Leaderboard", ""]
+    lines += [f"##{line}" if line.startswith("#") else line for line in run_mmbench(args, board)]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def row_table(rows: list[Row]) -> str:
     body = [
         [
@@ -326,6 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     definition = load_definition(args.definition)
     started, load_start = time.strftime("%Y-%m-%d %H:%M %Z"), uptime()
     if args.summarize:
+        for entry in definition["suites"]:
+            rerender_suite_board(args, entry["suite"])
         write_index(args, [], definition)
         return
     head = subprocess.run(

@@ -109,6 +109,24 @@ def test_cost_and_hardware_columns(tmp_path: Path) -> None:
     assert by["winner"].pareto and by["default"].pareto and not by["other"].pareto
 
 
+def test_a_searchs_cost_is_its_whole_job_not_its_best_trials_fit() -> None:
+    """A search spent its budget on every trial: its cost beside a fixed pipeline's fit is the
+    job's wall time, so a cheap winning trial does not put it on the Pareto front for free."""
+    from mmbench.results.schema import BudgetSummary
+
+    results = planted(2)
+    for r in results:
+        r.durations = {"total": 2.0 if r.pipeline_name == "winner" else 5.0}
+        if r.pipeline_name == "winner":  # a search whose best trial fitted in 2 s
+            r.budget = BudgetSummary(
+                timeout_s=60.0, wall_s=58.0, search_s=50.0, final_s=8.0,
+                trials_run=9, trials_cut=0,
+            )  # fmt: skip
+    by = {s.pipeline: s for s in board_of(results).standings}
+    assert by["winner"].fit_s == pytest.approx(58.0)
+    assert by["default"].fit_s == pytest.approx(5.0) and by["default"].pareto
+
+
 def test_long_export_round_trips_through_pandas(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -199,10 +199,19 @@ def _cell(
     result = files.get((suite, dataset, pipeline))
     return Cell(
         suite, dataset, pipeline, e.mean, hib, chance,
-        fit_s=e.fit_s, predict_ms=e.predict_ms,
+        fit_s=job_seconds(result, e.fit_s), predict_ms=e.predict_ms,
         hardware=hardware_label(result) if result is not None else "",
         tied_best=bool(e.tied_best),
     )  # fmt: skip
+
+
+def job_seconds(result: RunResult | None, fit_s: float | None) -> float | None:
+    """What a row cost to produce: a search's whole job (the search, its final model and
+    held-out scores: ``budget.wall_s``), since its trials are what it spent to find the model;
+    a fixed pipeline's or a peer's fit seconds over the CV folds."""
+    if result is not None and result.budget is not None:
+        return float(result.budget.wall_s)
+    return fit_s
 
 
 def hardware_label(result: RunResult) -> str:

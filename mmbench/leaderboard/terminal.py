@@ -134,8 +134,9 @@ def board_notes(board: CrossBoard) -> list[str]:
         f"Elo: Bradley–Terry on every dataset's pairwise games, {board.anchor} = "
         f"{ANCHOR_ELO:.0f}; 95 % interval from {BOOTSTRAPS} resamples of the "
         f"{len(board.datasets)} dataset(s). Failed or missing runs are scored as {IMPUTED_WITH} "
-        "(imputed: their share). Pareto ✓: no other row is both stronger and faster to fit "
-        "(median fit seconds).",
+        "(imputed: their share). fit s: median seconds to produce the row (a search: its "
+        "whole job, the trials included; a fixed pipeline or a peer: fitting over the CV "
+        "folds). Pareto ✓: no other row is both stronger and faster.",
     ]
     imputed: dict[str, list[str]] = {}
     for c in board.cells:
