@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _common
 import leaderboard
 
-from mmbench.pipeline.references import REFERENCE_PIPELINES
 from mmbench.peers import PEERS
+from mmbench.pipeline.references import REFERENCE_PIPELINES
 from mmbench.suite import load_suite
 
 
