@@ -342,7 +342,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.summarize:
         for entry in definition["suites"]:
             rerender_suite_board(args, entry["suite"])
-        write_index(args, [], definition)
+        rendered = f"- leaderboards rendered at mmbench commit {COMMIT} on {started} from the "
+        rendered += "result files (each suite's rows ran at the commit in the table)"
+        write_index(args, [rendered], definition)
         return
     head = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
@@ -440,7 +442,7 @@ def write_index(args: argparse.Namespace, header: list[str], definition: dict[st
         "`raw.csv`, regenerated from the result files by",
         "",
         "```sh",
-        *(shlex.join([args.python, "-m", "mmbench.cli", *c]) for c in across),
+        *("PYTHONPATH=. " + shlex.join(["python", "-m", "mmbench.cli", *c]) for c in across),
         "```",
     ]
     Path(args.results).mkdir(parents=True, exist_ok=True)
