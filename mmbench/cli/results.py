@@ -149,19 +149,17 @@ def _write_long(args: argparse.Namespace, results: list[Any], fmt: str) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from mmbench.report import write_report, write_suites_report
 
-    named = []
-    for arg in args.suite:  # a suite file names its datasets: a missing one is shown as such
-        spec = suite_file(arg) if arg.exists() else None
-        named.append((spec, spec.name if spec else suite_name(arg)))
-    if len(named) == 1:
-        (spec, name), expected = named[0], None
-        if spec is not None:
-            expected = [d.name for d in spec.datasets]
+    specs = [suite_file(arg) for arg in args.suite]  # a file names its datasets: a missing
+    suites = [  # one is shown as such; a bare name shows what its results hold
+        (spec.name, [d.name for d in spec.datasets]) if spec else (suite_name(arg), None)
+        for arg, spec in zip(args.suite, specs, strict=True)
+    ]
+    if len(suites) == 1:
+        (name, expected), spec = suites[0], specs[0]
         print(f"wrote {write_report(args.results, name, expected, args.output, suite_spec=spec)}")
         return 0
     if args.output is None:
         raise MMBenchError("a report of several suites needs --output FILE.html")
-    suites = [(name, [d.name for d in spec.datasets] if spec else None) for spec, name in named]
     print(f"wrote {write_suites_report(args.results, suites, args.output)}")
     return 0
 
