@@ -281,8 +281,8 @@ PLANTS = [
     Plant(
         "decision rule tuned with the scored fold's own rows",
         "mmbench/evaluation/decision.py",
-        "        rest = np.setdiff1d(scored, fold.valid)",
-        "        rest = scored",
+        "    rest = np.setdiff1d(scored, fold.valid)",
+        "    rest = scored",
         ENS,
     ),
     Plant(

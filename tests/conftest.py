@@ -44,8 +44,10 @@ def tiny_suite(
     pipeline: dict[str, Any] | None = None,
     search: dict[str, Any] | None = None,
     signal: dict[str, float] | None = None,
+    protocol: dict[str, Any] | None = None,
 ) -> Suite:
-    """A one-dataset suite on small generated data with fast, cheap encoders."""
+    """A one-dataset suite on small generated data with fast, cheap encoders; ``protocol``:
+    settings beside ``folds``."""
     options: dict[str, Any] = {"n_rows": n_rows, "n_classes": 3, "seed": 1}
     if signal:
         options["signal"] = signal
@@ -55,7 +57,7 @@ def tiny_suite(
         "target": "label",
         "modalities": modalities
         or {"text": "text", "tabular": ["num_0", "num_1", "num_2", "num_3", "cat_0", "cat_1"]},
-        "protocol": {"folds": folds},
+        "protocol": {"folds": folds, **(protocol or {})},
         "budget": {"trials": trials},
     }
     if pipeline is not None:

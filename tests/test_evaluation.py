@@ -269,3 +269,49 @@ def test_a_failed_folds_rows_take_no_part_in_the_decision_rule() -> None:
     assert (got.weights is None) == (want.weights is None)
     if want.weights is not None:
         assert got.weights == pytest.approx(want.weights)
+
+
+def test_a_large_table_is_scored_on_the_first_fold_of_the_same_split() -> None:
+    from mmbench.evaluation import Protocol
+
+    labels = np.random.default_rng(0).choice(3, 1000, p=[0.6, 0.3, 0.1])
+    protocol = Protocol(folds=5, repeats=2, large_table_rows=1000)
+    full = cv_folds(labels, 5, 2, seed=3)
+    cut = protocol.folds_for(labels, seed=3)
+    assert [f.key for f in cut] == ["r0f0", "r1f0"]  # the first fold of each repeat
+    for got in cut:
+        want = next(f for f in full if f.key == got.key)
+        assert np.array_equal(got.valid, want.valid) and np.array_equal(got.train, want.train)
+    assert len(protocol.folds_for(labels[:999], seed=3)) == 10  # below the size: every fold
+    assert len(Protocol(large_table_rows=None).folds_for(labels, seed=3)) == 5
+    assert len(Protocol(large_table_rows=500, large_table_folds=2).folds_for(labels, 3)) == 2
+    assert "first 1 of 5 folds" in protocol.describe(1000)
+    assert protocol.describe(999) == "stratified 5-fold x 2 CV"
+
+
+def test_a_lone_folds_decision_rule_is_cross_fitted_between_its_halves() -> None:
+    """One scored fold has no other folds to tune on: each half of its rows is scored with
+    the weights tuned on the other half, so its rows never tune their own decision."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from mmbench.evaluation import Protocol, fit_decision_rule, tune_class_weights
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(3000) < 0.2).astype(np.int64)
+    p1 = np.clip(0.2 + 0.25 * labels + rng.normal(0, 0.12, 3000), 0.01, 0.99)  # under-confident
+    [fold] = Protocol(large_table_rows=3000).folds_for(labels, seed=0)
+    oof = np.full((1, 3000, 2), np.nan)
+    oof[0, fold.valid] = np.stack([1 - p1, p1], axis=1)[fold.valid]
+    rule = fit_decision_rule(oof, labels, [fold], "f1_macro")
+    assert rule.weights is not None and rule.gain > 0.02  # adopted: arg-max misses the rare class
+    per_row = rule.fold_weights[fold.key]
+    assert per_row.shape == (len(fold.valid), 2)
+    y, proba = labels[fold.valid], oof[0, fold.valid]
+    halves = StratifiedKFold(2, shuffle=True, random_state=fold.seed % 2**32).split(proba, y)
+    for tune, scored in halves:
+        assert np.allclose(per_row[scored], tune_class_weights(y[tune], proba[tune], "f1_macro"))
+    # a class with a single row in the fold: no half could tune for it, so no rule
+    few = labels.copy()
+    few[fold.valid] = 0
+    few[fold.valid[0]] = 1
+    assert fit_decision_rule(oof, few, [fold], "f1_macro").weights is None

@@ -520,3 +520,41 @@ def test_a_second_run_on_one_results_folder_is_refused_naming_the_first(tmp_path
     with layout.exclusive():
         note = json.loads(layout.run_lock.with_name("run.lock.owner").read_text())
         assert note["pid"] == os.getpid()
+
+
+def test_a_large_table_is_searched_and_compared_on_its_hold_out_fold(tmp_path: Path) -> None:
+    """At ``large_table_rows`` and above every row of a dataset, searched or reference, is
+    trained once and scored on the first fold's rows: its file holds that fold only, its
+    out-of-fold rows are that fold's, and the leaderboard still tests ties row by row."""
+    from mmbench.leaderboard import load_leaderboard
+    from mmbench.leaderboard.stats import NOT_COMPARED
+    from mmbench.results import ResultLayout
+
+    suite = tiny_suite(
+        tmp_path, n_rows=300, trials=3, search={"fusion": "linear"},
+        protocol={"large_table_rows": 300},
+    )  # fmt: skip
+    res = tmp_path / "res"
+    run_suite(suite, RunOptions(results_dir=res, track=False))
+    run_suite(suite, RunOptions(results_dir=res, track=False, pipelines=["xgboost-early-fusion"]))
+    written = {r.pipeline_name: r for r in ResultLayout(res, "tiny-suite").load()}
+    assert set(written) == {"search", "ensemble", "xgboost-early-fusion"}
+    fold_rows = None
+    for name, result in written.items():
+        assert [f.key for f in result.folds] == ["r0f0"], name
+        labels, folds, _, _ = result.out_of_fold.arrays()
+        assert len(labels) == 300 and 90 <= (folds == 0).sum() <= 110, name  # a third held out
+        assert set(np.unique(folds)) == {-1, 0}, name
+        if fold_rows is None:
+            fold_rows = folds
+        assert np.array_equal(folds, fold_rows), name  # the same rows for every pipeline
+        assert result.decision is not None, name
+    members = written["ensemble"].ensemble.members
+    assert members and all(m.fit == "refit" for m in members)  # one fold: nothing to average
+    history = written["search"].search.history
+    assert sum(p.state == "complete" for p in history) >= 2
+    assert all(p.fidelity == "1 of 1 folds" for p in history if p.state == "complete")
+    board = load_leaderboard(res, "tiny-suite")
+    entries = board.datasets["tiny"]
+    assert not [c for e in entries for c in e.caveats if NOT_COMPARED in c]
+    assert sum(e.tied_best for e in entries) >= 1

@@ -205,7 +205,8 @@ def print_summary(outcomes: list[Any], width: int | None = None) -> None:
         table.add_row(
             o.name,
             r.pipeline_name,
-            f"{mean:.3f} ± {std:.3f}{undefined_note({'undefined': r.undefined_folds()})}",
+            (f"{mean:.3f} ± {std:.3f}" if len(r.folds) > 1 else f"{mean:.3f} (1 fold)")
+            + undefined_note({"undefined": r.undefined_folds()}),
             "" if math.isnan(held_out) else f"{held_out:.3f}",
             f"{r.metrics.get('roc_auc', {}).get('mean', math.nan):.3f}",
             f"{r.durations.get('wall', 0):.0f}",

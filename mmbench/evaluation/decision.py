@@ -108,7 +108,7 @@ class DecisionRule:
     ``weights`` (None: the candidate's own decision, :attr:`own`) are per-class decision
     weights tuned on every out-of-fold row: what the candidate's model applies to new rows.
     ``fold_weights`` are the weights each fold's rows were scored with, tuned on the *other*
-    folds' rows; ``gain`` is the cross-fitted gain in the primary metric over :attr:`own` that
+    folds' rows (a lone fold's: one row of weights per row, tuned on the other half); ``gain`` is the cross-fitted gain in the primary metric over :attr:`own` that
     adopted (or refused) the tuned rule, NaN when the metric scores probabilities.
     """
 
@@ -133,7 +133,9 @@ def fit_decision_rule(
     """The decision rule of a candidate, from its ``(repeats, n, classes)`` OOF probabilities.
 
     Weights tuned on every out-of-fold row always look better on those rows. So each fold's
-    rows are scored with weights tuned on the other folds' rows (cross-fitted), and the tuned
+    rows are scored with weights tuned on the other folds' rows (cross-fitted; a lone fold, as
+    a large table's hold-out protocol leaves, is cross-fitted between its two halves:
+    :func:`_cross_fitted`), and the tuned
     rule is adopted only when that score beats the candidate's own decisions (``own_scores``
     per fold, default arg-max) by :data:`MIN_DECISION_GAIN`; the adopted weights are then
     tuned on every row. Folds without finite probabilities (a failed fold) are left out.
@@ -146,12 +148,11 @@ def fit_decision_rule(
     plain, tuned = [], []
     for i, fold in enumerate(folds):
         proba = oof[fold.repeat, fold.valid]
-        scored = np.flatnonzero(np.isfinite(oof[fold.repeat]).all(axis=1))
-        rest = np.setdiff1d(scored, fold.valid)
-        if len(rest) == 0 or len(proba) == 0 or not np.isfinite(proba).all():
+        if len(proba) == 0 or not np.isfinite(proba).all():
             continue
-        weights = tune_class_weights(labels[rest], oof[fold.repeat, rest], primary)
-        assert weights is not None  # a metric of labels
+        weights = _cross_fitted(oof, labels, fold, primary)
+        if weights is None:
+            continue
         y = labels[fold.valid]
         base = own_scores[i] if own_scores is not None else math.nan
         if not math.isfinite(base):  # the arg-max decision
@@ -171,6 +172,31 @@ def fit_decision_rule(
     rows = np.isfinite(proba).all(axis=1)
     weights = tune_class_weights(labels[rows], proba[rows], primary)
     return DecisionRule(weights, fold_weights, gain, own)
+
+
+def _cross_fitted(
+    oof: np.ndarray, labels: np.ndarray, fold: Fold, primary: str
+) -> np.ndarray | None:
+    """The decision weights ``fold``'s rows are scored with, never tuned on those rows: tuned
+    on the other folds' scored rows of its repeat, or, when it is the only scored fold (a large
+    table's hold-out), one row of weights per row, each half of its rows (stratified, seeded by
+    the fold) scored with the weights tuned on the other half. None: too few rows to tune."""
+    scored = np.flatnonzero(np.isfinite(oof[fold.repeat]).all(axis=1))
+    rest = np.setdiff1d(scored, fold.valid)
+    if len(rest) > 0:
+        return tune_class_weights(labels[rest], oof[fold.repeat, rest], primary)
+    from sklearn.model_selection import StratifiedKFold
+
+    y = labels[fold.valid]
+    if len(y) < 4 or np.bincount(y)[np.unique(y)].min() < 2:
+        return None
+    proba = oof[fold.repeat, fold.valid]
+    n_classes = oof.shape[2]
+    out = np.ones((len(y), n_classes), dtype=np.float64)
+    halves = StratifiedKFold(n_splits=2, shuffle=True, random_state=fold.seed % (2**32))
+    for tune, score in halves.split(np.zeros(len(y)), y):
+        out[score] = tune_class_weights(y[tune], proba[tune], primary)
+    return out
 
 
 Decided = TypeVar("Decided")
@@ -225,5 +251,5 @@ def _rescored(
     metrics = compute_metrics(
         labels[fold.valid], proba, list(result.metrics) or None, weights=weights
     )
-    info = {**result.info, "decision_weights": [float(w) for w in weights]}
+    info = {**result.info, "decision_weights": np.asarray(weights, dtype=float).tolist()}
     return dataclasses.replace(result, metrics=metrics, info=info)

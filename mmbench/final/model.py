@@ -286,7 +286,9 @@ def fit_final(
     A member keeps its fold models (:func:`~mmbench.pipeline.fit_fold_models`, averaged) when
     their measured cost — the trial's own fit seconds over all folds — fits in the time left;
     otherwise it is refitted once on all rows (``fitted`` holds members already refitted, e.g.
-    the best single trial, reused as they are). The heaviest member is always kept; a later one
+    the best single trial, reused as they are). On a hold-out protocol (one fold per repeat:
+    :class:`~mmbench.evaluation.Protocol`'s large tables) there is nothing to average, so a
+    member is refitted on all rows first, its fold model kept only when the refit does not fit. The heaviest member is always kept; a later one
     that fits neither way is dropped and the others' weights renormalized.
     """
     fitted = dict(fitted or {})
@@ -294,8 +296,15 @@ def fit_final(
     weights: list[float] = []
     trials: list[int] = []
     dropped: list[int] = []
+    lone = len({f.fold for f in folds}) == 1  # a large table's hold-out: one model per repeat
     for trial, weight, cv in zip(plan.trials, plan.weights, plan.cvs, strict=True):
-        member: FittedPipeline | FoldModels | None = _fold_models(table, cv, folds, cache, deadline)
+        member: FittedPipeline | FoldModels | None = None
+        if lone and (trial in fitted or not members or _refit_seconds(cv) <= deadline.remaining()):
+            member = fitted.get(trial) or fit_pipeline(
+                table, cv.spec, seed=seed, modalities=cv.modalities, cache=cache
+            )
+        if member is None:
+            member = _fold_models(table, cv, folds, cache, deadline)
         if member is None and (trial in fitted or not members):
             member = fitted.get(trial) or fit_pipeline(
                 table, cv.spec, seed=seed, modalities=cv.modalities, cache=cache

@@ -1,7 +1,7 @@
 """The gate's rerun: each dataset's fixed pipeline cross-validated once, rows and fit timing kept.
 
 The rerun calls the same pieces as :func:`mmbench.run.runner.run_dataset` (``load_table``,
-``cv_folds``, :func:`~mmbench.run.fixed.evaluate_fixed` and
+``Protocol.folds_for``, :func:`~mmbench.run.fixed.evaluate_fixed` and
 :func:`~mmbench.results.build.build_result`), so that tests and benchmarks can inject a
 ``table_transform`` or a pipeline change through exactly the code path CI runs.
 """
@@ -104,7 +104,6 @@ def evaluate_dataset(
     features of the real data are never served for it.
     """
     from mmbench.data import load_table
-    from mmbench.evaluation import cv_folds
     from mmbench.gate.speed import reference_seconds
     from mmbench.results.build import build_result
     from mmbench.run.fixed import evaluate_fixed
@@ -112,9 +111,7 @@ def evaluate_dataset(
     start = time.perf_counter()
     table = load_table(spec, suite.root, seed=suite.seed)
     used = table_transform(table) if table_transform is not None else table
-    folds = cv_folds(
-        table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed, table.groups
-    )
+    folds = spec.protocol.folds_for(table.labels, suite.seed, table.groups)
     references: list[float] = []
     cv = evaluate_fixed(
         spec, used, folds, cache=cache, on_fold=lambda *_: references.append(reference_seconds())

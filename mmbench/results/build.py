@@ -5,6 +5,7 @@ where it ran.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,14 +97,13 @@ def out_of_fold(suite: Suite, spec: DatasetSpec, table: MultiModalTable, cv: Any
     """The CV's row-level predictions (:class:`~mmbench.results.rows.OutOfFold`) on the
     protocol's folds of ``table``; None when those are not the folds the CV ran on (their keys
     or rows differ: a CV on other rows records no row-level predictions rather than wrong ones)."""
-    from mmbench.evaluation import cv_folds
     from mmbench.results.rows import OutOfFold, decided_rows
 
     oof = getattr(cv, "oof", None)
     if oof is None or oof.shape[1] != len(table):
         return None
     protocol = spec.protocol
-    folds = cv_folds(table.labels, protocol.folds, protocol.repeats, suite.seed, table.groups)
+    folds = protocol.folds_for(table.labels, suite.seed, table.groups)
     if [f.key for f in folds] != [f.key for f in cv.folds]:
         return None
     for fold, scored in zip(folds, cv.folds, strict=True):
@@ -123,8 +123,11 @@ CURVE_POINTS = 40
 
 
 def oof_average(oof: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average out-of-fold probabilities over repeats; returns (proba, mask of scored rows)."""
-    proba = np.nanmean(oof, axis=0)
+    """Average out-of-fold probabilities over repeats; returns (proba, mask of scored rows).
+    Rows no fold scored (a large table's hold-out protocol, a failed fold) stay NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mean of an empty slice: NaN
+        proba = np.nanmean(oof, axis=0)
     mask = ~np.isnan(proba).any(axis=1)
     return proba, mask
 

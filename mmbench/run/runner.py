@@ -103,7 +103,6 @@ def run_dataset(
     """Load one dataset once and run its jobs; a failing job does not stop the next."""
     from mmbench.data import load_table
     from mmbench.data.infer import describe_inference, with_inferred
-    from mmbench.evaluation import cv_folds
     from mmbench.pipeline.cache import FeatureCache, default_cache_dir
 
     loading = time.perf_counter()  # the first job's budget includes loading its data
@@ -124,9 +123,7 @@ def run_dataset(
         options=options,
         reporter=reporter,
         table=table,
-        folds=cv_folds(
-            table.labels, spec.protocol.folds, spec.protocol.repeats, suite.seed, table.groups
-        ),
+        folds=spec.protocol.folds_for(table.labels, suite.seed, table.groups),
         cache=FeatureCache(
             (options.cache_dir or default_cache_dir()) if options.use_cache else None
         ),

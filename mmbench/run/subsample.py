@@ -59,7 +59,7 @@ def use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
     import numpy as np
 
     from mmbench.errors import MMBenchError
-    from mmbench.evaluation import cv_folds, stratified_subsample
+    from mmbench.evaluation import stratified_subsample
 
     table, protocol = ctx.table, ctx.spec.protocol
     if record.get("of") != len(table):
@@ -69,7 +69,7 @@ def use_subsample(ctx: JobContext, record: dict[str, Any]) -> bool:
     index = np.sort(stratified_subsample(table.labels, rows, seed, groups))
     sub = table.rows_of(index, salt="budget:")
     try:  # sklearn's ValueError: fewer groups (or rows of a class) than folds
-        folds = cv_folds(sub.labels, protocol.folds, protocol.repeats, ctx.suite.seed, sub.groups)
+        folds = protocol.folds_for(sub.labels, ctx.suite.seed, sub.groups)
     except (MMBenchError, ValueError):
         return False
     sub.meta["subsample"] = dict(record)
