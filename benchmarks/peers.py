@@ -41,7 +41,7 @@ def score_dataset(
     spec: Any, root: Path, peers: list[str], time_limit: float, seed: int
 ) -> tuple[list[list[str]], str]:
     """One table row per peer, and a line about the data and the frame computation."""
-    from mmbench.evaluation import chance_level, cv_folds
+    from mmbench.evaluation import chance_level
     from mmbench.peers import PEERS, peer_frame
 
     train, test = load_split(spec, root)
@@ -54,7 +54,7 @@ def score_dataset(
     )
     chance = chance_level("f1_macro", test.labels, test.n_classes)
     protocol = spec.protocol
-    folds = cv_folds(train.labels, protocol.folds, protocol.repeats, seed, train.groups)
+    folds = protocol.folds_for(train.labels, seed, train.groups)
     rows = []
     for name in peers:
         reason = PEERS.get(name).available()

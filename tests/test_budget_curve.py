@@ -30,8 +30,8 @@ def test_the_checks_read_the_issue_literally(tmp_path: Path) -> None:
     assert grows.startswith("yes")  # 120 → 300 s drops 0.004: within 0.005
     assert first == "300 s: no (-0.0040); 600 s: yes (+0.0100)"
     assert wall.startswith("yes")
-    # best peer by F1 (tfidf-xgboost 0.81) and by AUC (autogluon 0.915), each on its own
-    assert peers == "F1 yes (+0.0100 vs tfidf-xgboost); AUC no (-0.00500 vs autogluon)"
+    # against AutoGluon: both held-out scores must reach its own
+    assert peers == "no (F1 +0.0150, AUC -0.00500)"
 
 
 def test_a_drop_beyond_the_tolerance_and_a_slow_job_fail(tmp_path: Path) -> None:
@@ -50,5 +50,12 @@ def test_missing_runs_say_so(tmp_path: Path) -> None:
         "n/a (one budget)",
         "n/a (first trial not scored)",
         "—",
-        "n/a (no 120 s run with peers)",
+        "n/a (no 120 s run with autogluon)",
     ]
+
+
+def test_reaching_autogluon_needs_both_scores(tmp_path: Path) -> None:
+    found = curve(tmp_path)
+    found.peers["d", 120.0]["autogluon"]["roc_auc"] = 0.91  # the final model's own AUC: a tie
+    (row,) = found.summary()
+    assert row[5] == "yes (F1 +0.0150, AUC +0.00000)"
