@@ -268,3 +268,26 @@ def test_autogluon_runs_as_a_pipeline_end_to_end_on_a_tiny_table(tmp_path: Path)
     assert result.test_metrics and result.test_metrics["f1_macro"] > result.chance["f1_macro"]
     assert all(fold.seconds < 30 for fold in result.folds)  # its 5 s limit, with room for load
     assert result.decision is not None  # the same decision rule as every other row
+
+
+def test_a_requested_peer_whose_extra_is_missing_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--pipeline PEER`` without its extra writes no result file, so the run says so and
+    exits non-zero: a requested row that was not computed is not a success."""
+    from mmbench.cli import main
+    from mmbench.registry import Entry
+
+    ghost = Peer("ghost", "needs a missing package", ("no_such_pkg_zz",), lambda *a: None, "x")
+    monkeypatch.setitem(PEERS._entries, "ghost", Entry("ghost", ghost, None))
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text(
+        "name: s\ndatasets:\n  - name: d\n    source: {kind: synthetic, options: {n_rows: 60}}\n"
+        "    target: label\n    modalities: {tabular: [num_0]}\n"
+    )
+    code = main(
+        ["run", str(suite_file), "--pipeline", "ghost", "--results", str(tmp_path / "r"),
+         "--no-track"]
+    )  # fmt: skip
+    assert code == 1
+    assert not list((tmp_path / "r").rglob("*.json"))

@@ -54,10 +54,11 @@ def run_suite(
     specs = [suite.dataset(n) for n in options.datasets] if options.datasets else suite.datasets
     if options.worker is not None:  # workers share searches; a single candidate is not one
         specs = [s for s in specs if (options.trials or s.budget.trials) > 1]
+    skipped: list[DatasetOutcome] = []
     if options.pipelines:
-        options = _available_references(options, reporter)
-        if not options.pipelines:  # every one skipped: nothing to run
-            return []
+        options, skipped = _available_references(options, specs, reporter)
+        if not options.pipelines:  # every one skipped: nothing to run, and the run failed
+            return skipped
     outcomes: list[DatasetOutcome] = []
     # a lone run or finalize has the results folder to itself; workers share it by design
     alone = options.worker is None
@@ -69,23 +70,30 @@ def run_suite(
             except (MMBenchError, OSError) as exc:  # OSError: e.g. a full disk while loading
                 reporter.error(f"{spec.name}: {exc}")
                 outcomes.append(DatasetOutcome(spec.name, error=str(exc)))
-    return outcomes
+    return outcomes + skipped
 
 
-def _available_references(options: RunOptions, reporter: Reporter) -> RunOptions:
-    """Check ``--pipeline`` names before any work; peers whose extra is missing are skipped."""
+def _available_references(
+    options: RunOptions, specs: list[DatasetSpec], reporter: Reporter
+) -> tuple[RunOptions, list[DatasetOutcome]]:
+    """Check ``--pipeline`` names before any work. A peer whose extra is missing is skipped,
+    and is a failed outcome on every dataset (the run exits non-zero: a requested row that was
+    not computed is never a silent success)."""
     import dataclasses
 
     from mmbench.errors import UnknownNameError, did_you_mean
     from mmbench.peers import PEERS
     from mmbench.pipeline.references import REFERENCE_PIPELINES
 
-    keep = []
+    keep: list[str] = []
+    skipped: list[DatasetOutcome] = []
     for name in options.pipelines:
         if name in PEERS:
             reason = PEERS.get(name).available()
             if reason is not None:
                 reporter.error(f"skipping peer {name}: {reason}")
+                why = f"peer {name} was not run: {reason}"
+                skipped += [DatasetOutcome(s.name, pipeline=name, error=why) for s in specs]
                 continue
         elif name not in REFERENCE_PIPELINES:
             known = [*REFERENCE_PIPELINES.names(), *PEERS.names()]
@@ -94,7 +102,7 @@ def _available_references(options: RunOptions, reporter: Reporter) -> RunOptions
                 f"known: {', '.join(known)}"
             )
         keep.append(name)
-    return dataclasses.replace(options, pipelines=keep)
+    return dataclasses.replace(options, pipelines=keep), skipped
 
 
 def run_dataset(
