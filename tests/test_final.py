@@ -164,7 +164,8 @@ def test_a_decision_rule_on_uninformative_predictions_is_mostly_refused() -> Non
 
 
 def test_the_best_trials_are_the_ensembles_candidates() -> None:
-    """Only the MAX_CANDIDATES best trials are blended: those by score, so the best one is in."""
+    """Only the MAX_CANDIDATES best trials are blended: those by the climb's score, so the
+    best one is in."""
     from mmbench.final import MAX_CANDIDATES
 
     rng = np.random.default_rng(3)
@@ -177,6 +178,28 @@ def test_the_best_trials_are_the_ensembles_candidates() -> None:
     plan = plan_ensemble(results, labels, folds, "f1_macro")
     assert plan is not None and plan.candidates == MAX_CANDIDATES
     assert plan.trials == [14]  # right on every row: nothing to add to it
+
+
+def test_a_log_loss_climb_draws_its_candidates_by_log_loss() -> None:
+    """Twelve over-confident trials decide better by arg-max than a calibrated one, whose
+    probabilities are the best: ranked by macro-F1 it would not even be a candidate."""
+    from mmbench.final import MAX_CANDIDATES
+
+    rng = np.random.default_rng(5)
+    labels = (rng.random(900) < 0.3).astype(np.int64)
+    folds = cv_folds(labels, 3, 1, seed=0)
+    truth = np.clip(0.3 + 0.3 * (labels - 0.3) + rng.normal(0, 0.2, 900), 0.02, 0.98)
+    results = {}
+    for t in range(MAX_CANDIDATES):  # right side of 0.5 more often, but sure of every guess
+        hard = np.where(rng.random(900) < 0.85, labels, 1 - labels)
+        sure = np.where(hard == 1, 0.97, 0.03)
+        results[t] = fake_cv(np.stack([1 - sure, sure], axis=1)[None], labels, folds)
+    calibrated = MAX_CANDIDATES
+    results[calibrated] = fake_cv(np.stack([1 - truth, truth], axis=1)[None], labels, folds)
+    by_f1 = sorted(results, key=lambda n: -results[n].mean("f1_macro"))[:MAX_CANDIDATES]
+    assert calibrated not in by_f1  # the old ranking left it out
+    plan = plan_ensemble(results, labels, folds, "f1_macro")
+    assert plan is not None and calibrated in plan.trials
 
 
 def test_decision_metrics_climb_log_loss_and_ranking_metrics_climb_themselves() -> None:

@@ -23,6 +23,7 @@ others' weights renormalized (recorded).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -127,13 +128,15 @@ def plan_ensemble(
 
     ``select_by`` (default :func:`default_select_by`) is what the greedy climb maximizes: the
     primary metric itself, or log-loss, whose blend the decision rule then tunes for the metric.
+    The :data:`MAX_CANDIDATES` candidates are the trials best by that same score.
     The blend's and, when adopted, the stacker's CV each get the decision rule fitted on their
     own out-of-fold probabilities (:func:`mmbench.evaluation.decide`, cross-fitted).
     """
     metric = METRICS.get(primary)
     sign = 1.0 if metric.higher_is_better else -1.0
     ok = {n: cv for n, cv in results.items() if cv.ok}
-    ranked = sorted(ok, key=lambda n: -sign * ok[n].mean(primary))[:MAX_CANDIDATES]
+    select_by = select_by or default_select_by(primary)
+    ranked = sorted(ok, key=lambda n: _rank_key(ok[n], primary, select_by))[:MAX_CANDIDATES]
     if not ranked:
         return None
     probas = [oof_rows(ok[n].oof)[0] for n in ranked]
@@ -143,7 +146,6 @@ def plan_ensemble(
     def score(t: np.ndarray, p: np.ndarray) -> float:
         return sign * metric.fn(t, p)
 
-    select_by = select_by or default_select_by(primary)
     objective = neg_log_loss if select_by == "log_loss" else None
     selection = select_ensemble([p[mask] for p in probas], y, score, objective=objective)
     chosen = sorted(selection.weights.items(), key=lambda kv: -kv[1])
@@ -175,6 +177,17 @@ def plan_ensemble(
         plan.trials, plan.weights = trials + extra, weights + [0.0] * len(extra)
         plan.cvs = cvs + [ok[n] for n in extra]
     return plan
+
+
+def _rank_key(cv: CVResult, primary: str, select_by: SelectBy) -> float:
+    """Sort key (lowest first) of a candidate for the climb: the best by what the climb
+    maximizes (a log-loss climb's candidates are the best-calibrated trials, not the ones whose
+    arg-max decisions scored best); a score the folds left undefined sorts last."""
+    if select_by == "log_loss":
+        value = cv.mean("log_loss")
+        return value if math.isfinite(value) else math.inf
+    value = cv.mean(primary) * (1.0 if METRICS.get(primary).higher_is_better else -1.0)
+    return -value if math.isfinite(value) else math.inf
 
 
 def _combined_cv(
