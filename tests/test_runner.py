@@ -529,6 +529,7 @@ def test_a_large_table_is_searched_and_compared_on_its_hold_out_fold(tmp_path: P
     from mmbench.leaderboard import load_leaderboard
     from mmbench.leaderboard.stats import NOT_COMPARED
     from mmbench.results import ResultLayout
+    from mmbench.tracking.serving import load_fitted
 
     suite = tiny_suite(
         tmp_path, n_rows=300, trials=3, search={"fusion": "linear"},
@@ -550,7 +551,9 @@ def test_a_large_table_is_searched_and_compared_on_its_hold_out_fold(tmp_path: P
         assert np.array_equal(folds, fold_rows), name  # the same rows for every pipeline
         assert result.decision is not None, name
     members = written["ensemble"].ensemble.members
-    assert members and all(m.fit == "refit" for m in members)  # one fold: nothing to average
+    assert members and all(m.fit == "folds" for m in members)  # bagged over the whole split
+    model = load_fitted(res / "tiny-suite" / "tiny" / "models" / "ensemble.joblib")
+    assert all(len(m.heads) == 3 for m in model.members)  # one per fold of the 3-fold split
     history = written["search"].search.history
     assert sum(p.state == "complete" for p in history) >= 2
     assert all(p.fidelity == "1 of 1 folds" for p in history if p.state == "complete")

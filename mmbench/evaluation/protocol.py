@@ -32,7 +32,8 @@ class Protocol(StrictModel):
     k-fold split, cut short: every pipeline on the dataset (searched, reference, peer) is scored
     on the same folds and rows, out-of-fold predictions cover the evaluated folds' rows (what the
     ensemble, the decision rule and the regression gate use; a lone fold's decision rule is
-    cross-fitted between its halves), and the final model's members are refitted on all rows. ``large_table_rows: null`` keeps all k folds at any size.
+    cross-fitted between its halves), and the final model's members are bagged over the whole
+    k-fold split when that fits in the time left, else refitted on all rows. ``large_table_rows: null`` keeps all k folds at any size.
     """
 
     folds: int = Field(5, ge=2)
@@ -55,10 +56,15 @@ class Protocol(StrictModel):
         self, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
     ) -> list[Fold]:
         """The folds this protocol scores a table of ``labels`` on (see the class)."""
-        folds = cv_folds(labels, self.folds, self.repeats, seed, groups)
+        folds = self.split(labels, seed, groups)
         if self.large_table_rows is None or len(labels) < self.large_table_rows:
             return folds
         return [f for f in folds if f.fold < self.large_table_folds]
+
+    def split(self, labels: np.ndarray, seed: int, groups: np.ndarray | None = None) -> list[Fold]:
+        """Every fold of the k-fold split, at any size: what a hold-out fold is the first of,
+        and what the final model bags its members over."""
+        return cv_folds(labels, self.folds, self.repeats, seed, groups)
 
     def describe(self, rows: int) -> str:
         """The protocol a table of ``rows`` rows is scored with, in words."""

@@ -293,6 +293,7 @@ def fit_final(
     cache: FeatureCache | None = None,
     deadline: Deadline = NO_DEADLINE,
     fitted: dict[int, FittedPipeline] | None = None,
+    bag_folds: list[Fold] | None = None,
 ) -> FinalModel:
     """Fit the plan's members, heaviest first, while the deadline allows.
 
@@ -301,7 +302,9 @@ def fit_final(
     otherwise it is refitted once on all rows (``fitted`` holds members already refitted, e.g.
     the best single trial, reused as they are). On a hold-out protocol (one fold per repeat:
     :class:`~mmbench.evaluation.Protocol`'s large tables) there is nothing to average, so a
-    member is refitted on all rows first, its fold model kept only when the refit does not fit. The heaviest member is always kept; a later one
+    member is bagged over ``bag_folds`` (the whole k-fold split) when its measured fold cost
+    times their number fits in the time left, else refitted on all rows, and its hold-out fold
+    model is kept only when neither fits. The heaviest member is always kept; a later one
     that fits neither way is dropped and the others' weights renormalized.
     """
     fitted = dict(fitted or {})
@@ -312,7 +315,14 @@ def fit_final(
     lone = len({f.fold for f in folds}) == 1  # a large table's hold-out: one model per repeat
     for trial, weight, cv in zip(plan.trials, plan.weights, plan.cvs, strict=True):
         member: FittedPipeline | FoldModels | None = None
-        if lone and (trial in fitted or not members or _refit_seconds(cv) <= deadline.remaining()):
+        if lone and bag_folds and len(bag_folds) > len(folds):
+            scale = len(bag_folds) / len(folds)
+            member = _fold_models(table, cv, bag_folds, cache, deadline, scale)
+        if (
+            member is None
+            and lone
+            and (trial in fitted or not members or _refit_seconds(cv) <= deadline.remaining())
+        ):
             member = fitted.get(trial) or fit_pipeline(
                 table, cv.spec, seed=seed, modalities=cv.modalities, cache=cache
             )
@@ -358,9 +368,11 @@ def _fold_models(
     folds: list[Fold],
     cache: FeatureCache | None,
     deadline: Deadline,
+    scale: float = 1.0,
 ) -> FoldModels | None:
-    """The trial's fold models when their measured cost fits before the deadline, else None."""
-    if cv.seconds.get("fit", 0.0) > deadline.remaining():
+    """The trial's fold models when their measured cost (times ``scale``: ``folds`` holds that
+    many times the trial's own) fits before the deadline, else None."""
+    if scale * cv.seconds.get("fit", 0.0) > deadline.remaining():
         return None
     try:
         return fit_fold_models(table, cv.spec, folds, cv.modalities, cache=cache, deadline=deadline)

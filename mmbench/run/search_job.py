@@ -75,6 +75,7 @@ def _final_phase(ctx: JobContext, best: Scored, deadline: Any, step: _Step) -> l
             cache=ctx.cache,
             deadline=deadline,
             fitted=fitted,
+            bag_folds=_bag_folds(ctx),
         )
         step.at("saving the ensemble model", "ensemble")
         item = _ensemble_item(ctx, plan, final, best.search)
@@ -83,6 +84,14 @@ def _final_phase(ctx: JobContext, best: Scored, deadline: Any, step: _Step) -> l
             step.at("scoring the ensemble on the held-out rows")
             item.test_metrics = _score_final(ctx, final, single.model, test)
     return scored
+
+
+def _bag_folds(ctx: JobContext) -> Any:
+    """The whole k-fold split when the dataset is scored on part of it (a large table's
+    hold-out), for the final members to be bagged over; None when every fold is scored."""
+    protocol, table = ctx.spec.protocol, ctx.table
+    split = protocol.split(table.labels, ctx.suite.seed, table.groups)
+    return split if len(split) > len(ctx.folds) else None
 
 
 class _Step:
