@@ -480,3 +480,24 @@ def test_a_fold_where_the_primary_metric_is_undefined_prunes_no_trial(tmp_path: 
     assert [t.state for t in ran] == [TrialState.COMPLETE] * 4
     for t in ran:
         assert 1 not in t.intermediate_values and np.isfinite(t.value)
+
+
+def test_a_trial_that_cannot_finish_is_stopped_at_its_own_pace() -> None:
+    """After each fold a trial's remaining folds are projected at its own pace (head fitting;
+    encoding is cached by then): one that cannot finish in the time left stops now, leaving that
+    time to other candidates, instead of running until the deadline cuts it."""
+    from mmbench.pipeline import FoldResult
+    from mmbench.search.objective import cannot_finish
+
+    def fold(fit_s: float, seconds: float = 0.0) -> FoldResult:
+        return FoldResult("r0f0", {"f1_macro": 0.5}, seconds=seconds, info={"fit_s": fit_s})
+
+    slow = [fold(60.0, seconds=90.0)]  # 30 s of it encoding, cached for the next folds
+    assert cannot_finish(slow, 5, left=200.0) == (
+        "its 4 remaining fold(s) need ~240 s at its pace; 200 s left"
+    )
+    assert cannot_finish(slow, 5, left=250.0) is None
+    assert cannot_finish([fold(60.0)] * 5, 5, left=1.0) is None  # done: nothing left to cut
+    assert cannot_finish(slow, 5, left=float("inf")) is None  # no deadline
+    failed = FoldResult("r0f1", error="ValueError: x")
+    assert cannot_finish([*slow, failed], 5, left=170.0) is not None  # 3 left at 60 s

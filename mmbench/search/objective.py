@@ -159,7 +159,7 @@ class _Objective:
                 spec,
                 self.folds,
                 cache=self.cache,
-                on_fold=lambda r, i: self._report(trial, r, i, done),
+                on_fold=lambda r, i: self._report(trial, r, i, done, spec),
                 on_epoch=self._epoch_hook(trial),
                 reraise=(optuna.TrialPruned,),
                 deadline=self.settings.deadline,
@@ -324,12 +324,25 @@ class _Objective:
             extra.append(_mean_info(cv, "predict_ms_per_row"))
         return (primary, *extra) if extra else primary
 
-    def _report(self, trial: Any, result: FoldResult, step: int, done: list[FoldResult]) -> None:
+    def _report(
+        self,
+        trial: Any,
+        result: FoldResult,
+        step: int,
+        done: list[FoldResult],
+        spec: PipelineSpec | None = None,
+    ) -> None:
         import optuna
 
         done.append(result)
         if not result.ok or len(self.settings.objectives) > 0:
             return
+        why = cannot_finish(done, len(self.folds), self.settings.deadline.remaining())
+        if why is not None and spec is not None:
+            # a full trial of this head costs at least this: later ones are checked against it
+            self.costs.record(spec.fusion.name, _fold_seconds(done) * len(self.folds))
+            trial.set_user_attr("reason", f"projected: {why}")
+            raise optuna.TrialPruned(why)
         value = result.metrics[self.settings.primary]
         if not math.isfinite(value):  # undefined in this fold (it lacks a class): no evidence
             return  # either way, and Optuna's pruners prune a trial that reports NaN
@@ -351,6 +364,26 @@ class _Objective:
         trial.set_user_attr("folds", [f.metrics for f in done if f.ok])
         if self.hooks.end:
             self.hooks.end(trial, state, spec, done, err)
+
+
+def _fold_seconds(done: list[FoldResult]) -> float:
+    """A fold's head-fitting seconds, from the folds done (encoding excluded: it is cached for
+    the folds to come)."""
+    seconds = [float(f.info.get("fit_s", f.seconds)) for f in done if f.ok]
+    return sum(seconds) / len(seconds) if seconds else 0.0
+
+
+def cannot_finish(done: list[FoldResult], n_folds: int, left: float) -> str | None:
+    """Why a trial with folds ``done`` of ``n_folds`` cannot finish in ``left`` seconds (its
+    remaining folds at its own pace, head fitting only), or None. Stopping it now leaves that
+    time to other candidates instead of spending it on a trial the deadline would cut anyway."""
+    remaining = n_folds - len(done)
+    if remaining <= 0 or not math.isfinite(left):
+        return None
+    need = remaining * _fold_seconds(done)
+    if need <= left:
+        return None
+    return f"its {remaining} remaining fold(s) need ~{need:.0f} s at its pace; {left:.0f} s left"
 
 
 def _mean_info(cv: CVResult, key: str) -> float:
