@@ -267,8 +267,8 @@ PLANTS = [
     Plant(
         "ensemble candidates ranked worst first",
         "mmbench/final/model.py",
-        "    ranked = sorted(ok, key=lambda n: -sign * ok[n].mean(primary))[:MAX_CANDIDATES]",
-        "    ranked = sorted(ok, key=lambda n: sign * ok[n].mean(primary))[:MAX_CANDIDATES]",
+        "    ranked = sorted(ok, key=lambda n: _rank_key(ok[n], primary, select_by))[:MAX_CANDIDATES]",
+        "    ranked = sorted(ok, key=lambda n: -_rank_key(ok[n], primary, select_by))[:MAX_CANDIDATES]",
         ENS,
     ),
     Plant(
