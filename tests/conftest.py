@@ -115,7 +115,8 @@ def make_result(
     if scores is None:
         scores = [mean, mean]
     else:
-        mean, std = float(np.mean(scores)), float(np.std(scores, ddof=1))
+        mean = float(np.mean(scores))
+        std = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
     keys = keys or [f"r0f{i}" for i in range(len(scores))]
     return RunResult(
         suite=suite,
@@ -131,7 +132,7 @@ def make_result(
         pipeline_name=pipeline,
         pipeline={"fusion": {"name": "early"}, "training": {"lr": lr}},
         seed=seed,
-        protocol={"folds": len(scores), "repeats": 1, "primary_metric": metric},
+        protocol={"folds": max(2, len(scores)), "repeats": 1, "primary_metric": metric},
         metrics={metric: {"mean": mean, "std": std}},
         chance={metric: chance},
         folds=[

@@ -415,3 +415,23 @@ def test_a_row_without_a_recorded_rule_is_not_ranked_beside_rows_with_one() -> N
     assert [o.pipeline for o in board.overall] == ["default"]
     both_old = build_leaderboard([make_result("d", "a", 0.7), make_result("d", "b", 0.9)], "toy")
     assert [e.rank for e in both_old.datasets["d"]] == [1.0, 2.0]
+
+
+def test_scores_on_other_folds_of_the_split_are_shown_but_never_ranked() -> None:
+    """A protocol that changed between files (every fold of the split beside a large table's
+    hold-out fold) scores rows on other rows: the most common fold set is ranked, the other is
+    listed after it, not ranked, with the reason."""
+    holdout = ["r0f0"]
+    results = [
+        make_result("d", "search", 0.80, scores=[0.80], keys=holdout),
+        make_result("d", "autogluon", 0.79, scores=[0.79], keys=holdout),
+        make_result("d", "old", 0.99, scores=[0.99, 0.99], keys=["r0f0", "r0f1"]),
+    ]
+    entries = build_leaderboard(results, "toy").datasets["d"]
+    assert [(e.pipeline, e.rank) for e in entries[:2]] == [("search", 1.0), ("autogluon", 2.0)]
+    old = entries[2]
+    assert old.pipeline == "old" and not old.comparable and math.isnan(old.rank)
+    assert old.caveats[-1] == (
+        "not ranked: scored on 2 fold(s), not the 1 the ranked rows were (the protocol "
+        "changed); run it again"
+    )

@@ -265,7 +265,7 @@ def test_unknown_reference_pipeline_suggests_closest(tmp_path: Path) -> None:
         run_suite(suite, RunOptions(results_dir=tmp_path, pipelines=["late-fusion"]))
 
 
-def test_peer_runs_on_the_same_folds_and_missing_extra_is_skipped(tmp_path: Path) -> None:
+def test_peer_runs_on_the_same_folds_and_a_missing_extra_fails_its_row(tmp_path: Path) -> None:
     import importlib.util
 
     from mmbench.config import PeerSpec
@@ -285,8 +285,9 @@ def test_peer_runs_on_the_same_folds_and_missing_extra_is_skipped(tmp_path: Path
     assert peer.result.metrics["f1_macro"]["mean"] > peer.result.chance["f1_macro"] + 0.2
     [written] = ResultLayout(res, "tiny-suite").load()  # read back through the typed model
     assert written.pipeline == peer.result.pipeline
-    if importlib.util.find_spec("autogluon") is None:
-        assert "autogluon" not in by_name  # skipped with the install hint, not an error
+    if importlib.util.find_spec("autogluon") is None:  # not run: a failed row with the hint
+        missing = by_name["autogluon"]
+        assert missing.result is None and "pip install 'mmbench[peers]'" in missing.error
 
 
 def test_a_result_that_cannot_be_written_is_reported_with_its_scores_and_the_next_dataset_runs(

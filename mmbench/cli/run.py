@@ -176,7 +176,7 @@ def print_summary(outcomes: list[Any], width: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mmbench.evaluation import undefined_note
+    from mmbench.evaluation import format_score, undefined_note
 
     if not outcomes:  # a worker whose studies another process finalizes
         print("no result file written here: the process that ends each study writes them")
@@ -205,7 +205,7 @@ def print_summary(outcomes: list[Any], width: int | None = None) -> None:
         table.add_row(
             o.name,
             r.pipeline_name,
-            (f"{mean:.3f} ± {std:.3f}" if len(r.folds) > 1 else f"{mean:.3f} (1 fold)")
+            format_score(mean, std, len(r.folds))
             + undefined_note({"undefined": r.undefined_folds()}),
             "" if math.isnan(held_out) else f"{held_out:.3f}",
             f"{r.metrics.get('roc_auc', {}).get('mean', math.nan):.3f}",

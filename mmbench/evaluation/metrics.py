@@ -10,6 +10,7 @@ labels (arg-max, a binary threshold or per-class decision weights).
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -196,6 +197,17 @@ def undefined_note(stats: Mapping[str, float]) -> str:
     table prints beside a :func:`mean_std` so that a mean over fewer folds is never silent."""
     k = int(stats.get("undefined", 0) or 0)
     return f" ({k} fold{'s' if k > 1 else ''} undefined)" if k else ""
+
+
+def format_score(mean: float, std: float, folds: int, digits: int = 3) -> str:
+    """A CV score as tables show it: ``0.812 ± 0.003``, or ``0.812 (1 fold)`` when one fold
+    was scored (a large table's hold-out: no spread to show); ``—`` when undefined."""
+    if not math.isfinite(mean):
+        return "—"
+    if folds == 1:
+        return f"{mean:.{digits}f} (1 fold)"
+    spread = f"{std:.{digits}f}" if math.isfinite(std) else "—"
+    return f"{mean:.{digits}f} ± {spread}"
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:

@@ -315,7 +315,7 @@ def fit_final(
     lone = len({f.fold for f in folds}) == 1  # a large table's hold-out: one model per repeat
     for trial, weight, cv in zip(plan.trials, plan.weights, plan.cvs, strict=True):
         member: FittedPipeline | FoldModels | None = None
-        if lone and bag_folds and len(bag_folds) > len(folds):
+        if bag_folds and len(bag_folds) > len(folds):  # scored on part of the split
             scale = len(bag_folds) / len(folds)
             member = _fold_models(table, cv, bag_folds, cache, deadline, scale)
         if (

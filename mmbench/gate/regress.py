@@ -52,7 +52,7 @@ Exit status: 0 pass, 1 regression (score or time), 2 error.
 The rerun (:mod:`.rerun`) deliberately bypasses search: each dataset's suite pipeline (or the
 default pipeline) is cross-validated once, without tracking, with result files in a temporary
 directory. It calls the same pieces as :func:`mmbench.run.runner.run_dataset` (``load_table``,
-``cv_folds``, :func:`~mmbench.run.fixed.evaluate_fixed` and
+``Protocol.folds_for``, :func:`~mmbench.run.fixed.evaluate_fixed` and
 :func:`~mmbench.results.build.build_result`) so that tests and benchmarks can inject a
 ``table_transform`` (e.g. shuffle a modality) or a pipeline change through exactly the code path
 CI runs.

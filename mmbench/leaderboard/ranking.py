@@ -54,6 +54,7 @@ def rank_dataset(results: Sequence[RunResult]) -> list[Entry]:
     entries = [_entry(r, metric, hib) for r in results]
     reference = reference_fingerprint(results)
     other = mark_other_rows(entries, reference)
+    other += mark_other_folds([e for e in entries if e.comparable], results)
     other += mark_other_rules([e for e in entries if e.comparable])
     entries = [e for e in entries if e.comparable]
     finite = [e for e in entries if math.isfinite(e.mean)]
@@ -106,6 +107,7 @@ def _entry(r: RunResult, metric: str, hib: bool) -> Entry:
         fit_s=ident.fit_s,
         predict_ms=ident.predict_ms,
         fingerprint=r.dataset.fingerprint,
+        fold_keys=tuple(f.key for f in r.folds),
         decision=ident.decision,
     )
 
@@ -174,6 +176,29 @@ def mark_other_rows(entries: list[Entry], reference: str) -> list[Entry]:
         e.caveats.append(
             f"{NOT_RANKED}: CV on other rows than the ranked ones (data fingerprint "
             f"{e.fingerprint}, not {reference})"
+        )
+    return other
+
+
+def mark_other_folds(entries: list[Entry], results: Sequence[RunResult]) -> list[Entry]:
+    """Mark every entry scored on other folds than the dataset's ranked ones (every fold of
+    the split beside a large table's hold-out fold: a protocol changed between the files) as
+    not comparable; the ranked folds are the most common set, ties going to the newest file.
+    Returns them (by pipeline name), for the end of the table."""
+    if len({e.fold_keys for e in entries}) < 2:
+        return []
+    newest = {r.pipeline_name: r.provenance.created_at for r in results}
+    counts = Counter(e.fold_keys for e in entries)
+    latest: dict[tuple[str, ...], str] = {}
+    for e in entries:
+        latest[e.fold_keys] = max(latest.get(e.fold_keys, ""), newest.get(e.pipeline, ""))
+    reference = max(counts, key=lambda keys: (counts[keys], latest[keys]))
+    other = sorted((e for e in entries if e.fold_keys != reference), key=lambda e: e.pipeline)
+    for e in other:
+        e.comparable = False
+        e.caveats.append(
+            f"{NOT_RANKED}: scored on {len(e.fold_keys)} fold(s), not the "
+            f"{len(reference)} the ranked rows were (the protocol changed); run it again"
         )
     return other
 

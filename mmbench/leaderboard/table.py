@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmbench.evaluation import METRICS, undefined_note
+from mmbench.evaluation import METRICS, format_score, undefined_note
 
 CSV_COLUMNS = (
     "scope",
@@ -74,6 +74,8 @@ class Entry:
     predict_ms: float | None = None
     fingerprint: str = ""
     """The data fingerprint of the rows its CV ran on (``dataset.fingerprint``)."""
+    fold_keys: tuple[str, ...] = ()
+    """The folds its CV scored (``r0f0`` …): every fold, or a large table's hold-out fold."""
     comparable: bool = True
     """False when its CV ran on other rows than the dataset's ranked ones: shown, not ranked."""
     decision: str = ""
@@ -182,7 +184,7 @@ def _rank(value: float) -> str:
 
 def _score(e: Entry) -> str:
     """``0.712 ± 0.030``, and `` (1 fold undefined)`` when its mean left folds out."""
-    score = "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}"
+    score = format_score(e.mean, e.std, len(e.fold_keys) or 2)  # no keys: an older entry
     return score + undefined_note({"undefined": e.undefined_folds})
 
 

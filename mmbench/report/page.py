@@ -18,7 +18,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from mmbench.config import PeerSpec
-from mmbench.evaluation import METRICS
+from mmbench.evaluation import METRICS, format_score
 from mmbench.leaderboard import rank_cell
 from mmbench.report import charts
 from mmbench.report.board import board_section
@@ -147,7 +147,7 @@ def _pipelines(view: DatasetView) -> str:
                 f'{escape(e.pipeline)}<span class="tag">{_kind_of(r)}</span>',
                 f'<span class="identity">{escape(ident.summary)}</span>{caveats}',
                 rank_cell(e),
-                "—" if not math.isfinite(e.mean) else f"{e.mean:.3f} ± {_num(e.std)}",
+                format_score(e.mean, e.std, len(e.fold_keys) or 2),
                 _num(e.test),
                 _num(e.chance),
                 _num(e.normalized),

@@ -339,8 +339,9 @@ class _Objective:
             return
         why = cannot_finish(done, len(self.folds), self.settings.deadline.remaining())
         if why is not None and spec is not None:
-            # a full trial of this head costs at least this: later ones are checked against it
-            self.costs.record(spec.fusion.name, _fold_seconds(done) * len(self.folds))
+            # what it took so far, as a trial cut by the deadline records: a full trial of this
+            # head costs at least that (its projection is this configuration's, not the head's)
+            self.costs.record(spec.fusion.name, sum(f.seconds for f in done))
             trial.set_user_attr("reason", f"projected: {why}")
             raise optuna.TrialPruned(why)
         value = result.metrics[self.settings.primary]
