@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mmbench.evaluation import METRICS
@@ -170,13 +170,21 @@ def _budget_subsample(result: RunResult) -> bool:
 def mark_other_rows(entries: list[Entry], reference: str) -> list[Entry]:
     """Mark every entry whose CV ran on other rows than ``reference`` as not comparable, with
     the reason among its caveats; returns them (by pipeline name), for the end of the table."""
-    other = sorted((e for e in entries if e.fingerprint != reference), key=lambda e: e.pipeline)
+    return _set_aside(
+        [e for e in entries if e.fingerprint != reference],
+        lambda e: (
+            f"CV on other rows than the ranked ones (data fingerprint {e.fingerprint}, "
+            f"not {reference})"
+        ),
+    )
+
+
+def _set_aside(other: list[Entry], why: Callable[[Entry], str]) -> list[Entry]:
+    """``other`` marked not comparable, each with ``why`` among its caveats, by pipeline name."""
+    other = sorted(other, key=lambda e: e.pipeline)
     for e in other:
         e.comparable = False
-        e.caveats.append(
-            f"{NOT_RANKED}: CV on other rows than the ranked ones (data fingerprint "
-            f"{e.fingerprint}, not {reference})"
-        )
+        e.caveats.append(f"{NOT_RANKED}: {why(e)}")
     return other
 
 
@@ -193,14 +201,13 @@ def mark_other_folds(entries: list[Entry], results: Sequence[RunResult]) -> list
     for e in entries:
         latest[e.fold_keys] = max(latest.get(e.fold_keys, ""), newest.get(e.pipeline, ""))
     reference = max(counts, key=lambda keys: (counts[keys], latest[keys]))
-    other = sorted((e for e in entries if e.fold_keys != reference), key=lambda e: e.pipeline)
-    for e in other:
-        e.comparable = False
-        e.caveats.append(
-            f"{NOT_RANKED}: scored on {len(e.fold_keys)} fold(s), not the "
-            f"{len(reference)} the ranked rows were (the protocol changed); run it again"
-        )
-    return other
+    return _set_aside(
+        [e for e in entries if e.fold_keys != reference],
+        lambda e: (
+            f"scored on {len(e.fold_keys)} fold(s), not the {len(reference)} the ranked "
+            "rows were (the protocol changed); run it again"
+        ),
+    )
 
 
 def mark_other_rules(entries: list[Entry]) -> list[Entry]:
@@ -210,15 +217,13 @@ def mark_other_rules(entries: list[Entry]) -> list[Entry]:
     different rules; returns them (by pipeline name), for the end of the table."""
     if not any(e.decision for e in entries):
         return []  # every row from before rules were recorded: alike among themselves
-    other = sorted((e for e in entries if not e.decision), key=lambda e: e.pipeline)
-    for e in other:
-        e.comparable = False
-        e.caveats.append(
-            f"{NOT_RANKED}: its file records no decision rule (written by an older mmbench); "
-            "run it again to rank it beside rows scored with the rule fitted on their own "
-            "out-of-fold rows"
-        )
-    return other
+    return _set_aside(
+        [e for e in entries if not e.decision],
+        lambda e: (
+            "its file records no decision rule (written by an older mmbench); run it "
+            "again to rank it beside rows scored with the rule fitted on their own out-of-fold rows"
+        ),
+    )
 
 
 def published_rows(suite: Suite, board: Leaderboard | None = None) -> dict[str, list[PublishedRow]]:
