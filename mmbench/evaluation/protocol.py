@@ -73,6 +73,6 @@ class Protocol(StrictModel):
             return f"stratified {k} CV"
         used = min(self.large_table_folds, self.folds)
         return (
-            f"the first {used} of {self.folds} folds (hold-out of {rows:,} rows >= "
-            f"{self.large_table_rows:,}) of stratified {k}"
+            f"the first {used} of {self.folds} folds of stratified {k} (a table of {rows:,} "
+            f"rows, at least large_table_rows {self.large_table_rows:,})"
         )

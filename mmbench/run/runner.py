@@ -125,13 +125,16 @@ def run_dataset(
         spec = with_inferred(spec, inferred)
         for line in describe_inference(inferred):
             reporter.info(f"{spec.name}: modalities: auto: {line}")
+    folds = spec.protocol.folds_for(table.labels, suite.seed, table.groups)
+    if len(folds) < spec.protocol.folds * spec.protocol.repeats:  # a large table's hold-out
+        reporter.info(f"{spec.name}: scored on {spec.protocol.describe(len(table))}")
     ctx = JobContext(
         suite=suite,
         spec=spec,
         options=options,
         reporter=reporter,
         table=table,
-        folds=spec.protocol.folds_for(table.labels, suite.seed, table.groups),
+        folds=folds,
         cache=FeatureCache(
             (options.cache_dir or default_cache_dir()) if options.use_cache else None
         ),

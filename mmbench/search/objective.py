@@ -330,7 +330,7 @@ class _Objective:
         result: FoldResult,
         step: int,
         done: list[FoldResult],
-        spec: PipelineSpec | None = None,
+        spec: PipelineSpec,
     ) -> None:
         import optuna
 
@@ -338,7 +338,7 @@ class _Objective:
         if not result.ok or len(self.settings.objectives) > 0:
             return
         why = cannot_finish(done, len(self.folds), self.settings.deadline.remaining())
-        if why is not None and spec is not None:
+        if why is not None:
             # what it took so far, as a trial cut by the deadline records: a full trial of this
             # head costs at least that (its projection is this configuration's, not the head's)
             self.costs.record(spec.fusion.name, sum(f.seconds for f in done))
